@@ -1,0 +1,11 @@
+//! One module per command group. Each group is a clap type with a `run`.
+
+pub mod ast;
+pub mod cache;
+pub mod check;
+pub mod container;
+pub mod context;
+pub mod debug;
+pub mod expand;
+pub mod image;
+pub mod system;

@@ -1,0 +1,17 @@
+//! `kiln system …` (placeholder until its owner fills it in).
+
+use std::process::ExitCode;
+
+use crate::globals::Globals;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Placeholder
+    Ls,
+}
+
+impl Command {
+    pub fn run(self, _globals: &Globals) -> anyhow::Result<ExitCode> {
+        anyhow::bail!("not implemented yet")
+    }
+}

@@ -1,0 +1,73 @@
+//! The `kiln` binary: argument parsing and rendering only. Every behaviour
+//! lives in the library crates; this crate turns flags into calls and
+//! results into text.
+
+mod cmd;
+mod globals;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use globals::Globals;
+
+#[derive(Parser)]
+#[command(
+    name = "kiln",
+    version,
+    about = "Build container images from Dockerfiles and run them: one binary, no daemon",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(flatten)]
+    globals: Globals,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lint a Dockerfile: warnings and errors with file:line:column
+    Check(cmd::check::Args),
+    /// Inspect the build context a build would send
+    #[command(subcommand)]
+    Context(cmd::context::Command),
+    /// Developer tools: the parse tree, word expansion
+    #[command(subcommand)]
+    Debug(cmd::debug::Command),
+    #[command(flatten)]
+    Image(cmd::image::Command),
+    /// See and prune the build cache and the store
+    #[command(subcommand)]
+    Cache(cmd::cache::Command),
+    /// Store-wide summaries
+    #[command(subcommand)]
+    System(cmd::system::Command),
+    #[command(flatten)]
+    Container(cmd::container::Command),
+}
+
+fn main() -> ExitCode {
+    // The runtime re-executes this binary as its container init helper; that
+    // path must run before anything else (no threads, no clap, no tokio).
+    if let Some(code) = kiln_runtime::helper::maybe_run() {
+        return code;
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args, &cli.globals),
+        Command::Context(c) => c.run(&cli.globals),
+        Command::Debug(c) => c.run(&cli.globals),
+        Command::Image(c) => c.run(&cli.globals),
+        Command::Cache(c) => c.run(&cli.globals),
+        Command::System(c) => c.run(&cli.globals),
+        Command::Container(c) => c.run(&cli.globals),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("kiln: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! kiln's executor: runs one isolated process from plain paths.
+
+pub mod helper;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine as root: installs the
+# system packages the tests use, then checks formatting, lints and runs every
+# test. Privileged tests need root; set KILN_SKIP_PRIVILEGED=1 to opt out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=$(grep -v '^\s*#' testdata/apt-packages.txt | tr '\n' ' ')
+missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $packages 2>/dev/null | awk '$1 != "ii" {print $2}' || true)
+if [ -n "$missing" ] || ! dpkg-query -W $packages >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null
+    else
+        echo "test.sh: not root, cannot install: $packages" >&2
+    fi
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
