@@ -27,6 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build an image from a Dockerfile
+    Build(cmd::build::Args),
     /// Lint a Dockerfile: warnings and errors with file:line:column
     Check(cmd::check::Args),
     /// Inspect the build context a build would send
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Build(args) => cmd::build::run(args, &cli.globals),
         Command::Check(args) => cmd::check::run(args, &cli.globals),
         Command::Context(c) => c.run(&cli.globals),
         Command::Debug(c) => c.run(&cli.globals),

@@ -3,6 +3,17 @@
 //! lint rules and BuildKit's reference dump. This crate does no IO beyond
 //! what its callers hand it.
 
+pub mod ast;
+pub mod dump;
+pub mod error;
 pub mod expand;
 pub mod ignore;
 pub mod lint;
+pub mod parse;
+mod quote;
+
+pub use ast::{Dockerfile, RawDockerfile};
+pub use dump::dump;
+pub use error::{ErrorKind, ParseError};
+pub use parse::{parse, parse_raw};
+pub use quote::quote;

@@ -1,8 +1,20 @@
-//! Entry point of the re-executed init helper (placeholder).
+//! Entry point of the re-executed binary. `kiln` calls [`maybe_run`] first
+//! thing in `main`: when argv[1] is a private marker, this process is a
+//! helper kiln started itself, and runs that path instead of the CLI.
 
 use std::process::ExitCode;
 
-/// Returns `Some` when this process was started as the init helper.
+use crate::container::bundle;
+use crate::process::init;
+
+/// Returns `Some` when this process was started as one of kiln's helpers.
 pub fn maybe_run() -> Option<ExitCode> {
+    let marker = std::env::args_os().nth(1)?;
+    if marker == init::MARKER {
+        return Some(init::main());
+    }
+    if marker == bundle::CRUN_MARKER {
+        return Some(bundle::crun_shim());
+    }
     None
 }

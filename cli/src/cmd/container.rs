@@ -1,17 +1,475 @@
-//! Container commands: run (placeholder until its owner fills it in).
+//! Container commands. `run` turns Docker's flags into a runtime
+//! [`Config`], resolves the image (from the store) or `--rootfs` directory
+//! into a [`Rootfs`], and runs it in the foreground.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use kiln_runtime::container::{bundle, foreground, Error as RunError};
+use kiln_runtime::oci_spec::runtime::LinuxSeccomp;
+use kiln_runtime::spec::{parse_bytes, Bind, Config, Init, Limits, Network, Seccomp};
+use kiln_runtime::{Outcome, Request, Rootfs, Stdio};
 
 use crate::globals::Globals;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Run a command in a new container
-    Run,
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
 }
 
 impl Command {
-    pub fn run(self, _globals: &Globals) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("not implemented yet")
+    pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Run(args) => run(args, globals),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum NetworkMode {
+    None,
+    Host,
+    /// Own network namespace (Docker's `bridge` default, without outbound yet)
+    #[value(alias = "bridge", alias = "default")]
+    Private,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeName {
+    Kiln,
+    Crun,
+    Runc,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Keep STDIN open
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Set environment variables (K=V, or K to copy it from here)
+    #[arg(short, long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Read environment variables from a file
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (name|uid[:group|gid])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Overwrite the image's ENTRYPOINT
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Memory limit (e.g. 64m)
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<u64>,
+    /// Tune the container's pids limit (-1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Network: none (only lo), host, private (own namespace)
+    #[arg(long, value_enum, default_value = "private")]
+    network: NetworkMode,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    read_only: bool,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Security options: no-new-privileges, seccomp=unconfined|FILE.json
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Bind mount a volume (SRC:DST[:ro])
+    #[arg(short, long)]
+    volume: Vec<String>,
+    /// Mount a tmpfs directory (DST[:OPTIONS])
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Runtime to use: kiln's own, or an OCI runtime given a bundle
+    #[arg(long, value_enum, default_value = "kiln")]
+    runtime: RuntimeName,
+    /// Run this directory as the root filesystem instead of an image
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// IMAGE [COMMAND [ARG...]], or COMMAND [ARG...] with --rootfs
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE|CMD"
+    )]
+    args: Vec<String>,
+}
+
+/// Docker's exit status when the container could not be created or started.
+const SETUP_FAILED: u8 = 125;
+
+/// What an image contributes: Docker's Entrypoint, Cmd, Env, WorkingDir, User.
+#[derive(Default)]
+struct ImageConfig {
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    env: Vec<String>,
+    workdir: String,
+    user: String,
+}
+
+fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let id = new_id()?;
+    let dir = globals.root.join("containers").join(&id);
+    let result = run_in(&args, globals, &id, &dir);
+    if args.rm {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    match result {
+        Ok(outcome) => Ok(report(outcome)),
+        Err(err) => Ok(report_error(err)),
+    }
+}
+
+fn report(outcome: Outcome) -> ExitCode {
+    if outcome.oom_killed {
+        eprintln!("kiln: the container was killed by the kernel: out of memory (OOMKilled)");
+    }
+    ExitCode::from(outcome.exit_code())
+}
+
+/// Docker's codes: 126/127 when the command cannot run, 125 otherwise.
+fn report_error(err: anyhow::Error) -> ExitCode {
+    eprintln!("kiln: error: {err:#}");
+    let exec = err.downcast_ref::<RunError>().and_then(|e| match e {
+        RunError::Exec(x) => Some(x.exit_code()),
+        _ => None,
+    });
+    ExitCode::from(exec.unwrap_or(SETUP_FAILED))
+}
+
+fn run_in(args: &RunArgs, globals: &Globals, id: &str, dir: &Path) -> anyhow::Result<Outcome> {
+    let (rootfs, image, cmd) = resolve_rootfs(args, globals, dir)?;
+    let config = build_config(args, &rootfs, &image, cmd)?;
+    let spec = config.to_spec(id)?;
+    let stdio = if args.tty {
+        Stdio::Pty
+    } else {
+        Stdio::Inherit {
+            stdin: args.interactive,
+        }
+    };
+    let req = Request {
+        id: id.to_string(),
+        spec,
+        rootfs,
+        stdio,
+    };
+    let outcome = match args.runtime {
+        RuntimeName::Kiln => foreground::run(req, args.interactive)?,
+        RuntimeName::Runc => bundle::run(bundle::OciRuntime::Runc, req, &dir.join("bundle"))?,
+        RuntimeName::Crun => bundle::run(bundle::OciRuntime::Crun, req, &dir.join("bundle"))?,
+    };
+    Ok(outcome)
+}
+
+/// The rootfs, the image's config and the command words after the image.
+fn resolve_rootfs(
+    args: &RunArgs,
+    globals: &Globals,
+    dir: &Path,
+) -> anyhow::Result<(Rootfs, ImageConfig, Vec<String>)> {
+    if let Some(root) = &args.rootfs {
+        if !root.is_dir() {
+            bail!("--rootfs {}: not a directory", root.display());
+        }
+        return Ok((
+            Rootfs::Dir(root.clone()),
+            ImageConfig::default(),
+            args.args.clone(),
+        ));
+    }
+    let Some((image, cmd)) = args.args.split_first() else {
+        bail!("\"kiln run\" requires an IMAGE (or --rootfs DIR)");
+    };
+    let store = kiln_cache::store::Store::open(&globals.root).context("opening the store")?;
+    let entry = store.resolve_image(image)?;
+    let config = parse_image_config(&store.image_config(&entry.image)?)?;
+    let mut lowers = store.image_layer_dirs(&entry.image);
+    lowers.reverse();
+    let (upper, work) = (dir.join("upper"), dir.join("work"));
+    for d in [&upper, &work] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    Ok((
+        Rootfs::Overlay {
+            lowers,
+            upper,
+            work,
+        },
+        config,
+        cmd.to_vec(),
+    ))
+}
+
+fn parse_image_config(bytes: &[u8]) -> anyhow::Result<ImageConfig> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).context("reading the image config")?;
+    let c = &doc["config"];
+    let words = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    Ok(ImageConfig {
+        entrypoint: words(&c["Entrypoint"]),
+        cmd: words(&c["Cmd"]),
+        env: words(&c["Env"]),
+        workdir: text(&c["WorkingDir"]),
+        user: text(&c["User"]),
+    })
+}
+
+/// Docker's rule: `--entrypoint` replaces the image's and drops its Cmd;
+/// command words after the image replace Cmd.
+fn command(args: &RunArgs, image: &ImageConfig, cmd: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let (entrypoint, image_cmd) = match &args.entrypoint {
+        Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
+        Some(e) => (vec![e.clone()], Vec::new()),
+        None => (image.entrypoint.clone(), image.cmd.clone()),
+    };
+    let cmd = if cmd.is_empty() { image_cmd } else { cmd };
+    let all: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if all.is_empty() {
+        bail!("no command specified");
+    }
+    Ok(all)
+}
+
+fn build_config(
+    args: &RunArgs,
+    rootfs: &Rootfs,
+    image: &ImageConfig,
+    cmd: Vec<String>,
+) -> anyhow::Result<Config> {
+    let user = args.user.clone().unwrap_or_else(|| image.user.clone());
+    let workdir = args
+        .workdir
+        .clone()
+        .unwrap_or_else(|| image.workdir.clone());
+    let (no_new_privileges, seccomp) = security_options(&args.security_opt)?;
+    Ok(Config {
+        args: command(args, image, cmd)?,
+        env: environment(args, image)?,
+        cwd: if workdir.is_empty() {
+            "/".into()
+        } else {
+            workdir
+        },
+        user: kiln_runtime::resolve_user(rootfs, &user)?,
+        hostname: args.hostname.clone(),
+        network: match args.network {
+            NetworkMode::None => Network::None,
+            NetworkMode::Host => Network::Host,
+            NetworkMode::Private => Network::Private,
+        },
+        read_only: args.read_only,
+        privileged: args.privileged,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        no_new_privileges,
+        seccomp,
+        binds: args
+            .volume
+            .iter()
+            .map(|v| parse_volume(v))
+            .collect::<anyhow::Result<_>>()?,
+        tmpfs: args.tmpfs.clone(),
+        limits: limits(args)?,
+        terminal: args.tty,
+        init: init(args),
+    })
+}
+
+fn init(args: &RunArgs) -> Init {
+    // Debian's tini-static, as Docker ships tini as docker-init.
+    let tini = Path::new("/usr/bin/tini-static");
+    match (args.init, tini.exists()) {
+        (false, _) => Init::None,
+        (true, true) => Init::Binary(tini.to_path_buf()),
+        (true, false) => Init::Reaper,
+    }
+}
+
+fn limits(args: &RunArgs) -> anyhow::Result<Limits> {
+    let bytes = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some("-1") => Ok(Some(-1)),
+            Some(s) => parse_bytes(s)
+                .map(Some)
+                .with_context(|| format!("invalid {flag} value {s:?}")),
+        }
+    };
+    let memory = bytes("--memory", &args.memory)?;
+    let memory_swap = bytes("--memory-swap", &args.memory_swap)?;
+    if memory_swap.is_some() && memory.is_none() {
+        bail!("you should always set the memory limit when using the memory swap limit");
+    }
+    if let Some(c) = args.cpus {
+        if !(c > 0.0) {
+            bail!("invalid --cpus value {c}: must be positive");
+        }
+    }
+    Ok(Limits {
+        memory,
+        memory_swap,
+        cpus: args.cpus,
+        cpu_shares: args.cpu_shares,
+        pids_limit: args.pids_limit,
+    })
+}
+
+/// Image Env, then --env-file, then -e, later entries replacing earlier.
+fn environment(args: &RunArgs, image: &ImageConfig) -> anyhow::Result<Vec<String>> {
+    let mut env: Vec<String> = image.env.clone();
+    let mut entries = Vec::new();
+    for file in &args.env_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        entries.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    entries.extend(args.env.iter().cloned());
+    for entry in entries {
+        let item = match entry.split_once('=') {
+            Some(_) => entry,
+            // `-e NAME` copies NAME from kiln's environment, or is dropped.
+            None => match std::env::var(&entry) {
+                Ok(v) => format!("{entry}={v}"),
+                Err(_) => continue,
+            },
+        };
+        let key = item.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(item);
+    }
+    Ok(env)
+}
+
+fn parse_volume(spec: &str) -> anyhow::Result<Bind> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, dst, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, m] => (*s, *d, *m),
+        _ => bail!("invalid volume specification {spec:?}: use SRC:DST[:ro]"),
+    };
+    if !src.starts_with('/') {
+        bail!("invalid volume {spec:?}: named volumes are not supported yet, give an absolute host path");
+    }
+    if !dst.starts_with('/') {
+        bail!("invalid volume {spec:?}: the container path must be absolute");
+    }
+    let read_only = match mode {
+        "" | "rw" => false,
+        "ro" => true,
+        m => bail!("invalid volume mode {m:?} in {spec:?}"),
+    };
+    // Docker creates a missing host directory for a bind.
+    std::fs::create_dir_all(src).ok();
+    Ok(Bind {
+        source: PathBuf::from(src),
+        destination: dst.to_string(),
+        read_only,
+    })
+}
+
+/// `no-new-privileges[=true|false|:true]`, `seccomp=unconfined|FILE`.
+fn security_options(opts: &[String]) -> anyhow::Result<(bool, Seccomp)> {
+    let mut nnp = false;
+    let mut seccomp = Seccomp::Default;
+    for opt in opts {
+        let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+        match (key, value) {
+            ("no-new-privileges", "" | "true") => nnp = true,
+            ("no-new-privileges", "false") => nnp = false,
+            ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
+            ("seccomp", file) if !file.is_empty() => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading seccomp profile {file}"))?;
+                let profile: LinuxSeccomp = serde_json::from_str(&text)
+                    .with_context(|| format!("parsing seccomp profile {file}"))?;
+                seccomp = Seccomp::Profile(Box::new(profile));
+            }
+            _ => bail!("unsupported --security-opt {opt:?}"),
+        }
+    }
+    Ok((nnp, seccomp))
+}
+
+/// A 64-hex-digit container ID, as Docker's.
+fn new_id() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    let mut f = std::fs::File::open("/dev/urandom").context("opening /dev/urandom")?;
+    std::io::Read::read_exact(&mut f, &mut bytes).context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes() {
+        let b = parse_volume("/tmp/kiln-vol-test:/data:ro").unwrap();
+        assert_eq!((b.destination.as_str(), b.read_only), ("/data", true));
+        assert!(parse_volume("named:/data").is_err());
+        assert!(parse_volume("/a:/b:zz").is_err());
+    }
+
+    #[test]
+    fn security_opts() {
+        let (nnp, s) =
+            security_options(&["no-new-privileges".into(), "seccomp=unconfined".into()]).unwrap();
+        assert!(nnp);
+        assert!(matches!(s, Seccomp::Unconfined));
+        assert!(security_options(&["apparmor=x".into()]).is_err());
     }
 }

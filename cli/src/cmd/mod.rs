@@ -1,6 +1,7 @@
 //! One module per command group. Each group is a clap type with a `run`.
 
 pub mod ast;
+pub mod build;
 pub mod cache;
 pub mod check;
 pub mod container;
@@ -9,3 +10,4 @@ pub mod debug;
 pub mod expand;
 pub mod image;
 pub mod system;
+pub mod why;

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# run-latency.sh - median wall time of `kiln run --rm --rootfs BUSYBOX true`
+# over N runs, beside `runc run` and `crun run` of an equivalent bundle
+# (runc's default spec, `true`, no terminal), as ratios to kiln.
+#
+#   cargo build --release -p kiln && sudo bench/run-latency.sh
+#
+# Environment: KILN (default target/release/kiln), N (default 50), W warm-up
+# runs (default 3), WORK (default a fresh temp dir, removed at the end).
+# crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a
+# private mount namespace without /sys/fs/cgroup/unified, as the peer
+# baseline did. Timing uses bash's $EPOCHREALTIME: no process is forked
+# around the measured command.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+N=${N:-50}
+W=${W:-3}
+
+# time_runs LABEL CMD... : prints "LABEL median_ms min_ms max_ms"
+time_runs() {
+    local label=$1; shift
+    local i t0 t1 samples=()
+    for ((i = 0; i < W + N; i++)); do
+        t0=$EPOCHREALTIME
+        "$@" "$i" >/dev/null
+        t1=$EPOCHREALTIME
+        ((i < W)) || samples+=("$t0 $t1")
+    done
+    printf '%s\n' "${samples[@]}" | awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' | sort -n | awk -v l="$label" '
+        { v[NR] = $1 } END {
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%s %.2f %.2f %.2f\n", l, m, v[1], v[NR] }'
+}
+
+run_kiln() { "$KILN" --root "$WORK/kiln-root" run --rm --network none --rootfs "$WORK/bundle/rootfs" true; }
+run_runc() { runc run --bundle "$WORK/bundle" "kiln-bench-runc-$$-$1"; }
+run_crun() { crun run --bundle "$WORK/bundle" "kiln-bench-crun-$$-$1"; }
+
+if [ "${1:-}" = __crun ]; then
+    # inside the private mount namespace
+    WORK=$2
+    umount /sys/fs/cgroup/unified 2>/dev/null || true
+    time_runs crun run_crun
+    exit
+fi
+
+KILN=${KILN:-$repo/target/release/kiln}
+[ -x "$KILN" ] || { echo "no kiln binary at $KILN (cargo build --release -p kiln)" >&2; exit 1; }
+WORK=${WORK:-$(mktemp -d /tmp/kiln-bench.XXXXXX)}
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/bundle"
+sh "$repo/testdata/scripts/make-busybox-rootfs.sh" "$WORK/bundle/rootfs"
+(cd "$WORK/bundle" && runc spec)
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's/^\(\s*\)"sh"$/\1"true"/' "$WORK/bundle/config.json"
+grep -q '"true"' "$WORK/bundle/config.json" || { echo "could not set args in config.json" >&2; exit 1; }
+
+echo "runs: $N (+$W warm-up), median ms (min-max)"
+results=$( {
+    time_runs kiln run_kiln
+    time_runs runc run_runc
+    unshare -m --propagation private bash "$0" __crun "$WORK"
+} )
+echo "$results" | awk '
+    { name[NR] = $1; med[NR] = $2; lo[NR] = $3; hi[NR] = $4; if ($1 == "kiln") k = $2 }
+    END { for (i = 1; i <= NR; i++)
+        printf "%-5s %8.2f ms  (%.2f-%.2f)  %s/kiln = %.2f\n", name[i], med[i], lo[i], hi[i], name[i], med[i] / k }'

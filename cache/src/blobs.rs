@@ -1,0 +1,208 @@
+//! `blobs/sha256/<hex>`: immutable OCI content. A blob is written to `tmp/`,
+//! hashed while written, flushed, and renamed to its digest only if the
+//! digest is what the caller expected: a file in `blobs/` always hashes to
+//! its name.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::crashpoint::crash_point;
+use crate::digest::Digest;
+use crate::durable;
+use crate::lock::Leased;
+use crate::store::{io_context, Store, StoreError, BLOBS_DIR};
+
+/// A blob in the store: its digest and size (the two halves of an OCI
+/// descriptor that the store knows; the media type is the caller's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobRef {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// A blob being written. Bytes go to `tmp/` and through sha256; nothing is
+/// visible until [`BlobWriter::commit`]. Dropping it discards the bytes.
+pub struct BlobWriter<'s> {
+    store: &'s Store,
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer already finished"))?;
+        let n = out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl BlobWriter<'_> {
+    /// Flushes the bytes, checks them against `expected` when given, and
+    /// makes the blob visible under its digest.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<BlobRef, StoreError> {
+        let out = self
+            .out
+            .take()
+            .ok_or_else(|| io_context("writing blob")(io::Error::other("already finished")))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| io_context("writing blob")(e.into_error()))?;
+        file.sync_all().map_err(io_context("flushing blob"))?;
+        drop(file);
+        let actual = Digest::from_sha256_bytes(std::mem::take(&mut self.hasher).finalize().into());
+        if let Some(expected) = expected {
+            if *expected != actual {
+                return Err(StoreError::DigestMismatch {
+                    expected: *expected,
+                    actual,
+                });
+            }
+        }
+        crash_point("blob-before-rename");
+        self.store.place_blob(&self.path, &actual)?;
+        Ok(BlobRef {
+            digest: actual,
+            size: self.size,
+        })
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        // After a successful commit the temporary name is gone already.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+impl Store {
+    /// A writer for a new blob (a layer being compressed, a manifest).
+    pub fn blob_writer(&self) -> Result<BlobWriter<'_>, StoreError> {
+        let path = self.tmp_path("blob");
+        let file = File::create_new(&path).map_err(io_context("creating a temporary blob"))?;
+        Ok(BlobWriter {
+            store: self,
+            path,
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    /// Streams `reader` into a blob, verifying it against `expected` when
+    /// given (a layer from an archive or a registry names its digest).
+    pub fn put_blob_from_reader<R: Read>(
+        &self,
+        mut reader: R,
+        expected: Option<&Digest>,
+    ) -> Result<BlobRef, StoreError> {
+        let mut w = self.blob_writer()?;
+        io::copy(&mut reader, &mut w).map_err(io_context("writing blob"))?;
+        w.commit(expected)
+    }
+
+    /// Stores `bytes` (a config, a manifest) as a blob.
+    pub fn put_blob_bytes(&self, bytes: &[u8]) -> Result<BlobRef, StoreError> {
+        self.put_blob_from_reader(bytes, None)
+    }
+
+    /// Where the blob lives (whether or not it exists). Safe for any
+    /// `Digest`: its hex cannot contain a path separator.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir(BLOBS_DIR).join(digest.hex())
+    }
+
+    /// Whether the blob is present. When it is, it is leased to this
+    /// process: a concurrent prune will not remove it before this `Store`
+    /// is dropped, so a caller may skip writing it and reference it later.
+    pub fn has_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        let _session = self.session()?;
+        let present = self.blob_path(digest).is_file();
+        if present {
+            self.lease().add(&Leased::Blob(*digest))?;
+        }
+        Ok(present)
+    }
+
+    /// Opens a blob for reading.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, StoreError> {
+        File::open(self.blob_path(digest)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::BlobNotFound(*digest),
+            _ => io_context(format!("opening blob {digest}"))(e),
+        })
+    }
+
+    /// Reads a whole blob (configs, manifests: small ones) and checks its
+    /// digest, so a bit flip on disk is an error, not a wrong image.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let mut bytes = Vec::new();
+        self.open_blob(digest)?
+            .read_to_end(&mut bytes)
+            .map_err(io_context(format!("reading blob {digest}")))?;
+        let actual = Digest::of_bytes(&bytes);
+        if actual != *digest {
+            return Err(StoreError::DigestMismatch {
+                expected: *digest,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// The size of a stored blob.
+    pub fn blob_size(&self, digest: &Digest) -> Result<u64, StoreError> {
+        Ok(self
+            .open_blob(digest)?
+            .metadata()
+            .map_err(io_context(format!("reading blob {digest}")))?
+            .len())
+    }
+
+    /// Renames a flushed temporary file to `blobs/sha256/<hex>`, under the
+    /// store lock so a GC running now either sees the lease or has finished.
+    fn place_blob(&self, tmp: &std::path::Path, digest: &Digest) -> Result<(), StoreError> {
+        let _session = self.session()?;
+        self.lease().add(&Leased::Blob(*digest))?;
+        let dest = self.blob_path(digest);
+        if dest.is_file() {
+            // Same digest, same bytes: keep the one already there.
+            return Ok(());
+        }
+        fs::rename(tmp, &dest).map_err(io_context(format!("placing blob {digest}")))?;
+        crash_point("blob-after-rename");
+        durable::sync_dir(&self.dir(BLOBS_DIR)).map_err(io_context("flushing blobs/"))?;
+        Ok(())
+    }
+}
+
+/// sha256 of a file's bytes, for `check`.
+pub(crate) fn hash_file(path: &std::path::Path) -> io::Result<Digest> {
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(Digest::from_sha256_bytes(hasher.finalize().into()))
+}

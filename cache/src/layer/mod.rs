@@ -1,0 +1,20 @@
+//! Layers: a directory written as a deterministic tar (`diff`), a tar
+//! unpacked into a snapshot directory (`apply`), and the two spellings of
+//! deletions between them (`whiteout`).
+
+pub mod apply;
+pub mod diff;
+pub mod whiteout;
+mod xattr;
+
+pub use apply::{apply, Applied, ApplyError};
+pub use diff::{diff, DiffError, DiffOptions, LayerDigests};
+
+#[cfg(test)]
+mod escape_tests;
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+//! `meta.db`: kiln's metadata in redb, a pure-Rust ACID key-value store
+//! (copy-on-write B-trees, a checksummed commit, no WAL to replay, no C
+//! toolchain). Values are JSON so a record can grow fields without a
+//! migration (new fields carry `#[serde(default)]`).
+//!
+//! redb lets one process open a database file at a time. kiln is daemonless
+//! and several processes share a root, so the database is opened per
+//! operation, under the store lock, and closed at once; transactions stay
+//! short (reads of a few thousand entries, writes of a few).
+
+use std::path::Path;
+
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Repository name with tag or digest → manifest digest.
+pub(crate) const REFS: TableDefinition<&str, &str> = TableDefinition::new("refs");
+/// Manifest digest → [`crate::ImageRecord`].
+pub(crate) const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+/// Snapshot ID → [`crate::SnapshotInfo`].
+pub(crate) const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
+/// Layer diff_id → snapshot ID: a layer is unpacked once.
+pub(crate) const DIFF_IDS: TableDefinition<&str, &str> = TableDefinition::new("diff_ids");
+/// `<diff_id> <compression>` → [`crate::BlobRef`] of that compressed layer.
+pub(crate) const VARIANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("variants");
+/// Record ID → [`crate::CacheRecord`].
+pub(crate) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// Cache key (blake3 hex) → record ID.
+pub(crate) const RECORD_KEYS: TableDefinition<&str, &str> = TableDefinition::new("record_keys");
+/// `schema` → version, for a future migration to recognise old files.
+pub(crate) const INFO: TableDefinition<&str, &str> = TableDefinition::new("info");
+
+const SCHEMA_VERSION: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("metadata database: {0}")]
+    Db(Box<redb::Error>),
+    #[error("corrupt metadata entry {table}/{key}: {source}")]
+    Corrupt {
+        table: String,
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("encoding metadata: {0}")]
+    Encode(serde_json::Error),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MetaError {
+            fn from(e: $t) -> Self {
+                MetaError::Db(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Opens (creating if needed) the database. The caller holds the store lock.
+pub(crate) fn open(path: &Path) -> Result<Database, MetaError> {
+    // A small cache: each process opens the file for milliseconds.
+    let db = Database::builder().set_cache_size(16 << 20).create(path)?;
+    Ok(db)
+}
+
+/// Creates every table so read transactions never meet a missing one.
+pub(crate) fn init(db: &Database) -> Result<(), MetaError> {
+    let tx = db.begin_write()?;
+    {
+        tx.open_table(REFS)?;
+        tx.open_table(IMAGES)?;
+        tx.open_table(SNAPSHOTS)?;
+        tx.open_table(DIFF_IDS)?;
+        tx.open_table(VARIANTS)?;
+        tx.open_table(RECORDS)?;
+        tx.open_table(RECORD_KEYS)?;
+        let mut info = tx.open_table(INFO)?;
+        if info.get("schema")?.is_none() {
+            info.insert("schema", SCHEMA_VERSION)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, MetaError> {
+    serde_json::to_vec(value).map_err(MetaError::Encode)
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    table: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, MetaError> {
+    serde_json::from_slice(bytes).map_err(|source| MetaError::Corrupt {
+        table: table.to_string(),
+        key: key.to_string(),
+        source,
+    })
+}
+
+/// A table entry: its key and its value, decoded or not.
+pub(crate) type Row<T> = (String, Result<T, MetaError>);
+
+/// One JSON value by key.
+pub(crate) fn get_json<T, R>(table: &R, name: &str, key: &str) -> Result<Option<T>, MetaError>
+where
+    T: DeserializeOwned,
+    R: ReadableTable<&'static str, &'static [u8]>,
+{
+    match table.get(key)? {
+        Some(v) => Ok(Some(decode(name, key, v.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Every JSON value of a table, keyed. Entries that do not decode are
+/// returned as errors by the caller's choice: `check` wants to see them,
+/// listings want to skip them.
+pub(crate) fn all_json<T, R>(table: &R, name: &str) -> Result<Vec<Row<T>>, MetaError>
+where
+    T: DeserializeOwned,
+    R: ReadableTable<&'static str, &'static [u8]> + ReadableTableMetadata,
+{
+    let mut out = Vec::with_capacity(table.len()? as usize);
+    for entry in table.iter()? {
+        let (k, v) = entry?;
+        let key = k.value().to_string();
+        let value = decode(name, &key, v.value());
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+/// Every string pair of a table.
+pub(crate) fn all_str<R>(table: &R) -> Result<Vec<(String, String)>, MetaError>
+where
+    R: ReadableTable<&'static str, &'static str>,
+{
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        let (k, v) = entry?;
+        out.push((k.value().to_string(), v.value().to_string()));
+    }
+    Ok(out)
+}

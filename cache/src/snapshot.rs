@@ -1,0 +1,422 @@
+//! `snapshots/<id>/`: unpacked layer directories. A snapshot holds only its
+//! own layer's changes (overlay whiteouts as 0/0 character devices, opaque
+//! directories as `trusted.overlay.opaque=y`); the runtime stacks a chain of
+//! them as overlay lowers.
+//!
+//! Callers fill a [`StagingDir`] under `tmp/` (the layer applier, or a RUN
+//! step's upper dir) and hand it to [`Store::commit_snapshot`], which
+//! measures it, flushes it, renames it into place and records it in one
+//! step under the store lock.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::crashpoint::crash_point;
+use crate::digest::Digest;
+use crate::durable;
+use crate::id;
+use crate::lock::Leased;
+use crate::meta::{self, DIFF_IDS, SNAPSHOTS};
+use crate::store::{io_context, Store, StoreError, SNAPSHOTS_DIR};
+
+/// An opaque snapshot ID. Always a safe single path component.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SnapshotId(String);
+
+impl SnapshotId {
+    pub fn parse(s: &str) -> Result<SnapshotId, StoreError> {
+        if id::is_valid_id(s) {
+            Ok(SnapshotId(s.to_string()))
+        } else {
+            Err(StoreError::InvalidId(s.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn generate() -> SnapshotId {
+        SnapshotId(id::random_id())
+    }
+}
+
+impl TryFrom<String> for SnapshotId {
+    type Error = StoreError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        SnapshotId::parse(&s)
+    }
+}
+
+impl From<SnapshotId> for String {
+    fn from(s: SnapshotId) -> String {
+        s.0
+    }
+}
+
+impl fmt::Display for SnapshotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SnapshotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SnapshotId({})", self.0)
+    }
+}
+
+/// What the caller knows about a snapshot it commits.
+#[derive(Debug, Clone, Default)]
+pub struct NewSnapshot {
+    /// The sha256 of the uncompressed layer tar, when the snapshot is a
+    /// layer (from an archive, a registry, or after export).
+    pub diff_id: Option<Digest>,
+    /// The snapshot this one sits on (a RUN step's lower chain top).
+    pub parent: Option<SnapshotId>,
+    /// What made it: a Dockerfile step, `import rootfs.tar`, a history
+    /// line.
+    pub created_by: String,
+}
+
+/// A committed snapshot, as `meta.db` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub id: SnapshotId,
+    #[serde(default)]
+    pub diff_id: Option<Digest>,
+    #[serde(default)]
+    pub parent: Option<SnapshotId>,
+    /// Bytes of file content (hard links counted once) plus symlink
+    /// targets: the apparent size, as `du --apparent-size` counts it.
+    pub size: u64,
+    /// blake3 over the sorted tree (names, types, modes, owners, xattrs,
+    /// contents), so `cache check` notices any change on disk.
+    pub tree_digest: String,
+    pub created: SystemTime,
+    #[serde(default)]
+    pub created_by: String,
+}
+
+/// A directory under `tmp/` for a snapshot being made. Removed if dropped
+/// without being committed.
+#[derive(Debug)]
+pub struct StagingDir {
+    path: PathBuf,
+}
+
+impl StagingDir {
+    /// The directory to fill: it becomes the snapshot's root.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if self.path.exists() {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+impl Store {
+    /// An empty directory under `tmp/` to fill with a snapshot's content.
+    pub fn new_snapshot_staging(&self) -> Result<StagingDir, StoreError> {
+        let path = self.tmp_path("snapshot");
+        fs::create_dir(&path).map_err(io_context("creating a staging directory"))?;
+        Ok(StagingDir { path })
+    }
+
+    /// Turns a filled staging directory into a snapshot. When `diff_id` is
+    /// already present as a snapshot, the staging copy is discarded and the
+    /// existing snapshot returned: a layer is unpacked into the store once.
+    /// The returned snapshot is leased to this process until the `Store` is
+    /// dropped, so the caller may reference it from an image or a record.
+    pub fn commit_snapshot(
+        &self,
+        staging: StagingDir,
+        new: NewSnapshot,
+    ) -> Result<SnapshotId, StoreError> {
+        let tree = measure_tree(staging.path())
+            .map_err(io_context(format!("reading {}", staging.path().display())))?;
+        durable::sync_filesystem(staging.path()).map_err(io_context("flushing a snapshot"))?;
+        crash_point("snapshot-before-commit");
+        let mut session = self.session()?;
+        if let Some(diff_id) = &new.diff_id {
+            if let Some(existing) = lookup_diff_id(&mut session, diff_id)? {
+                self.lease().add(&Leased::Snapshot(existing.0.clone()))?;
+                return Ok(existing);
+            }
+        }
+        if let Some(parent) = &new.parent {
+            if snapshot_in(&mut session, parent)?.is_none() {
+                return Err(StoreError::SnapshotNotFound(parent.to_string()));
+            }
+        }
+        let id = SnapshotId::generate();
+        self.lease().add(&Leased::Snapshot(id.0.clone()))?;
+        let dest = self.snapshot_path(&id);
+        fs::rename(staging.path(), &dest).map_err(io_context("placing a snapshot"))?;
+        durable::sync_dir(&self.dir(SNAPSHOTS_DIR)).map_err(io_context("flushing snapshots/"))?;
+        crash_point("snapshot-after-rename");
+        let info = SnapshotInfo {
+            id: id.clone(),
+            diff_id: new.diff_id,
+            parent: new.parent,
+            size: tree.size,
+            tree_digest: tree.digest,
+            created: SystemTime::now(),
+            created_by: new.created_by,
+        };
+        insert_snapshot(&mut session, &info)?;
+        Ok(id)
+    }
+
+    /// Where a snapshot's directory is.
+    pub fn snapshot_path(&self, id: &SnapshotId) -> PathBuf {
+        self.dir(SNAPSHOTS_DIR).join(id.as_str())
+    }
+
+    /// The recorded facts about a snapshot.
+    pub fn snapshot(&self, id: &SnapshotId) -> Result<Option<SnapshotInfo>, StoreError> {
+        let mut session = self.session()?;
+        snapshot_in(&mut session, id)
+    }
+
+    /// The snapshot already holding the layer with this diff_id, leased to
+    /// this process when found.
+    pub fn snapshot_by_diff_id(&self, diff_id: &Digest) -> Result<Option<SnapshotId>, StoreError> {
+        let mut session = self.session()?;
+        let found = lookup_diff_id(&mut session, diff_id)?;
+        if let Some(id) = &found {
+            self.lease().add(&Leased::Snapshot(id.0.clone()))?;
+        }
+        Ok(found)
+    }
+
+    /// `id` and its ancestors, lowest first: the order of overlay lowers
+    /// from the bottom (the runtime reverses it for `lowerdir=`).
+    pub fn snapshot_chain(&self, id: &SnapshotId) -> Result<Vec<SnapshotId>, StoreError> {
+        let mut session = self.session()?;
+        let mut chain = Vec::new();
+        let mut seen = HashSet::new();
+        let mut next = Some(id.clone());
+        while let Some(current) = next {
+            if !seen.insert(current.clone()) {
+                break;
+            }
+            let info = snapshot_in(&mut session, &current)?
+                .ok_or_else(|| StoreError::SnapshotNotFound(current.to_string()))?;
+            next = info.parent.clone();
+            chain.push(current);
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+}
+
+pub(crate) fn snapshot_in(
+    session: &mut crate::store::Session<'_>,
+    id: &SnapshotId,
+) -> Result<Option<SnapshotInfo>, StoreError> {
+    let tx = session.db()?.begin_read().map_err(meta::MetaError::from)?;
+    let table = tx.open_table(SNAPSHOTS).map_err(meta::MetaError::from)?;
+    Ok(meta::get_json(&table, "snapshots", id.as_str())?)
+}
+
+fn lookup_diff_id(
+    session: &mut crate::store::Session<'_>,
+    diff_id: &Digest,
+) -> Result<Option<SnapshotId>, StoreError> {
+    let found = {
+        let tx = session.db()?.begin_read().map_err(meta::MetaError::from)?;
+        let table = tx.open_table(DIFF_IDS).map_err(meta::MetaError::from)?;
+        let v = table
+            .get(diff_id.to_string().as_str())
+            .map_err(meta::MetaError::from)?;
+        v.map(|v| v.value().to_string())
+    };
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let id = SnapshotId::parse(&found)?;
+    // A mapping to a snapshot whose directory is gone (a repaired store) is
+    // a miss, so the layer is unpacked again rather than used broken.
+    if session.store.snapshot_path(&id).is_dir() {
+        Ok(Some(id))
+    } else {
+        Ok(None)
+    }
+}
+
+fn insert_snapshot(
+    session: &mut crate::store::Session<'_>,
+    info: &SnapshotInfo,
+) -> Result<(), StoreError> {
+    let tx = session.db()?.begin_write().map_err(meta::MetaError::from)?;
+    {
+        let mut snapshots = tx.open_table(SNAPSHOTS).map_err(meta::MetaError::from)?;
+        snapshots
+            .insert(info.id.as_str(), meta::encode(info)?.as_slice())
+            .map_err(meta::MetaError::from)?;
+        if let Some(diff_id) = &info.diff_id {
+            let mut diff_ids = tx.open_table(DIFF_IDS).map_err(meta::MetaError::from)?;
+            diff_ids
+                .insert(diff_id.to_string().as_str(), info.id.as_str())
+                .map_err(meta::MetaError::from)?;
+        }
+    }
+    tx.commit().map_err(meta::MetaError::from)?;
+    Ok(())
+}
+
+/// Size and content digest of a directory tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TreeMeasure {
+    pub size: u64,
+    pub digest: String,
+}
+
+/// Walks `root` in sorted order; file contents are hashed in parallel.
+pub(crate) fn measure_tree(root: &Path) -> io::Result<TreeMeasure> {
+    let mut entries = Vec::new();
+    collect(root, Path::new(""), &mut entries)?;
+    let hashes: Vec<io::Result<blake3::Hash>> = entries
+        .par_iter()
+        .map(|(rel, md)| hash_entry(&root.join(rel), rel, md))
+        .collect();
+    let mut tree = blake3::Hasher::new();
+    for h in hashes {
+        tree.update(h?.as_bytes());
+    }
+    let mut seen_inodes = HashSet::new();
+    let size = entries
+        .iter()
+        .map(|(_, md)| {
+            let first = md.nlink() <= 1 || seen_inodes.insert((md.dev(), md.ino()));
+            if (md.is_file() && first) || md.file_type().is_symlink() {
+                md.size()
+            } else {
+                0
+            }
+        })
+        .sum();
+    Ok(TreeMeasure {
+        size,
+        digest: tree.finalize().to_hex().to_string(),
+    })
+}
+
+fn collect(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, fs::Metadata)>) -> io::Result<()> {
+    let dir = root.join(rel);
+    let mut names: Vec<_> = fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    for name in names {
+        let child = rel.join(&name);
+        let md = fs::symlink_metadata(root.join(&child))?;
+        let is_dir = md.is_dir();
+        out.push((child.clone(), md));
+        if is_dir {
+            collect(root, &child, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn hash_entry(path: &Path, rel: &Path, md: &fs::Metadata) -> io::Result<blake3::Hash> {
+    let mut h = blake3::Hasher::new();
+    h.update(rel.as_os_str().as_bytes());
+    h.update(&[0]);
+    for n in [
+        md.mode() as u64,
+        md.uid() as u64,
+        md.gid() as u64,
+        md.rdev(),
+    ] {
+        h.update(&n.to_le_bytes());
+    }
+    let ft = md.file_type();
+    if ft.is_file() {
+        h.update(&md.size().to_le_bytes());
+        let mut f = fs::File::open(path)?;
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    } else if ft.is_symlink() {
+        h.update(fs::read_link(path)?.as_os_str().as_bytes());
+    } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() || ft.is_socket() {
+        // Mode and rdev above say all there is.
+    }
+    for (name, value) in xattrs(path)? {
+        h.update(&name);
+        h.update(&[0]);
+        h.update(&value);
+        h.update(&[0]);
+    }
+    Ok(h.finalize())
+}
+
+/// The extended attributes of `path` (not following a symlink), sorted.
+fn xattrs(path: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::other("path contains a NUL byte"))?;
+    let names = xattr_call(|buf, len| {
+        // SAFETY: c_path is NUL-terminated; buf is valid for len bytes (or
+        // null with len 0 to ask for the size).
+        unsafe { libc::llistxattr(c_path.as_ptr(), buf.cast(), len) }
+    })?;
+    let mut out = Vec::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let c_name = std::ffi::CString::new(name).map_err(|_| io::Error::other("bad xattr"))?;
+        let value = xattr_call(|buf, len| {
+            // SAFETY: as above; c_name is NUL-terminated.
+            unsafe { libc::lgetxattr(c_path.as_ptr(), c_name.as_ptr(), buf.cast(), len) }
+        })?;
+        out.push((name.to_vec(), value));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Calls a size-then-fill xattr function, retrying if the value grew.
+fn xattr_call(call: impl Fn(*mut u8, usize) -> isize) -> io::Result<Vec<u8>> {
+    loop {
+        let size = call(std::ptr::null_mut(), 0);
+        if size < 0 {
+            let err = io::Error::last_os_error();
+            // A filesystem without xattrs has none to hash.
+            if err.raw_os_error() == Some(libc::ENOTSUP) {
+                return Ok(Vec::new());
+            }
+            return Err(err);
+        }
+        let mut buf = vec![0u8; size as usize];
+        let n = call(buf.as_mut_ptr(), buf.len());
+        if n >= 0 {
+            buf.truncate(n as usize);
+            return Ok(buf);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ERANGE) {
+            return Err(err);
+        }
+    }
+}

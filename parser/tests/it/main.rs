@@ -1,0 +1,5 @@
+//! Integration tests of kiln-parser: one binary, a module per concern.
+
+mod conformance;
+mod never_panics;
+mod typed;

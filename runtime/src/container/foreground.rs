@@ -1,0 +1,166 @@
+//! `kiln run` in the foreground: the container's process gets the signals
+//! kiln receives (Docker's sig-proxy), and with `-t` the caller's terminal
+//! is put in raw mode and joined to the container's pty. Call it from a
+//! single-threaded process: it blocks the forwarded signals in the calling
+//! thread and reads them from a signalfd.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use super::terminal::{copy_size, RawMode};
+use super::{start, Error, Outcome, Request, Running, Stdio};
+use crate::process::init::forwarded_mask;
+
+/// Runs the container to its end with signal forwarding; `interactive`
+/// (`-i`) copies kiln's stdin into the pty when there is one.
+pub fn run(req: Request, interactive: bool) -> Result<Outcome, Error> {
+    let mut old = SigSet::empty();
+    sigprocmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&forwarded_mask()),
+        Some(&mut old),
+    )
+    .map_err(|e| Error::Io(e.into()))?;
+    let result = run_blocked(req, interactive);
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    result
+}
+
+fn run_blocked(req: Request, interactive: bool) -> Result<Outcome, Error> {
+    let sfd = SignalFd::with_flags(
+        &forwarded_mask(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| Error::Io(e.into()))?;
+    let tty = matches!(req.stdio, Stdio::Pty);
+    let mut running = start(req)?;
+    let master = if tty { running.take_pty() } else { None };
+    let stdin = std::io::stdin();
+    let _raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));
+    if let Some(m) = &master {
+        copy_size(stdin.as_fd(), m);
+    }
+    let mut io = Pump {
+        master,
+        stdin_open: interactive && tty,
+    };
+    loop {
+        let ended = io.step(&sfd, &mut running)?;
+        if ended {
+            break;
+        }
+    }
+    io.drain();
+    running.wait()
+}
+
+struct Pump {
+    master: Option<OwnedFd>,
+    stdin_open: bool,
+}
+
+impl Pump {
+    /// One poll round; `true` once the container has ended.
+    fn step(&mut self, sfd: &SignalFd, running: &mut Running) -> Result<bool, Error> {
+        let stdin = std::io::stdin();
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(running.control_fd(), PollFlags::POLLIN),
+        ];
+        let master_idx = self.master.as_ref().map(|m| {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let stdin_idx = self.stdin_open.then(|| {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => return Ok(false),
+            Err(e) => return Err(Error::Io(e.into())),
+            Ok(_) => {}
+        }
+        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+        let (sig_ready, control_ready) = (ready(0), ready(1));
+        let master_ready = master_idx.is_some_and(ready);
+        let stdin_ready = stdin_idx.is_some_and(ready);
+        drop(fds);
+        if sig_ready {
+            self.forward(sfd, running);
+        }
+        if master_ready {
+            self.copy_out();
+        }
+        if stdin_ready {
+            self.copy_in();
+        }
+        if control_ready {
+            return running.poll();
+        }
+        Ok(false)
+    }
+
+    fn forward(&self, sfd: &SignalFd, running: &Running) {
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                continue;
+            };
+            match (sig, &self.master) {
+                (Signal::SIGCHLD, _) => {}
+                // The pty's size change makes the kernel signal the container.
+                (Signal::SIGWINCH, Some(m)) => copy_size(std::io::stdin().as_fd(), m),
+                _ => {
+                    let _ = running.signal(sig);
+                }
+            }
+        }
+    }
+
+    fn copy_out(&mut self) {
+        let Some(m) = &self.master else { return };
+        let mut buf = [0u8; 8192];
+        match nix::unistd::read(m.as_fd(), &mut buf) {
+            Ok(0) | Err(_) => self.master = None,
+            Ok(n) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&buf[..n]);
+                let _ = out.flush();
+            }
+        }
+    }
+
+    fn copy_in(&mut self) {
+        let mut buf = [0u8; 4096];
+        match std::io::stdin().lock().read(&mut buf) {
+            Ok(0) | Err(_) => self.stdin_open = false,
+            Ok(n) => {
+                if let Some(m) = &self.master {
+                    let _ = write_all(m.as_fd(), &buf[..n]);
+                }
+            }
+        }
+    }
+
+    /// Output still buffered in the pty after the container ended.
+    fn drain(&mut self) {
+        let Some(m) = self.master.take() else { return };
+        let flags = nix::fcntl::OFlag::O_NONBLOCK;
+        let _ = nix::fcntl::fcntl(m.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags));
+        self.master = Some(m);
+        while self.master.is_some() {
+            self.copy_out();
+        }
+    }
+}
+
+fn write_all(fd: BorrowedFd, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        let n = nix::unistd::write(fd, data)?;
+        data = &data[n..];
+    }
+    Ok(())
+}

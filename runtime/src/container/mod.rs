@@ -1,0 +1,312 @@
+//! Running a container: start the init helper, talk to it, wait for the
+//! end. [`start`] + [`Running::wait`] is the whole API for a build step
+//! (stdio on descriptors it owns); [`foreground::run`] adds what `kiln run`
+//! needs in a terminal (signal forwarding, raw mode, window size).
+
+pub mod bundle;
+pub mod etc;
+pub mod foreground;
+pub mod terminal;
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use oci_spec::runtime::Spec;
+
+use crate::process::exec::ExecError;
+use crate::process::init::MARKER;
+pub use crate::process::protocol::ExitStatus;
+use crate::process::protocol::{self, HelperConfig, Message, HELPER_FD};
+use crate::process::rootfs::Rootfs;
+
+/// Host directory the helper mounts its private staging tmpfs on. Each
+/// helper mounts it in its own mount namespace, so one path serves all.
+pub const STAGING: &str = "/run/kiln/rootfs";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("starting the init helper: {0}")]
+    Spawn(std::io::Error),
+    #[error(transparent)]
+    Protocol(#[from] protocol::Error),
+    #[error("setting up the container: {0}")]
+    Setup(String),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("the init helper died ({0})")]
+    HelperDied(std::process::ExitStatus),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{runtime}: {message}")]
+    Runtime { runtime: String, message: String },
+}
+
+/// Where the container's stdin, stdout and stderr go.
+#[derive(Debug)]
+pub enum Stdio {
+    /// kiln's own stdout and stderr; its stdin too with `stdin: true`
+    /// (`-i`), else /dev/null.
+    Inherit { stdin: bool },
+    /// A pty inside the container (`-t`); the master comes back in
+    /// [`Running::take_pty`].
+    Pty,
+    /// Descriptors the caller owns, e.g. the write ends of pipes a build
+    /// reads its step's log from. `stdin: None` is /dev/null.
+    Fds {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+}
+
+/// One container to run.
+#[derive(Debug)]
+pub struct Request {
+    /// Names the cgroup (`kiln/<id>` under the caller's own) when the
+    /// spec has no `cgroupsPath`; used for logs and bundles.
+    pub id: String,
+    pub spec: Spec,
+    pub rootfs: Rootfs,
+    pub stdio: Stdio,
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    /// The kernel's OOM killer killed a process of the container.
+    pub oom_killed: bool,
+}
+
+impl Outcome {
+    /// Docker's exit status: the code, or 128+N for signal N.
+    pub fn exit_code(&self) -> u8 {
+        match self.status {
+            ExitStatus::Code(c) => (c & 0xff) as u8,
+            ExitStatus::Signal(n) => (128 + n).min(255) as u8,
+        }
+    }
+}
+
+/// A started container.
+#[derive(Debug)]
+pub struct Running {
+    helper: Child,
+    sock: OwnedFd,
+    pty: Option<OwnedFd>,
+    cgroup: Option<PathBuf>,
+    exec_error: Option<ExecError>,
+    setup_error: Option<String>,
+    outcome: Option<Outcome>,
+}
+
+/// Starts the container and returns once its command is about to run (or
+/// has failed to). Safe to call from a multi-threaded process: the helper
+/// is a fresh exec of this binary, and the only code between fork and exec
+/// is one dup2.
+pub fn start(req: Request) -> Result<Running, Error> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::Spawn(e.into()))?;
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg(MARKER).env_clear();
+    let pty = matches!(req.stdio, Stdio::Pty);
+    set_stdio(&mut cmd, req.stdio);
+    let raw = theirs.as_raw_fd();
+    // SAFETY: only async-signal-safe calls (dup2/fcntl) run in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = if raw == HELPER_FD {
+                libc::fcntl(raw, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, HELPER_FD)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let helper = cmd.spawn().map_err(Error::Spawn)?;
+    drop(theirs);
+    let cgroup = req
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
+    // Compiled here, while the helper execs, rather than in the container.
+    let seccomp = crate::process::seccomp::compile_spec(&req.spec)
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    let etc = etc::files(&req.spec);
+    let config = HelperConfig {
+        seccomp,
+        spec: req.spec,
+        rootfs: req.rootfs,
+        etc,
+        staging: PathBuf::from(STAGING),
+        pty,
+    };
+    let mut running = Running {
+        helper,
+        sock: ours,
+        pty: None,
+        cgroup,
+        exec_error: None,
+        setup_error: None,
+        outcome: None,
+    };
+    protocol::send(
+        running.sock.as_fd(),
+        &Message::Config(Box::new(config)),
+        None,
+    )?;
+    running.until_started()?;
+    Ok(running)
+}
+
+fn set_stdio(cmd: &mut Command, stdio: Stdio) {
+    use std::process::Stdio as S;
+    match stdio {
+        Stdio::Inherit { stdin } => {
+            cmd.stdin(if stdin { S::inherit() } else { S::null() });
+        }
+        Stdio::Pty => {
+            cmd.stdin(S::null()).stdout(S::null()).stderr(S::null());
+        }
+        Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            cmd.stdin(stdin.map(S::from).unwrap_or_else(S::null));
+            cmd.stdout(S::from(stdout)).stderr(S::from(stderr));
+        }
+    }
+}
+
+impl Running {
+    /// The helper's pid (the container's monitor, outside its namespaces).
+    pub fn helper_pid(&self) -> u32 {
+        self.helper.id()
+    }
+
+    /// Sends `sig` to the container's first process, through the helper
+    /// (which cannot be reaped before we wait for it, so the pid is sure).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) -> Result<(), Error> {
+        let pid = nix::unistd::Pid::from_raw(self.helper.id() as i32);
+        nix::sys::signal::kill(pid, sig).map_err(|e| Error::Io(e.into()))
+    }
+
+    /// The pty master, with [`Stdio::Pty`].
+    pub fn take_pty(&mut self) -> Option<OwnedFd> {
+        self.pty.take()
+    }
+
+    /// Readable when the helper has something to say; then call
+    /// [`Running::poll`].
+    pub fn control_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
+    /// Handles one message; `true` once the container has ended.
+    pub fn poll(&mut self) -> Result<bool, Error> {
+        match protocol::recv(self.sock.as_fd())? {
+            None => Ok(true),
+            Some((msg, fd)) => {
+                self.handle(msg, fd);
+                Ok(self.outcome.is_some())
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Message, fd: Option<OwnedFd>) {
+        match msg {
+            Message::Pty => self.pty = fd,
+            Message::Exec(e) => self.exec_error = Some(e),
+            Message::Setup(e) => self.setup_error = Some(e),
+            Message::Exited { status, oom_killed } => {
+                self.outcome = Some(Outcome { status, oom_killed })
+            }
+            Message::Started | Message::Config(_) => {}
+        }
+    }
+
+    /// Reads until the command is about to run; an error if it cannot.
+    fn until_started(&mut self) -> Result<(), Error> {
+        loop {
+            match protocol::recv(self.sock.as_fd())? {
+                Some((Message::Started, _)) => return Ok(()),
+                Some((msg, fd)) => {
+                    self.handle(msg, fd);
+                    if self.exec_error.is_some() || self.setup_error.is_some() {
+                        return self.finish().map(|_| ());
+                    }
+                }
+                None => return self.finish().map(|_| ()),
+            }
+        }
+    }
+
+    /// Waits for the container to end.
+    pub fn wait(mut self) -> Result<Outcome, Error> {
+        while self.outcome.is_none() {
+            if self.poll()? {
+                break;
+            }
+        }
+        self.finish()
+    }
+
+    /// Reaps the helper and turns what it said into a result.
+    fn finish(&mut self) -> Result<Outcome, Error> {
+        while self.outcome.is_none() && !self.poll()? {}
+        let status = self.helper.wait()?;
+        if let Some(e) = self.exec_error.take() {
+            return Err(Error::Exec(e));
+        }
+        if let Some(e) = self.setup_error.take() {
+            self.remove_cgroup();
+            return Err(Error::Setup(e));
+        }
+        match self.outcome {
+            Some(o) => Ok(o),
+            None => {
+                self.remove_cgroup();
+                Err(Error::HelperDied(status))
+            }
+        }
+    }
+
+    /// The helper removes the cgroup; this covers a helper that was killed.
+    fn remove_cgroup(&self) {
+        if let Some(path) = &self.cgroup {
+            if let Ok(cg) = crate::cgroups::open(path) {
+                let _ = cg.remove();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_docker() {
+        let o = |status| Outcome {
+            status,
+            oom_killed: false,
+        };
+        assert_eq!(o(ExitStatus::Code(3)).exit_code(), 3);
+        assert_eq!(o(ExitStatus::Signal(9)).exit_code(), 137);
+        assert_eq!(o(ExitStatus::Signal(15)).exit_code(), 143);
+        assert_eq!(o(ExitStatus::Code(256 + 4)).exit_code(), 4);
+    }
+}

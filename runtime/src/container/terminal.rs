@@ -1,0 +1,40 @@
+//! The caller's terminal during `-t`: raw mode for as long as a guard
+//! lives (restored on every return and unwind), and window-size copying.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+
+/// Puts a terminal in raw mode; restores the saved mode when dropped.
+pub struct RawMode<'a> {
+    fd: BorrowedFd<'a>,
+    saved: Termios,
+}
+
+impl<'a> RawMode<'a> {
+    /// `None` when `fd` is not a terminal.
+    pub fn enter(fd: BorrowedFd<'a>) -> Option<RawMode<'a>> {
+        let saved = tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode<'_> {
+    fn drop(&mut self) {
+        let _ = tcsetattr(self.fd, SetArg::TCSAFLUSH, &self.saved);
+    }
+}
+
+/// Copies the window size of terminal `from` to pty `to`.
+pub fn copy_size(from: impl AsFd, to: impl AsFd) {
+    // SAFETY: winsize is plain data filled by TIOCGWINSZ.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    unsafe {
+        if libc::ioctl(from.as_fd().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(to.as_fd().as_raw_fd(), libc::TIOCSWINSZ, &ws);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The init helper: kiln re-executed as `kiln __kiln-init`, single-threaded
+//! from its first instruction, so forking it is safe. It creates the
+//! cgroup, unshares the namespaces, forks the container's PID 1 and stays
+//! outside as its monitor: it forwards signals, notices kiln's death (the
+//! socket hangs up) and kills the container then, reports the exit status
+//! and OOM, and removes the cgroup.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::Path;
+use std::process::ExitCode;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Gid, Pid, Uid};
+use oci_spec::runtime::{LinuxCapabilities, Spec};
+
+use super::protocol::{self, ExitStatus, HelperConfig, Message, HELPER_FD};
+use super::rootfs::{self, Layout};
+use super::{capabilities, exec, namespaces, pty, reaper, seccomp};
+use crate::cgroups::{self, Cgroup};
+use crate::spec::REAPER_ANNOTATION;
+use crate::syscalls::Real;
+
+/// argv[1] that makes the kiln binary act as the init helper.
+pub const MARKER: &str = "__kiln-init";
+
+/// Signals kiln and the helper pass on to the container (Docker's
+/// sig-proxy set plus SIGWINCH for terminals).
+pub const FORWARDED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// The forwarded signals plus SIGCHLD, for blocking and signalfd.
+pub fn forwarded_mask() -> SigSet {
+    let mut set = SigSet::empty();
+    FORWARDED.iter().for_each(|s| set.add(*s));
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// The helper's `main`.
+pub fn main() -> ExitCode {
+    // SAFETY: fd 3 was placed by kiln for us; nothing else owns it.
+    let sock = unsafe { BorrowedFd::borrow_raw(HELPER_FD) };
+    let _ = nix::fcntl::fcntl(
+        sock,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    let config = match protocol::recv(sock) {
+        Ok(Some((Message::Config(c), _))) => c,
+        _ => return ExitCode::from(2),
+    };
+    match monitor(sock, &config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = protocol::send(sock, &Message::Setup(e), None);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn cgroup_of(spec: &Spec) -> Result<Option<Box<dyn Cgroup>>, String> {
+    let Some(linux) = spec.linux() else {
+        return Ok(None);
+    };
+    let Some(path) = linux.cgroups_path() else {
+        return Ok(None);
+    };
+    let cg = cgroups::open(path).map_err(|e| e.to_string())?;
+    cg.create().map_err(|e| e.to_string())?;
+    if let Some(res) = linux.resources() {
+        if let Err(e) = cg.apply(res) {
+            let _ = cg.remove();
+            return Err(e.to_string());
+        }
+    }
+    Ok(Some(cg))
+}
+
+fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
+    // Its own session: a terminal's Ctrl-C reaches kiln only, which forwards it once.
+    let _ = nix::unistd::setsid();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_mask()), None).map_err(|e| e.to_string())?;
+    let sfd = SignalFd::with_flags(&forwarded_mask(), SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| e.to_string())?;
+    let flags = namespaces::clone_flags(&config.spec).map_err(|e| e.to_string())?;
+    let cgroup = cgroup_of(&config.spec)?;
+    // The mount namespace is the child's alone: pivot_root moves the root
+    // of every process in the namespace, and the helper must keep the
+    // host's view to remove the cgroup and read its OOM count afterwards.
+    let result = unshare(flags - CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("unshare: {e}"))
+        .and_then(|()| match unsafe { fork() } {
+            // SAFETY: this process is single-threaded (a fresh exec).
+            Ok(ForkResult::Child) => container(sock, config, cgroup.as_deref(), flags),
+            Ok(ForkResult::Parent { child }) => Ok(child),
+            Err(e) => Err(format!("fork: {e}")),
+        });
+    let child = match result {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(cg) = &cgroup {
+                let _ = cg.remove();
+            }
+            return Err(e);
+        }
+    };
+    let status = supervise(sock, sfd, child);
+    let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
+    if let Some(cg) = &cgroup {
+        let _ = cg.remove();
+    }
+    let _ = protocol::send(sock, &Message::Exited { status, oom_killed }, None);
+    Ok(())
+}
+
+/// Waits for the container, forwarding signals; kills it if kiln goes away.
+fn supervise(sock: BorrowedFd, sfd: SignalFd, child: Pid) -> ExitStatus {
+    let mut watch_parent = true;
+    loop {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if watch_parent {
+            fds.push(PollFd::new(sock, PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let parent_gone = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR));
+        if parent_gone {
+            watch_parent = false;
+            let _ = kill(child, Signal::SIGKILL);
+        }
+        let Ok(Some(info)) = sfd.read_signal() else {
+            continue;
+        };
+        if info.ssi_signo as i32 == Signal::SIGCHLD as i32 {
+            match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => return ExitStatus::Code(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return ExitStatus::Signal(sig as i32),
+                _ => continue,
+            }
+        }
+        if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+            let _ = kill(child, sig);
+        }
+    }
+}
+
+/// The container's PID 1 after fork: never returns.
+fn container(
+    sock: BorrowedFd,
+    config: &HelperConfig,
+    cgroup: Option<&dyn Cgroup>,
+    flags: CloneFlags,
+) -> ! {
+    let code = match setup_and_exec(sock, config, cgroup, flags) {
+        Ok(never) => match never {},
+        Err(Failure::Exec(e)) => {
+            let code = e.exit_code();
+            let _ = protocol::send(sock, &Message::Exec(e), None);
+            code
+        }
+        Err(Failure::Setup(e)) => {
+            let _ = protocol::send(sock, &Message::Setup(e), None);
+            1
+        }
+    };
+    // SAFETY: ends this forked process without running the helper's atexit handlers.
+    unsafe { libc::_exit(code as i32) }
+}
+
+enum Failure {
+    Exec(exec::ExecError),
+    Setup(String),
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> Failure + '_ {
+    move |e| Failure::Setup(format!("{what}: {e}"))
+}
+
+enum Never {}
+
+fn setup_and_exec(
+    sock: BorrowedFd,
+    config: &HelperConfig,
+    cgroup: Option<&dyn Cgroup>,
+    flags: CloneFlags,
+) -> Result<Never, Failure> {
+    let spec = &config.spec;
+    die_with_helper()?;
+    if flags.contains(CloneFlags::CLONE_NEWNS) {
+        unshare(CloneFlags::CLONE_NEWNS).map_err(setup("unshare"))?;
+    }
+    if let Some(cg) = cgroup {
+        cg.join_self().map_err(setup("joining the cgroup"))?;
+    }
+    if flags.contains(CloneFlags::CLONE_NEWNET) {
+        namespaces::loopback_up().map_err(setup("network"))?;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let layout = Layout {
+        staging: &config.staging,
+        rootfs: &config.rootfs,
+        spec,
+        etc: &config.etc,
+    };
+    rootfs::setup(&Real, &layout).map_err(setup("rootfs"))?;
+    if flags.contains(CloneFlags::CLONE_NEWUTS) {
+        if let Some(h) = spec.hostname() {
+            nix::unistd::sethostname(h).map_err(setup("sethostname"))?;
+        }
+    }
+    stdio(sock, config)?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Failure::Setup("the spec has no process".into()))?;
+    enter_cwd(process.cwd())?;
+    let caps = process.capabilities().clone().unwrap_or_default();
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let filters = seccomp::programs(&config.seccomp);
+    if nnp {
+        set_no_new_privs()?;
+    }
+    capabilities::limit_bounding(&caps).map_err(setup("capabilities"))?;
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, so it
+    // goes in before the user switch drops it (as runc does); the
+    // profile must then allow the few calls that remain (Docker's does).
+    if !nnp {
+        seccomp::apply(&filters).map_err(setup("seccomp"))?;
+    }
+    switch_user(process.user(), &caps)?;
+    if nnp {
+        seccomp::apply(&filters).map_err(setup("seccomp"))?;
+    }
+    exec_command(sock, spec)
+}
+
+/// SIGKILL when the helper dies; re-armed after setuid, which clears it.
+fn die_with_helper() -> Result<(), Failure> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+        return Err(Failure::Setup("prctl(PR_SET_PDEATHSIG) failed".into()));
+    }
+    Ok(())
+}
+
+fn set_no_new_privs() -> Result<(), Failure> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Failure::Setup("prctl(PR_SET_NO_NEW_PRIVS) failed".into()));
+    }
+    Ok(())
+}
+
+fn stdio(sock: BorrowedFd, config: &HelperConfig) -> Result<(), Failure> {
+    if !config.pty {
+        // A session of its own keeps the container out of kiln's process group.
+        let _ = nix::unistd::setsid();
+        return Ok(());
+    }
+    let pair = pty::open(&Real).map_err(setup("pty"))?;
+    protocol::send(sock, &Message::Pty, Some(pair.master.as_raw_fd()))
+        .map_err(setup("sending the pty"))?;
+    drop(pair.master);
+    pty::attach(&pair.slave).map_err(setup("pty"))?;
+    Ok(())
+}
+
+/// Docker creates a missing working directory rather than failing.
+fn enter_cwd(cwd: &Path) -> Result<(), Failure> {
+    if !cwd.exists() {
+        std::fs::create_dir_all(cwd).map_err(setup("creating the working directory"))?;
+    }
+    nix::unistd::chdir(cwd).map_err(setup("chdir"))
+}
+
+fn switch_user(user: &oci_spec::runtime::User, caps: &LinuxCapabilities) -> Result<(), Failure> {
+    capabilities::keep_across_setuid(true).map_err(setup("capabilities"))?;
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&groups).map_err(setup("setgroups"))?;
+    let gid = Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid).map_err(setup("setgid"))?;
+    let uid = Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid).map_err(setup("setuid"))?;
+    capabilities::keep_across_setuid(false).map_err(setup("capabilities"))?;
+    capabilities::set_process_sets(caps).map_err(setup("capabilities"))?;
+    die_with_helper()
+}
+
+fn exec_command(sock: BorrowedFd, spec: &Spec) -> Result<Never, Failure> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Failure::Setup("no process".into()))?;
+    let args = process.args().clone().unwrap_or_default();
+    let env = process.env().clone().unwrap_or_default();
+    let path_env = env.iter().find_map(|e| e.strip_prefix("PATH="));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let program = exec::lookup(args.first().map(String::as_str).unwrap_or(""), path_env)
+        .map_err(Failure::Exec)?;
+    let reaper = spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(REAPER_ANNOTATION));
+    if reaper {
+        // SAFETY: still single-threaded.
+        if let ForkResult::Parent { child } = unsafe { fork() }.map_err(setup("fork"))? {
+            let _ = protocol::send(sock, &Message::Started, None);
+            // SAFETY: ends PID 1 without unwinding into the helper's frames.
+            unsafe { libc::_exit(reaper::reap(child)) }
+        }
+    } else {
+        let _ = protocol::send(sock, &Message::Started, None);
+    }
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(setup("signal mask"))?;
+    Err(Failure::Exec(exec::execve(&program, &args, &env)))
+}

@@ -1,0 +1,13 @@
+//! The init helper and what it applies: namespaces, rootfs, capabilities,
+//! seccomp, user, pty, and an optional reaper as PID 1.
+
+pub mod capabilities;
+pub mod exec;
+pub mod init;
+pub mod namespaces;
+pub mod protocol;
+pub mod pty;
+pub mod reaper;
+pub mod rootfs;
+pub mod seccomp;
+pub mod user;

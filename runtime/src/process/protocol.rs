@@ -1,0 +1,121 @@
+//! Messages between kiln and its init helper over one SOCK_SEQPACKET
+//! socket (fd 3 in the helper): the config goes in, progress comes out,
+//! and the container's pty master travels as an SCM_RIGHTS attachment.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+use super::exec::ExecError;
+use super::rootfs::{EtcFiles, Rootfs};
+
+/// The helper's end of the socket.
+pub const HELPER_FD: RawFd = 3;
+
+/// Largest message: a spec with a large seccomp profile fits easily.
+const MAX_MESSAGE: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("talking to the init helper: {0}")]
+    Io(#[from] nix::Error),
+    #[error("init helper message: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("init helper message larger than {MAX_MESSAGE} bytes")]
+    TooLarge,
+}
+
+/// Everything the helper needs, sent once at start.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HelperConfig {
+    pub spec: Spec,
+    pub rootfs: Rootfs,
+    pub etc: EtcFiles,
+    /// Host directory for the helper's private staging tmpfs.
+    pub staging: PathBuf,
+    /// Allocate a pty inside the container and send its master back.
+    pub pty: bool,
+    /// The spec's seccomp profile, compiled by kiln while the helper starts.
+    pub seccomp: Vec<Filter>,
+}
+
+/// One compiled BPF program: (code, jt, jf, k) per instruction.
+pub type Filter = Vec<(u16, u8, u8, u32)>;
+
+/// How the container's first process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Message {
+    Config(Box<HelperConfig>),
+    /// The container's pty master is attached to this message.
+    Pty,
+    /// Setup is done; the command is about to be executed.
+    Started,
+    /// The command could not start (not found, not executable).
+    Exec(ExecError),
+    /// Setup failed before the command could start.
+    Setup(String),
+    Exited {
+        status: ExitStatus,
+        oom_killed: bool,
+    },
+}
+
+/// Sends `msg`, with `fd` attached when given.
+pub fn send(sock: BorrowedFd, msg: &Message, fd: Option<RawFd>) -> Result<(), Error> {
+    let bytes = serde_json::to_vec(msg)?;
+    if bytes.len() > MAX_MESSAGE {
+        return Err(Error::TooLarge);
+    }
+    let iov = [IoSlice::new(&bytes)];
+    let fds: Vec<RawFd> = fd.into_iter().collect();
+    let cmsg: Vec<ControlMessage> = if fds.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(&fds)]
+    };
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
+    Ok(())
+}
+
+/// Receives one message; `None` when the other side has closed.
+pub fn recv(sock: BorrowedFd) -> Result<Option<(Message, Option<OwnedFd>)>, Error> {
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
+    let (len, fd, truncated) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let mut fd = None;
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: the kernel just installed this descriptor for us.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        (msg.bytes, fd, msg.flags.contains(MsgFlags::MSG_TRUNC))
+    };
+    if truncated {
+        return Err(Error::TooLarge);
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    Ok(Some((serde_json::from_slice(&buf[..len])?, fd)))
+}

@@ -1,0 +1,578 @@
+//! Docker's defaults as an OCI runtime [`Spec`]: what `docker run` (and a
+//! BuildKit `RUN`) gives a container unless told otherwise. [`Config`] holds
+//! the choices a user makes; [`Config::to_spec`] fills in the rest.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
+    LinuxSeccomp, Mount, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+use crate::process::capabilities::DOCKER_DEFAULT;
+use crate::process::exec::DEFAULT_PATH;
+use crate::process::seccomp::profile;
+use crate::process::user::ResolvedUser;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown capability {0:?}")]
+    Capability(String),
+    #[error("building the runtime spec: {0}")]
+    Build(String),
+}
+
+/// Annotation asking kiln's helper to run its own reaper as PID 1.
+pub const REAPER_ANNOTATION: &str = "org.kiln.init";
+
+/// Where Docker mounts its init binary for `--init`.
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    /// A new network namespace with only `lo`, up.
+    None,
+    /// A new network namespace (only `lo` for now; outbound comes later).
+    #[default]
+    Private,
+    /// The host's network namespace (the default for build steps).
+    Host,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum Seccomp {
+    /// Docker's default profile, adjusted to the capability set.
+    #[default]
+    Default,
+    Unconfined,
+    Profile(Box<LinuxSeccomp>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum Init {
+    #[default]
+    None,
+    /// A static init (tini) on the host, bound at /sbin/docker-init.
+    Binary(PathBuf),
+    /// kiln's own reaper as PID 1 (only with kiln's runtime).
+    Reaper,
+}
+
+/// `-v SRC:DST[:ro]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub source: PathBuf,
+    pub destination: String,
+    pub read_only: bool,
+}
+
+/// Resource limits, in Docker's units.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// `-m`, bytes.
+    pub memory: Option<i64>,
+    /// `--memory-swap`, bytes of memory plus swap; -1 for unlimited.
+    pub memory_swap: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<i64>,
+}
+
+/// What a user chooses for a container; everything else is Docker's default.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub args: Vec<String>,
+    /// `K=V` entries; PATH, HOSTNAME, HOME (and TERM with a terminal) are
+    /// added when absent, as Docker does.
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: ResolvedUser,
+    /// Defaults to the first 12 characters of the container id.
+    pub hostname: Option<String>,
+    pub network: Network,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    pub seccomp: Seccomp,
+    pub binds: Vec<Bind>,
+    /// `--tmpfs DST[:OPTIONS]`.
+    pub tmpfs: Vec<String>,
+    pub limits: Limits,
+    pub terminal: bool,
+    pub init: Init,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            args: vec!["sh".into()],
+            env: Vec::new(),
+            cwd: "/".into(),
+            user: ResolvedUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: Vec::new(),
+                home: "/root".into(),
+            },
+            hostname: None,
+            network: Network::Private,
+            read_only: false,
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            no_new_privileges: false,
+            seccomp: Seccomp::Default,
+            binds: Vec::new(),
+            tmpfs: Vec::new(),
+            limits: Limits::default(),
+            terminal: false,
+            init: Init::None,
+        }
+    }
+}
+
+fn build_err(e: impl std::fmt::Display) -> Error {
+    Error::Build(e.to_string())
+}
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
+    let mut m = Mount::default();
+    m.set_destination(dest.into());
+    m.set_typ(Some(typ.into()));
+    m.set_source(Some(source.into()));
+    m.set_options(Some(options.iter().map(|o| o.to_string()).collect()));
+    m
+}
+
+/// Parses `NET_ADMIN`, `cap_net_admin`, `CAP_NET_ADMIN`.
+pub fn parse_capability(name: &str) -> Result<Capability, Error> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|_| Error::Capability(name.to_string()))
+}
+
+/// `--privileged`'s "all": every capability kiln itself may hand on (this
+/// machine's root lacks CAP_SYS_RESOURCE, for one).
+fn all_capabilities() -> Vec<Capability> {
+    caps::read(None, caps::CapSet::Bounding)
+        .unwrap_or_else(|_| caps::all())
+        .into_iter()
+        .filter_map(|c| parse_capability(&c.to_string()).ok())
+        .collect()
+}
+
+impl Config {
+    /// The final capability set: Docker's default (or all, privileged),
+    /// plus `--cap-add`, minus `--cap-drop`; `ALL` works in both.
+    pub fn capabilities(&self) -> Result<Vec<Capability>, Error> {
+        let mut set: HashSet<Capability> = if self.privileged {
+            all_capabilities().into_iter().collect()
+        } else {
+            DOCKER_DEFAULT.into_iter().collect()
+        };
+        for name in &self.cap_add {
+            match name.eq_ignore_ascii_case("all") {
+                true => set.extend(all_capabilities()),
+                false => {
+                    set.insert(parse_capability(name)?);
+                }
+            }
+        }
+        for name in &self.cap_drop {
+            match name.eq_ignore_ascii_case("all") {
+                true => set.clear(),
+                false => {
+                    set.remove(&parse_capability(name)?);
+                }
+            }
+        }
+        let mut list: Vec<Capability> = set.into_iter().collect();
+        list.sort_by_key(|c| c.to_string());
+        Ok(list)
+    }
+
+    fn environment(&self, hostname: &str) -> Vec<String> {
+        let mut env = self.env.clone();
+        let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
+        if !has(&env, "PATH") {
+            env.insert(0, format!("PATH={DEFAULT_PATH}"));
+        }
+        if !has(&env, "HOSTNAME") {
+            env.insert(1, format!("HOSTNAME={hostname}"));
+        }
+        if self.terminal && !has(&env, "TERM") {
+            env.push("TERM=xterm".into());
+        }
+        if !has(&env, "HOME") {
+            env.push(format!("HOME={}", self.user.home));
+        }
+        env
+    }
+
+    fn mounts(&self) -> Vec<Mount> {
+        let sys_mode = if self.privileged { "rw" } else { "ro" };
+        let mut mounts = vec![
+            mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+            mount(
+                "/dev",
+                "tmpfs",
+                "tmpfs",
+                &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            ),
+            mount(
+                "/dev/pts",
+                "devpts",
+                "devpts",
+                &[
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
+            ),
+            mount(
+                "/dev/shm",
+                "tmpfs",
+                "shm",
+                &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            ),
+            mount(
+                "/dev/mqueue",
+                "mqueue",
+                "mqueue",
+                &["nosuid", "noexec", "nodev"],
+            ),
+            mount(
+                "/sys",
+                "sysfs",
+                "sysfs",
+                &["nosuid", "noexec", "nodev", sys_mode],
+            ),
+        ];
+        for b in &self.binds {
+            let mode = if b.read_only { "ro" } else { "rw" };
+            let source = b.source.to_string_lossy();
+            mounts.push(mount(&b.destination, "bind", &source, &["rbind", mode]));
+        }
+        for t in &self.tmpfs {
+            let (dest, extra) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            let mut options = vec!["nosuid", "nodev", "noexec"];
+            options.extend(extra.split(',').filter(|o| !o.is_empty()));
+            mounts.push(mount(dest, "tmpfs", "tmpfs", &options));
+        }
+        if let Init::Binary(path) = &self.init {
+            mounts.push(mount(
+                INIT_PATH,
+                "bind",
+                &path.to_string_lossy(),
+                &["bind", "ro"],
+            ));
+        }
+        mounts
+    }
+
+    fn args(&self) -> Vec<String> {
+        match self.init {
+            Init::Binary(_) => [INIT_PATH.to_string(), "--".to_string()]
+                .into_iter()
+                .chain(self.args.iter().cloned())
+                .collect(),
+            _ => self.args.clone(),
+        }
+    }
+
+    fn resources(&self) -> Result<oci_spec::runtime::LinuxResources, Error> {
+        let l = &self.limits;
+        let mut res = LinuxResourcesBuilder::default();
+        if let Some(memory) = l.memory {
+            // Docker: without --memory-swap, swap may equal the memory limit.
+            let swap = l.memory_swap.unwrap_or(memory.saturating_mul(2));
+            let mem = LinuxMemoryBuilder::default().limit(memory).swap(swap);
+            res = res.memory(mem.build().map_err(build_err)?);
+        }
+        if l.cpus.is_some() || l.cpu_shares.is_some() {
+            let mut cpu = LinuxCpuBuilder::default();
+            if let Some(cpus) = l.cpus {
+                cpu = cpu
+                    .quota((cpus * 100_000.0).round() as i64)
+                    .period(100_000u64);
+            }
+            if let Some(shares) = l.cpu_shares {
+                cpu = cpu.shares(shares);
+            }
+            res = res.cpu(cpu.build().map_err(build_err)?);
+        }
+        if let Some(pids) = l.pids_limit {
+            res = res.pids(
+                LinuxPidsBuilder::default()
+                    .limit(pids)
+                    .build()
+                    .map_err(build_err)?,
+            );
+        }
+        res.build().map_err(build_err)
+    }
+
+    fn namespaces(&self) -> Vec<oci_spec::runtime::LinuxNamespace> {
+        let mut types = vec![
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Mount,
+        ];
+        if self.network != Network::Host {
+            types.push(LinuxNamespaceType::Network);
+        }
+        types
+            .into_iter()
+            .filter_map(|t| LinuxNamespaceBuilder::default().typ(t).build().ok())
+            .collect()
+    }
+
+    /// The OCI spec for container `id`, rooted at `rootfs` (relative to the
+    /// bundle when written as one).
+    pub fn to_spec(&self, id: &str) -> Result<Spec, Error> {
+        let caps = self.capabilities()?;
+        let hostname = self
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id.chars().take(12).collect());
+        let cap_set: HashSet<Capability> = caps.iter().copied().collect();
+        let capabilities = LinuxCapabilitiesBuilder::default()
+            .bounding(cap_set.clone())
+            .effective(cap_set.clone())
+            .permitted(cap_set)
+            .inheritable(HashSet::new())
+            // The builder's default would fill ambient with youki's defaults.
+            .ambient(HashSet::new())
+            .build()
+            .map_err(build_err)?;
+        let user = UserBuilder::default()
+            .uid(self.user.uid)
+            .gid(self.user.gid)
+            .additional_gids(self.user.additional_gids.clone())
+            .build()
+            .map_err(build_err)?;
+        let process = ProcessBuilder::default()
+            .terminal(self.terminal)
+            .user(user)
+            .args(self.args())
+            .env(self.environment(&hostname))
+            .cwd(self.cwd.clone())
+            .capabilities(capabilities)
+            .no_new_privileges(self.no_new_privileges)
+            // Docker sets no rlimits (the builder's default is NOFILE=1024).
+            .rlimits(Vec::new())
+            .build()
+            .map_err(build_err)?;
+        let mut linux = LinuxBuilder::default()
+            .namespaces(self.namespaces())
+            .resources(self.resources()?)
+            .cgroups_path(PathBuf::from(format!("kiln/{id}")));
+        // Set both lists even when empty: the builder's defaults are youki's.
+        let (masked, readonly) = match self.privileged {
+            true => (Vec::new(), Vec::new()),
+            false => (
+                masked_paths(),
+                READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
+            ),
+        };
+        linux = linux.masked_paths(masked).readonly_paths(readonly);
+        match &self.seccomp {
+            Seccomp::Unconfined => {}
+            _ if self.privileged => {}
+            Seccomp::Default => linux = linux.seccomp(profile::docker_default(&caps)),
+            Seccomp::Profile(p) => linux = linux.seccomp((**p).clone()),
+        }
+        let mut annotations = std::collections::HashMap::new();
+        if matches!(self.init, Init::Reaper) {
+            annotations.insert(REAPER_ANNOTATION.to_string(), "reaper".to_string());
+        }
+        SpecBuilder::default()
+            .version("1.0.2")
+            .root(
+                RootBuilder::default()
+                    .path("rootfs")
+                    .readonly(self.read_only)
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .hostname(hostname)
+            .mounts(self.mounts())
+            .process(process)
+            .linux(linux.build().map_err(build_err)?)
+            .annotations(annotations)
+            .build()
+            .map_err(build_err)
+    }
+}
+
+/// Docker's masked paths (moby `oci/defaults.go`).
+fn masked_paths() -> Vec<String> {
+    [
+        "/proc/asound",
+        "/proc/acpi",
+        "/proc/interrupts",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect()
+}
+
+/// Docker's read-only paths.
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// `-m 64m`, `1g`, `512k`, `100` (bytes), as Docker parses memory sizes.
+pub fn parse_bytes(text: &str) -> Option<i64> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1i64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let value: f64 = num.parse().ok()?;
+    (value >= 0.0).then_some((value * mult as f64) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_capabilities_are_dockers() {
+        let caps = Config::default().capabilities().unwrap();
+        assert_eq!(caps.len(), 14);
+        assert!(!caps.contains(&Capability::SysAdmin));
+    }
+
+    #[test]
+    fn cap_add_and_drop() {
+        let config = Config {
+            cap_add: vec!["sys_admin".into()],
+            cap_drop: vec!["CAP_CHOWN".into()],
+            ..Config::default()
+        };
+        let caps = config.capabilities().unwrap();
+        assert!(caps.contains(&Capability::SysAdmin));
+        assert!(!caps.contains(&Capability::Chown));
+        let none = Config {
+            cap_drop: vec!["ALL".into()],
+            ..Config::default()
+        };
+        assert!(none.capabilities().unwrap().is_empty());
+        let bad = Config {
+            cap_add: vec!["FLY".into()],
+            ..Config::default()
+        };
+        assert!(bad.capabilities().is_err());
+    }
+
+    #[test]
+    fn limits_follow_docker_units() {
+        let config = Config {
+            limits: Limits {
+                memory: Some(32 << 20),
+                cpus: Some(0.5),
+                pids_limit: Some(50),
+                ..Limits::default()
+            },
+            ..Config::default()
+        };
+        let spec = config.to_spec("abc").unwrap();
+        let res = spec.linux().as_ref().unwrap().resources().clone().unwrap();
+        let mem = res.memory().unwrap();
+        assert_eq!(mem.limit(), Some(32 << 20));
+        assert_eq!(mem.swap(), Some(64 << 20));
+        assert_eq!(res.cpu().clone().unwrap().quota(), Some(50_000));
+        assert_eq!(res.pids().unwrap().limit(), 50);
+    }
+
+    #[test]
+    fn environment_gets_docker_defaults() {
+        let config = Config {
+            env: vec!["A=1".into()],
+            terminal: true,
+            ..Config::default()
+        };
+        let spec = config.to_spec("0123456789abcdef").unwrap();
+        let env = spec.process().as_ref().unwrap().env().clone().unwrap();
+        assert_eq!(env[0], format!("PATH={DEFAULT_PATH}"));
+        assert_eq!(env[1], "HOSTNAME=0123456789ab");
+        assert!(env.contains(&"TERM=xterm".to_string()));
+        assert!(env.contains(&"HOME=/root".to_string()));
+        assert_eq!(spec.hostname().as_deref(), Some("0123456789ab"));
+    }
+
+    #[test]
+    fn privileged_lifts_seccomp_and_masks() {
+        let spec = Config {
+            privileged: true,
+            ..Config::default()
+        }
+        .to_spec("p")
+        .unwrap();
+        let linux = spec.linux().clone().unwrap();
+        assert!(linux.seccomp().is_none());
+        assert_eq!(linux.masked_paths().as_deref(), Some(&[][..]));
+        assert_eq!(linux.readonly_paths().as_deref(), Some(&[][..]));
+        let spec = Config::default().to_spec("p").unwrap();
+        assert!(spec.linux().as_ref().unwrap().seccomp().is_some());
+    }
+
+    #[test]
+    fn host_network_keeps_the_host_namespace() {
+        let spec = Config {
+            network: Network::Host,
+            ..Config::default()
+        }
+        .to_spec("h")
+        .unwrap();
+        let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
+    }
+
+    #[test]
+    fn init_binary_wraps_the_command() {
+        let config = Config {
+            init: Init::Binary("/usr/bin/tini-static".into()),
+            args: vec!["true".into()],
+            ..Config::default()
+        };
+        let spec = config.to_spec("i").unwrap();
+        let args = spec.process().as_ref().unwrap().args().clone().unwrap();
+        assert_eq!(args, vec![INIT_PATH, "--", "true"]);
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_bytes("64m"), Some(64 << 20));
+        assert_eq!(parse_bytes("1G"), Some(1 << 30));
+        assert_eq!(parse_bytes("512kb"), Some(512 << 10));
+        assert_eq!(parse_bytes("100"), Some(100));
+        assert_eq!(parse_bytes("lots"), None);
+    }
+}

@@ -1,0 +1,123 @@
+//! One path of the build context: [`Entry`] with its `lstat` metadata
+//! (enough for content hashing and a git-index-like stat cache, DESIGN.md:
+//! keyed by path, inode, size, mtime, ctime), or [`Listed`] with its type
+//! alone, which a listing gets from the directory entry without a stat.
+
+use std::fs::{DirEntry, FileType, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    /// A fifo, socket or device node: sent as metadata only.
+    Other,
+}
+
+/// `lstat` results (never the target of a symlink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stat {
+    /// `st_mode`: file type and permission bits.
+    pub mode: u32,
+    pub size: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: i64,
+    pub ctime_sec: i64,
+    pub ctime_nsec: i64,
+}
+
+impl From<&Metadata> for Stat {
+    fn from(m: &Metadata) -> Stat {
+        Stat {
+            mode: m.mode(),
+            size: m.size(),
+            uid: m.uid(),
+            gid: m.gid(),
+            dev: m.dev(),
+            ino: m.ino(),
+            nlink: m.nlink(),
+            mtime_sec: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+            ctime_sec: m.ctime(),
+            ctime_nsec: m.ctime_nsec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    /// Relative to the context root, never empty, no `.` or `..` parts.
+    pub path: PathBuf,
+    pub kind: EntryKind,
+    pub stat: Stat,
+}
+
+/// A path and its type, as a listing needs them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Listed {
+    pub path: PathBuf,
+    pub kind: EntryKind,
+}
+
+/// What a walk makes of one directory entry. `DirEntry::file_type` and
+/// `DirEntry::metadata` do not follow symlinks: a symlink is described,
+/// never entered.
+pub(crate) trait WalkItem: Send + Sized {
+    fn read(path: PathBuf, dirent: &DirEntry) -> std::io::Result<Self>;
+    fn path(&self) -> &Path;
+    fn kind(&self) -> EntryKind;
+}
+
+impl WalkItem for Entry {
+    fn read(path: PathBuf, dirent: &DirEntry) -> std::io::Result<Entry> {
+        let meta = dirent.metadata()?;
+        Ok(Entry {
+            path,
+            kind: EntryKind::from(meta.file_type()),
+            stat: Stat::from(&meta),
+        })
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn kind(&self) -> EntryKind {
+        self.kind
+    }
+}
+
+impl WalkItem for Listed {
+    fn read(path: PathBuf, dirent: &DirEntry) -> std::io::Result<Listed> {
+        Ok(Listed {
+            path,
+            kind: EntryKind::from(dirent.file_type()?),
+        })
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn kind(&self) -> EntryKind {
+        self.kind
+    }
+}
+
+impl From<FileType> for EntryKind {
+    fn from(t: FileType) -> EntryKind {
+        if t.is_symlink() {
+            EntryKind::Symlink
+        } else if t.is_dir() {
+            EntryKind::Dir
+        } else if t.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! Dispatch: walk a stage's instructions as BuildKit's dockerfile2llb does,
+//! before anything runs. Config-only instructions change the image config
+//! (each with an `empty_layer` history entry); RUN, COPY, ADD and WORKDIR
+//! become steps with their cache keys. Every key of the chain is known here,
+//! so a fully cached build never touches layer data.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kiln_cache::{Digest, ImageEntry, Ingredient, Store};
+use kiln_parser::ast::{
+    CommandLine, Copy, Healthcheck, Instruction, InstructionKind, Network, Run,
+};
+use kiln_parser::expand::Lexer;
+use serde_json::{json, Value};
+
+use crate::cachekey::KeyBuilder;
+use crate::context::select::{ContextIndex, Selected};
+use crate::image_config::ImageConfig;
+use crate::plan::{stage_ref, Stage};
+use crate::variables::{platform_args, BuildArgs, Scope, PROXY_ARGS};
+use crate::BuildError;
+
+/// Where a stage starts.
+#[derive(Debug, Clone)]
+pub enum Base {
+    Scratch,
+    Image(Box<ImageEntry>),
+    Stage(usize),
+}
+
+/// Where COPY reads from.
+#[derive(Debug, Clone)]
+pub enum CopyFrom {
+    /// Selected context entries (heredoc sources are kept apart).
+    Context(Vec<Selected>),
+    Stage(usize),
+    Image(Box<ImageEntry>),
+}
+
+#[derive(Debug, Clone)]
+pub struct CopyOp {
+    pub from: CopyFrom,
+    /// Source paths for stage and image sources (expanded).
+    pub paths: Vec<String>,
+    /// `(name, content)` of heredoc sources.
+    pub heredocs: Vec<(String, String)>,
+    /// Absolute destination, trailing `/` kept.
+    pub dest: String,
+    /// More than one source: the destination is a directory.
+    pub multi: bool,
+    pub chown: Option<String>,
+    pub chmod: Option<String>,
+    /// ADD: local archives are extracted.
+    pub add: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOp {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub network: Network,
+    /// A heredoc with a shebang, run as a script file: `(name, content)`.
+    pub script: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    Run(RunOp),
+    Copy(CopyOp),
+    /// WORKDIR: BuildKit creates the directory as its own step.
+    Mkdir { path: String, user: String },
+}
+
+/// One step that may make a layer.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// `[build 2/4] RUN make`, as progress and records name it.
+    pub name: String,
+    pub line: usize,
+    pub key: String,
+    pub ingredients: Vec<Ingredient>,
+    pub op: Op,
+    /// The config as it stands when the step starts (for the image of the
+    /// last good step when it fails).
+    pub config_before: ImageConfig,
+    /// Index of the step's history entry in the final config.
+    pub history_index: usize,
+    pub no_cache: bool,
+}
+
+/// A dispatched stage: its base, steps and final config.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    pub index: usize,
+    pub label: String,
+    pub base: Base,
+    /// The key the first step chains from.
+    pub base_key: String,
+    /// The key a child stage or `COPY --from` chains from.
+    pub final_key: String,
+    pub steps: Vec<Step>,
+    pub config: ImageConfig,
+    pub from_name: String,
+}
+
+/// Everything dispatch reads besides the Dockerfile.
+pub struct Inputs<'a> {
+    pub store: &'a Store,
+    pub lexer: Lexer,
+    pub build_args: &'a BuildArgs,
+    pub globals: &'a Scope,
+    pub context: &'a dyn Fn(&str) -> Result<(Vec<Selected>, Vec<String>), BuildError>,
+    pub no_cache: &'a dyn Fn(&str) -> bool,
+    pub created: String,
+    pub arch: String,
+}
+
+/// Stages dispatched so far, by index.
+pub type Dispatched = HashMap<usize, Arc<StagePlan>>;
+
+struct State<'a> {
+    inputs: &'a Inputs<'a>,
+    stage: &'a Stage,
+    config: ImageConfig,
+    args: Scope,
+    key: String,
+    shell: Vec<String>,
+    steps: Vec<Step>,
+    position: usize,
+    total: usize,
+    no_cache: bool,
+}
+
+fn err(line: usize, message: impl Into<String>) -> BuildError {
+    BuildError::Instruction {
+        line,
+        message: message.into(),
+    }
+}
+
+/// Resolves the base of `stage` and walks its instructions.
+pub fn dispatch(
+    inputs: &Inputs<'_>,
+    stage: &Stage,
+    stages: &[Stage],
+    done: &Dispatched,
+) -> Result<StagePlan, BuildError> {
+    let from_name = inputs
+        .lexer
+        .process_word(&stage.from.image, inputs.globals.pairs())
+        .map_err(|e| err(stage.line, e.to_string()))?;
+    let (base, config, base_key) = resolve_base(inputs, stage, stages, done, &from_name)?;
+    let onbuild = config.strings("OnBuild").unwrap_or_default();
+    let mut state = State {
+        inputs,
+        stage,
+        config,
+        args: Scope::default(),
+        key: base_key.clone(),
+        shell: vec!["/bin/sh".into(), "-c".into()],
+        steps: Vec::new(),
+        position: 1,
+        total: stage.instructions.len() + 1,
+        no_cache: (inputs.no_cache)(&stage.label()),
+    };
+    if let Some(shell) = state.config.strings("Shell").filter(|s| !s.is_empty()) {
+        state.shell = shell;
+    }
+    // ONBUILD triggers of the base run right after FROM and are not inherited.
+    if !onbuild.is_empty() {
+        state.config.set("OnBuild", Value::Null);
+        for trigger in onbuild {
+            let df = kiln_parser::parse(trigger.as_bytes())
+                .map_err(|e| err(stage.line, format!("ONBUILD trigger {trigger:?}: {e}")))?;
+            for mut ins in df.instructions {
+                ins.span.start_line = stage.line;
+                state.instruction(&ins, stages, done)?;
+            }
+        }
+    }
+    for ins in &stage.instructions {
+        state.position += 1;
+        state.instruction(ins, stages, done)?;
+    }
+    Ok(StagePlan {
+        index: stage.index,
+        label: stage.label(),
+        base,
+        base_key,
+        final_key: state.key,
+        steps: state.steps,
+        config: state.config,
+        from_name,
+    })
+}
+
+fn resolve_base(
+    inputs: &Inputs<'_>,
+    stage: &Stage,
+    stages: &[Stage],
+    done: &Dispatched,
+    name: &str,
+) -> Result<(Base, ImageConfig, String), BuildError> {
+    if let Some(i) = stage_ref(stages, stage.index, name).filter(|_| name.parse::<usize>().is_err()) {
+        let parent = done
+            .get(&i)
+            .ok_or_else(|| err(stage.line, format!("stage {name:?} was not dispatched")))?;
+        let mut config = parent.config.clone();
+        config.set("OnBuild", Value::Null);
+        let mut carried = parent.config.clone();
+        carried.doc["config"]["OnBuild"] = parent.config.get("OnBuild").cloned().unwrap_or(Value::Null);
+        let config = if carried.get("OnBuild").is_some() { carried } else { config };
+        return Ok((Base::Stage(i), config, parent.final_key.clone()));
+    }
+    if name.eq_ignore_ascii_case("scratch") {
+        return Ok((Base::Scratch, ImageConfig::scratch(&inputs.arch), "scratch".into()));
+    }
+    let entry = inputs.store.resolve_image(name).map_err(|e| {
+        err(
+            stage.line,
+            format!("base image {name:?}: {e} (kiln builds from images in its store: kiln import, kiln load)"),
+        )
+    })?;
+    let bytes = inputs
+        .store
+        .image_config(&entry.image)
+        .map_err(|e| err(stage.line, e.to_string()))?;
+    let config = ImageConfig::from_base(&bytes)
+        .map_err(|e| err(stage.line, format!("base image {name:?}: invalid config: {e}")))?;
+    let key = format!("image:{}", entry.image.manifest.digest);
+    Ok((Base::Image(Box::new(entry)), config, key))
+}
+
+impl State<'_> {
+    /// Variables an instruction's words are expanded with: the stage's
+    /// ARGs, then its ENV (ENV wins over ARG of the same name).
+    fn vars(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self.args.pairs().to_vec();
+        v.extend(self.config.env());
+        v
+    }
+
+    fn word(&self, line: usize, w: &str) -> Result<String, BuildError> {
+        self.inputs
+            .lexer
+            .process_word(w, &self.vars())
+            .map_err(|e| err(line, e.to_string()))
+    }
+
+    fn name(&self, text: &str) -> String {
+        format!("[{} {}/{}] {}", self.stage.label(), self.position, self.total, text)
+    }
+
+    fn history(&mut self, created_by: String, empty: bool) {
+        let created = self.inputs.created.clone();
+        self.config.push_history(&created, &created_by, empty);
+    }
+
+    fn instruction(
+        &mut self,
+        ins: &Instruction,
+        stages: &[Stage],
+        done: &Dispatched,
+    ) -> Result<(), BuildError> {
+        let line = ins.span.start_line;
+        match &ins.kind {
+            InstructionKind::From(_) => Err(err(line, "FROM inside a stage")),
+            InstructionKind::Run(run) => self.run(line, run),
+            InstructionKind::Copy(c) => self.copy(line, c, false, stages, done),
+            InstructionKind::Add(c) => self.copy(line, c, true, stages, done),
+            InstructionKind::Workdir(w) => self.workdir(line, w),
+            InstructionKind::Env(env) => {
+                let mut shown = Vec::new();
+                for kv in &env.pairs {
+                    let value = self.word(line, &kv.value)?;
+                    let key = self.word(line, &kv.key)?;
+                    self.config.set_env(&key, &value);
+                    shown.push(format!("{key}={value}"));
+                }
+                self.history(format!("ENV {}", shown.join(" ")), true);
+                Ok(())
+            }
+            InstructionKind::Arg(decls) => {
+                let mut shown = Vec::new();
+                for d in decls {
+                    let value = match self.inputs.build_args.take(&d.name) {
+                        Some(v) => Some(v),
+                        None => match &d.default {
+                            Some(def) => Some(self.word(line, def)?),
+                            None => self.inputs.globals.get(&d.name).map(str::to_string).or_else(|| {
+                                platform_args()
+                                    .into_iter()
+                                    .find(|(k, _)| *k == d.name)
+                                    .map(|(_, v)| v)
+                            }),
+                        },
+                    };
+                    match value {
+                        Some(v) => {
+                            shown.push(format!("{}={v}", d.name));
+                            self.args.set(&d.name, v);
+                        }
+                        None => shown.push(d.name.clone()),
+                    }
+                }
+                self.history(format!("ARG {}", shown.join(" ")), true);
+                Ok(())
+            }
+            InstructionKind::Cmd(c) => self.command_line(line, "Cmd", "CMD", c),
+            InstructionKind::Entrypoint(c) => {
+                self.command_line(line, "Entrypoint", "ENTRYPOINT", c)?;
+                // Docker: setting ENTRYPOINT clears a CMD inherited from the base.
+                Ok(())
+            }
+            InstructionKind::Label(pairs) => {
+                let mut shown = Vec::new();
+                for kv in pairs {
+                    let (k, v) = (self.word(line, &kv.key)?, self.word(line, &kv.value)?);
+                    self.config.insert_in("Labels", &k, Value::String(v.clone()));
+                    shown.push(format!("{k}={v}"));
+                }
+                self.history(format!("LABEL {}", shown.join(" ")), true);
+                Ok(())
+            }
+            InstructionKind::Maintainer(m) => {
+                self.config.doc["author"] = Value::String(m.clone());
+                self.history(format!("MAINTAINER {m}"), true);
+                Ok(())
+            }
+            InstructionKind::Expose(ports) => {
+                let mut shown = Vec::new();
+                for p in ports {
+                    for word in self.inputs.lexer.process_words(p, &self.vars()).map_err(|e| err(line, e.to_string()))? {
+                        let port = if word.contains('/') { word.to_ascii_lowercase() } else { format!("{word}/tcp") };
+                        self.config.insert_in("ExposedPorts", &port, json!({}));
+                        shown.push(format!("{port}:{{}}"));
+                    }
+                }
+                self.history(format!("EXPOSE map[{}]", shown.join(" ")), true);
+                Ok(())
+            }
+            InstructionKind::Volume(vols) => {
+                let mut shown = Vec::new();
+                for v in vols {
+                    let v = self.word(line, v)?;
+                    if v.is_empty() {
+                        return Err(err(line, "VOLUME specified can not be an empty string"));
+                    }
+                    self.config.insert_in("Volumes", &v, json!({}));
+                    shown.push(v);
+                }
+                self.history(format!("VOLUME [{}]", shown.join(" ")), true);
+                Ok(())
+            }
+            InstructionKind::User(u) => {
+                let u = self.word(line, u)?;
+                self.config.set("User", Value::String(u.clone()));
+                self.history(format!("USER {u}"), true);
+                Ok(())
+            }
+            InstructionKind::Stopsignal(s) => {
+                let s = self.word(line, s)?;
+                self.config.set("StopSignal", Value::String(s.clone()));
+                self.history(format!("STOPSIGNAL {s}"), true);
+                Ok(())
+            }
+            InstructionKind::Shell(shell) => {
+                self.shell = shell.clone();
+                self.config.set("Shell", json!(shell));
+                self.history(format!("SHELL {}", json!(shell)), true);
+                Ok(())
+            }
+            InstructionKind::Healthcheck(h) => self.healthcheck(h),
+            InstructionKind::Onbuild(inner) => {
+                let text = onbuild_text(inner);
+                let mut list = self.config.strings("OnBuild").unwrap_or_default();
+                list.push(text.clone());
+                self.config.set("OnBuild", json!(list));
+                self.history(format!("ONBUILD {text}"), true);
+                Ok(())
+            }
+        }
+    }
+
+    fn command_line(&mut self, _line: usize, field: &str, word: &str, c: &CommandLine) -> Result<(), BuildError> {
+        let (list, shown) = match c {
+            CommandLine::Exec(args) => (args.clone(), json!(args).to_string()),
+            CommandLine::Shell(text) => {
+                let mut l = self.shell.clone();
+                l.push(text.clone());
+                (l, format!("[{}]", self.shell.iter().chain([text]).map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(" ")))
+            }
+        };
+        self.config.set(field, json!(list));
+        if field == "Entrypoint" {
+            self.config.set("Cmd", Value::Null);
+        }
+        self.history(format!("{word} {shown}"), true);
+        Ok(())
+    }
+
+    fn healthcheck(&mut self, h: &Healthcheck) -> Result<(), BuildError> {
+        let value = match h {
+            Healthcheck::None => json!({"Test": ["NONE"]}),
+            Healthcheck::Cmd(c) => {
+                let test = match &c.command {
+                    CommandLine::Exec(a) => std::iter::once("CMD".to_string()).chain(a.iter().cloned()).collect::<Vec<_>>(),
+                    CommandLine::Shell(t) => vec!["CMD-SHELL".to_string(), t.clone()],
+                };
+                let mut v = json!({"Test": test});
+                let ns = |d: &std::time::Duration| json!(d.as_nanos() as u64);
+                if let Some(d) = &c.interval { v["Interval"] = ns(d); }
+                if let Some(d) = &c.timeout { v["Timeout"] = ns(d); }
+                if let Some(d) = &c.start_period { v["StartPeriod"] = ns(d); }
+                if let Some(d) = &c.start_interval { v["StartInterval"] = ns(d); }
+                if let Some(r) = c.retries { v["Retries"] = json!(r); }
+                v
+            }
+        };
+        self.config.set("Healthcheck", value.clone());
+        self.history(format!("HEALTHCHECK {value}"), true);
+        Ok(())
+    }
+
+    /// The key ingredients every layer step shares: parent key, and the
+    /// variables it can see (proxy args never count: BuildKit leaves them out).
+    fn base_key(&self, kind: &str) -> KeyBuilder {
+        let mut k = KeyBuilder::new(kind);
+        k.add("parent", self.key.clone());
+        k
+    }
+
+    fn push_step(&mut self, line: usize, shown: String, created_by: String, k: KeyBuilder, op: Op) {
+        let config_before = self.config.clone();
+        let history_index = self.config.history_len();
+        self.history(created_by, false);
+        let (key, ingredients) = k.finish();
+        self.key = key.clone();
+        self.steps.push(Step {
+            name: self.name(&shown),
+            line,
+            key,
+            ingredients,
+            op,
+            config_before,
+            history_index,
+            no_cache: self.no_cache,
+        });
+    }
+
+    fn run(&mut self, line: usize, run: &Run) -> Result<(), BuildError> {
+        if !run.mounts.is_empty() {
+            return Err(err(line, "RUN --mount is not supported yet"));
+        }
+        if run.security == Some(kiln_parser::ast::Security::Insecure) {
+            return Err(err(line, "RUN --security=insecure is not supported yet"));
+        }
+        let (args, script, shown) = self.run_args(run);
+        let mut env: Vec<String> = Vec::new();
+        let image_env = self.config.env();
+        let mut k = self.base_key("RUN");
+        k.add("cmd", json!(args).to_string());
+        if let Some((name, body)) = &script {
+            k.add(format!("script:{name}"), body.clone());
+        }
+        for (name, value) in self.args.pairs() {
+            if !image_env.iter().any(|(k, _)| k == name) {
+                env.push(format!("{name}={value}"));
+                if !PROXY_ARGS.contains(&name.as_str()) {
+                    k.add(format!("arg:{name}"), value.clone());
+                }
+            }
+        }
+        for (name, value) in self.inputs.build_args.proxies() {
+            if self.args.get(&name).is_none() {
+                env.push(format!("{name}={value}"));
+            }
+        }
+        for (name, value) in &image_env {
+            env.push(format!("{name}={value}"));
+            k.add(format!("env:{name}"), value.clone());
+        }
+        let cwd = match self.config.text("WorkingDir") {
+            w if w.is_empty() => "/".to_string(),
+            w => w,
+        };
+        let user = self.config.text("User");
+        let network = run.network.unwrap_or(Network::Default);
+        k.add("workdir", cwd.clone());
+        k.add("user", user.clone());
+        k.add("network", format!("{network:?}"));
+        let created_by = format!("RUN {} # buildkit", args.join(" "));
+        let op = Op::Run(RunOp { args, env, cwd, user, network, script });
+        self.push_step(line, format!("RUN {shown}"), created_by, k, op);
+        Ok(())
+    }
+
+    /// The command of a RUN: shell form through SHELL, exec form as is, and
+    /// heredocs as BuildKit runs them (a lone heredoc with a shebang is a
+    /// script file; otherwise the text goes to the shell).
+    fn run_args(&self, run: &Run) -> (Vec<String>, Option<(String, String)>, String) {
+        match &run.command {
+            CommandLine::Exec(a) => (a.clone(), None, json!(a).to_string()),
+            CommandLine::Shell(text) => {
+                let mut script = None;
+                let mut body = text.clone();
+                if let [h] = run.heredocs.as_slice() {
+                    let lone = text.trim() == format!("<<{}", h.name) || text.trim() == format!("<<-{}", h.name) || text.trim().starts_with("<<") && !text.trim().contains(' ');
+                    if lone {
+                        let content = h.body();
+                        if content.starts_with("#!") {
+                            script = Some((h.name.clone(), content.clone()));
+                        }
+                        body = content;
+                    }
+                }
+                if script.is_none() && !run.heredocs.is_empty() && body == *text {
+                    for h in &run.heredocs {
+                        body.push('\n');
+                        body.push_str(&h.body());
+                        body.push_str(&h.name);
+                    }
+                }
+                let args = match &script {
+                    Some((name, _)) => vec![format!("/dev/pipes/{name}")],
+                    None => self.shell.iter().cloned().chain([body]).collect(),
+                };
+                (args, script, text.clone())
+            }
+        }
+    }
+
+    fn workdir(&mut self, line: usize, w: &str) -> Result<(), BuildError> {
+        let w = self.word(line, w)?;
+        let current = match self.config.text("WorkingDir") {
+            c if c.is_empty() => "/".to_string(),
+            c => c,
+        };
+        let path = absolute(&current, &w);
+        self.config.set("WorkingDir", Value::String(path.clone()));
+        let user = self.config.text("User");
+        let mut k = self.base_key("WORKDIR");
+        k.add("path", path.clone());
+        k.add("user", user.clone());
+        self.push_step(line, format!("WORKDIR {w}"), format!("WORKDIR {path}"), k, Op::Mkdir { path, user });
+        Ok(())
+    }
+
+    fn copy(
+        &mut self,
+        line: usize,
+        c: &Copy,
+        add: bool,
+        stages: &[Stage],
+        done: &Dispatched,
+    ) -> Result<(), BuildError> {
+        let word = if add { "ADD" } else { "COPY" };
+        if c.link || c.parents || !c.exclude.is_empty() {
+            return Err(err(line, format!("{word} --link, --parents and --exclude are not supported yet")));
+        }
+        let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
+        let mut heredocs = Vec::new();
+        let mut sources = Vec::new();
+        for s in &c.sources {
+            let is_heredoc = s.starts_with("<<") && heredoc_names.iter().any(|n| s.trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == n);
+            if is_heredoc {
+                continue;
+            }
+            sources.push(self.word(line, s)?);
+        }
+        for h in &c.heredocs {
+            let body = if h.expand { self.word(line, &h.body()).unwrap_or_else(|_| h.body()) } else { h.body() };
+            heredocs.push((h.name.clone(), body));
+        }
+        if add {
+            if let Some(s) = sources.iter().find(|s| s.contains("://") || s.starts_with("git@")) {
+                return Err(err(line, format!("ADD from a URL or git source is not supported yet: {s}")));
+            }
+        }
+        let dest_word = self.word(line, &c.dest)?;
+        let workdir = match self.config.text("WorkingDir") {
+            w if w.is_empty() => "/".to_string(),
+            w => w,
+        };
+        let mut dest = absolute(&workdir, &dest_word);
+        if (dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/.")) && !dest.ends_with('/') {
+            dest.push('/');
+        }
+        let multi = sources.len() + heredocs.len() > 1;
+        if multi && !dest.ends_with('/') {
+            return Err(err(line, format!("When using {word} with more than one source file, the destination must be a directory and end with a /")));
+        }
+        let chown = c.chown.as_ref().map(|o| self.word(line, o)).transpose()?;
+        let chmod = c.chmod.as_ref().map(|o| self.word(line, o)).transpose()?;
+        if let Some(m) = &chmod {
+            crate::ops::mode::Chmod::parse(m).map_err(|e| err(line, e.to_string()))?;
+        }
+        let mut k = self.base_key(word);
+        k.add("dest", dest.clone());
+        k.add("chown", chown.clone().unwrap_or_default());
+        k.add("chmod", chmod.clone().unwrap_or_default());
+        for (name, body) in &heredocs {
+            k.add(format!("heredoc:{name}"), body.clone());
+        }
+        let from = match &c.from {
+            None => {
+                let mut selected = Vec::new();
+                for s in &sources {
+                    let (sel, digests) = (self.inputs.context)(s).map_err(|e| err(line, e.to_string()))?;
+                    k.add("source", s.clone());
+                    let entries = sel.iter().flat_map(|x| x.entries.iter());
+                    for (e, d) in entries.zip(digests) {
+                        k.add(format!("file:{}", e.path.display()), format!("{:o} {d}", e.stat.mode));
+                    }
+                    selected.extend(sel);
+                }
+                CopyFrom::Context(selected)
+            }
+            Some(f) => {
+                let name = self.word(line, f)?;
+                for s in &sources {
+                    k.add("source", s.clone());
+                }
+                match stage_ref(stages, self.stage.index, &name) {
+                    Some(i) => {
+                        let p = done.get(&i).ok_or_else(|| err(line, format!("stage {name:?} was not dispatched")))?;
+                        k.add("from-stage", p.final_key.clone());
+                        CopyFrom::Stage(i)
+                    }
+                    None => {
+                        let entry = self.inputs.store.resolve_image(&name).map_err(|e| err(line, format!("--from={name}: {e}")))?;
+                        k.add("from-image", entry.image.manifest.digest.to_string());
+                        CopyFrom::Image(Box::new(entry))
+                    }
+                }
+            }
+        };
+        let shown_sources: Vec<String> = c.sources.clone();
+        let mut flags = String::new();
+        if let Some(f) = &c.from { flags.push_str(&format!("--from={f} ")); }
+        if let Some(o) = &chown { flags.push_str(&format!("--chown={o} ")); }
+        if let Some(m) = &chmod { flags.push_str(&format!("--chmod={m} ")); }
+        let shown = format!("{word} {flags}{} {}", shown_sources.join(" "), c.dest);
+        let created_by = format!("{word} {flags}{} {} # buildkit", shown_sources.join(" "), dest_word);
+        let op = Op::Copy(CopyOp { from, paths: sources, heredocs, dest, multi, chown, chmod, add });
+        self.push_step(line, shown, created_by, k, op);
+        Ok(())
+    }
+}
+
+/// `path` made absolute against `base` (WORKDIR's and COPY's rule), cleaned.
+pub fn absolute(base: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') { path.to_string() } else { format!("{base}/{path}") };
+    let mut parts: Vec<&str> = Vec::new();
+    for p in joined.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// An ONBUILD trigger as Docker stores it: the instruction's text.
+fn onbuild_text(ins: &Instruction) -> String {
+    let _ = ins;
+    String::new()
+}
+
+/// The digest a base contributes to keys, for `cache why`.
+pub fn base_digest(base: &Base) -> Option<Digest> {
+    match base {
+        Base::Image(e) => Some(e.image.manifest.digest),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::absolute;
+
+    #[test]
+    fn absolute_paths_follow_workdir() {
+        assert_eq!(absolute("/", "app"), "/app");
+        assert_eq!(absolute("/src", "./out/../bin"), "/src/bin");
+        assert_eq!(absolute("/src", "/abs"), "/abs");
+        assert_eq!(absolute("/src", "."), "/src");
+    }
+}
