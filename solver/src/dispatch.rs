@@ -116,6 +116,8 @@ pub struct Inputs<'a> {
     pub no_cache: &'a dyn Fn(&str) -> bool,
     pub created: String,
     pub arch: String,
+    /// The Dockerfile's text, for ONBUILD triggers as written.
+    pub source: &'a str,
 }
 
 /// Stages dispatched so far, by index.
@@ -208,11 +210,8 @@ fn resolve_base(
         let parent = done
             .get(&i)
             .ok_or_else(|| err(stage.line, format!("stage {name:?} was not dispatched")))?;
-        let mut config = parent.config.clone();
-        config.set("OnBuild", Value::Null);
-        let mut carried = parent.config.clone();
-        carried.doc["config"]["OnBuild"] = parent.config.get("OnBuild").cloned().unwrap_or(Value::Null);
-        let config = if carried.get("OnBuild").is_some() { carried } else { config };
+        // A stage's own ONBUILD triggers fire in the stage built FROM it.
+        let config = parent.config.clone();
         return Ok((Base::Stage(i), config, parent.final_key.clone()));
     }
     if name.eq_ignore_ascii_case("scratch") {
@@ -375,7 +374,8 @@ impl State<'_> {
             }
             InstructionKind::Healthcheck(h) => self.healthcheck(h),
             InstructionKind::Onbuild(inner) => {
-                let text = onbuild_text(inner);
+                let text = onbuild_text(ins, self.inputs.source);
+                let _ = inner;
                 let mut list = self.config.strings("OnBuild").unwrap_or_default();
                 list.push(text.clone());
                 self.config.set("OnBuild", json!(list));
@@ -668,9 +668,16 @@ pub fn absolute(base: &str, path: &str) -> String {
 }
 
 /// An ONBUILD trigger as Docker stores it: the instruction's text.
-fn onbuild_text(ins: &Instruction) -> String {
-    let _ = ins;
-    String::new()
+fn onbuild_text(ins: &Instruction, source: &str) -> String {
+    let lines: Vec<&str> = source
+        .lines()
+        .skip(ins.span.start_line.saturating_sub(1))
+        .take(ins.span.end_line.saturating_sub(ins.span.start_line) + 1)
+        .collect();
+    let text = lines.join("\n");
+    let text = text.trim_start();
+    let after = text.get(7..).filter(|_| text.len() > 7 && text[..7].eq_ignore_ascii_case("onbuild"));
+    after.unwrap_or(text).trim().to_string()
 }
 
 /// The digest a base contributes to keys, for `cache why`.
