@@ -24,6 +24,7 @@ mod meta;
 pub mod prune;
 pub mod record;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod units;

@@ -3,7 +3,9 @@
 //! results into text.
 
 mod cmd;
+mod config;
 mod globals;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,8 @@ enum Command {
     System(cmd::system::Command),
     #[command(flatten)]
     Container(cmd::container::Command),
+    #[command(flatten)]
+    Registry(cmd::registry::Command),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Cache(c) => c.run(&cli.globals),
         Command::System(c) => c.run(&cli.globals),
         Command::Container(c) => c.run(&cli.globals),
+        Command::Registry(c) => c.run(&cli.globals),
     };
     match result {
         Ok(code) => code,

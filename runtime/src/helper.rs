@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use crate::container::bundle;
+use crate::container::{bundle, exec, monitor};
 use crate::process::init;
 
 /// Returns `Some` when this process was started as one of kiln's helpers.
@@ -12,6 +12,14 @@ pub fn maybe_run() -> Option<ExitCode> {
     let marker = std::env::args_os().nth(1)?;
     if marker == init::MARKER {
         return Some(init::main());
+    }
+    if marker == monitor::MARKER {
+        let dir = std::env::args_os().nth(2)?;
+        return Some(monitor::main(dir.into()));
+    }
+    if marker == exec::MARKER {
+        let json = std::env::args().nth(2)?;
+        return Some(exec::main(&json));
     }
     if marker == bundle::CRUN_MARKER {
         return Some(bundle::crun_shim());

@@ -14,9 +14,11 @@
 pub mod cgroups;
 pub mod container;
 pub mod helper;
+pub mod network;
 pub mod process;
 pub mod spec;
 pub mod syscalls;
+pub mod volume;
 
 pub use container::{start, ExitStatus, Outcome, Request, Running, Stdio};
 pub use oci_spec;

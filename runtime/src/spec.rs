@@ -27,6 +27,10 @@ pub enum Error {
 /// Annotation asking kiln's helper to run its own reaper as PID 1.
 pub const REAPER_ANNOTATION: &str = "org.kiln.init";
 
+/// Annotation (set by [`crate::container::start_with`]) holding the
+/// command until the caller answers the helper's gate message.
+pub const GATE_ANNOTATION: &str = "org.kiln.gate";
+
 /// Where Docker mounts its init binary for `--init`.
 pub const INIT_PATH: &str = "/sbin/docker-init";
 

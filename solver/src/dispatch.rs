@@ -15,7 +15,7 @@ use kiln_parser::expand::Lexer;
 use serde_json::{json, Value};
 
 use crate::cachekey::KeyBuilder;
-use crate::context::select::{ContextIndex, Selected};
+use crate::context::select::Selected;
 use crate::image_config::ImageConfig;
 use crate::plan::{stage_ref, Stage};
 use crate::variables::{platform_args, BuildArgs, Scope, PROXY_ARGS};
@@ -71,7 +71,10 @@ pub enum Op {
     Run(RunOp),
     Copy(CopyOp),
     /// WORKDIR: BuildKit creates the directory as its own step.
-    Mkdir { path: String, user: String },
+    Mkdir {
+        path: String,
+        user: String,
+    },
 }
 
 /// One step that may make a layer.
@@ -104,7 +107,12 @@ pub struct StagePlan {
     pub steps: Vec<Step>,
     pub config: ImageConfig,
     pub from_name: String,
+    /// Instructions in the stage, FROM included (the `/N` of step names).
+    pub total: usize,
 }
+
+/// Selects COPY sources in the context: the entries and their digests.
+pub type SelectSources<'a> = dyn Fn(&str) -> Result<(Vec<Selected>, Vec<String>), BuildError> + 'a;
 
 /// Everything dispatch reads besides the Dockerfile.
 pub struct Inputs<'a> {
@@ -112,12 +120,14 @@ pub struct Inputs<'a> {
     pub lexer: Lexer,
     pub build_args: &'a BuildArgs,
     pub globals: &'a Scope,
-    pub context: &'a dyn Fn(&str) -> Result<(Vec<Selected>, Vec<String>), BuildError>,
+    pub context: &'a SelectSources<'a>,
     pub no_cache: &'a dyn Fn(&str) -> bool,
     pub created: String,
     pub arch: String,
     /// The Dockerfile's text, for ONBUILD triggers as written.
     pub source: &'a str,
+    /// `kiln build --network none`.
+    pub network_none: bool,
 }
 
 /// Stages dispatched so far, by index.
@@ -134,6 +144,8 @@ struct State<'a> {
     position: usize,
     total: usize,
     no_cache: bool,
+    /// CMD was set in this stage (ENTRYPOINT then keeps it).
+    cmd_set: bool,
 }
 
 fn err(line: usize, message: impl Into<String>) -> BuildError {
@@ -167,6 +179,7 @@ pub fn dispatch(
         position: 1,
         total: stage.instructions.len() + 1,
         no_cache: (inputs.no_cache)(&stage.label()),
+        cmd_set: false,
     };
     if let Some(shell) = state.config.strings("Shell").filter(|s| !s.is_empty()) {
         state.shell = shell;
@@ -196,6 +209,7 @@ pub fn dispatch(
         steps: state.steps,
         config: state.config,
         from_name,
+        total: stage.instructions.len() + 1,
     })
 }
 
@@ -206,7 +220,8 @@ fn resolve_base(
     done: &Dispatched,
     name: &str,
 ) -> Result<(Base, ImageConfig, String), BuildError> {
-    if let Some(i) = stage_ref(stages, stage.index, name).filter(|_| name.parse::<usize>().is_err()) {
+    if let Some(i) = stage_ref(stages, stage.index, name).filter(|_| name.parse::<usize>().is_err())
+    {
         let parent = done
             .get(&i)
             .ok_or_else(|| err(stage.line, format!("stage {name:?} was not dispatched")))?;
@@ -215,7 +230,11 @@ fn resolve_base(
         return Ok((Base::Stage(i), config, parent.final_key.clone()));
     }
     if name.eq_ignore_ascii_case("scratch") {
-        return Ok((Base::Scratch, ImageConfig::scratch(&inputs.arch), "scratch".into()));
+        return Ok((
+            Base::Scratch,
+            ImageConfig::scratch(&inputs.arch),
+            "scratch".into(),
+        ));
     }
     let entry = inputs.store.resolve_image(name).map_err(|e| {
         err(
@@ -227,8 +246,12 @@ fn resolve_base(
         .store
         .image_config(&entry.image)
         .map_err(|e| err(stage.line, e.to_string()))?;
-    let config = ImageConfig::from_base(&bytes)
-        .map_err(|e| err(stage.line, format!("base image {name:?}: invalid config: {e}")))?;
+    let config = ImageConfig::from_base(&bytes).map_err(|e| {
+        err(
+            stage.line,
+            format!("base image {name:?}: invalid config: {e}"),
+        )
+    })?;
     let key = format!("image:{}", entry.image.manifest.digest);
     Ok((Base::Image(Box::new(entry)), config, key))
 }
@@ -250,7 +273,13 @@ impl State<'_> {
     }
 
     fn name(&self, text: &str) -> String {
-        format!("[{} {}/{}] {}", self.stage.label(), self.position, self.total, text)
+        format!(
+            "[{} {}/{}] {}",
+            self.stage.label(),
+            self.position,
+            self.total,
+            text
+        )
     }
 
     fn history(&mut self, created_by: String, empty: bool) {
@@ -289,12 +318,17 @@ impl State<'_> {
                         Some(v) => Some(v),
                         None => match &d.default {
                             Some(def) => Some(self.word(line, def)?),
-                            None => self.inputs.globals.get(&d.name).map(str::to_string).or_else(|| {
-                                platform_args()
-                                    .into_iter()
-                                    .find(|(k, _)| *k == d.name)
-                                    .map(|(_, v)| v)
-                            }),
+                            None => self
+                                .inputs
+                                .globals
+                                .get(&d.name)
+                                .map(str::to_string)
+                                .or_else(|| {
+                                    platform_args()
+                                        .into_iter()
+                                        .find(|(k, _)| *k == d.name)
+                                        .map(|(_, v)| v)
+                                }),
                         },
                     };
                     match value {
@@ -310,15 +344,14 @@ impl State<'_> {
             }
             InstructionKind::Cmd(c) => self.command_line(line, "Cmd", "CMD", c),
             InstructionKind::Entrypoint(c) => {
-                self.command_line(line, "Entrypoint", "ENTRYPOINT", c)?;
-                // Docker: setting ENTRYPOINT clears a CMD inherited from the base.
-                Ok(())
+                self.command_line(line, "Entrypoint", "ENTRYPOINT", c)
             }
             InstructionKind::Label(pairs) => {
                 let mut shown = Vec::new();
                 for kv in pairs {
                     let (k, v) = (self.word(line, &kv.key)?, self.word(line, &kv.value)?);
-                    self.config.insert_in("Labels", &k, Value::String(v.clone()));
+                    self.config
+                        .insert_in("Labels", &k, Value::String(v.clone()));
                     shown.push(format!("{k}={v}"));
                 }
                 self.history(format!("LABEL {}", shown.join(" ")), true);
@@ -332,8 +365,17 @@ impl State<'_> {
             InstructionKind::Expose(ports) => {
                 let mut shown = Vec::new();
                 for p in ports {
-                    for word in self.inputs.lexer.process_words(p, &self.vars()).map_err(|e| err(line, e.to_string()))? {
-                        let port = if word.contains('/') { word.to_ascii_lowercase() } else { format!("{word}/tcp") };
+                    for word in self
+                        .inputs
+                        .lexer
+                        .process_words(p, &self.vars())
+                        .map_err(|e| err(line, e.to_string()))?
+                    {
+                        let port = if word.contains('/') {
+                            word.to_ascii_lowercase()
+                        } else {
+                            format!("{word}/tcp")
+                        };
                         self.config.insert_in("ExposedPorts", &port, json!({}));
                         shown.push(format!("{port}:{{}}"));
                     }
@@ -385,18 +427,39 @@ impl State<'_> {
         }
     }
 
-    fn command_line(&mut self, _line: usize, field: &str, word: &str, c: &CommandLine) -> Result<(), BuildError> {
+    fn command_line(
+        &mut self,
+        _line: usize,
+        field: &str,
+        word: &str,
+        c: &CommandLine,
+    ) -> Result<(), BuildError> {
         let (list, shown) = match c {
             CommandLine::Exec(args) => (args.clone(), json!(args).to_string()),
             CommandLine::Shell(text) => {
                 let mut l = self.shell.clone();
                 l.push(text.clone());
-                (l, format!("[{}]", self.shell.iter().chain([text]).map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(" ")))
+                (
+                    l,
+                    format!(
+                        "[{}]",
+                        self.shell
+                            .iter()
+                            .chain([text])
+                            .map(|s| format!("\"{s}\""))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                )
             }
         };
         self.config.set(field, json!(list));
-        if field == "Entrypoint" {
-            self.config.set("Cmd", Value::Null);
+        // Docker: ENTRYPOINT clears a CMD inherited from the base, not one
+        // this stage set (BuildKit's `cmdSet`).
+        match field {
+            "Cmd" => self.cmd_set = true,
+            _ if !self.cmd_set => self.config.set("Cmd", Value::Null),
+            _ => {}
         }
         self.history(format!("{word} {shown}"), true);
         Ok(())
@@ -407,16 +470,28 @@ impl State<'_> {
             Healthcheck::None => json!({"Test": ["NONE"]}),
             Healthcheck::Cmd(c) => {
                 let test = match &c.command {
-                    CommandLine::Exec(a) => std::iter::once("CMD".to_string()).chain(a.iter().cloned()).collect::<Vec<_>>(),
+                    CommandLine::Exec(a) => std::iter::once("CMD".to_string())
+                        .chain(a.iter().cloned())
+                        .collect::<Vec<_>>(),
                     CommandLine::Shell(t) => vec!["CMD-SHELL".to_string(), t.clone()],
                 };
                 let mut v = json!({"Test": test});
                 let ns = |d: &std::time::Duration| json!(d.as_nanos() as u64);
-                if let Some(d) = &c.interval { v["Interval"] = ns(d); }
-                if let Some(d) = &c.timeout { v["Timeout"] = ns(d); }
-                if let Some(d) = &c.start_period { v["StartPeriod"] = ns(d); }
-                if let Some(d) = &c.start_interval { v["StartInterval"] = ns(d); }
-                if let Some(r) = c.retries { v["Retries"] = json!(r); }
+                if let Some(d) = &c.interval {
+                    v["Interval"] = ns(d);
+                }
+                if let Some(d) = &c.timeout {
+                    v["Timeout"] = ns(d);
+                }
+                if let Some(d) = &c.start_period {
+                    v["StartPeriod"] = ns(d);
+                }
+                if let Some(d) = &c.start_interval {
+                    v["StartInterval"] = ns(d);
+                }
+                if let Some(r) = c.retries {
+                    v["Retries"] = json!(r);
+                }
                 v
             }
         };
@@ -488,12 +563,24 @@ impl State<'_> {
             w => w,
         };
         let user = self.config.text("User");
-        let network = run.network.unwrap_or(Network::Default);
+        let fallback = if self.inputs.network_none {
+            Network::None
+        } else {
+            Network::Default
+        };
+        let network = run.network.unwrap_or(fallback);
         k.add("workdir", cwd.clone());
         k.add("user", user.clone());
         k.add("network", format!("{network:?}"));
         let created_by = format!("RUN {} # buildkit", args.join(" "));
-        let op = Op::Run(RunOp { args, env, cwd, user, network, script });
+        let op = Op::Run(RunOp {
+            args,
+            env,
+            cwd,
+            user,
+            network,
+            script,
+        });
         self.push_step(line, format!("RUN {shown}"), created_by, k, op);
         Ok(())
     }
@@ -508,7 +595,9 @@ impl State<'_> {
                 let mut script = None;
                 let mut body = text.clone();
                 if let [h] = run.heredocs.as_slice() {
-                    let lone = text.trim() == format!("<<{}", h.name) || text.trim() == format!("<<-{}", h.name) || text.trim().starts_with("<<") && !text.trim().contains(' ');
+                    let lone = text.trim() == format!("<<{}", h.name)
+                        || text.trim() == format!("<<-{}", h.name)
+                        || text.trim().starts_with("<<") && !text.trim().contains(' ');
                     if lone {
                         let content = h.body();
                         if content.starts_with("#!") {
@@ -545,7 +634,13 @@ impl State<'_> {
         let mut k = self.base_key("WORKDIR");
         k.add("path", path.clone());
         k.add("user", user.clone());
-        self.push_step(line, format!("WORKDIR {w}"), format!("WORKDIR {path}"), k, Op::Mkdir { path, user });
+        self.push_step(
+            line,
+            format!("WORKDIR {w}"),
+            format!("WORKDIR {path}"),
+            k,
+            Op::Mkdir { path, user },
+        );
         Ok(())
     }
 
@@ -559,25 +654,44 @@ impl State<'_> {
     ) -> Result<(), BuildError> {
         let word = if add { "ADD" } else { "COPY" };
         if c.link || c.parents || !c.exclude.is_empty() {
-            return Err(err(line, format!("{word} --link, --parents and --exclude are not supported yet")));
+            return Err(err(
+                line,
+                format!("{word} --link, --parents and --exclude are not supported yet"),
+            ));
         }
         let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
         let mut heredocs = Vec::new();
         let mut sources = Vec::new();
         for s in &c.sources {
-            let is_heredoc = s.starts_with("<<") && heredoc_names.iter().any(|n| s.trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == n);
+            let is_heredoc = s.starts_with("<<")
+                && heredoc_names.iter().any(|n| {
+                    s.trim_start_matches("<<")
+                        .trim_start_matches('-')
+                        .trim_matches(['"', '\''])
+                        == n
+                });
             if is_heredoc {
                 continue;
             }
             sources.push(self.word(line, s)?);
         }
         for h in &c.heredocs {
-            let body = if h.expand { self.word(line, &h.body()).unwrap_or_else(|_| h.body()) } else { h.body() };
+            let body = if h.expand {
+                self.word(line, &h.body()).unwrap_or_else(|_| h.body())
+            } else {
+                h.body()
+            };
             heredocs.push((h.name.clone(), body));
         }
         if add {
-            if let Some(s) = sources.iter().find(|s| s.contains("://") || s.starts_with("git@")) {
-                return Err(err(line, format!("ADD from a URL or git source is not supported yet: {s}")));
+            if let Some(s) = sources
+                .iter()
+                .find(|s| s.contains("://") || s.starts_with("git@"))
+            {
+                return Err(err(
+                    line,
+                    format!("ADD from a URL or git source is not supported yet: {s}"),
+                ));
             }
         }
         let dest_word = self.word(line, &c.dest)?;
@@ -586,7 +700,9 @@ impl State<'_> {
             w => w,
         };
         let mut dest = absolute(&workdir, &dest_word);
-        if (dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/.")) && !dest.ends_with('/') {
+        if (dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/."))
+            && !dest.ends_with('/')
+        {
             dest.push('/');
         }
         let multi = sources.len() + heredocs.len() > 1;
@@ -609,11 +725,15 @@ impl State<'_> {
             None => {
                 let mut selected = Vec::new();
                 for s in &sources {
-                    let (sel, digests) = (self.inputs.context)(s).map_err(|e| err(line, e.to_string()))?;
+                    let (sel, digests) =
+                        (self.inputs.context)(s).map_err(|e| err(line, e.to_string()))?;
                     k.add("source", s.clone());
                     let entries = sel.iter().flat_map(|x| x.entries.iter());
                     for (e, d) in entries.zip(digests) {
-                        k.add(format!("file:{}", e.path.display()), format!("{:o} {d}", e.stat.mode));
+                        k.add(
+                            format!("file:{}", e.path.display()),
+                            format!("{:o} {d}", e.stat.mode),
+                        );
                     }
                     selected.extend(sel);
                 }
@@ -626,12 +746,18 @@ impl State<'_> {
                 }
                 match stage_ref(stages, self.stage.index, &name) {
                     Some(i) => {
-                        let p = done.get(&i).ok_or_else(|| err(line, format!("stage {name:?} was not dispatched")))?;
+                        let p = done.get(&i).ok_or_else(|| {
+                            err(line, format!("stage {name:?} was not dispatched"))
+                        })?;
                         k.add("from-stage", p.final_key.clone());
                         CopyFrom::Stage(i)
                     }
                     None => {
-                        let entry = self.inputs.store.resolve_image(&name).map_err(|e| err(line, format!("--from={name}: {e}")))?;
+                        let entry = self
+                            .inputs
+                            .store
+                            .resolve_image(&name)
+                            .map_err(|e| err(line, format!("--from={name}: {e}")))?;
                         k.add("from-image", entry.image.manifest.digest.to_string());
                         CopyFrom::Image(Box::new(entry))
                     }
@@ -640,12 +766,31 @@ impl State<'_> {
         };
         let shown_sources: Vec<String> = c.sources.clone();
         let mut flags = String::new();
-        if let Some(f) = &c.from { flags.push_str(&format!("--from={f} ")); }
-        if let Some(o) = &chown { flags.push_str(&format!("--chown={o} ")); }
-        if let Some(m) = &chmod { flags.push_str(&format!("--chmod={m} ")); }
+        if let Some(f) = &c.from {
+            flags.push_str(&format!("--from={f} "));
+        }
+        if let Some(o) = &chown {
+            flags.push_str(&format!("--chown={o} "));
+        }
+        if let Some(m) = &chmod {
+            flags.push_str(&format!("--chmod={m} "));
+        }
         let shown = format!("{word} {flags}{} {}", shown_sources.join(" "), c.dest);
-        let created_by = format!("{word} {flags}{} {} # buildkit", shown_sources.join(" "), dest_word);
-        let op = Op::Copy(CopyOp { from, paths: sources, heredocs, dest, multi, chown, chmod, add });
+        let created_by = format!(
+            "{word} {flags}{} {} # buildkit",
+            shown_sources.join(" "),
+            dest_word
+        );
+        let op = Op::Copy(CopyOp {
+            from,
+            paths: sources,
+            heredocs,
+            dest,
+            multi,
+            chown,
+            chmod,
+            add,
+        });
         self.push_step(line, shown, created_by, k, op);
         Ok(())
     }
@@ -653,7 +798,11 @@ impl State<'_> {
 
 /// `path` made absolute against `base` (WORKDIR's and COPY's rule), cleaned.
 pub fn absolute(base: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') { path.to_string() } else { format!("{base}/{path}") };
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{base}/{path}")
+    };
     let mut parts: Vec<&str> = Vec::new();
     for p in joined.split('/') {
         match p {
@@ -676,7 +825,9 @@ fn onbuild_text(ins: &Instruction, source: &str) -> String {
         .collect();
     let text = lines.join("\n");
     let text = text.trim_start();
-    let after = text.get(7..).filter(|_| text.len() > 7 && text[..7].eq_ignore_ascii_case("onbuild"));
+    let after = text
+        .get(7..)
+        .filter(|_| text.len() > 7 && text[..7].eq_ignore_ascii_case("onbuild"));
     after.unwrap_or(text).trim().to_string()
 }
 
@@ -698,5 +849,71 @@ mod tests {
         assert_eq!(absolute("/src", "./out/../bin"), "/src/bin");
         assert_eq!(absolute("/src", "/abs"), "/abs");
         assert_eq!(absolute("/src", "."), "/src");
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use crate::plan::Plan;
+
+    /// Keys of every step of the last stage of `text`, built FROM scratch.
+    fn keys(text: &str, args: &[(&str, &str)]) -> Vec<String> {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let df = kiln_parser::parse(text.as_bytes()).unwrap();
+        let plan = Plan::new(&df).unwrap();
+        let given = args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let build_args = BuildArgs::new(given);
+        let globals = Scope::default();
+        let select = |_: &str| -> Result<(Vec<Selected>, Vec<String>), BuildError> {
+            Ok((Vec::new(), Vec::new()))
+        };
+        let inputs = Inputs {
+            store: &store,
+            lexer: Lexer::default(),
+            build_args: &build_args,
+            globals: &globals,
+            context: &select,
+            no_cache: &|_| false,
+            created: "t".into(),
+            arch: "amd64".into(),
+            source: text,
+            network_none: false,
+        };
+        let mut done = Dispatched::new();
+        for s in &plan.stages {
+            let p = dispatch(&inputs, s, &plan.stages, &done).unwrap();
+            done.insert(s.index, Arc::new(p));
+        }
+        let last = &done[&(plan.stages.len() - 1)];
+        last.steps.iter().map(|s| s.key.clone()).collect()
+    }
+
+    #[test]
+    fn keys_are_stable_and_follow_what_a_step_sees() {
+        let base = "FROM scratch\nARG V=1\nENV E=1\nRUN a\nLABEL l=1\nRUN b\n";
+        let k = keys(base, &[]);
+        assert_eq!(k, keys(base, &[]));
+        // A label is config only: no step key changes.
+        assert_eq!(k, keys(&base.replace("l=1", "l=2"), &[]));
+        // ENV and ARG values reach RUN: both keys change.
+        let env = keys(&base.replace("E=1", "E=2"), &[]);
+        assert!(env[0] != k[0] && env[1] != k[1]);
+        let arg = keys(base, &[("V", "2")]);
+        assert!(arg[0] != k[0] && arg[1] != k[1]);
+        // Editing the second RUN leaves the first one's key alone.
+        let edit = keys(&base.replace("RUN b", "RUN c"), &[]);
+        assert!(edit[0] == k[0] && edit[1] != k[1]);
+    }
+
+    #[test]
+    fn copy_from_stage_follows_that_stage() {
+        let text = "FROM scratch AS a\nRUN x\nFROM scratch\nCOPY --from=a /f /f\n";
+        let k = keys(text, &[]);
+        assert_ne!(k, keys(&text.replace("RUN x", "RUN y"), &[]));
     }
 }

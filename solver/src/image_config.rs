@@ -185,7 +185,11 @@ mod tests {
     fn set_env_keeps_position_and_base_gets_path() {
         let mut c = ImageConfig::from_base(br#"{"config":{"Env":["A=1","B=2"]}}"#).unwrap();
         c.set_env("A", "3");
-        let keys: Vec<_> = c.env().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let keys: Vec<_> = c
+            .env()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         assert_eq!(keys[..2], ["A=3".to_string(), "B=2".to_string()]);
         assert!(keys[2].starts_with("PATH="));
     }

@@ -1,5 +1,93 @@
-//! kiln's build solver: plan a Dockerfile into a DAG of steps, compute cache
-//! keys, schedule and execute them, and produce outputs. Also owns the build
-//! context (walking, ignore filtering, hashing, the stat cache).
+//! kiln's build solver: plan a Dockerfile into a DAG of stages and steps,
+//! compute cache keys, schedule and execute them, and produce outputs. Also
+//! owns the build context (walking, ignore filtering, hashing, the stat
+//! cache).
+//!
+//! Data flows one way: Dockerfile → [`plan`] (stages, graph, target) →
+//! [`dispatch`] (steps and their keys, before anything runs) →
+//! [`scheduler`] (cache hits or [`ops`]) → [`exporter`] (image, archives).
 
+pub mod cachekey;
+pub mod cancel;
 pub mod context;
+pub mod dispatch;
+pub mod exporter;
+pub mod image_config;
+pub mod ops;
+pub mod plan;
+pub mod progress;
+pub mod scheduler;
+pub mod variables;
+pub mod why;
+
+mod build;
+
+pub use build::{build, default_jobs, BuildOptions, BuildResult, Output};
+pub use cancel::Cancel;
+pub use progress::{Event, Progress};
+
+/// Everything a build can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {source}")]
+    Plan {
+        file: String,
+        #[source]
+        source: plan::PlanError,
+    },
+    /// Found while dispatching; `build` adds the file name.
+    #[error("line {line}: {message}")]
+    Instruction { line: usize, message: String },
+    #[error("{file}:{line}: {message}")]
+    Dockerfile {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: {step}: process did not complete successfully: exit code: {code}")]
+    StepFailed {
+        file: String,
+        line: usize,
+        step: String,
+        code: u8,
+        /// The image of the state before the failing step, when it could be made.
+        last_good: Option<String>,
+    },
+    #[error("{file}:{line}: {step}: {message}")]
+    Step {
+        file: String,
+        line: usize,
+        step: String,
+        message: String,
+    },
+    #[error("reading the build context: {0}")]
+    Context(#[from] context::ContextError),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] kiln_cache::StoreError),
+    #[error("writing a layer: {0}")]
+    Layer(String),
+    /// A COPY/ADD source that cannot be used (missing, outside the context).
+    #[error("{0}")]
+    Source(String),
+    #[error("output: {0}")]
+    Output(String),
+    #[error("invalid tag {0:?}: {1}")]
+    Tag(String, String),
+    #[error("build cancelled")]
+    Cancelled,
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}

@@ -133,15 +133,20 @@ impl Plan {
     pub fn needed(&mut self, target: usize, globals: &Scope) -> Result<Vec<usize>, PlanError> {
         let lexer = Lexer::default();
         let mut graph = DiGraph::new();
-        let nodes: Vec<NodeIndex> = self.stages.iter().map(|s| graph.add_node(s.index)).collect();
+        let nodes: Vec<NodeIndex> = self
+            .stages
+            .iter()
+            .map(|s| graph.add_node(s.index))
+            .collect();
         for stage in &self.stages {
             for (line, what, word) in references(stage) {
-                let name = lexer
-                    .process_word(&word, globals.pairs())
-                    .map_err(|e| PlanError::Expand {
-                        line,
-                        message: e.to_string(),
-                    })?;
+                let name =
+                    lexer
+                        .process_word(&word, globals.pairs())
+                        .map_err(|e| PlanError::Expand {
+                            line,
+                            message: e.to_string(),
+                        })?;
                 if let Some(dep) = stage_ref(&self.stages, stage.index, &name) {
                     graph.update_edge(nodes[dep], nodes[stage.index], ());
                 } else if stage_ref(&self.stages, self.stages.len(), &name)
@@ -152,9 +157,9 @@ impl Plan {
             }
         }
         let mut needed = BTreeSet::new();
-        let mut rev = petgraph::visit::Reversed(&graph);
+        let rev = petgraph::visit::Reversed(&graph);
         let mut dfs = Dfs::new(&rev, nodes[target]);
-        while let Some(n) = dfs.next(&mut rev) {
+        while let Some(n) = dfs.next(rev) {
             needed.insert(graph[n]);
         }
         self.graph = graph;
@@ -203,7 +208,10 @@ mod tests {
         assert_eq!(p.needed(t, &Scope::default()).unwrap(), vec![0, 2, 3]);
         let t = p.target(Some("UNUSED")).unwrap();
         assert_eq!(p.needed(t, &Scope::default()).unwrap(), vec![1]);
-        assert!(matches!(p.target(Some("nope")), Err(PlanError::NoTarget(_))));
+        assert!(matches!(
+            p.target(Some("nope")),
+            Err(PlanError::NoTarget(_))
+        ));
     }
 
     #[test]

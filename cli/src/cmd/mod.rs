@@ -9,5 +9,6 @@ pub mod context;
 pub mod debug;
 pub mod expand;
 pub mod image;
+pub mod registry;
 pub mod system;
 pub mod why;

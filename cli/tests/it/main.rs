@@ -1,6 +1,7 @@
 //! End-to-end tests of the `kiln` binary: one test binary, a module per
 //! feature.
 
+mod build;
 mod cache;
 mod check;
 mod context;
@@ -9,5 +10,6 @@ mod debug_ast;
 mod expand;
 mod image;
 mod interop;
+mod registry;
 mod support;
 mod run;

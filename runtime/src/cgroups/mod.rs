@@ -2,6 +2,7 @@
 //! v2 (one unified tree) behind the [`Cgroup`] trait, chosen at run time.
 //! This layer knows limits and paths, nothing of containers.
 
+pub mod freezer;
 mod v1;
 mod v2;
 

@@ -7,8 +7,8 @@ use oci_spec::runtime::LinuxResources;
 use super::{keyed_value, mkdir, rmdir, write, Cgroup, Result};
 
 /// The controllers kiln places every container in: memory (limits and OOM
-/// reports), pids (fork bombs) and cpu (quota, shares).
-const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
+/// reports), pids (fork bombs), cpu (quota, shares) and freezer (`pause`).
+const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "freezer"];
 
 #[derive(Debug)]
 pub struct V1 {

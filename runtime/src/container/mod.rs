@@ -4,8 +4,15 @@
 //! needs in a terminal (signal forwarding, raw mode, window size).
 
 pub mod bundle;
+pub mod diff;
 pub mod etc;
+pub mod exec;
 pub mod foreground;
+pub mod lifecycle;
+pub mod logs;
+pub mod monitor;
+pub mod restart;
+pub mod state;
 pub mod terminal;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -101,6 +108,7 @@ pub struct Running {
     exec_error: Option<ExecError>,
     setup_error: Option<String>,
     outcome: Option<Outcome>,
+    stubs: Vec<PathBuf>,
 }
 
 /// Starts the container and returns once its command is about to run (or
@@ -108,6 +116,21 @@ pub struct Running {
 /// is a fresh exec of this binary, and the only code between fork and exec
 /// is one dup2.
 pub fn start(req: Request) -> Result<Running, Error> {
+    start_with(req, None)
+}
+
+/// Called with the helper's pid (which sits in the container's network
+/// namespace) after setup, before the command runs.
+pub type Gate<'a> = &'a mut dyn FnMut(u32) -> Result<(), String>;
+
+/// [`start`], running `gate` before the container's command starts: the
+/// lifecycle wires networks there, so the first packet finds them up.
+pub fn start_with(mut req: Request, gate: Option<Gate>) -> Result<Running, Error> {
+    if gate.is_some() {
+        let mut notes = req.spec.annotations().clone().unwrap_or_default();
+        notes.insert(crate::spec::GATE_ANNOTATION.into(), "1".into());
+        req.spec.set_annotations(Some(notes));
+    }
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -161,13 +184,14 @@ pub fn start(req: Request) -> Result<Running, Error> {
         exec_error: None,
         setup_error: None,
         outcome: None,
+        stubs: Vec::new(),
     };
     protocol::send(
         running.sock.as_fd(),
         &Message::Config(Box::new(config)),
         None,
     )?;
-    running.until_started()?;
+    running.until_started(gate)?;
     Ok(running)
 }
 
@@ -204,6 +228,15 @@ impl Running {
         nix::sys::signal::kill(pid, sig).map_err(|e| Error::Io(e.into()))
     }
 
+    /// The container's first process as the host sees it (the helper's
+    /// only child), once started.
+    pub fn container_pid(&self) -> Option<i32> {
+        let pid = self.helper.id();
+        let path = format!("/proc/{pid}/task/{pid}/children");
+        let text = std::fs::read_to_string(path).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    }
+
     /// The pty master, with [`Stdio::Pty`].
     pub fn take_pty(&mut self) -> Option<OwnedFd> {
         self.pty.take()
@@ -234,15 +267,27 @@ impl Running {
             Message::Exited { status, oom_killed } => {
                 self.outcome = Some(Outcome { status, oom_killed })
             }
-            Message::Started | Message::Config(_) => {}
+            Message::Stubs(paths) => self.stubs = paths,
+            Message::Started | Message::Config(_) | Message::Gate | Message::Go => {}
         }
     }
 
     /// Reads until the command is about to run; an error if it cannot.
-    fn until_started(&mut self) -> Result<(), Error> {
+    fn until_started(&mut self, mut gate: Option<Gate>) -> Result<(), Error> {
         loop {
             match protocol::recv(self.sock.as_fd())? {
                 Some((Message::Started, _)) => return Ok(()),
+                Some((Message::Gate, _)) => {
+                    let pid = self.helper.id();
+                    if let Some(g) = gate.as_mut() {
+                        if let Err(e) = g(pid) {
+                            let _ = self.signal(nix::sys::signal::Signal::SIGKILL);
+                            self.setup_error = Some(e);
+                            return self.finish().map(|_| ());
+                        }
+                    }
+                    protocol::send(self.sock.as_fd(), &Message::Go, None)?;
+                }
                 Some((msg, fd)) => {
                     self.handle(msg, fd);
                     if self.exec_error.is_some() || self.setup_error.is_some() {
@@ -268,6 +313,7 @@ impl Running {
     fn finish(&mut self) -> Result<Outcome, Error> {
         while self.outcome.is_none() && !self.poll()? {}
         let status = self.helper.wait()?;
+        remove_stubs(&self.stubs);
         if let Some(e) = self.exec_error.take() {
             return Err(Error::Exec(e));
         }
@@ -294,9 +340,31 @@ impl Running {
     }
 }
 
+/// Removes the /etc mount points the runtime created, while they are
+/// still the empty files it made (a container may have written its own).
+pub fn remove_stubs(paths: &[PathBuf]) {
+    for p in paths {
+        let stub = std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if stub {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_empty_stub_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (empty, full) = (dir.path().join("hosts"), dir.path().join("hostname"));
+        std::fs::write(&empty, "").unwrap();
+        std::fs::write(&full, "mine\n").unwrap();
+        remove_stubs(&[empty.clone(), full.clone(), dir.path().join("absent")]);
+        assert!(!empty.exists());
+        assert!(full.exists());
+    }
 
     #[test]
     fn exit_codes_follow_docker() {

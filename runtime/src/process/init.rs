@@ -21,7 +21,7 @@ use super::protocol::{self, ExitStatus, HelperConfig, Message, HELPER_FD};
 use super::rootfs::{self, Layout};
 use super::{capabilities, exec, namespaces, pty, reaper, seccomp};
 use crate::cgroups::{self, Cgroup};
-use crate::spec::REAPER_ANNOTATION;
+use crate::spec::{GATE_ANNOTATION, REAPER_ANNOTATION};
 use crate::syscalls::Real;
 
 /// argv[1] that makes the kiln binary act as the init helper.
@@ -181,7 +181,7 @@ fn container(
     unsafe { libc::_exit(code as i32) }
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Exec(exec::ExecError),
     Setup(String),
 }
@@ -216,7 +216,14 @@ fn setup_and_exec(
         spec,
         etc: &config.etc,
     };
-    rootfs::setup(&Real, &layout).map_err(setup("rootfs"))?;
+    let stubs = rootfs::setup(&Real, &layout).map_err(setup("rootfs"))?;
+    if !stubs.is_empty() {
+        let host: Vec<_> = stubs
+            .iter()
+            .map(|s| rootfs::host_path(&config.rootfs, s))
+            .collect();
+        let _ = protocol::send(sock, &Message::Stubs(host), None);
+    }
     if flags.contains(CloneFlags::CLONE_NEWUTS) {
         if let Some(h) = spec.hostname() {
             nix::unistd::sethostname(h).map_err(setup("sethostname"))?;
@@ -248,6 +255,16 @@ fn setup_and_exec(
     exec_command(sock, spec)
 }
 
+/// Holds the command until the caller has wired the network namespace.
+fn wait_for_go(sock: BorrowedFd) -> Result<(), Failure> {
+    protocol::send(sock, &Message::Gate, None).map_err(setup("gate"))?;
+    match protocol::recv(sock) {
+        Ok(Some((Message::Go, _))) => Ok(()),
+        Ok(_) => Err(Failure::Setup("the caller went away before the start".into())),
+        Err(e) => Err(Failure::Setup(format!("gate: {e}"))),
+    }
+}
+
 /// SIGKILL when the helper dies; re-armed after setuid, which clears it.
 fn die_with_helper() -> Result<(), Failure> {
     // SAFETY: prctl with integer arguments only.
@@ -257,7 +274,7 @@ fn die_with_helper() -> Result<(), Failure> {
     Ok(())
 }
 
-fn set_no_new_privs() -> Result<(), Failure> {
+pub(crate) fn set_no_new_privs() -> Result<(), Failure> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Failure::Setup("prctl(PR_SET_NO_NEW_PRIVS) failed".into()));
@@ -287,7 +304,10 @@ fn enter_cwd(cwd: &Path) -> Result<(), Failure> {
     nix::unistd::chdir(cwd).map_err(setup("chdir"))
 }
 
-fn switch_user(user: &oci_spec::runtime::User, caps: &LinuxCapabilities) -> Result<(), Failure> {
+pub(crate) fn switch_user(
+    user: &oci_spec::runtime::User,
+    caps: &LinuxCapabilities,
+) -> Result<(), Failure> {
     capabilities::keep_across_setuid(true).map_err(setup("capabilities"))?;
     let groups: Vec<Gid> = user
         .additional_gids()
@@ -316,10 +336,11 @@ fn exec_command(sock: BorrowedFd, spec: &Spec) -> Result<Never, Failure> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let program = exec::lookup(args.first().map(String::as_str).unwrap_or(""), path_env)
         .map_err(Failure::Exec)?;
-    let reaper = spec
-        .annotations()
-        .as_ref()
-        .is_some_and(|a| a.contains_key(REAPER_ANNOTATION));
+    let annotated = |key: &str| spec.annotations().as_ref().is_some_and(|a| a.contains_key(key));
+    if annotated(GATE_ANNOTATION) {
+        wait_for_go(sock)?;
+    }
+    let reaper = annotated(REAPER_ANNOTATION);
     if reaper {
         // SAFETY: still single-threaded.
         if let ForkResult::Parent { child } = unsafe { fork() }.map_err(setup("fork"))? {

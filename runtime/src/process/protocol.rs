@@ -60,6 +60,15 @@ pub enum Message {
     Pty,
     /// Setup is done; the command is about to be executed.
     Started,
+    /// The container waits for [`Message::Go`] before its command runs, so
+    /// the caller can wire its network namespace first.
+    Gate,
+    /// Answer to [`Message::Gate`].
+    Go,
+    /// Host paths of the empty /etc mount points the runtime created in the
+    /// rootfs; removed when the container ends (as BuildKit removes its
+    /// mount stubs after a step), so they never reach a layer.
+    Stubs(Vec<PathBuf>),
     /// The command could not start (not found, not executable).
     Exec(ExecError),
     /// Setup failed before the command could start.

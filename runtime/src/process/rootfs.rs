@@ -91,16 +91,28 @@ const DEV_LINKS: [(&str, &str); 6] = [
     ("core", "/proc/kcore"),
 ];
 
-/// Builds the whole filesystem and pivots into it.
-pub fn setup<S: Syscalls>(sys: &S, layout: &Layout) -> Result<()> {
-    let root = prepare(sys, layout)?;
+/// Builds the whole filesystem and pivots into it; returns the mount-point
+/// stubs it created, as paths relative to the container's root.
+pub fn setup<S: Syscalls>(sys: &S, layout: &Layout) -> Result<Vec<PathBuf>> {
+    let (root, stubs) = prepare(sys, layout)?;
     sys.pivot_root(&root)
         .map_err(|e| Error::Pivot(root.clone(), e))?;
-    finish(sys, layout.spec)
+    finish(sys, layout.spec)?;
+    Ok(stubs)
 }
 
-/// Everything before `pivot_root`; returns the new root's path.
-pub fn prepare<S: Syscalls>(sys: &S, layout: &Layout) -> Result<PathBuf> {
+/// Where the rootfs keeps a path the container wrote at `rel` (relative to
+/// its root): the upper directory of an overlay, or the directory itself.
+pub fn host_path(rootfs: &Rootfs, rel: &Path) -> PathBuf {
+    match rootfs {
+        Rootfs::Overlay { upper, .. } => upper.join(rel),
+        Rootfs::Dir(dir) => dir.join(rel),
+    }
+}
+
+/// Everything before `pivot_root`; returns the new root's path and the
+/// /etc stubs created (relative to it).
+pub fn prepare<S: Syscalls>(sys: &S, layout: &Layout) -> Result<(PathBuf, Vec<PathBuf>)> {
     mount(
         sys,
         None,
@@ -135,8 +147,8 @@ pub fn prepare<S: Syscalls>(sys: &S, layout: &Layout) -> Result<PathBuf> {
     if dev_is_tmpfs(layout.spec) {
         populate_dev(sys, &root)?;
     }
-    bind_etc_files(sys, &root, &etc, layout.etc)?;
-    Ok(root)
+    let stubs = bind_etc_files(sys, &root, &etc, layout.etc, layout.spec)?;
+    Ok((root, stubs))
 }
 
 /// Everything after `pivot_root`: masked and read-only paths, read-only root.
@@ -352,31 +364,45 @@ fn populate_dev<S: Syscalls>(sys: &S, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Binds /etc/hosts, /etc/hostname and /etc/resolv.conf over the image's.
-/// An image without /etc gets none (nothing is created in its root).
+/// Binds /etc/hosts, /etc/hostname and /etc/resolv.conf over the image's,
+/// unless the spec mounts one itself (Docker lets user mounts win). An
+/// image without /etc gets none (nothing is created in its root). Returns
+/// the files it had to create as mount points, relative to `root`.
 fn bind_etc_files<S: Syscalls>(
     sys: &S,
     root: &Path,
     staging: &Path,
     files: &EtcFiles,
-) -> Result<()> {
+    spec: &Spec,
+) -> Result<Vec<PathBuf>> {
     let etc = secure_join(sys, root, Path::new("/etc"))?;
     if sys.kind(&etc) != Some(Kind::Dir) {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let entries = [
         ("hosts", &files.hosts),
         ("hostname", &files.hostname),
         ("resolv.conf", &files.resolv_conf),
     ];
+    let mut stubs = Vec::new();
     for (name, text) in entries {
+        let dest = Path::new("/etc").join(name);
+        let mounted = spec.mounts().iter().flatten().any(|m| m.destination() == &dest);
+        if mounted {
+            continue;
+        }
         let src = staging.join(name);
         fs("write", &src, sys.write_file(&src, text.as_bytes()))?;
-        let target = secure_join(sys, root, &Path::new("/etc").join(name))?;
-        fs("create", &target, sys.touch(&target))?;
+        let target = secure_join(sys, root, &dest)?;
+        if sys.kind(&target).is_none() {
+            fs("create", &target, sys.touch(&target))?;
+            if let Ok(rel) = target.strip_prefix(root) {
+                stubs.push(rel.to_path_buf());
+            }
+        }
         mount(sys, Some(&src), &target, None, MsFlags::MS_BIND, None)?;
     }
-    Ok(())
+    Ok(stubs)
 }
 
 /// Hides a path: a read-only empty tmpfs over a directory, /dev/null over
@@ -554,8 +580,13 @@ mod tests {
         let rootfs = Rootfs::Dir("/images/bb".into());
         let spec = spec(false);
         let etc = EtcFiles::default();
-        let root = prepare(&sys, &layout_with(&spec, &rootfs, &etc)).unwrap();
+        let (root, stubs) = prepare(&sys, &layout_with(&spec, &rootfs, &etc)).unwrap();
         assert_eq!(root, Path::new("/run/kiln/rootfs/root"));
+        // nothing existed at /etc/hosts & co, so all three are stubs to remove later
+        assert_eq!(
+            stubs,
+            ["etc/hosts", "etc/hostname", "etc/resolv.conf"].map(PathBuf::from)
+        );
         let targets = sys.mount_targets();
         let r = |p: &str| root.join(p);
         let expect = [
@@ -590,6 +621,28 @@ mod tests {
             flags: MsFlags::MS_BIND,
             data: None
         }));
+    }
+
+    #[test]
+    fn existing_etc_files_are_not_stubs() {
+        let sys = Recording::new()
+            .with("/run/kiln/rootfs/root/etc", Kind::Dir)
+            .with("/run/kiln/rootfs/root/etc/hosts", Kind::File);
+        let rootfs = Rootfs::Dir("/images/bb".into());
+        let spec = spec(false);
+        let etc = EtcFiles::default();
+        let (_, stubs) = prepare(&sys, &layout_with(&spec, &rootfs, &etc)).unwrap();
+        assert!(!stubs.contains(&PathBuf::from("etc/hosts")));
+        assert_eq!(stubs.len(), 2);
+        let upper = Rootfs::Overlay {
+            lowers: vec!["/l".into()],
+            upper: "/c/upper".into(),
+            work: "/c/work".into(),
+        };
+        assert_eq!(
+            host_path(&upper, Path::new("etc/hostname")),
+            Path::new("/c/upper/etc/hostname")
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ fn match_from(p: &[char], n: &[char]) -> bool {
         return n.is_empty();
     };
     match first {
-        '*' => (0..=n.len()).any(|skip| n[..skip].iter().all(|c| *c != '/') && match_from(rest, &n[skip..])),
+        '*' => (0..=n.len())
+            .any(|skip| n[..skip].iter().all(|c| *c != '/') && match_from(rest, &n[skip..])),
         '?' => n.first().is_some_and(|c| *c != '/') && match_from(rest, &n[1..]),
         '[' => match (n.first(), class(rest)) {
             (Some(c), Some((ok, after))) if *c != '/' && ok(*c) => match_from(after, &n[1..]),

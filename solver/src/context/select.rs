@@ -111,7 +111,10 @@ impl ContextIndex {
             let p = e.path.to_string_lossy();
             let comps: Vec<&str> = p.split('/').collect();
             let hit = comps.len() == parts.len()
-                && parts.iter().zip(&comps).all(|(pat, c)| glob::matches(pat, c));
+                && parts
+                    .iter()
+                    .zip(&comps)
+                    .all(|(pat, c)| glob::matches(pat, c));
             if hit {
                 out.push(self.select_path(&e.path, &p)?);
             }
@@ -156,7 +159,11 @@ impl ContextIndex {
     /// Follows symlinks in `path` (every component, the last too, as
     /// BuildKit follows COPY sources) without leaving the context.
     fn resolve(&self, path: &Path, written: &str) -> Result<PathBuf, SelectError> {
-        let mut todo: Vec<PathBuf> = path.components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
+        let mut todo: Vec<PathBuf> = path
+            .components()
+            .rev()
+            .map(|c| PathBuf::from(c.as_os_str()))
+            .collect();
         let mut done = PathBuf::new();
         let mut hops = 0;
         while let Some(part) = todo.pop() {
@@ -200,11 +207,8 @@ fn clean_strict(path: &Path) -> Option<PathBuf> {
     for c in path.components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !out.pop() => return None,
+            Component::ParentDir => {}
             _ => {}
         }
     }
@@ -224,7 +228,9 @@ mod tests {
     }
 
     fn names(sel: &[Selected]) -> Vec<String> {
-        sel.iter().map(|s| s.root.to_string_lossy().into_owned()).collect()
+        sel.iter()
+            .map(|s| s.root.to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
@@ -251,7 +257,10 @@ mod tests {
         assert_eq!(names(&ix.select("*.txt").unwrap()), ["a.txt", "b.txt"]);
         let dir = ix.select("./dir/").unwrap();
         assert_eq!(dir[0].entries.len(), 2);
-        assert!(matches!(ix.select("secret.txt"), Err(SelectError::NotFound(_))));
+        assert!(matches!(
+            ix.select("secret.txt"),
+            Err(SelectError::NotFound(_))
+        ));
         assert!(matches!(ix.select("*.rs"), Err(SelectError::NotFound(_))));
         assert_eq!(ix.select(".").unwrap()[0].entries.len(), ix.entries().len());
     }

@@ -71,6 +71,8 @@ impl Cached {
 pub struct StatCache {
     file: Option<PathBuf>,
     entries: HashMap<PathBuf, Cached>,
+    /// Something was added since the load: only then is the file rewritten.
+    dirty: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,6 +99,7 @@ impl StatCache {
         StatCache {
             file: Some(file),
             entries,
+            dirty: false,
         }
     }
 
@@ -111,12 +114,13 @@ impl StatCache {
 
     pub fn insert(&mut self, path: PathBuf, cached: Cached) {
         self.entries.insert(path, cached);
+        self.dirty = true;
     }
 
     /// Writes the cache (temp file + rename: concurrent builds of one
     /// context each leave a whole file; the last one wins).
     pub fn save(&self) -> std::io::Result<()> {
-        let Some(file) = &self.file else {
+        let Some(file) = self.file.as_ref().filter(|_| self.dirty) else {
             return Ok(());
         };
         if let Some(dir) = file.parent() {
@@ -180,7 +184,10 @@ mod tests {
         // in that second would leave the same stat, so the digest is unsafe.
         let mut c = StatCache::in_memory();
         let s = stat(100);
-        c.insert("a".into(), Cached::new(&s, "d".into(), ns(100, 500_000_000)));
+        c.insert(
+            "a".into(),
+            Cached::new(&s, "d".into(), ns(100, 500_000_000)),
+        );
         assert_eq!(c.lookup(Path::new("a"), &s), None);
     }
 

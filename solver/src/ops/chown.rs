@@ -50,7 +50,13 @@ mod tests {
         assert_eq!(resolve("kiln:wheel", PASSWD, GROUP).unwrap(), (1000, 10));
         assert_eq!(resolve("55", PASSWD, GROUP).unwrap(), (55, 55));
         assert_eq!(resolve("1:2", "", "").unwrap(), (1, 2));
-        assert!(matches!(resolve("bob", PASSWD, GROUP), Err(ChownError::User(_))));
-        assert!(matches!(resolve("kiln:staff", PASSWD, GROUP), Err(ChownError::Group(_))));
+        assert!(matches!(
+            resolve("bob", PASSWD, GROUP),
+            Err(ChownError::User(_))
+        ));
+        assert!(matches!(
+            resolve("kiln:staff", PASSWD, GROUP),
+            Err(ChownError::Group(_))
+        ));
     }
 }

@@ -42,7 +42,11 @@ pub struct ExecRequest<'a> {
 }
 
 /// Runs the command; returns its exit code (128+N for signal N).
-pub fn run(op: &RunOp, req: ExecRequest<'_>, mut on_line: impl FnMut(String) + Send) -> Result<u8, ExecError> {
+pub fn run(
+    op: &RunOp,
+    req: ExecRequest<'_>,
+    mut on_line: impl FnMut(String) + Send,
+) -> Result<u8, ExecError> {
     let mut lowers = req.lowers.clone();
     if lowers.is_empty() {
         let empty = req.scratch.join("empty");
@@ -90,7 +94,11 @@ pub fn run(op: &RunOp, req: ExecRequest<'_>, mut on_line: impl FnMut(String) + S
         id: req.id.clone(),
         spec,
         rootfs,
-        stdio: Stdio::Fds { stdin: None, stdout, stderr },
+        stdio: Stdio::Fds {
+            stdin: None,
+            stdout,
+            stderr,
+        },
     };
     let outcome = std::thread::scope(|s| {
         let lines = s.spawn(move || {
@@ -100,7 +108,9 @@ pub fn run(op: &RunOp, req: ExecRequest<'_>, mut on_line: impl FnMut(String) + S
                 if n == 0 {
                     break;
                 }
-                let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+                let line = String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string();
                 on_line(line);
                 buf.clear();
             }
@@ -136,10 +146,22 @@ fn start_and_wait(request: Request, cancel: &Cancel) -> Result<u8, ExecError> {
 /// gained that are empty stubs or unchanged copies of the lower's, then
 /// parent directories left holding nothing.
 fn cleanup_mount_stubs(upper: &Path, below: &Layered) -> std::io::Result<()> {
-    let stubs = ["etc/hosts", "etc/hostname", "etc/resolv.conf", "proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue"];
+    let stubs = [
+        "etc/hosts",
+        "etc/hostname",
+        "etc/resolv.conf",
+        "proc",
+        "sys",
+        "dev",
+        "dev/pts",
+        "dev/shm",
+        "dev/mqueue",
+    ];
     for rel in stubs.iter().rev() {
         let path = upper.join(rel);
-        let Ok(m) = fs::symlink_metadata(&path) else { continue };
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            continue;
+        };
         let lower = below.lookup(Path::new(rel));
         let removable = match &lower {
             None => (m.is_file() && m.len() == 0) || (m.is_dir() && is_empty_dir(&path)),
@@ -155,7 +177,9 @@ fn cleanup_mount_stubs(upper: &Path, below: &Layered) -> std::io::Result<()> {
     }
     for rel in ["etc", "dev"] {
         let path = upper.join(rel);
-        let Ok(m) = fs::symlink_metadata(&path) else { continue };
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            continue;
+        };
         if m.is_dir() && is_empty_dir(&path) {
             if let Some((lp, lm)) = below.lookup(Path::new(rel)) {
                 let opaque = kiln_cache::layer::whiteout::is_opaque(&path).unwrap_or(false);
@@ -169,7 +193,9 @@ fn cleanup_mount_stubs(upper: &Path, below: &Layered) -> std::io::Result<()> {
 }
 
 fn is_empty_dir(p: &Path) -> bool {
-    fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(false)
+    fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
 }
 
 fn same_entry(a: &Path, am: &fs::Metadata, b: &Path, bm: &fs::Metadata) -> bool {

@@ -56,16 +56,29 @@ struct Rules {
 
 /// Runs a COPY/ADD. `context` is the context root; `source` the layers of
 /// a `--from` stage or image.
-pub fn copy(op: &CopyOp, context: &Path, source: Option<&Layered>, t: &Target<'_>) -> Result<(), FileError> {
+pub fn copy(
+    op: &CopyOp,
+    context: &Path,
+    source: Option<&Layered>,
+    t: &Target<'_>,
+) -> Result<(), FileError> {
     let owner = match &op.chown {
-        Some(spec) => Some(chown::resolve(spec, &t.below.read_text("etc/passwd"), &t.below.read_text("etc/group"))?),
+        Some(spec) => Some(chown::resolve(
+            spec,
+            &t.below.read_text("etc/passwd"),
+            &t.below.read_text("etc/group"),
+        )?),
         // Context files arrive as 0:0 (BuildKit's file sync resets owners);
         // files from a stage keep theirs.
         None if matches!(op.from, CopyFrom::Context(_)) => Some((0, 0)),
         None => None,
     };
     let chmod = op.chmod.as_deref().map(Chmod::parse).transpose()?;
-    let mut rules = Rules { owner, chmod, dirs: Vec::new() };
+    let mut rules = Rules {
+        owner,
+        chmod,
+        dirs: Vec::new(),
+    };
     let dest_rel = PathBuf::from(op.dest.trim_start_matches('/'));
     let dest_is_dir = op.dest.ends_with('/') || op.multi || t.below.is_dir(&dest_rel);
     match &op.from {
@@ -77,16 +90,30 @@ pub fn copy(op: &CopyOp, context: &Path, source: Option<&Layered>, t: &Target<'_
         CopyFrom::Stage(_) | CopyFrom::Image(_) => {
             let src = source.ok_or_else(|| FileError::NotFound("source stage".into()))?;
             for p in &op.paths {
-                copy_layered(src, p, &dest_rel, dest_is_dir || op.paths.len() > 1, t, &mut rules)?;
+                copy_layered(
+                    src,
+                    p,
+                    &dest_rel,
+                    dest_is_dir || op.paths.len() > 1,
+                    t,
+                    &mut rules,
+                )?;
             }
         }
     }
     for (name, body) in &op.heredocs {
-        let target = if dest_is_dir { dest_rel.join(name) } else { dest_rel.clone() };
+        let target = if dest_is_dir {
+            dest_rel.join(name)
+        } else {
+            dest_rel.clone()
+        };
         ensure_parents(t, &target, &mut rules)?;
         let abs = t.staging.join(&target);
         fs::write(&abs, body).map_err(io(&abs))?;
-        let mode = rules.chmod.as_ref().map_or(0o644, |c| c.apply(0o644, false));
+        let mode = rules
+            .chmod
+            .as_ref()
+            .map_or(0o644, |c| c.apply(0o644, false));
         finish_entry(&abs, mode, rules.owner.unwrap_or((0, 0)), None)?;
     }
     for (path, sec, nsec) in rules.dirs.iter().rev() {
@@ -111,25 +138,47 @@ fn copy_context_item(
             let abs = t.staging.join(dest);
             return archive::extract(&src_root, &abs).map_err(io(&src_root));
         }
-        let target = if dest_is_dir { dest.join(&item.name) } else { dest.to_path_buf() };
+        let target = if dest_is_dir {
+            dest.join(&item.name)
+        } else {
+            dest.to_path_buf()
+        };
         ensure_parents(t, &target, rules)?;
         return place(&src_root, &target, t, rules);
     }
     // A directory source copies its contents (never the directory itself).
     ensure_dir_like(t, dest, &src_root, rules)?;
-    for e in item.entries.iter().skip(1) {
+    // The entry list starts with the directory itself, except for the
+    // context root, which has no entry of its own.
+    for e in item.entries.iter().filter(|e| e.path != item.root) {
         let rel = e.path.strip_prefix(&item.root).unwrap_or(&e.path);
         place(&context.join(&e.path), &dest.join(rel), t, rules)?;
     }
     Ok(())
 }
 
-fn copy_layered(src: &Layered, path: &str, dest: &Path, dest_is_dir: bool, t: &Target<'_>, rules: &mut Rules) -> Result<(), FileError> {
+fn copy_layered(
+    src: &Layered,
+    path: &str,
+    dest: &Path,
+    dest_is_dir: bool,
+    t: &Target<'_>,
+    rules: &mut Rules,
+) -> Result<(), FileError> {
     let rel = src.resolve(Path::new(path.trim_start_matches('/')), true);
-    let (abs, meta) = src.lookup(&rel).ok_or_else(|| FileError::NotFound(path.to_string()))?;
+    let (abs, meta) = src
+        .lookup(&rel)
+        .ok_or_else(|| FileError::NotFound(path.to_string()))?;
     if !meta.is_dir() {
-        let name = Path::new(path).file_name().map(PathBuf::from).unwrap_or_default();
-        let target = if dest_is_dir { dest.join(name) } else { dest.to_path_buf() };
+        let name = Path::new(path)
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let target = if dest_is_dir {
+            dest.join(name)
+        } else {
+            dest.to_path_buf()
+        };
         ensure_parents(t, &target, rules)?;
         return place(&abs, &target, t, rules);
     }
@@ -137,7 +186,13 @@ fn copy_layered(src: &Layered, path: &str, dest: &Path, dest_is_dir: bool, t: &T
     copy_tree(src, &rel, dest, t, rules)
 }
 
-fn copy_tree(src: &Layered, rel: &Path, dest: &Path, t: &Target<'_>, rules: &mut Rules) -> Result<(), FileError> {
+fn copy_tree(
+    src: &Layered,
+    rel: &Path,
+    dest: &Path,
+    t: &Target<'_>,
+    rules: &mut Rules,
+) -> Result<(), FileError> {
     for (name, abs, meta) in src.read_dir(rel) {
         let target = dest.join(&name);
         place(&abs, &target, t, rules)?;
@@ -185,11 +240,20 @@ fn place(src: &Path, rel: &Path, t: &Target<'_>, rules: &mut Rules) -> Result<()
 
 fn remove_existing(abs: &Path) {
     if let Ok(m) = fs::symlink_metadata(abs) {
-        let _ = if m.is_dir() { fs::remove_dir_all(abs) } else { fs::remove_file(abs) };
+        let _ = if m.is_dir() {
+            fs::remove_dir_all(abs)
+        } else {
+            fs::remove_file(abs)
+        };
     }
 }
 
-fn finish_entry(abs: &Path, mode: u32, owner: (u32, u32), times: Option<&Metadata>) -> Result<(), FileError> {
+fn finish_entry(
+    abs: &Path,
+    mode: u32,
+    owner: (u32, u32),
+    times: Option<&Metadata>,
+) -> Result<(), FileError> {
     lchown(abs, Some(owner.0), Some(owner.1)).map_err(io(abs))?;
     // chown clears set-id bits, so the mode goes on after it.
     fs::set_permissions(abs, fs::Permissions::from_mode(mode)).map_err(io(abs))?;
@@ -200,13 +264,27 @@ fn finish_entry(abs: &Path, mode: u32, owner: (u32, u32), times: Option<&Metadat
 }
 
 fn set_mtime(abs: &Path, sec: i64, nsec: i64) -> Result<(), FileError> {
-    let c = CString::new(abs.as_os_str().as_bytes()).map_err(|_| FileError::NotFound(abs.display().to_string()))?;
+    let c = CString::new(abs.as_os_str().as_bytes())
+        .map_err(|_| FileError::NotFound(abs.display().to_string()))?;
     let times = [
-        libc::timespec { tv_sec: sec, tv_nsec: nsec },
-        libc::timespec { tv_sec: sec, tv_nsec: nsec },
+        libc::timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        },
+        libc::timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        },
     ];
     // SAFETY: a valid C string and two timespecs, as utimensat requires.
-    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let r = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     if r != 0 {
         return Err(io(abs)(std::io::Error::last_os_error()));
     }
@@ -248,7 +326,12 @@ fn ensure_dir(t: &Target<'_>, rel: &Path, rules: &mut Rules) -> Result<(), FileE
 
 /// The destination of a directory copy: existing metadata kept, else made
 /// like the source directory.
-fn ensure_dir_like(t: &Target<'_>, rel: &Path, src: &Path, rules: &mut Rules) -> Result<(), FileError> {
+fn ensure_dir_like(
+    t: &Target<'_>,
+    rel: &Path,
+    src: &Path,
+    rules: &mut Rules,
+) -> Result<(), FileError> {
     if rel.as_os_str().is_empty() || t.below.is_dir(rel) {
         return ensure_dir(t, rel, rules);
     }
@@ -263,7 +346,11 @@ pub fn mkdir(path: &str, owner: (u32, u32), t: &Target<'_>) -> Result<(), FileEr
     if rel.as_os_str().is_empty() || t.below.is_dir(&rel) {
         return Ok(());
     }
-    let mut rules = Rules { owner: Some(owner), chmod: None, dirs: Vec::new() };
+    let mut rules = Rules {
+        owner: Some(owner),
+        chmod: None,
+        dirs: Vec::new(),
+    };
     ensure_dir(t, &rel, &mut rules)?;
     for (path, sec, nsec) in rules.dirs.iter().rev() {
         set_mtime(path, *sec, *nsec)?;

@@ -112,10 +112,16 @@ impl Layered {
             let candidate = done.join(&part);
             let last = todo.is_empty();
             match self.lookup(&candidate) {
-                Some((p, m)) if m.file_type().is_symlink() && (follow_last || !last) && hops < 40 => {
+                Some((p, m))
+                    if m.file_type().is_symlink() && (follow_last || !last) && hops < 40 =>
+                {
                     hops += 1;
                     let target = fs::read_link(&p).unwrap_or_default();
-                    let base = if target.is_absolute() { PathBuf::new() } else { done.clone() };
+                    let base = if target.is_absolute() {
+                        PathBuf::new()
+                    } else {
+                        done.clone()
+                    };
                     let mut next = base;
                     for c in target.components() {
                         match c {

@@ -25,7 +25,11 @@ impl Chmod {
         let bad = || ChmodError(text.to_string());
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             let v = u32::from_str_radix(text, 8).map_err(|_| bad())?;
-            return if v <= 0o7777 { Ok(Chmod::Octal(v)) } else { Err(bad()) };
+            return if v <= 0o7777 {
+                Ok(Chmod::Octal(v))
+            } else {
+                Err(bad())
+            };
         }
         let mut clauses = Vec::new();
         for part in text.split(',') {
@@ -99,7 +103,10 @@ mod tests {
         assert_eq!(Chmod::parse("go-r").unwrap().apply(0o644, false), 0o600);
         assert_eq!(Chmod::parse("a=rX").unwrap().apply(0o640, true), 0o555);
         assert_eq!(Chmod::parse("a=rX").unwrap().apply(0o640, false), 0o444);
-        assert_eq!(Chmod::parse("u=rwx,g=rx,o=").unwrap().apply(0o600, false), 0o750);
+        assert_eq!(
+            Chmod::parse("u=rwx,g=rx,o=").unwrap().apply(0o600, false),
+            0o750
+        );
         assert!(Chmod::parse("0999").is_err());
         assert!(Chmod::parse("q+x").is_err());
         assert!(Chmod::parse("u+z").is_err());

@@ -1,6 +1,7 @@
-//! Container commands. `run` turns Docker's flags into a runtime
-//! [`Config`], resolves the image (from the store) or `--rootfs` directory
-//! into a [`Rootfs`], and runs it in the foreground.
+//! `run` and `create`: Docker's flags become a runtime [`Config`] and a
+//! container [`Record`]; the image (from the store) or `--rootfs` directory
+//! becomes a [`Rootfs`]. `run` without `-d` runs in the foreground; with
+//! `-d` (and `start`), the container's monitor takes over.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,30 +14,6 @@ use kiln_runtime::{Outcome, Request, Rootfs, Stdio};
 
 use crate::globals::Globals;
 
-#[derive(clap::Subcommand)]
-pub enum Command {
-    /// Run a command in a new container
-    #[command(disable_help_flag = true)]
-    Run(RunArgs),
-}
-
-impl Command {
-    pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
-        match self {
-            Command::Run(args) => run(args, globals),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum NetworkMode {
-    None,
-    Host,
-    /// Own network namespace (Docker's `bridge` default, without outbound yet)
-    #[value(alias = "bridge", alias = "default")]
-    Private,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeName {
     Kiln,
@@ -46,81 +23,110 @@ pub enum RuntimeName {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
+    // Fields are read by the sibling `create` module too.
     /// Remove the container when it exits
     #[arg(long)]
-    rm: bool,
+    pub(super) rm: bool,
     /// Keep STDIN open
     #[arg(short, long)]
-    interactive: bool,
+    pub(super) interactive: bool,
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
-    tty: bool,
+    pub(super) tty: bool,
     /// Set environment variables (K=V, or K to copy it from here)
     #[arg(short, long = "env", value_name = "K=V")]
-    env: Vec<String>,
+    pub(super) env: Vec<String>,
     /// Read environment variables from a file
     #[arg(long, value_name = "FILE")]
-    env_file: Vec<PathBuf>,
+    pub(super) env_file: Vec<PathBuf>,
     /// Working directory inside the container
     #[arg(short, long)]
-    workdir: Option<String>,
+    pub(super) workdir: Option<String>,
     /// Username or UID (name|uid[:group|gid])
     #[arg(short, long)]
-    user: Option<String>,
+    pub(super) user: Option<String>,
     /// Container host name
     #[arg(short = 'h', long)]
-    hostname: Option<String>,
+    pub(super) hostname: Option<String>,
     /// Overwrite the image's ENTRYPOINT
     #[arg(long)]
-    entrypoint: Option<String>,
+    pub(super) entrypoint: Option<String>,
     /// Memory limit (e.g. 64m)
     #[arg(short, long)]
-    memory: Option<String>,
+    pub(super) memory: Option<String>,
     /// Memory plus swap limit; -1 for unlimited swap
     #[arg(long, allow_hyphen_values = true)]
-    memory_swap: Option<String>,
+    pub(super) memory_swap: Option<String>,
     /// Number of CPUs
     #[arg(long)]
-    cpus: Option<f64>,
+    pub(super) cpus: Option<f64>,
     /// CPU shares (relative weight)
     #[arg(short = 'c', long)]
-    cpu_shares: Option<u64>,
+    pub(super) cpu_shares: Option<u64>,
     /// Tune the container's pids limit (-1 for unlimited)
     #[arg(long, allow_hyphen_values = true)]
-    pids_limit: Option<i64>,
-    /// Network: none (only lo), host, private (own namespace)
-    #[arg(long, value_enum, default_value = "private")]
-    network: NetworkMode,
+    pub(super) pids_limit: Option<i64>,
+    /// Network: private (own namespace, outbound via slirp4netns), none
+    /// (only lo), host, or the name of a `kiln network`
+    #[arg(long, alias = "net", default_value = "private")]
+    pub(super) network: String,
+    /// Run in the background and print the container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub(super) name: Option<String>,
+    /// Restart policy: no, always, on-failure[:N], unless-stopped
+    #[arg(long, default_value = "no")]
+    pub(super) restart: String,
+    /// Publish a container's port: [IP:][HOSTPORT:]CTRPORT[/tcp|udp]
+    #[arg(short, long = "publish")]
+    pub(super) publish: Vec<String>,
+    /// Publish every EXPOSEd port to a free host port
+    #[arg(short = 'P', long)]
+    pub(super) publish_all: bool,
+    /// Signal to stop the container (default: the image's STOPSIGNAL or SIGTERM)
+    #[arg(long)]
+    pub(super) stop_signal: Option<String>,
+    /// Seconds to wait before killing the container on stop
+    #[arg(long)]
+    pub(super) stop_timeout: Option<u64>,
+    /// Mount the volumes of another container (C[:ro|rw])
+    #[arg(long)]
+    pub(super) volumes_from: Vec<String>,
+    /// Add a link to another container (C[:ALIAS])
+    #[arg(long)]
+    pub(super) link: Vec<String>,
     /// Mount the container's root filesystem read-only
     #[arg(long)]
-    read_only: bool,
+    pub(super) read_only: bool,
     /// Add Linux capabilities
     #[arg(long)]
-    cap_add: Vec<String>,
+    pub(super) cap_add: Vec<String>,
     /// Drop Linux capabilities
     #[arg(long)]
-    cap_drop: Vec<String>,
+    pub(super) cap_drop: Vec<String>,
     /// Give extended privileges to this container
     #[arg(long)]
-    privileged: bool,
+    pub(super) privileged: bool,
     /// Security options: no-new-privileges, seccomp=unconfined|FILE.json
     #[arg(long)]
-    security_opt: Vec<String>,
-    /// Bind mount a volume (SRC:DST[:ro])
+    pub(super) security_opt: Vec<String>,
+    /// Mount a volume: /ctr (anonymous), NAME:/ctr or /host:/ctr, [:ro]
     #[arg(short, long)]
-    volume: Vec<String>,
+    pub(super) volume: Vec<String>,
     /// Mount a tmpfs directory (DST[:OPTIONS])
     #[arg(long)]
-    tmpfs: Vec<String>,
+    pub(super) tmpfs: Vec<String>,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
-    init: bool,
+    pub(super) init: bool,
     /// Runtime to use: kiln's own, or an OCI runtime given a bundle
     #[arg(long, value_enum, default_value = "kiln")]
-    runtime: RuntimeName,
+    pub(super) runtime: RuntimeName,
     /// Run this directory as the root filesystem instead of an image
     #[arg(long, value_name = "DIR")]
-    rootfs: Option<PathBuf>,
+    pub(super) rootfs: Option<PathBuf>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -130,23 +136,32 @@ pub struct RunArgs {
         allow_hyphen_values = true,
         value_name = "IMAGE|CMD"
     )]
-    args: Vec<String>,
+    pub(super) args: Vec<String>,
 }
 
 /// Docker's exit status when the container could not be created or started.
 const SETUP_FAILED: u8 = 125;
 
-/// What an image contributes: Docker's Entrypoint, Cmd, Env, WorkingDir, User.
+/// What an image contributes: Docker's Entrypoint, Cmd, Env, WorkingDir,
+/// User, and for containers StopSignal, Volumes and ExposedPorts.
 #[derive(Default)]
-struct ImageConfig {
-    entrypoint: Vec<String>,
-    cmd: Vec<String>,
-    env: Vec<String>,
-    workdir: String,
-    user: String,
+pub(super) struct ImageConfig {
+    pub(super) entrypoint: Vec<String>,
+    pub(super) cmd: Vec<String>,
+    pub(super) env: Vec<String>,
+    pub(super) workdir: String,
+    pub(super) user: String,
+    pub(super) stop_signal: String,
+    pub(super) volumes: Vec<String>,
+    pub(super) exposed: Vec<String>,
+    pub(super) id: String,
+    pub(super) lowers: Vec<PathBuf>,
 }
 
-fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    if args.detach {
+        return super::create::run_detached(args, globals);
+    }
     let id = new_id()?;
     let dir = globals.root.join("containers").join(&id);
     let result = run_in(&args, globals, &id, &dir);
@@ -178,7 +193,9 @@ fn report_error(err: anyhow::Error) -> ExitCode {
 
 fn run_in(args: &RunArgs, globals: &Globals, id: &str, dir: &Path) -> anyhow::Result<Outcome> {
     let (rootfs, image, cmd) = resolve_rootfs(args, globals, dir)?;
-    let config = build_config(args, &rootfs, &image, cmd)?;
+    let mut config = build_config(args, &rootfs, &image, cmd)?;
+    let extra = super::create::mounts(args, globals, &image, id)?;
+    config.binds.extend(extra.binds);
     let spec = config.to_spec(id)?;
     let stdio = if args.tty {
         Stdio::Pty
@@ -202,7 +219,7 @@ fn run_in(args: &RunArgs, globals: &Globals, id: &str, dir: &Path) -> anyhow::Re
 }
 
 /// The rootfs, the image's config and the command words after the image.
-fn resolve_rootfs(
+pub(super) fn resolve_rootfs(
     args: &RunArgs,
     globals: &Globals,
     dir: &Path,
@@ -222,9 +239,11 @@ fn resolve_rootfs(
     };
     let store = kiln_cache::store::Store::open(&globals.root).context("opening the store")?;
     let entry = store.resolve_image(image)?;
-    let config = parse_image_config(&store.image_config(&entry.image)?)?;
+    let mut config = parse_image_config(&store.image_config(&entry.image)?)?;
     let mut lowers = store.image_layer_dirs(&entry.image);
     lowers.reverse();
+    config.id = entry.image.id().to_string();
+    config.lowers = lowers.clone();
     let (upper, work) = (dir.join("upper"), dir.join("work"));
     for d in [&upper, &work] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
@@ -254,12 +273,22 @@ fn parse_image_config(bytes: &[u8]) -> anyhow::Result<ImageConfig> {
             .unwrap_or_default()
     };
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
     Ok(ImageConfig {
         entrypoint: words(&c["Entrypoint"]),
         cmd: words(&c["Cmd"]),
         env: words(&c["Env"]),
         workdir: text(&c["WorkingDir"]),
         user: text(&c["User"]),
+        stop_signal: text(&c["StopSignal"]),
+        volumes: keys(&c["Volumes"]),
+        exposed: keys(&c["ExposedPorts"]),
+        id: String::new(),
+        lowers: Vec::new(),
     })
 }
 
@@ -279,7 +308,7 @@ fn command(args: &RunArgs, image: &ImageConfig, cmd: Vec<String>) -> anyhow::Res
     Ok(all)
 }
 
-fn build_config(
+pub(super) fn build_config(
     args: &RunArgs,
     rootfs: &Rootfs,
     image: &ImageConfig,
@@ -301,10 +330,10 @@ fn build_config(
         },
         user: kiln_runtime::resolve_user(rootfs, &user)?,
         hostname: args.hostname.clone(),
-        network: match args.network {
-            NetworkMode::None => Network::None,
-            NetworkMode::Host => Network::Host,
-            NetworkMode::Private => Network::Private,
+        network: match args.network.as_str() {
+            "none" => Network::None,
+            "host" => Network::Host,
+            _ => Network::Private,
         },
         read_only: args.read_only,
         privileged: args.privileged,
@@ -312,11 +341,7 @@ fn build_config(
         cap_drop: args.cap_drop.clone(),
         no_new_privileges,
         seccomp,
-        binds: args
-            .volume
-            .iter()
-            .map(|v| parse_volume(v))
-            .collect::<anyhow::Result<_>>()?,
+        binds: Vec::new(),
         tmpfs: args.tmpfs.clone(),
         limits: limits(args)?,
         terminal: args.tty,
@@ -394,7 +419,7 @@ fn environment(args: &RunArgs, image: &ImageConfig) -> anyhow::Result<Vec<String
     Ok(env)
 }
 
-fn parse_volume(spec: &str) -> anyhow::Result<Bind> {
+pub(super) fn parse_bind(spec: &str) -> anyhow::Result<Bind> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, mode) = match parts.as_slice() {
         [s, d] => (*s, *d, ""),
@@ -402,7 +427,7 @@ fn parse_volume(spec: &str) -> anyhow::Result<Bind> {
         _ => bail!("invalid volume specification {spec:?}: use SRC:DST[:ro]"),
     };
     if !src.starts_with('/') {
-        bail!("invalid volume {spec:?}: named volumes are not supported yet, give an absolute host path");
+        bail!("invalid bind {spec:?}: the host path must be absolute");
     }
     if !dst.starts_with('/') {
         bail!("invalid volume {spec:?}: the container path must be absolute");
@@ -445,7 +470,7 @@ fn security_options(opts: &[String]) -> anyhow::Result<(bool, Seccomp)> {
 }
 
 /// A 64-hex-digit container ID, as Docker's.
-fn new_id() -> anyhow::Result<String> {
+pub(super) fn new_id() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     let mut f = std::fs::File::open("/dev/urandom").context("opening /dev/urandom")?;
     std::io::Read::read_exact(&mut f, &mut bytes).context("reading /dev/urandom")?;
@@ -458,10 +483,10 @@ mod tests {
 
     #[test]
     fn volumes() {
-        let b = parse_volume("/tmp/kiln-vol-test:/data:ro").unwrap();
+        let b = parse_bind("/tmp/kiln-vol-test:/data:ro").unwrap();
         assert_eq!((b.destination.as_str(), b.read_only), ("/data", true));
-        assert!(parse_volume("named:/data").is_err());
-        assert!(parse_volume("/a:/b:zz").is_err());
+        assert!(parse_bind("named:/data").is_err());
+        assert!(parse_bind("/a:/b:zz").is_err());
     }
 
     #[test]

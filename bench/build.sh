@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `kiln build` figures on the cases in bench/cases (copied from the peer
+# bench set): a cold build of a 20,000-file context, the fully cached
+# rebuild of it, a rebuild after one file changed, and four CPU-bound
+# stages run at once against the sum of the same stages run one by one.
+#
+#   bench/build.sh [RUNS]     (default 3; medians are printed)
+#
+# Needs root and busybox-static. Uses a release build and a throwaway root.
+# BuildKit ratios need the peer set-up of the shared bench (docker with
+# BuildKit); when `docker buildx` is missing only kiln's figures print.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+work=$(mktemp -d /var/tmp/kiln-bench-build.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release -q -p kiln
+kiln() { target/release/kiln --root "$work/root" "$@"; }
+
+testdata/scripts/make-busybox-rootfs.sh "$work/rootfs"
+tar -C "$work/rootfs" --numeric-owner -cf "$work/busybox.tar" .
+kiln import "$work/busybox.tar" busybox:latest --change 'CMD ["sh"]' >/dev/null
+
+secs() { # command… → wall seconds
+    local s e
+    s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
+    awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
+}
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+ctx=$work/ctx
+sh bench/cases/one-file-change/gen.sh "$ctx"
+cold=$(secs kiln build --progress=plain "$ctx")
+cached=$(for _ in $(seq "$runs"); do secs kiln build --progress=plain "$ctx"; done | median)
+change=$(for _ in $(seq "$runs"); do
+    sh bench/cases/one-file-change/mutate.sh "$ctx"
+    secs kiln build --progress=plain "$ctx"
+done | median)
+echo "20,000-file context: cold build ${cold}s, fully cached rebuild ${cached}s, one-file-change rebuild ${change}s"
+
+par=$work/par
+mkdir -p "$par"
+cp bench/cases/parallel-stages/Dockerfile "$par/"
+together=$(for _ in $(seq "$runs"); do secs kiln build --no-cache --jobs 4 "$par"; done | median)
+sum=0
+for s in s1 s2 s3 s4; do
+    t=$(secs kiln build --no-cache --target "$s" "$par" | tr -d "\n")
+    sum=$(awk -v a="$sum" -v b="$t" 'BEGIN { printf "%.3f", a + b }')
+done
+ratio=$(awk -v a="$together" -v b="$sum" 'BEGIN { printf "%.2f", a / b }')
+echo "load average while measuring: $(cut -d" " -f1-3 /proc/loadavg) on $(nproc) cores"
+echo "four parallel CPU-bound stages: ${together}s together, ${sum}s one by one (ratio ${ratio}; target <= 0.6)"
+
+if command -v docker >/dev/null && docker buildx version >/dev/null 2>&1; then
+    echo "docker buildx found: run ../shared/bench/harness.py for the BuildKit ratios"
+else
+    echo "BuildKit not installed here: no ratios to BuildKit"
+fi

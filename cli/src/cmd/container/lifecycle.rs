@@ -1,0 +1,224 @@
+//! `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`, `pause`,
+//! `unpause`, `container prune`. Commands taking several containers go
+//! on after a failure and exit 1 at the end, as Docker's do.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use kiln_runtime::container::state::{Container, Status};
+use kiln_runtime::container::{lifecycle as lc, monitor};
+
+use super::create::{containers, start_failed};
+use super::show;
+use crate::globals::Globals;
+
+#[derive(clap::Args)]
+pub struct Names {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub names: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StartArgs {
+    /// Attach to the output and wait for the end
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach stdin (accepted; output is attached)
+    #[arg(short, long)]
+    interactive: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    names: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short, long)]
+    time: Option<u64>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    names: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct KillArgs {
+    /// Signal to send
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    names: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RmArgs {
+    /// Kill and remove a running container
+    #[arg(short, long)]
+    force: bool,
+    /// Remove the container's anonymous volumes
+    #[arg(short, long)]
+    volumes: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    names: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Do not prompt (kiln never prompts)
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// Runs `each` on every named container, reporting failures and going on.
+fn for_each(
+    globals: &Globals,
+    names: &[String],
+    mut each: impl FnMut(&Container) -> anyhow::Result<()>,
+) -> ExitCode {
+    let all = containers(globals);
+    let mut failed = false;
+    for name in names {
+        let result = all
+            .find(name)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| each(&c));
+        match result {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("kiln: error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let _ = args.interactive;
+    if args.attach {
+        let [name] = args.names.as_slice() else {
+            anyhow::bail!("you cannot start and attach multiple containers at once");
+        };
+        let c = containers(globals).find(name)?;
+        if let Err(e) = start_one(&c) {
+            return Ok(start_failed(e));
+        }
+        return show::follow_until_exit(&c);
+    }
+    let all = containers(globals);
+    let mut failed = false;
+    for name in &args.names {
+        let c = match all.find(name) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("kiln: error: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        match start_one(&c) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("kiln: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Starts a stopped container; a running one is left alone (Docker).
+fn start_one(c: &Container) -> Result<(), monitor::Error> {
+    if c.state.status.is_live() {
+        return Ok(());
+    }
+    monitor::spawn(&c.dir)
+}
+
+fn timeout(c: &Container, flag: Option<u64>) -> Duration {
+    Duration::from_secs(flag.or(c.record.stop_timeout).unwrap_or(10))
+}
+
+pub fn stop(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    Ok(for_each(globals, &args.names, |c| {
+        lc::stop(c, timeout(c, args.time))?;
+        Ok(())
+    }))
+}
+
+pub fn restart(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    Ok(for_each(globals, &args.names, |c| {
+        lc::stop(c, timeout(c, args.time))?;
+        // The monitor finishes its bookkeeping before a new one may start.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while kiln_runtime::container::state::monitor_alive(&c.dir)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let c = Container::load(&c.dir)?;
+        monitor::spawn(&c.dir)?;
+        Ok(())
+    }))
+}
+
+pub fn kill(args: KillArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let sig = lc::parse_signal(&args.signal)?;
+    Ok(for_each(globals, &args.names, |c| Ok(lc::kill(c, sig)?)))
+}
+
+pub fn rm(args: RmArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    Ok(for_each(globals, &args.names, |c| {
+        Ok(lc::remove(c, args.force, args.volumes)?)
+    }))
+}
+
+pub fn wait(args: Names, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let all = containers(globals);
+    let mut failed = false;
+    for name in &args.names {
+        match all.find(name).map_err(anyhow::Error::from).and_then(|c| {
+            lc::wait(&c.dir).map_err(anyhow::Error::from)
+        }) {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                eprintln!("kiln: error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+pub fn rename(args: RenameArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    containers(globals).rename(&args.container, &args.new_name)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pause(args: Names, globals: &Globals, paused: bool) -> anyhow::Result<ExitCode> {
+    Ok(for_each(globals, &args.names, |c| {
+        Ok(lc::set_paused(c, paused)?)
+    }))
+}
+
+pub fn prune(args: PruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let _ = args.force;
+    let mut removed = 0;
+    for c in containers(globals).list()? {
+        if matches!(c.state.status, Status::Exited | Status::Dead | Status::Created) {
+            lc::remove(&c, true, false)?;
+            println!("{}", c.record.id);
+            removed += 1;
+        }
+    }
+    eprintln!("Deleted {removed} containers");
+    Ok(ExitCode::SUCCESS)
+}

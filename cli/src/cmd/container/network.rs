@@ -1,0 +1,61 @@
+//! `kiln network create|ls|rm`: user networks, on which containers reach
+//! each other by name.
+
+use std::process::ExitCode;
+
+use kiln_runtime::container::state::now;
+use kiln_runtime::network::user::Networks;
+
+use super::run::new_id;
+use crate::globals::Globals;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a network
+    Create { name: String },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove networks no container is on
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+impl Command {
+    pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
+        let nets = Networks::new(globals.root.join("networks"));
+        match self {
+            Command::Create { name } => {
+                let net = nets.create(&name, &new_id()?, &now())?;
+                println!("{}", net.id);
+            }
+            Command::Ls { quiet } => {
+                if !quiet {
+                    println!("{:<14}{:<20}{:<10}SUBNET", "NETWORK ID", "NAME", "DRIVER");
+                    for mode in ["bridge", "host", "none"] {
+                        println!("{:<14}{:<20}{:<10}", "-", mode, mode);
+                    }
+                }
+                for n in nets.list()? {
+                    match quiet {
+                        true => println!("{}", &n.id[..12]),
+                        false => println!("{:<14}{:<20}{:<10}{}", &n.id[..12], n.name, "bridge", n.subnet()),
+                    }
+                }
+            }
+            Command::Rm { names } => {
+                for name in names {
+                    nets.remove(&name)?;
+                    println!("{name}");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,382 @@
+//! Registry commands at the top level, as Docker has them: pull, push,
+//! login, logout. Output follows `docker pull`/`docker push`: per-layer
+//! progress on stderr (bars on a terminal, one line per change otherwise),
+//! the digest and name on stdout.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, IsTerminal, Read};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kiln_cache::registry::{
+    self, Credentials, CredentialsFile, Event, LayerState, Platform, PushOptions,
+};
+use kiln_cache::{Digest, Reference, Store};
+
+use crate::config;
+use crate::globals::Globals;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry (credentials go to Docker's config.json)
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout {
+        /// Registry host; Docker Hub when omitted
+        server: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct PullArgs {
+    /// Image to pull: NAME[:TAG|@DIGEST]
+    reference: String,
+    /// Platform to pick from a multi-platform image (os/arch[/variant])
+    #[arg(long)]
+    platform: Option<String>,
+    /// Print only the image name
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// Image to push: NAME[:TAG]
+    reference: String,
+    /// Print only the digest
+    #[arg(short, long)]
+    quiet: bool,
+    /// Blobs larger than this many bytes are uploaded in chunks of it
+    #[arg(long, hide = true)]
+    chunk_size: Option<u64>,
+}
+
+#[derive(clap::Args)]
+pub struct LoginArgs {
+    /// Registry host; Docker Hub when omitted
+    server: Option<String>,
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Password (prefer --password-stdin: arguments are visible to others)
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl Command {
+    pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Pull(args) => pull(args, globals),
+            Command::Push(args) => push(args, globals),
+            Command::Login(args) => login(args, globals),
+            Command::Logout { server } => logout(server.as_deref()),
+        }
+    }
+}
+
+fn open_store(globals: &Globals) -> anyhow::Result<Store> {
+    Store::open(&globals.root)
+        .with_context(|| format!("opening the store at {}", globals.root.display()))
+}
+
+fn pull(args: PullArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let reference = Reference::parse_normalized(&args.reference)?;
+    let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
+    let config = config::registry_config(globals)?;
+    let store = open_store(globals)?;
+    if !args.quiet {
+        let what = reference.tag().unwrap_or("latest");
+        let what = reference
+            .digest()
+            .map_or(what.to_string(), |d| d.to_string());
+        eprintln!("{what}: Pulling from {}", reference.path());
+    }
+    let view = TransferView::new(args.quiet, Direction::Pull);
+    let image = registry::pull(
+        &store,
+        &reference,
+        &config,
+        platform.as_ref(),
+        &|e: &Event| view.show(e),
+    );
+    view.finish();
+    let image = image.with_context(|| format!("pulling {}", reference.familiar()))?;
+    if args.quiet {
+        println!("{reference}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Docker prints the digest the name resolved to: the index's, if any.
+    let digest = image.index.map_or(image.manifest.digest, |i| i.digest);
+    println!("Digest: {digest}");
+    let status = if view.transferred() {
+        "Downloaded newer image for"
+    } else {
+        "Image is up to date for"
+    };
+    println!("Status: {status} {}", reference.familiar());
+    println!("{reference}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn push(args: PushArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let reference = Reference::parse_normalized(&args.reference)?;
+    let config = config::registry_config(globals)?;
+    let store = open_store(globals)?;
+    let entry = store.resolve_image(&args.reference).with_context(|| {
+        format!(
+            "an image does not exist locally with the tag: {}",
+            reference.familiar()
+        )
+    })?;
+    if !args.quiet {
+        eprintln!(
+            "The push refers to repository [{}]",
+            reference.familiar_name()
+        );
+    }
+    let mut opts = PushOptions::default();
+    if let Some(size) = args.chunk_size {
+        opts.chunk_size = size;
+    }
+    let view = TransferView::new(args.quiet, Direction::Push);
+    let pushed = registry::push(
+        &store,
+        &entry.image,
+        &reference,
+        &config,
+        &opts,
+        &|e: &Event| view.show(e),
+    );
+    view.finish();
+    let digest = pushed.with_context(|| format!("pushing {}", reference.familiar()))?;
+    if args.quiet {
+        println!("{digest}");
+    } else {
+        let name = reference.tag().unwrap_or("latest");
+        println!(
+            "{name}: digest: {digest} size: {}",
+            entry.image.manifest.size
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn login(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let host = server_host(args.server.as_deref());
+    let config = config::registry_config(globals)?;
+    let username = match args.username {
+        Some(u) => u,
+        None => prompt("Username: ")?,
+    };
+    let password = match (args.password, args.password_stdin) {
+        (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
+        (Some(p), false) => p,
+        (None, true) => read_password_stdin()?,
+        (None, false) => prompt("Password: ")?,
+    };
+    if username.is_empty() || password.is_empty() {
+        bail!("username and password are required");
+    }
+    let creds = Credentials { username, password };
+    registry::login(&config, &host, &creds)?;
+    let mut file = CredentialsFile::load_default()?;
+    if let Some(helper) = file.helper_for(&host) {
+        eprintln!(
+            "WARNING! {} names the credential helper {helper:?} for {host}; kiln does not run \
+             credential helpers and stores the credentials in the file itself.",
+            file.path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    file.set(&host, &creds);
+    file.save()?;
+    if let Some(path) = file.path() {
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.",
+            path.display()
+        );
+    }
+    println!("Login Succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn logout(server: Option<&str>) -> anyhow::Result<ExitCode> {
+    let host = server_host(server);
+    let mut file = CredentialsFile::load_default()?;
+    if file.remove(&host) {
+        file.save()?;
+        println!("Removing login credentials for {host}");
+    } else {
+        println!("Not logged in to {host}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `https://index.docker.io/v1/`, `docker.io` or nothing → `docker.io`;
+/// `http://127.0.0.1:5000/` → `127.0.0.1:5000`.
+fn server_host(server: Option<&str>) -> String {
+    let Some(s) = server else {
+        return "docker.io".to_string();
+    };
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
+    let host = rest.split('/').next().unwrap_or(rest);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "" => "docker.io".to_string(),
+        h => h.to_string(),
+    }
+}
+
+/// One line from standard input, with no trailing newline (as
+/// `docker login --password-stdin` reads it).
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    io::stdin()
+        .lock()
+        .take(64 << 10)
+        .read_to_string(&mut text)
+        .context("reading the password from standard input")?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// Asks on stderr, reads a line from stdin. kiln has no no-echo prompt:
+/// on a terminal the password is refused in favour of --password-stdin.
+fn prompt(question: &str) -> anyhow::Result<String> {
+    if question.starts_with("Password") && io::stdin().is_terminal() {
+        bail!("no password given: use --password-stdin (or -p)");
+    }
+    eprint!("{question}");
+    let mut line = String::new();
+    io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Pull,
+    Push,
+}
+
+/// Renders transfer events: a bar per layer on a terminal, a line per state
+/// change otherwise (byte counts only on bars), nothing when quiet.
+struct TransferView {
+    quiet: bool,
+    direction: Direction,
+    bars: Option<MultiProgress>,
+    state: Mutex<ViewState>,
+}
+
+#[derive(Default)]
+struct ViewState {
+    bars: HashMap<Digest, ProgressBar>,
+    last_line: HashMap<Digest, &'static str>,
+    transferred: bool,
+}
+
+impl TransferView {
+    fn new(quiet: bool, direction: Direction) -> TransferView {
+        let bars = (!quiet && io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        TransferView {
+            quiet,
+            direction,
+            bars,
+            state: Mutex::new(ViewState::default()),
+        }
+    }
+
+    fn transferred(&self) -> bool {
+        self.lock().transferred
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ViewState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn show(&self, event: &Event) {
+        let mut state = self.lock();
+        if !matches!(event.state, LayerState::Waiting | LayerState::Exists) {
+            state.transferred = true;
+        }
+        if self.quiet {
+            return;
+        }
+        let text = self.describe(&event.state);
+        match &self.bars {
+            Some(multi) => {
+                let bar = state
+                    .bars
+                    .entry(event.digest)
+                    .or_insert_with(|| multi.add(layer_bar(event)));
+                update_bar(bar, event, text);
+            }
+            None => {
+                let line = match &event.state {
+                    LayerState::Mounted { from } => format!("Mounted from {from}"),
+                    _ => text.to_string(),
+                };
+                if state.last_line.insert(event.digest, text) != Some(text) {
+                    eprintln!("{}: {line}", event.digest.short());
+                }
+            }
+        }
+    }
+
+    fn describe(&self, state: &LayerState) -> &'static str {
+        match (state, self.direction) {
+            (LayerState::Waiting, Direction::Pull) => "Pulling fs layer",
+            (LayerState::Waiting, Direction::Push) => "Preparing",
+            (LayerState::Exists, Direction::Pull) => "Already exists",
+            (LayerState::Exists, Direction::Push) => "Layer already exists",
+            (LayerState::Downloading { .. }, _) => "Downloading",
+            (LayerState::Extracting, _) => "Extracting",
+            (LayerState::Complete, _) => "Pull complete",
+            (LayerState::Mounted { .. }, _) => "Mounted",
+            (LayerState::Uploading { .. }, _) => "Pushing",
+            (LayerState::Pushed, _) => "Pushed",
+        }
+    }
+
+    fn finish(&self) {
+        for bar in self.lock().bars.values() {
+            if !bar.is_finished() {
+                bar.abandon();
+            }
+        }
+    }
+}
+
+fn layer_bar(event: &Event) -> ProgressBar {
+    let bar = ProgressBar::new(event.size);
+    let style = ProgressStyle::with_template("{prefix}: {msg:<16} {bar:30} {bytes}/{total_bytes}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(event.digest.short());
+    bar
+}
+
+fn update_bar(bar: &ProgressBar, event: &Event, text: &'static str) {
+    match &event.state {
+        LayerState::Downloading { done } | LayerState::Uploading { done } => {
+            bar.set_position(*done);
+            bar.set_message(text);
+        }
+        LayerState::Mounted { from } => bar.finish_with_message(format!("Mounted from {from}")),
+        LayerState::Exists | LayerState::Complete | LayerState::Pushed => {
+            bar.set_position(event.size);
+            bar.finish_with_message(text);
+        }
+        _ => bar.set_message(text),
+    }
+}

@@ -1,0 +1,113 @@
+//! kiln's configuration file: `--config FILE`, `KILN_CONFIG`, else
+//! `/etc/kiln/config.toml`. Its registry keys are buildkitd.toml's, so a
+//! BuildKit user's file carries over; keys kiln does not use (`[worker.*]`,
+//! `ca`, `keypair`, …) are ignored rather than refused for the same reason.
+//!
+//! ```toml
+//! [registry."docker.io"]
+//! mirrors = ["127.0.0.1:5000"]
+//! [registry."127.0.0.1:5000"]
+//! http = true        # plain HTTP
+//! insecure = true    # skip TLS verification
+//! ```
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use anyhow::Context;
+use kiln_cache::registry::{CredentialsFile, HostConfig, RegistryConfig};
+use serde::Deserialize;
+
+use crate::globals::Globals;
+
+const DEFAULT_PATH: &str = "/etc/kiln/config.toml";
+
+#[derive(Debug, Default, Deserialize)]
+struct File {
+    #[serde(default)]
+    registry: BTreeMap<String, RegistryEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RegistryEntry {
+    #[serde(default)]
+    mirrors: Vec<String>,
+    http: Option<bool>,
+    #[serde(default)]
+    insecure: bool,
+}
+
+/// The registry settings and Docker credentials a pull or push uses.
+pub fn registry_config(globals: &Globals) -> anyhow::Result<RegistryConfig> {
+    let hosts = match &globals.config {
+        Some(path) => read(path)?.with_context(|| format!("{} does not exist", path.display()))?,
+        None => read(Path::new(DEFAULT_PATH))?.unwrap_or_default(),
+    };
+    let credentials = CredentialsFile::load_default()?;
+    Ok(RegistryConfig { hosts, credentials })
+}
+
+/// The file's registry table; `None` when the file does not exist.
+fn read(path: &Path) -> anyhow::Result<Option<BTreeMap<String, HostConfig>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    Ok(Some(
+        parse(&text).with_context(|| format!("in {}", path.display()))?,
+    ))
+}
+
+fn parse(text: &str) -> anyhow::Result<BTreeMap<String, HostConfig>> {
+    let file: File = toml::from_str(text)?;
+    Ok(file
+        .registry
+        .into_iter()
+        .map(|(host, e)| {
+            let host_config = HostConfig {
+                mirrors: e.mirrors,
+                http: e.http,
+                insecure: e.insecure,
+            };
+            (host, host_config)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_buildkitd_registry_keys_and_ignores_the_rest() {
+        let hosts = parse(
+            r#"
+            debug = true
+            [worker.oci]
+            enabled = true
+            [registry."docker.io"]
+            mirrors = ["127.0.0.1:5000", "mirror.gcr.io"]
+            [registry."127.0.0.1:5000"]
+            http = true
+            insecure = true
+            ca = ["/etc/certs/ca.pem"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            hosts["docker.io"].mirrors,
+            ["127.0.0.1:5000", "mirror.gcr.io"]
+        );
+        assert_eq!(hosts["docker.io"].http, None);
+        assert_eq!(hosts["127.0.0.1:5000"].http, Some(true));
+        assert!(hosts["127.0.0.1:5000"].insecure);
+    }
+
+    #[test]
+    fn type_errors_are_reported() {
+        let err = parse("[registry.\"x\"]\nhttp = \"yes\"").unwrap_err();
+        assert!(format!("{err:#}").contains("invalid type"), "{err:#}");
+    }
+}

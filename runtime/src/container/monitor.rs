@@ -1,0 +1,389 @@
+//! The monitor of a detached container: kiln re-executed as
+//! `kiln __kiln-monitor DIR`, in a session of its own so it survives the
+//! shell that started it. It holds the container's stdio and writes its
+//! log, wires its network at each start, reaps it, applies the restart
+//! policy, and records every change in `state.json`. It holds
+//! `monitor.lock` for its whole life, which is how others know it lives.
+
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio as S};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use serde::{Deserialize, Serialize};
+
+use super::logs::{self, Stream};
+use super::restart::Backoff;
+use super::state::{self, now, Container, Status};
+use super::{start_with, Error as StartError, Outcome, Request, Running, Stdio};
+use crate::network::ports::{Publisher, Target};
+use crate::network::user::Networks;
+use crate::network::{slirp, NetworkMode};
+
+/// argv[1] that makes the kiln binary act as a container's monitor.
+pub const MARKER: &str = "__kiln-monitor";
+
+/// The descriptor the monitor reports its first start on.
+const READY_FD: i32 = 3;
+
+/// Docker's status when the container could not be started at all.
+const SETUP_FAILED: u8 = 125;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("starting the container's monitor: {0}")]
+    Spawn(std::io::Error),
+    #[error("the container's monitor exited before the container started")]
+    Vanished,
+    /// The container could not start; `exit_code` is Docker's (125, 126, 127).
+    #[error("{message}")]
+    Start { message: String, exit_code: u8 },
+}
+
+/// What the monitor says about the first start.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ready {
+    error: Option<String>,
+    exit_code: u8,
+}
+
+/// Starts the monitor for the container in `dir` and returns once the
+/// container's command runs (or could not be started).
+pub fn spawn(dir: &Path) -> Result<(), Error> {
+    let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| Error::Spawn(e.into()))?;
+    let raw = ready_w.as_raw_fd();
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg(MARKER)
+        .arg(dir)
+        .stdin(S::null())
+        .stdout(S::null())
+        .stderr(S::null());
+    if std::env::var_os("PATH").is_none() {
+        cmd.env("PATH", crate::process::exec::DEFAULT_PATH);
+    }
+    // SAFETY: setsid and dup2 only, both async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::dup2(raw, READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(Error::Spawn)?;
+    drop(ready_w);
+    // Not waited for: the monitor outlives this process by design.
+    drop(child);
+    let mut text = String::new();
+    let _ = std::fs::File::from(ready_r).read_to_string(&mut text);
+    let ready: Ready = serde_json::from_str(&text).map_err(|_| Error::Vanished)?;
+    match ready.error {
+        None => Ok(()),
+        Some(message) => Err(Error::Start {
+            message,
+            exit_code: ready.exit_code,
+        }),
+    }
+}
+
+/// The monitor's `main`.
+pub fn main(dir: PathBuf) -> ExitCode {
+    // SAFETY: fd 3 was placed by `spawn` for us; nothing else owns it.
+    let ready = unsafe { OwnedFd::from_raw_fd(READY_FD) };
+    let _ = nix::fcntl::fcntl(
+        ready.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    let mut ready = Some(ready);
+    let lock = match state::hold_monitor_lock(&dir) {
+        Ok(l) => l,
+        Err(e) => {
+            report(&mut ready, Some(e.to_string()), SETUP_FAILED);
+            return ExitCode::from(1);
+        }
+    };
+    let code = match Monitor::new(dir, &mut ready) {
+        Ok(mut m) => {
+            m.run(&mut ready);
+            0
+        }
+        Err(e) => {
+            report(&mut ready, Some(e), SETUP_FAILED);
+            1
+        }
+    };
+    drop(lock);
+    ExitCode::from(code)
+}
+
+fn report(ready: &mut Option<OwnedFd>, error: Option<String>, exit_code: u8) {
+    if let Some(fd) = ready.take() {
+        let text = serde_json::to_string(&Ready { error, exit_code }).unwrap_or_default();
+        let _ = nix::unistd::write(fd.as_fd(), text.as_bytes());
+    }
+}
+
+struct Monitor {
+    container: Container,
+    publisher: Publisher,
+    networks: Networks,
+    /// The write end of `-i`'s stdin pipe, kept so the command sees no EOF.
+    stdin_keep: Option<OwnedFd>,
+}
+
+/// What one start set up for the network, undone at its end.
+#[derive(Default)]
+struct Wiring {
+    slirp: Option<slirp::Slirp>,
+    ip: Option<String>,
+}
+
+impl Monitor {
+    fn new(dir: PathBuf, _ready: &mut Option<OwnedFd>) -> Result<Monitor, String> {
+        let container = Container::load(&dir).map_err(|e| e.to_string())?;
+        let (publisher, bound) =
+            Publisher::bind(&container.record.ports).map_err(|e| format!("publishing ports: {e}"))?;
+        let root = dir
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        container
+            .update(|s| {
+                s.ports = bound;
+                s.monitor_pid = std::process::id() as i32;
+                s.stop_requested = false;
+                s.error.clear();
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Monitor {
+            container,
+            publisher,
+            networks: Networks::new(root.join("networks")),
+            stdin_keep: None,
+        })
+    }
+
+    fn run(&mut self, ready: &mut Option<OwnedFd>) {
+        let mut backoff = Backoff::default();
+        loop {
+            let began = Instant::now();
+            let result = self.run_once(ready);
+            let code = match &result {
+                Ok(o) => o.exit_code() as i32,
+                Err((_, code)) => *code as i32,
+            };
+            let ended = self.container.update(|s| {
+                s.status = Status::Exited;
+                s.exit_code = code;
+                s.pid = 0;
+                s.finished_at = Some(now());
+                match &result {
+                    Ok(o) => s.oom_killed = o.oom_killed,
+                    Err((msg, _)) => s.error = msg.clone(),
+                }
+            });
+            if let Err((msg, code)) = result {
+                report(ready, Some(msg), code);
+                break;
+            }
+            let Ok(st) = ended else { break };
+            let policy = &self.container.record.restart;
+            if !policy.should_restart(code, st.restart_count, st.stop_requested) {
+                break;
+            }
+            let _ = self.container.update(|s| {
+                s.status = Status::Restarting;
+                s.restart_count += 1;
+            });
+            if !self.sleep_unless_stopped(backoff.next(began.elapsed())) {
+                let _ = self.container.update(|s| s.status = Status::Exited);
+                break;
+            }
+        }
+        self.publisher.set_target(None);
+        if self.container.record.auto_remove {
+            let _ = super::lifecycle::remove_files(&self.container, true);
+        }
+    }
+
+    /// Sleeps `delay`; `false` if a stop was asked for meanwhile.
+    fn sleep_unless_stopped(&self, delay: Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20).min(delay));
+            let stopped = state::read_json::<state::State>(&self.container.dir.join("state.json"))
+                .is_ok_and(|s| s.stop_requested);
+            if stopped {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// One run of the command, start to end.
+    fn run_once(&mut self, ready: &mut Option<OwnedFd>) -> Result<Outcome, (String, u8)> {
+        let failed = |e: StartError| {
+            let code = match &e {
+                StartError::Exec(x) => x.exit_code(),
+                _ => SETUP_FAILED,
+            };
+            (e.to_string(), code)
+        };
+        let io_failed = |e: nix::Error| (format!("creating pipes: {e}"), SETUP_FAILED);
+        let record = &self.container.record;
+        let (stdio, out, err) = if record.tty {
+            (Stdio::Pty, None, None)
+        } else {
+            let (out_r, out_w) = nix::unistd::pipe().map_err(io_failed)?;
+            let (err_r, err_w) = nix::unistd::pipe().map_err(io_failed)?;
+            let stdin = if record.open_stdin {
+                let (in_r, in_w) = nix::unistd::pipe().map_err(io_failed)?;
+                self.stdin_keep = Some(in_w);
+                Some(in_r)
+            } else {
+                None
+            };
+            let fds = Stdio::Fds {
+                stdin,
+                stdout: out_w,
+                stderr: err_w,
+            };
+            (fds, Some(out_r), Some(err_r))
+        };
+        let req = Request {
+            id: record.id.clone(),
+            spec: record.spec.clone(),
+            rootfs: record.rootfs.clone(),
+            stdio,
+        };
+        let mut wiring = Wiring::default();
+        let needs_gate = !matches!(record.network, NetworkMode::Host);
+        let started = {
+            let mut gate = |pid: u32| self.wire(pid, &mut wiring);
+            let gate: Option<super::Gate> = if needs_gate { Some(&mut gate) } else { None };
+            start_with(req, gate)
+        };
+        let mut running = match started {
+            Ok(r) => r,
+            Err(e) => {
+                self.unwire(&mut wiring);
+                return Err(failed(e));
+            }
+        };
+        let pid = running.container_pid().unwrap_or(0);
+        let _ = self.container.update(|s| {
+            s.status = Status::Running;
+            s.pid = pid;
+            s.started_at = Some(now());
+            s.finished_at = None;
+            s.ip = wiring.ip.clone();
+            s.exit_code = 0;
+            s.oom_killed = false;
+            s.error.clear();
+        });
+        report(ready, None, 0);
+        let pty = running.take_pty();
+        let pumped = self.pump(&mut running, [out, err, pty]);
+        let outcome = pumped.and_then(|()| running.wait().map_err(failed));
+        self.unwire(&mut wiring);
+        self.stdin_keep = None;
+        outcome
+    }
+
+    /// Network setup at the gate: slirp for `private`, a veth for a user
+    /// network, and the published ports pointed at the new namespace.
+    fn wire(&self, pid: u32, wiring: &mut Wiring) -> Result<(), String> {
+        let record = &self.container.record;
+        match &record.network {
+            NetworkMode::Private => {
+                wiring.slirp = slirp::start(pid).map_err(|e| format!("slirp4netns: {e}"))?;
+            }
+            NetworkMode::User(name) => {
+                let ip = self
+                    .networks
+                    .attach(name, &record.id, &record.name, pid)
+                    .map_err(|e| e.to_string())?;
+                wiring.ip = Some(ip);
+            }
+            NetworkMode::None | NetworkMode::Host => {}
+        }
+        let addr = wiring.ip.as_deref().and_then(|ip| ip.parse().ok());
+        let target = Target::of_pid(pid, addr).map_err(|e| format!("network namespace: {e}"))?;
+        self.publisher.set_target(Some(target));
+        Ok(())
+    }
+
+    fn unwire(&self, wiring: &mut Wiring) {
+        self.publisher.set_target(None);
+        wiring.slirp.take();
+        if let NetworkMode::User(name) = &self.container.record.network {
+            let _ = self.networks.detach(name, &self.container.record.id);
+        }
+    }
+
+    /// Copies the container's output into the log until it ends.
+    fn pump(
+        &self,
+        running: &mut Running,
+        sources: [Option<OwnedFd>; 3],
+    ) -> Result<(), (String, u8)> {
+        let log_path = self.container.dir.join(logs::FILE);
+        let mut log = logs::Writer::open(&log_path)
+            .map_err(|e| (format!("opening the log: {e}"), SETUP_FAILED))?;
+        let streams = [Stream::Stdout, Stream::Stderr, Stream::Stdout];
+        let mut open: Vec<(Stream, OwnedFd)> = streams
+            .into_iter()
+            .zip(sources)
+            .filter_map(|(s, fd)| fd.map(|fd| (s, fd)))
+            .collect();
+        let mut ended = false;
+        while !ended || !open.is_empty() {
+            let mut fds: Vec<PollFd> = open
+                .iter()
+                .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .collect();
+            if !ended {
+                fds.push(PollFd::new(running.control_fd(), PollFlags::POLLIN));
+            }
+            // Once ended, pipes still open only drain what is buffered.
+            let timeout = if ended { PollTimeout::ZERO } else { PollTimeout::NONE };
+            match poll(&mut fds, timeout) {
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => break,
+                Ok(0) if ended => break,
+                Ok(_) => {}
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            if !ended && ready.last() == Some(&true) {
+                ended = running.poll().unwrap_or(true);
+            }
+            let mut closed = Vec::new();
+            for (i, (stream, fd)) in open.iter().enumerate() {
+                if !ready[i] {
+                    continue;
+                }
+                let mut buf = [0u8; 16384];
+                match nix::unistd::read(fd.as_fd(), &mut buf) {
+                    Ok(0) | Err(_) => closed.push(i),
+                    Ok(n) => {
+                        let _ = log.write(*stream, &buf[..n]);
+                    }
+                }
+            }
+            for i in closed.into_iter().rev() {
+                open.remove(i);
+            }
+        }
+        let _ = log.flush_partial();
+        Ok(())
+    }
+}

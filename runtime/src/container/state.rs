@@ -1,0 +1,442 @@
+//! Containers on disk, shared by every kiln process using one root:
+//! `<root>/containers/<id>/config.json` (what was asked for, written once
+//! at create) and `state.json` (what is happening), both written as tmp +
+//! rename under a file lock. A container whose monitor holds
+//! `monitor.lock` is alive; when nobody holds it, a "running" state is
+//! stale and is reported as dead, so `ps` tells the truth after a monitor
+//! was killed.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+use super::restart::RestartPolicy;
+use crate::network::{NetworkMode, PortBinding};
+use crate::process::rootfs::Rootfs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("reading {path}: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("container name {0:?} is ambiguous: it is a prefix of several IDs")]
+    Ambiguous(String),
+    #[error("the container name \"/{name}\" is already in use by container {holder}: remove or rename that container to reuse the name")]
+    NameInUse { name: String, holder: String },
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    BadName(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One mount of a container, as `inspect` shows it under `Mounts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountPoint {
+    /// `volume` or `bind`.
+    pub kind: String,
+    /// The volume's name (empty for a bind).
+    pub name: String,
+    pub source: PathBuf,
+    pub destination: String,
+    pub read_only: bool,
+    /// An anonymous volume: removed with `rm -v` and `--rm`.
+    pub anonymous: bool,
+}
+
+/// What a container was created with; written once (except its name).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it, and its ID.
+    pub image: String,
+    pub image_id: String,
+    pub spec: Spec,
+    pub rootfs: Rootfs,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub restart: RestartPolicy,
+    pub auto_remove: bool,
+    /// Signal name or number for `stop` (STOPSIGNAL, `--stop-signal`).
+    pub stop_signal: String,
+    pub stop_timeout: Option<u64>,
+    pub network: NetworkMode,
+    pub ports: Vec<PortBinding>,
+    pub mounts: Vec<MountPoint>,
+    /// Docker's `Config` section for `inspect` (Env, Cmd, Entrypoint,
+    /// Image, WorkingDir, User, ExposedPorts, Labels …).
+    pub config: serde_json::Value,
+}
+
+impl Record {
+    /// The command line `ps` shows.
+    pub fn command(&self) -> String {
+        let args = self
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().clone())
+            .unwrap_or_default();
+        args.join(" ")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+
+    /// A monitor should be alive in this state.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+}
+
+/// What is happening to a container now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// The container's first process, as the host sees it.
+    pub pid: i32,
+    pub monitor_pid: i32,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub error: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub restart_count: u32,
+    /// `stop`/`kill` asked for the end: the restart policy stands down.
+    pub stop_requested: bool,
+    /// Ports as published (with the host ports actually bound).
+    pub ports: Vec<PortBinding>,
+    /// The container's address on its user network.
+    pub ip: Option<String>,
+}
+
+/// One container: its directory, record and (observed) state.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub record: Record,
+    pub state: State,
+}
+
+/// RFC 3339 time, as Docker prints it.
+pub fn now() -> String {
+    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
+/// `<root>/containers`.
+#[derive(Debug, Clone)]
+pub struct Containers {
+    dir: PathBuf,
+}
+
+impl Containers {
+    pub fn new(dir: impl Into<PathBuf>) -> Containers {
+        Containers { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The lock that makes name checks and renames atomic across processes.
+    fn lock_names(&self) -> Result<File> {
+        std::fs::create_dir_all(&self.dir).map_err(io_err("creating", &self.dir))?;
+        let path = self.dir.join(".names.lock");
+        let f = File::create(&path).map_err(io_err("creating", &path))?;
+        f.lock().map_err(io_err("locking", &path))?;
+        Ok(f)
+    }
+
+    /// Writes a new container's record and its "created" state; the name
+    /// must be free.
+    pub fn create(&self, record: &Record) -> Result<Container> {
+        check_name(&record.name)?;
+        let _names = self.lock_names()?;
+        self.name_free(&record.name, &record.id)?;
+        let dir = self.dir.join(&record.id);
+        std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        write_json(&dir.join("config.json"), record)?;
+        let state = State::default();
+        write_json(&dir.join("state.json"), &state)?;
+        Ok(Container {
+            dir,
+            record: record.clone(),
+            state,
+        })
+    }
+
+    fn name_free(&self, name: &str, id: &str) -> Result<()> {
+        for c in self.list_raw()? {
+            if c.record.name == name && c.record.id != id {
+                return Err(Error::NameInUse {
+                    name: name.into(),
+                    holder: c.record.id,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every container, newest first, with truthful states.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut all = self.list_raw()?;
+        for c in &mut all {
+            c.state = observe(&c.dir, c.state.clone());
+        }
+        Ok(all)
+    }
+
+    fn list_raw(&self) -> Result<Vec<Container>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("reading", &self.dir)(e)),
+        };
+        let mut all: Vec<Container> = entries
+            .flatten()
+            .filter_map(|e| load_raw(&e.path()).ok())
+            .collect();
+        all.sort_by(|a, b| b.record.created.cmp(&a.record.created));
+        Ok(all)
+    }
+
+    /// A container by full ID, name, or unique ID prefix (Docker's order).
+    pub fn find(&self, key: &str) -> Result<Container> {
+        let key = key.trim_start_matches('/');
+        let all = self.list()?;
+        if let Some(c) = all.iter().find(|c| c.record.id == key || c.record.name == key) {
+            return Ok(c.clone());
+        }
+        let mut hits = all.iter().filter(|c| c.record.id.starts_with(key));
+        match (hits.next(), hits.next()) {
+            (Some(c), None) if !key.is_empty() => Ok(c.clone()),
+            (Some(_), Some(_)) => Err(Error::Ambiguous(key.into())),
+            _ => Err(Error::NotFound(key.into())),
+        }
+    }
+
+    /// Renames a container; the new name must be free.
+    pub fn rename(&self, key: &str, name: &str) -> Result<()> {
+        check_name(name)?;
+        let _names = self.lock_names()?;
+        let c = self.find(key)?;
+        self.name_free(name, &c.record.id)?;
+        let mut record = c.record;
+        record.name = name.into();
+        write_json(&c.dir.join("config.json"), &record)
+    }
+}
+
+fn load_raw(dir: &Path) -> Result<Container> {
+    let record: Record = read_json(&dir.join("config.json"))?;
+    let state: State = read_json(&dir.join("state.json")).unwrap_or_default();
+    Ok(Container {
+        dir: dir.to_path_buf(),
+        record,
+        state,
+    })
+}
+
+/// Docker's rule for names.
+fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if first_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(Error::BadName(name.into()))
+    }
+}
+
+/// A live state whose monitor is gone is dead.
+fn observe(dir: &Path, mut state: State) -> State {
+    if state.status.is_live() && !monitor_alive(dir) {
+        state.status = Status::Dead;
+        if state.error.is_empty() {
+            state.error = "the container's monitor process died".into();
+        }
+    }
+    state
+}
+
+/// Whether a process holds the container's monitor lock.
+pub fn monitor_alive(dir: &Path) -> bool {
+    let Ok(f) = File::open(dir.join("monitor.lock")) else {
+        return false;
+    };
+    match f.try_lock() {
+        Ok(()) => {
+            let _ = f.unlock();
+            false
+        }
+        Err(_) => true,
+    }
+}
+
+/// Takes the monitor lock of `dir` for the life of the returned file.
+pub fn hold_monitor_lock(dir: &Path) -> Result<File> {
+    let path = dir.join("monitor.lock");
+    let f = File::create(&path).map_err(io_err("creating", &path))?;
+    f.try_lock().map_err(|_| Error::Io {
+        op: "locking",
+        path: path.clone(),
+        source: io::Error::new(io::ErrorKind::WouldBlock, "another monitor runs it"),
+    })?;
+    Ok(f)
+}
+
+impl Container {
+    /// Re-reads the record and state from disk.
+    pub fn load(dir: &Path) -> Result<Container> {
+        let mut c = load_raw(dir)?;
+        c.state = observe(dir, c.state);
+        Ok(c)
+    }
+
+    /// Changes the state under its lock and writes it back atomically;
+    /// returns the new state.
+    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<State> {
+        update_state(&self.dir, change)
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.record.id[..self.record.id.len().min(12)]
+    }
+}
+
+/// [`Container::update`] given only the directory.
+pub fn update_state(dir: &Path, change: impl FnOnce(&mut State)) -> Result<State> {
+    let lock_path = dir.join("state.lock");
+    let lock = File::create(&lock_path).map_err(io_err("creating", &lock_path))?;
+    lock.lock().map_err(io_err("locking", &lock_path))?;
+    let path = dir.join("state.json");
+    let mut state: State = read_json(&path).unwrap_or_default();
+    change(&mut state);
+    write_json(&path, &state)?;
+    Ok(state)
+}
+
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(io_err("reading", path))?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// tmp + rename, so a reader sees the old file or the new, never half.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io_err("writing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err("renaming", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Config;
+
+    fn record(id: &str, name: &str) -> Record {
+        Record {
+            id: id.into(),
+            name: name.into(),
+            created: now(),
+            image: "busybox".into(),
+            image_id: String::new(),
+            spec: Config::default().to_spec(id).unwrap(),
+            rootfs: Rootfs::Dir("/x".into()),
+            tty: false,
+            open_stdin: false,
+            restart: RestartPolicy::default(),
+            auto_remove: false,
+            stop_signal: "SIGTERM".into(),
+            stop_timeout: None,
+            network: NetworkMode::None,
+            ports: Vec::new(),
+            mounts: Vec::new(),
+            config: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_found_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = Containers::new(dir.path());
+        cs.create(&record("abc123", "web")).unwrap();
+        let clash = cs.create(&record("abd456", "web")).unwrap_err();
+        assert!(clash.to_string().contains("abc123"), "{clash}");
+        cs.create(&record("abd456", "db")).unwrap();
+        assert_eq!(cs.find("web").unwrap().record.id, "abc123");
+        assert_eq!(cs.find("abd").unwrap().record.name, "db");
+        assert!(matches!(cs.find("ab"), Err(Error::Ambiguous(_))));
+        assert!(matches!(cs.find("zz"), Err(Error::NotFound(_))));
+        cs.rename("db", "cache").unwrap();
+        assert_eq!(cs.find("cache").unwrap().record.id, "abd456");
+        assert!(cs.rename("cache", "bad name").is_err());
+    }
+
+    #[test]
+    fn running_without_a_monitor_is_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = Containers::new(dir.path());
+        let c = cs.create(&record("abc", "a")).unwrap();
+        c.update(|s| s.status = Status::Running).unwrap();
+        assert_eq!(Container::load(&c.dir).unwrap().state.status, Status::Dead);
+        let _held = hold_monitor_lock(&c.dir).unwrap();
+        assert!(monitor_alive(&c.dir));
+        assert_eq!(
+            Container::load(&c.dir).unwrap().state.status,
+            Status::Running
+        );
+    }
+}

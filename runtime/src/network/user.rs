@@ -1,0 +1,379 @@
+//! User networks (`kiln network create NAME`): a network namespace kiln
+//! creates and keeps alive by binding it onto `<root>/networks/NAME/netns`,
+//! holding a bridge `br0` with the subnet's gateway address. Each container
+//! gets a veth pair (its end is `eth0`) on that bridge and an address from
+//! the network's lease file; every container on the network shares one
+//! hosts file listing them all by name, so they reach each other by name.
+//! Nothing of the host's own network stack is touched: the bridge lives in
+//! kiln's namespace, and there is no route out of it.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("network {0} already exists")]
+    Exists(String),
+    #[error("network {0} not found")]
+    NotFound(String),
+    #[error("invalid network name {0:?}")]
+    BadName(String),
+    #[error("network {0} has active endpoints: {1}")]
+    InUse(String, String),
+    #[error("no free subnet left for a new network")]
+    NoSubnet,
+    #[error("network {0} has no free address left")]
+    Full(String),
+    #[error("ip {args}: {message}")]
+    Ip { args: String, message: String },
+    #[error("network {path}: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, Error>;
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Docker's reserved names, which are modes here, not networks.
+const RESERVED: [&str; 5] = ["none", "host", "bridge", "private", "default"];
+
+const LOCAL_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    pub id: String,
+    /// The third octet of 10.89.N.0/24.
+    pub octet: u8,
+    pub created: String,
+}
+
+impl Network {
+    pub fn subnet(&self) -> String {
+        format!("10.89.{}.0/24", self.octet)
+    }
+    pub fn gateway(&self) -> String {
+        format!("10.89.{}.1", self.octet)
+    }
+}
+
+/// One container on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub ip: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// `<root>/networks`.
+#[derive(Debug, Clone)]
+pub struct Networks {
+    dir: PathBuf,
+}
+
+impl Networks {
+    pub fn new(dir: impl Into<PathBuf>) -> Networks {
+        Networks { dir: dir.into() }
+    }
+
+    fn lock(&self) -> Result<File> {
+        std::fs::create_dir_all(&self.dir).map_err(io_err("creating", &self.dir))?;
+        let path = self.dir.join(".lock");
+        let f = File::create(&path).map_err(io_err("creating", &path))?;
+        f.lock().map_err(io_err("locking", &path))?;
+        Ok(f)
+    }
+
+    /// The shared hosts file containers on `name` mount as /etc/hosts.
+    pub fn hosts_path(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("hosts")
+    }
+
+    pub fn list(&self) -> Result<Vec<Network>> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(Vec::new());
+        };
+        let mut all: Vec<Network> = entries
+            .flatten()
+            .filter_map(|e| read_json(&e.path().join("network.json")).ok())
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Network> {
+        self.list()?
+            .into_iter()
+            .find(|n| n.name == name || (name.len() >= 3 && n.id.starts_with(name)))
+            .ok_or_else(|| Error::NotFound(name.into()))
+    }
+
+    /// Creates the namespace, its bridge, and the empty hosts file.
+    pub fn create(&self, name: &str, id: &str, created: &str) -> Result<Network> {
+        check_name(name)?;
+        let _lock = self.lock()?;
+        let existing = self.list()?;
+        if existing.iter().any(|n| n.name == name) {
+            return Err(Error::Exists(name.into()));
+        }
+        let octet = (1..=254u8)
+            .find(|o| !existing.iter().any(|n| n.octet == *o))
+            .ok_or(Error::NoSubnet)?;
+        let net = Network {
+            name: name.into(),
+            id: id.into(),
+            octet,
+            created: created.into(),
+        };
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        let nsfile = dir.join("netns");
+        File::create(&nsfile).map_err(io_err("creating", &nsfile))?;
+        let script = format!(
+            "link set lo up\nlink add br0 type bridge\naddr add {}/24 dev br0\nlink set br0 up\n",
+            net.gateway()
+        );
+        if let Err(e) = ip_in_new_netns(&nsfile, &script) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        write_hosts(&dir.join("hosts"), &[])?;
+        write_json(&dir.join("leases.json"), &Vec::<Lease>::new())?;
+        write_json(&dir.join("network.json"), &net)?;
+        Ok(net)
+    }
+
+    /// Removes a network no container is on.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let net = self.get(name)?;
+        let dir = self.dir.join(&net.name);
+        let leases: Vec<Lease> = read_json(&dir.join("leases.json")).unwrap_or_default();
+        if !leases.is_empty() {
+            let names: Vec<&str> = leases.iter().map(|l| l.name.as_str()).collect();
+            return Err(Error::InUse(net.name, names.join(", ")));
+        }
+        let nsfile = dir.join("netns");
+        let c = CString::new(nsfile.as_os_str().as_bytes()).map_err(|_| Error::BadName(name.into()))?;
+        // SAFETY: a plain syscall on a NUL-terminated path.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        std::fs::remove_dir_all(&dir).map_err(io_err("removing", &dir))
+    }
+
+    /// Puts the container whose helper is `pid` on the network: a veth
+    /// into the bridge, an address, and a hosts entry. Returns its address.
+    pub fn attach(&self, name: &str, id: &str, cname: &str, pid: u32) -> Result<String> {
+        let net = self.get(name)?;
+        let dir = self.dir.join(&net.name);
+        let _lock = self.lock()?;
+        let mut leases: Vec<Lease> = read_json(&dir.join("leases.json")).unwrap_or_default();
+        leases.retain(|l| l.id != id);
+        let host = (2..=254u8)
+            .find(|h| !leases.iter().any(|l| l.ip == format!("10.89.{}.{h}", net.octet)))
+            .ok_or_else(|| Error::Full(name.into()))?;
+        let ip = format!("10.89.{}.{host}", net.octet);
+        let veth = format!("kv{}", &id[..id.len().min(12)]);
+        let bridge_side = format!(
+            "link add {veth} type veth peer name eth0 netns {pid}\nlink set {veth} master br0 up\n"
+        );
+        ip_in_netns(&dir.join("netns"), &bridge_side)?;
+        let container_side = format!(
+            "addr add {ip}/24 dev eth0\nlink set eth0 up\nroute add default via {}\n",
+            net.gateway()
+        );
+        ip_in_netns(Path::new(&format!("/proc/{pid}/ns/net")), &container_side)?;
+        leases.push(Lease {
+            ip: ip.clone(),
+            id: id.into(),
+            name: cname.into(),
+        });
+        write_json(&dir.join("leases.json"), &leases)?;
+        write_hosts(&dir.join("hosts"), &leases)?;
+        Ok(ip)
+    }
+
+    /// Takes the container off the network's leases and hosts file (its
+    /// veth went with its namespace).
+    pub fn detach(&self, name: &str, id: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let dir = self.dir.join(name);
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let mut leases: Vec<Lease> = read_json(&dir.join("leases.json")).unwrap_or_default();
+        leases.retain(|l| l.id != id);
+        write_json(&dir.join("leases.json"), &leases)?;
+        write_hosts(&dir.join("hosts"), &leases)
+    }
+
+    pub fn leases(&self, name: &str) -> Vec<Lease> {
+        read_json(&self.dir.join(name).join("leases.json")).unwrap_or_default()
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && !RESERVED.contains(&name);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadName(name.into()))
+    }
+}
+
+/// The hosts text: localhost, then each container by name and short ID.
+fn hosts_text(leases: &[Lease]) -> String {
+    let mut text = LOCAL_HOSTS.to_string();
+    for l in leases {
+        let short = &l.id[..l.id.len().min(12)];
+        text.push_str(&format!("{}\t{} {}\n", l.ip, l.name, short));
+    }
+    text
+}
+
+/// Rewritten in place, not renamed: containers hold it as a bind mount,
+/// which would keep showing a replaced file's old inode.
+fn write_hosts(path: &Path, leases: &[Lease]) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(io_err("writing", path))?;
+    f.write_all(hosts_text(leases).as_bytes())
+        .map_err(io_err("writing", path))
+}
+
+/// Runs `ip -batch -` inside the namespace bound at (or linked from) `ns`.
+fn ip_in_netns(ns: &Path, script: &str) -> Result<()> {
+    let fd: OwnedFd = File::open(ns).map_err(io_err("opening", ns))?.into();
+    let raw = fd.as_raw_fd();
+    let mut cmd = Command::new("ip");
+    // SAFETY: setns is a single syscall, safe between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(raw, libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    run_ip(cmd, script)
+}
+
+/// Runs `ip -batch -` in a new network namespace, first bound onto
+/// `nsfile` so it outlives the command.
+fn ip_in_new_netns(nsfile: &Path, script: &str) -> Result<()> {
+    let target = CString::new(nsfile.as_os_str().as_bytes())
+        .map_err(|_| Error::BadName(nsfile.display().to_string()))?;
+    let source = CString::new("/proc/self/ns/net").unwrap_or_default();
+    let mut cmd = Command::new("ip");
+    // SAFETY: unshare and mount are single syscalls on prepared C strings.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let r = libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            );
+            if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    run_ip(cmd, script)
+}
+
+fn run_ip(mut cmd: Command, script: &str) -> Result<()> {
+    cmd.args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let ip_err = |message: String| Error::Ip {
+        args: script.lines().next().unwrap_or("").to_string(),
+        message,
+    };
+    let mut child = cmd.spawn().map_err(|e| ip_err(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| ip_err(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| ip_err(e.to_string()))?;
+    if !out.status.success() {
+        return Err(ip_err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(io_err("reading", path))?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io_err("writing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err("renaming", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_list_every_container() {
+        let leases = vec![Lease {
+            ip: "10.89.1.2".into(),
+            id: "0123456789abcdef".into(),
+            name: "web".into(),
+        }];
+        let text = hosts_text(&leases);
+        assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
+        assert!(text.ends_with("10.89.1.2\tweb 0123456789ab\n"));
+    }
+
+    #[test]
+    fn reserved_names_are_modes() {
+        assert!(check_name("bridge").is_err());
+        assert!(check_name("-x").is_err());
+        assert!(check_name("backend_1").is_ok());
+    }
+}

@@ -1,0 +1,127 @@
+//! Layers and images into the store. A step's layer directory is written
+//! once as a deterministic tar (the cache crate's layer writer) to get its
+//! diff_id, then committed as a snapshot; a cached step reuses both by
+//! metadata alone. The image is config + manifest + tags.
+
+use std::path::Path;
+
+use kiln_cache::compression::Compression;
+use kiln_cache::image::manifest::descriptor;
+use kiln_cache::image::{ConfigBlob, Flavor, ManifestBlob};
+use kiln_cache::layer::diff::{diff, DiffOptions};
+use kiln_cache::{
+    CacheRecord, ImageRecord, LayerRecord, NewImage, NewSnapshot, Reference, SnapshotId,
+    StagingDir, Store,
+};
+
+use crate::image_config::ImageConfig;
+use crate::BuildError;
+
+fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true)
+}
+
+/// Turns a filled layer directory into a stored layer; `None` when the step
+/// changed nothing (BuildKit drops empty layers and marks the history
+/// entry `empty_layer`).
+pub fn commit_layer(
+    store: &Store,
+    staging: StagingDir,
+    parent: Option<&SnapshotId>,
+    created_by: &str,
+    source_date_epoch: Option<i64>,
+) -> Result<Option<LayerRecord>, BuildError> {
+    if is_empty_dir(staging.path()) {
+        return Ok(None);
+    }
+    let opts = DiffOptions {
+        source_date_epoch,
+        compression: Compression::None,
+        ..DiffOptions::default()
+    };
+    let writer = store.blob_writer()?;
+    let (writer, digests) =
+        diff(staging.path(), writer, &opts).map_err(|e| BuildError::Layer(e.to_string()))?;
+    let blob = writer.commit(Some(&digests.digest))?;
+    let snapshot = store.commit_snapshot(
+        staging,
+        NewSnapshot {
+            diff_id: Some(digests.diff_id),
+            parent: parent.cloned(),
+            created_by: created_by.to_string(),
+        },
+    )?;
+    Ok(Some(LayerRecord {
+        blob,
+        media_type: Flavor::Oci.layer(Compression::None).to_string(),
+        diff_id: digests.diff_id,
+        snapshot,
+    }))
+}
+
+/// The layer a cache record points at: `Some(None)` for a step that made
+/// no layer, `None` when the record cannot be used (content gone).
+pub fn layer_of_record(
+    store: &Store,
+    record: &CacheRecord,
+) -> Result<Option<Option<LayerRecord>>, BuildError> {
+    let Some(snapshot) = &record.snapshot else {
+        return Ok(Some(None));
+    };
+    let Some(info) = store.snapshot(snapshot)? else {
+        return Ok(None);
+    };
+    let Some(diff_id) = info.diff_id else {
+        return Ok(None);
+    };
+    if !store.snapshot_path(snapshot).is_dir() || !store.has_blob(&diff_id)? {
+        return Ok(None);
+    }
+    let size = store.blob_size(&diff_id)?;
+    Ok(Some(Some(LayerRecord {
+        blob: kiln_cache::BlobRef {
+            digest: diff_id,
+            size,
+        },
+        media_type: Flavor::Oci.layer(Compression::None).to_string(),
+        diff_id,
+        snapshot: snapshot.clone(),
+    })))
+}
+
+/// Stores config and manifest for `layers` and adds the image, tagged.
+pub fn write_image(
+    store: &Store,
+    config: &ImageConfig,
+    layers: &[LayerRecord],
+    tags: &[Reference],
+) -> Result<ImageRecord, BuildError> {
+    let bytes = kiln_cache::image::json::canonical(&config.doc)
+        .map_err(|e| BuildError::Layer(e.to_string()))?;
+    let blob = ConfigBlob::parse(bytes).map_err(|e| BuildError::Layer(e.to_string()))?;
+    let config_ref = store.put_blob_bytes(&blob.bytes)?;
+    let descs = layers
+        .iter()
+        .map(|l| descriptor(&l.media_type, &l.blob.digest, l.blob.size))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BuildError::Layer(e.to_string()))?;
+    let manifest = ManifestBlob::build(Flavor::Oci, &blob, descs, None)
+        .map_err(|e| BuildError::Layer(e.to_string()))?;
+    let manifest_ref = store.put_blob_bytes(&manifest.bytes)?;
+    let created = config
+        .doc
+        .get("created")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let new = NewImage {
+        manifest: manifest_ref,
+        manifest_media_type: Flavor::Oci.manifest().to_string(),
+        config: config_ref,
+        layers: layers.to_vec(),
+        created,
+        index: None,
+    };
+    Ok(store.add_image(new, tags)?)
+}
