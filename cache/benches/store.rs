@@ -96,8 +96,7 @@ fn populate_snapshots(store: &Store) -> Vec<(SnapshotId, Digest)> {
 }
 
 fn populate_images(store: &Store, snaps: &[(SnapshotId, Digest)]) {
-    for i in 0..IMAGES {
-        let (snapshot, diff_id) = snaps[i].clone();
+    for (i, (snapshot, diff_id)) in snaps.iter().take(IMAGES).cloned().enumerate() {
         let blob = |s: String| store.put_blob_bytes(s.as_bytes()).expect("blob");
         let image = NewImage {
             manifest: blob(format!("manifest {i}")),
