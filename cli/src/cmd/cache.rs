@@ -26,6 +26,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Verify the store: blob digests, snapshots, references
     Check(CheckArgs),
+    /// Explain which ingredient made each step of a build miss the cache
+    Why(super::why::Args),
 }
 
 #[derive(clap::Args)]
@@ -86,6 +88,9 @@ enum Format {
 
 impl Command {
     pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
+        if let Command::Why(args) = self {
+            return super::why::run(args, globals);
+        }
         let store = Store::open(&globals.root)
             .with_context(|| format!("opening the store at {}", globals.root.display()))?;
         let mut out = io::stdout().lock();
@@ -95,6 +100,7 @@ impl Command {
             Command::Inspect(a) => inspect(&store, &a, &mut out),
             Command::Prune(a) => prune(&store, &a, &mut out),
             Command::Check(a) => check(&store, &a, &mut out),
+            Command::Why(_) => unreachable!("handled before the store is opened"),
         }
     }
 }

@@ -18,8 +18,6 @@ pub struct Args {
     last: bool,
 }
 
-// Hooked under `kiln cache` by the lead.
-#[allow(dead_code)]
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let store = kiln_cache::Store::open(&globals.root).context("opening the store")?;
     let id = match &args.image {

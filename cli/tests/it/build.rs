@@ -341,10 +341,9 @@ fn content_change_invalidates_from_its_copy_on() {
         .cmd(["cache", "why", "--last"])
         .output()
         .expect("cache why");
-    if why.status.success() {
-        let why = text(&why.stdout);
-        assert!(why.contains("file b.txt changed"), "{why}");
-    }
+    assert!(why.status.success(), "{}", text(&why.stderr));
+    let why = text(&why.stdout);
+    assert!(why.contains("file b.txt changed"), "{why}");
 }
 
 #[test]
