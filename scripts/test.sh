@@ -19,3 +19,12 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+
+# Real Dockerfiles of public projects, built end to end on a Debian base and
+# judged file by file against the images BuildKit made (needs the package
+# mirrors; a few minutes).
+if [ "${KILN_SKIP_REALWORLD:-0}" = 1 ]; then
+    echo "test.sh: real-world cases skipped (KILN_SKIP_REALWORLD=1)"
+else
+    testdata/realworld/run.sh
+fi

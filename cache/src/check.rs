@@ -229,6 +229,13 @@ fn check_snapshots(
         .iter()
         .filter_map(|(k, v)| Some((k.clone(), v.as_ref().ok()?.clone())))
         .collect();
+    // Cache mounts change in place by design: their trees are not checked.
+    let mutable: HashSet<String> = rows::<CacheRecord>(tx, RECORDS, "records")?
+        .into_iter()
+        .filter_map(|(_, r)| r.ok())
+        .filter(|r| r.kind.is_mutable())
+        .filter_map(|r| r.snapshot.map(|s| s.as_str().to_string()))
+        .collect();
     let mut good = HashSet::new();
     for (key, info) in all {
         let info = match info {
@@ -247,6 +254,7 @@ fn check_snapshots(
         } else {
             match trees.get(&key) {
                 Some(Some(t)) if t.size == info.size && t.digest == info.tree_digest => None,
+                Some(Some(_)) if mutable.contains(&key) => None,
                 Some(Some(t)) => Some((
                     Fix::Quarantine(path),
                     format!(

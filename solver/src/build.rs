@@ -28,8 +28,13 @@ use crate::BuildError;
 pub enum Output {
     /// Only the store (`type=image`, the default).
     Image,
-    Oci(PathBuf),
+    /// An OCI layout archive; layers re-encoded when `compression` is set.
+    Oci(PathBuf, Option<kiln_cache::compression::Compression>),
     Docker(PathBuf),
+    /// `type=local,dest=DIR`: the final filesystem as files.
+    Local(PathBuf),
+    /// `type=tar,dest=FILE`: the final filesystem as one tar.
+    Tar(PathBuf),
 }
 
 /// `kiln build`'s inputs.
@@ -46,11 +51,31 @@ pub struct BuildOptions {
     pub no_cache: bool,
     pub no_cache_filter: Vec<String>,
     pub jobs: usize,
-    pub output: Output,
+    /// Every `--output`, in order (none: the store only).
+    pub outputs: Vec<Output>,
+    /// `--annotation K=V`: on the image manifest.
+    pub annotations: Vec<(String, String)>,
+    /// `--secret`.
+    pub secrets: BTreeMap<String, crate::ops::mounts::SecretSource>,
+    /// `--ssh ID=SOCKET`.
+    pub ssh: BTreeMap<String, PathBuf>,
+    /// `--no-cache-mounts`: cache mounts start empty in this build.
+    pub no_cache_mounts: bool,
     /// `--network none`: RUN steps without a network unless they ask.
     pub network_none: bool,
     /// Clamp layer mtimes (SOURCE_DATE_EPOCH).
     pub source_date_epoch: Option<i64>,
+    /// Registries for FROM auto-pull, `--push` and registry caches;
+    /// `None`: nothing is pulled, base images must be in the store.
+    pub registry: Option<kiln_cache::registry::RegistryConfig>,
+    /// `--pull`: ask the registry for base images even when stored.
+    pub pull: bool,
+    /// `--platform`: which image of a multi-platform base to pull.
+    pub platform: Option<kiln_cache::registry::Platform>,
+    /// `--push` / `type=image,push=true`: push the result to its tags.
+    pub push: bool,
+    pub cache_to: Vec<crate::remotecache::CacheTo>,
+    pub cache_from: Vec<crate::remotecache::CacheFrom>,
 }
 
 /// What a build made.
@@ -62,7 +87,7 @@ pub struct BuildResult {
     pub steps_cached: usize,
 }
 
-fn read_dockerfile(opts: &BuildOptions) -> Result<(String, Vec<u8>), BuildError> {
+pub(crate) fn read_dockerfile(opts: &BuildOptions) -> Result<(String, Vec<u8>), BuildError> {
     let path = opts
         .dockerfile
         .clone()
@@ -194,6 +219,8 @@ pub fn build(
         .collect::<Result<Vec<_>, _>>()?;
     let lexer = Lexer::new(df.escape);
     let build_args = BuildArgs::new(opts.build_args.clone());
+    // BuildKit consumes SOURCE_DATE_EPOCH itself: no "not consumed" warning.
+    let _ = build_args.take("SOURCE_DATE_EPOCH");
     let mut plan = Plan::new(&df).map_err(|source| BuildError::Plan {
         file: file.clone(),
         source,
@@ -211,6 +238,17 @@ pub fn build(
             file: file.clone(),
             source,
         })?;
+    let vertex = AtomicUsize::new(0);
+    if let Some(registry) = &opts.registry {
+        let names = crate::pull::base_images(&plan.stages, &needed, &globals, &lexer)
+            .map_err(|e| locate(&file, e))?;
+        let settings = crate::pull::PullSettings {
+            registry,
+            always: opts.pull,
+            platform: opts.platform.as_ref(),
+        };
+        crate::pull::pull_missing(&store, &names, &settings, progress, &vertex)?;
+    }
 
     let context = LazyContext {
         root: opts.context.clone(),
@@ -261,6 +299,18 @@ pub fn build(
         .ok_or(BuildError::Internal("target not dispatched"))?;
     let deps: HashMap<usize, Vec<usize>> = needed.iter().map(|&i| (i, plan.deps(i))).collect();
     let plans: Vec<_> = needed.iter().filter_map(|i| done.get(i).cloned()).collect();
+    let default_registry = kiln_cache::registry::RegistryConfig::default();
+    let registry = opts.registry.as_ref().unwrap_or(&default_registry);
+    let caches = crate::remotecache::import::load_all(
+        &opts.cache_from,
+        registry,
+        opts.platform.as_ref(),
+        progress,
+        &vertex,
+    );
+    let (plans, deps) = crate::remotecache::import::skip_stages(
+        &store, &caches, &done, plans, deps, target, progress, &vertex,
+    )?;
     let exec = Arc::new(Executor {
         store: store.clone(),
         context: opts.context.clone(),
@@ -269,8 +319,14 @@ pub fn build(
         cancel,
         created: created.clone(),
         source_date_epoch: opts.source_date_epoch,
-        vertex: AtomicUsize::new(0),
+        vertex: AtomicUsize::new(vertex.load(std::sync::atomic::Ordering::SeqCst)),
         log: Mutex::new(Vec::new()),
+        mounts: crate::ops::mounts::MountInputs {
+            secrets: opts.secrets.clone(),
+            ssh: opts.ssh.clone(),
+            no_cache_mounts: opts.no_cache_mounts,
+            emptied: Mutex::new(Default::default()),
+        },
     });
     let results = execute(exec.clone(), plans, deps, opts.jobs)?;
     let result = results
@@ -280,13 +336,51 @@ pub fn build(
     for (k, v) in &opts.labels {
         config.insert_in("Labels", k, serde_json::Value::String(v.clone()));
     }
-    let image = crate::exporter::image::write_image(&store, &config, &result.layers, &tags)?;
+    let fully_cached = exec
+        .log
+        .lock()
+        .map(|l| l.iter().all(|s| s.cached))
+        .unwrap_or(false);
+    let created = crate::remotecache::finish_config(
+        &store,
+        &mut config,
+        &caches,
+        &done,
+        target,
+        &created,
+        fully_cached,
+        &opts.cache_to,
+    )?;
+    let image = crate::exporter::image::write_image_annotated(
+        &store,
+        &config,
+        &result.layers,
+        &tags,
+        &opts.annotations,
+    )?;
     let log = exec.log.lock().map(|l| l.clone()).unwrap_or_default();
     let _ = save_log(store.root(), &image.id().to_string(), &log);
-    match &opts.output {
-        Output::Image => {}
-        Output::Oci(dest) => export(&store, ArchiveKind::Oci, &image, &tags, dest)?,
-        Output::Docker(dest) => export(&store, ArchiveKind::Docker, &image, &tags, dest)?,
+    for output in &opts.outputs {
+        match output {
+            Output::Image => {}
+            Output::Oci(dest, c) => export(&store, ArchiveKind::Oci(*c), &image, &tags, dest)?,
+            Output::Docker(dest) => export(&store, ArchiveKind::Docker, &image, &tags, dest)?,
+            Output::Local(dest) => crate::exporter::local::write_dir(&store, &result.layers, dest)?,
+            Output::Tar(dest) => crate::exporter::local::write_tar(&store, &result.layers, dest)?,
+        }
+    }
+    crate::remotecache::export_all(
+        &store,
+        &opts.cache_to,
+        &done,
+        target,
+        &created,
+        opts.registry.as_ref(),
+        progress,
+        &exec.vertex,
+    )?;
+    if opts.push {
+        crate::exporter::push::push_image(&store, &image, &tags, registry, progress, &exec.vertex)?;
     }
     let steps_cached = log.iter().filter(|s| s.cached).count();
     Ok(BuildResult {

@@ -14,6 +14,11 @@ use kiln_parser::ast::{
 use kiln_parser::expand::Lexer;
 use serde_json::{json, Value};
 
+mod copyflags;
+mod mounts;
+
+pub use mounts::{MountFrom, RunMount};
+
 use crate::cachekey::KeyBuilder;
 use crate::context::select::Selected;
 use crate::image_config::ImageConfig;
@@ -53,6 +58,10 @@ pub struct CopyOp {
     pub chmod: Option<String>,
     /// ADD: local archives are extracted.
     pub add: bool,
+    /// `--parents`: sources keep their path below the destination.
+    pub parents: bool,
+    /// `--link`: written as if onto an empty filesystem.
+    pub link: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +73,8 @@ pub struct RunOp {
     pub network: Network,
     /// A heredoc with a shebang, run as a script file: `(name, content)`.
     pub script: Option<(String, String)>,
+    /// `--mount=…`, resolved.
+    pub mounts: Vec<RunMount>,
 }
 
 #[derive(Debug, Clone)]
@@ -296,7 +307,7 @@ impl State<'_> {
         let line = ins.span.start_line;
         match &ins.kind {
             InstructionKind::From(_) => Err(err(line, "FROM inside a stage")),
-            InstructionKind::Run(run) => self.run(line, run),
+            InstructionKind::Run(run) => self.run(line, run, stages, done),
             InstructionKind::Copy(c) => self.copy(line, c, false, stages, done),
             InstructionKind::Add(c) => self.copy(line, c, true, stages, done),
             InstructionKind::Workdir(w) => self.workdir(line, w),
@@ -526,10 +537,13 @@ impl State<'_> {
         });
     }
 
-    fn run(&mut self, line: usize, run: &Run) -> Result<(), BuildError> {
-        if !run.mounts.is_empty() {
-            return Err(err(line, "RUN --mount is not supported yet"));
-        }
+    fn run(
+        &mut self,
+        line: usize,
+        run: &Run,
+        stages: &[Stage],
+        done: &Dispatched,
+    ) -> Result<(), BuildError> {
         if run.security == Some(kiln_parser::ast::Security::Insecure) {
             return Err(err(line, "RUN --security=insecure is not supported yet"));
         }
@@ -572,6 +586,7 @@ impl State<'_> {
         k.add("workdir", cwd.clone());
         k.add("user", user.clone());
         k.add("network", format!("{network:?}"));
+        let mounts = self.run_mounts(line, run, &cwd, stages, done, &mut k)?;
         let created_by = format!("RUN {} # buildkit", args.join(" "));
         let op = Op::Run(RunOp {
             args,
@@ -580,9 +595,52 @@ impl State<'_> {
             user,
             network,
             script,
+            mounts,
         });
         self.push_step(line, format!("RUN {shown}"), created_by, k, op);
         Ok(())
+    }
+
+    /// The step's `--mount`s, resolved with its variables and WORKDIR.
+    fn run_mounts(
+        &self,
+        line: usize,
+        run: &Run,
+        cwd: &str,
+        stages: &[Stage],
+        done: &Dispatched,
+        k: &mut KeyBuilder,
+    ) -> Result<Vec<RunMount>, BuildError> {
+        let vars = self.vars();
+        let expand = |w: &str| {
+            self.inputs
+                .lexer
+                .process_word(w, &vars)
+                .map_err(|e| e.to_string())
+        };
+        let stage_key = |i: usize| done.get(&i).map(|p| p.final_key.clone());
+        let context_digests = |source: &str| {
+            let (sel, digests) = (self.inputs.context)(source).map_err(|e| e.to_string())?;
+            let entries = sel.iter().flat_map(|x| x.entries.iter());
+            Ok(entries
+                .zip(digests)
+                .map(|(e, d)| (e.path.display().to_string(), format!("{:o} {d}", e.stat.mode)))
+                .collect())
+        };
+        let scope = mounts::MountScope {
+            store: self.inputs.store,
+            stages,
+            stage_index: self.stage.index,
+            stage_key: &stage_key,
+            context_digests: &context_digests,
+            expand: &expand,
+            cwd,
+        };
+        run.mounts
+            .iter()
+            .enumerate()
+            .map(|(n, m)| scope.resolve(m, n, k).map_err(|e| err(line, e)))
+            .collect()
     }
 
     /// The command of a RUN: shell form through SHELL, exec form as is, and
@@ -653,11 +711,14 @@ impl State<'_> {
         done: &Dispatched,
     ) -> Result<(), BuildError> {
         let word = if add { "ADD" } else { "COPY" };
-        if c.link || c.parents || !c.exclude.is_empty() {
-            return Err(err(
-                line,
-                format!("{word} --link, --parents and --exclude are not supported yet"),
-            ));
+        let excludes = c
+            .exclude
+            .iter()
+            .map(|p| self.word(line, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let exclude = copyflags::matcher(&excludes).map_err(|e| err(line, e))?;
+        if exclude.is_some() && c.from.is_some() {
+            return Err(err(line, format!("{word} --exclude with --from is not supported yet")));
         }
         let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
         let mut heredocs = Vec::new();
@@ -714,8 +775,17 @@ impl State<'_> {
         if let Some(m) = &chmod {
             crate::ops::mode::Chmod::parse(m).map_err(|e| err(line, e.to_string()))?;
         }
-        let mut k = self.base_key(word);
+        // --link: the layer does not depend on what is below it, so its
+        // key leaves the parent out (BuildKit: a rebase keeps it cached).
+        let mut k = match c.link {
+            true => KeyBuilder::new(&format!("{word} --link")),
+            false => self.base_key(word),
+        };
         k.add("dest", dest.clone());
+        k.add("parents", c.parents.to_string());
+        for p in &excludes {
+            k.add("exclude", p.clone());
+        }
         k.add("chown", chown.clone().unwrap_or_default());
         k.add("chmod", chmod.clone().unwrap_or_default());
         for (name, body) in &heredocs {
@@ -727,6 +797,10 @@ impl State<'_> {
                 for s in &sources {
                     let (sel, digests) =
                         (self.inputs.context)(s).map_err(|e| err(line, e.to_string()))?;
+                    let (sel, digests) = match &exclude {
+                        Some(m) => copyflags::exclude(m, sel, digests),
+                        None => (sel, digests),
+                    };
                     k.add("source", s.clone());
                     let entries = sel.iter().flat_map(|x| x.entries.iter());
                     for (e, d) in entries.zip(digests) {
@@ -775,6 +849,14 @@ impl State<'_> {
         if let Some(m) = &chmod {
             flags.push_str(&format!("--chmod={m} "));
         }
+        for (on, flag) in [(c.link, "--link "), (c.parents, "--parents ")] {
+            if on {
+                flags.push_str(flag);
+            }
+        }
+        for p in &excludes {
+            flags.push_str(&format!("--exclude={p} "));
+        }
         let shown = format!("{word} {flags}{} {}", shown_sources.join(" "), c.dest);
         let created_by = format!(
             "{word} {flags}{} {} # buildkit",
@@ -790,8 +872,18 @@ impl State<'_> {
             chown,
             chmod,
             add,
+            parents: c.parents,
+            link: c.link,
         });
+        let parent = self.key.clone();
         self.push_step(line, shown, created_by, k, op);
+        if c.link {
+            // Later steps still follow the whole chain.
+            let mut chain = KeyBuilder::new("link-chain");
+            chain.add("parent", parent);
+            chain.add("step", self.key.clone());
+            self.key = chain.finish().0;
+        }
         Ok(())
     }
 }

@@ -13,9 +13,12 @@ pub mod context;
 pub mod dispatch;
 pub mod exporter;
 pub mod image_config;
+pub mod lint;
 pub mod ops;
 pub mod plan;
 pub mod progress;
+pub mod pull;
+pub mod remotecache;
 pub mod scheduler;
 pub mod variables;
 pub mod why;
@@ -24,6 +27,7 @@ mod build;
 
 pub use build::{build, default_jobs, BuildOptions, BuildResult, Output};
 pub use cancel::Cancel;
+pub use ops::mounts::SecretSource;
 pub use progress::{Event, Progress};
 
 /// Everything a build can fail with.
@@ -90,4 +94,7 @@ pub enum BuildError {
     Cancelled,
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// A base image could not be pulled (FROM auto-pull, `--pull`).
+    #[error("{0}")]
+    Pull(String),
 }

@@ -187,6 +187,19 @@ fn references(stage: &Stage) -> Vec<(usize, &'static str, String)> {
                 out.push((ins.span.start_line, "--from", from.clone()));
             }
         }
+        // `RUN --mount=from=STAGE` reads that stage too.
+        if let InstructionKind::Run(r) = &ins.kind {
+            for m in &r.mounts {
+                let from = match m {
+                    kiln_parser::ast::Mount::Bind(b) => b.from.as_ref(),
+                    kiln_parser::ast::Mount::Cache(c) => c.from.as_ref(),
+                    _ => None,
+                };
+                if let Some(from) = from {
+                    out.push((ins.span.start_line, "--mount from", from.clone()));
+                }
+            }
+        }
     }
     out
 }

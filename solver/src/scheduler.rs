@@ -13,12 +13,13 @@ use kiln_cache::{LayerRecord, NewRecord, RecordKind, Store};
 use serde::Serialize;
 
 use crate::cancel::Cancel;
-use crate::dispatch::{Base, CopyFrom, Op, StagePlan, Step};
+use crate::dispatch::{Base, CopyFrom, MountFrom, Op, StagePlan, Step};
 use crate::exporter::image::{commit_layer, layer_of_record, write_image};
 use crate::image_config::ImageConfig;
 use crate::ops::exec::{self, ExecError, ExecRequest};
 use crate::ops::file::{self, Target};
 use crate::ops::layered::Layered;
+use crate::ops::mounts::{self, MountEnv, MountInputs};
 use crate::progress::{Event, Progress};
 use crate::BuildError;
 
@@ -50,6 +51,8 @@ pub struct Executor {
     pub source_date_epoch: Option<i64>,
     pub vertex: AtomicUsize,
     pub log: Mutex<Vec<StepLog>>,
+    /// Secrets, ssh sockets and cache-mount options of `RUN --mount`.
+    pub mounts: MountInputs,
 }
 
 impl Executor {
@@ -253,6 +256,21 @@ impl Executor {
                     .store
                     .new_snapshot_staging()
                     .map_err(StepFailure::other)?;
+                let layers_of = |from: &MountFrom| match from {
+                    MountFrom::Stage(i) => deps
+                        .get(i)
+                        .map(|r| Layered::new(self.snapshot_dirs(&r.layers))),
+                    MountFrom::Image(e) => Some(Layered::new(self.snapshot_dirs(&e.image.layers))),
+                    MountFrom::Context | MountFrom::Empty => None,
+                };
+                let env = MountEnv {
+                    store: &self.store,
+                    context: &self.context,
+                    layers_of: &layers_of,
+                    scratch: scratch.path(),
+                    inputs: &self.mounts,
+                };
+                let prepared = mounts::prepare(&run.mounts, &env).map_err(StepFailure::other)?;
                 let req = ExecRequest {
                     id: format!("build-{}", &step.key[..16]),
                     lowers: below.layers.clone(),
@@ -260,6 +278,7 @@ impl Executor {
                     work: work.path(),
                     scratch: scratch.path(),
                     cancel: &self.cancel,
+                    mounts: &prepared,
                 };
                 let progress = self.progress.clone();
                 let code = exec::run(run, req, |line| progress.send(Event::Log { vertex, line }))
@@ -281,6 +300,15 @@ impl Executor {
                         Some(Layered::new(self.snapshot_dirs(&r.layers)))
                     }
                     CopyFrom::Image(e) => Some(Layered::new(self.snapshot_dirs(&e.image.layers))),
+                };
+                // --link: onto an empty filesystem, so the layer fits any base.
+                let empty = Layered::default();
+                let target = match c.link {
+                    true => Target {
+                        staging: staging.path(),
+                        below: &empty,
+                    },
+                    false => target,
                 };
                 file::copy(c, &self.context, source.as_ref(), &target)
                     .map_err(StepFailure::other)?;

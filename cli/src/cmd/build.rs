@@ -8,9 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use kiln_solver::{build, BuildError, BuildOptions, Cancel, Output, Progress};
+use kiln_solver::{build, BuildError, BuildOptions, Cancel, Progress};
 
 use crate::globals::Globals;
+
+mod inputs;
+mod outputs;
+mod registry;
 use crate::progress::{self, Mode};
 
 #[derive(clap::Args)]
@@ -42,9 +46,45 @@ pub struct Args {
     /// Print only the image ID on success
     #[arg(short, long)]
     quiet: bool,
-    /// Output destination: type=image|oci|docker[,dest=FILE]
-    #[arg(short, long)]
-    output: Option<String>,
+    /// Output destination, repeatable: type=image|local|tar|oci|docker[,dest=PATH][,compression=gzip|zstd|uncompressed]
+    #[arg(short, long = "output", value_name = "SPEC")]
+    outputs: Vec<String>,
+    /// Add an annotation to the image manifest (K=V)
+    #[arg(long = "annotation", value_name = "K=V")]
+    annotations: Vec<String>,
+    /// Write the image ID to this file
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<PathBuf>,
+    /// Write build result metadata (BuildKit's keys) to this file
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    metadata_file: Option<PathBuf>,
+    /// Secret to expose to RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
+    #[arg(long = "secret", value_name = "SPEC")]
+    secrets: Vec<String>,
+    /// SSH agent socket for RUN --mount=type=ssh: default or ID=SOCKET
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    ssh: Vec<String>,
+    /// Start every RUN --mount=type=cache empty for this build (--no-cache keeps them)
+    #[arg(long)]
+    no_cache_mounts: bool,
+    /// Lint the Dockerfile with the build's target and stop before building
+    #[arg(long)]
+    check: bool,
+    /// Push the image to its registry (-t names) after the build
+    #[arg(long)]
+    push: bool,
+    /// Always ask the registry for newer versions of base images
+    #[arg(long)]
+    pull: bool,
+    /// Cache export: type=local,dest=DIR | type=registry,ref=REF | type=inline [,mode=min|max]
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    cache_to: Vec<String>,
+    /// Cache import: type=local,src=DIR | type=registry,ref=REF
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    cache_from: Vec<String>,
+    /// Target platform (only the host's is built)
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
     /// Progress output: auto, tty, plain, rawjson, quiet
     #[arg(long, value_enum, default_value = "auto")]
     progress: Mode,
@@ -73,29 +113,6 @@ fn build_args(list: &[String]) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-fn output(spec: Option<&str>) -> anyhow::Result<Output> {
-    let Some(spec) = spec else {
-        return Ok(Output::Image);
-    };
-    let mut kind = None;
-    let mut dest = None;
-    for part in spec.split(',') {
-        match part.split_once('=') {
-            Some(("type", t)) => kind = Some(t.to_string()),
-            Some(("dest", d)) => dest = Some(PathBuf::from(d)),
-            _ => bail!("--output {spec:?}: expected type=image|oci|docker[,dest=FILE]"),
-        }
-    }
-    let need_dest =
-        |d: Option<PathBuf>| d.with_context(|| format!("--output {spec:?}: dest=FILE is required"));
-    match kind.as_deref() {
-        Some("image") | None => Ok(Output::Image),
-        Some("oci") => Ok(Output::Oci(need_dest(dest)?)),
-        Some("docker") => Ok(Output::Docker(need_dest(dest)?)),
-        Some(other) => bail!("--output type={other} is not supported (image, oci, docker)"),
-    }
 }
 
 /// Cancels the build on SIGINT or SIGTERM.
@@ -130,35 +147,54 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             bail!("--network {n:?}: expected default, host or none");
         }
     }
-    let labels = args
-        .labels
-        .iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (l.clone(), String::new()),
-        })
-        .collect();
+    if let Some(p) = args.platform.as_deref() {
+        inputs::check_platform(p)?;
+    }
+    let labels = pairs(&args.labels);
+    let image_output = registry::image_output(&args.outputs);
+    let mut tags = args.tags.clone();
+    tags.extend(image_output.names.iter().cloned());
     let opts = BuildOptions {
         context: args.context.clone(),
         dockerfile: args.file.clone(),
-        tags: args.tags.clone(),
+        tags,
         build_args: build_args(&args.build_args),
         target: args.target.clone(),
         labels,
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
         jobs: args.jobs.unwrap_or_else(kiln_solver::default_jobs),
-        output: output(args.output.as_deref())?,
+        outputs: image_output
+            .rest
+            .iter()
+            .map(|o| outputs::parse(o))
+            .collect::<anyhow::Result<_>>()?,
+        annotations: pairs(&args.annotations),
+        secrets: inputs::secrets(&args.secrets)?,
+        ssh: inputs::ssh(&args.ssh)?,
+        no_cache_mounts: args.no_cache_mounts,
         network_none: args.network.as_deref() == Some("none"),
-        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|s| s.parse().ok()),
+        source_date_epoch: source_date_epoch(&args.build_args),
+        registry: Some(crate::config::registry_config(globals)?),
+        pull: args.pull,
+        platform: args
+            .platform
+            .as_deref()
+            .and_then(|p| p.split(',').next())
+            .map(kiln_cache::registry::Platform::parse)
+            .transpose()?,
+        push: args.push || image_output.push,
+        cache_to: registry::cache_to(&args.cache_to)?,
+        cache_from: registry::cache_from(&args.cache_from)?,
     };
     if !opts.context.is_dir() {
         bail!(
             "unable to prepare context: path {:?} not found",
             opts.context
         );
+    }
+    if args.check {
+        return lint_only(&opts);
     }
     let store = Arc::new(kiln_cache::Store::open(&globals.root).context("opening the store")?);
     let cancel = Arc::new(Cancel::new());
@@ -177,7 +213,21 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let _ = printer.join();
     match result {
         Ok(r) => {
-            println!("{}", r.image.id());
+            if let Some(path) = &args.iidfile {
+                outputs::write_iidfile(path, &r.image)?;
+            }
+            if let Some(path) = &args.metadata_file {
+                let names: Vec<String> = r.tags.iter().map(|t| t.to_string()).collect();
+                outputs::write_metadata(path, &r.image, &names)?;
+            }
+            print_lint(&opts, mode);
+            if !args
+                .outputs
+                .iter()
+                .any(|o| o == "-" || o.contains("dest=-"))
+            {
+                println!("{}", r.image.id());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(BuildError::Cancelled) => {
@@ -198,6 +248,59 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `--build-arg SOURCE_DATE_EPOCH=…` wins over the variable, as in buildx.
+fn source_date_epoch(flags: &[String]) -> Option<i64> {
+    let from_arg = build_args(flags).get("SOURCE_DATE_EPOCH").cloned();
+    from_arg
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// `K=V` flags (`K` alone is `K=`).
+fn pairs(list: &[String]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect()
+}
+
+/// `--check`: the lint findings on stdout; exit 1 on any (buildx fails a
+/// check with warnings too).
+fn lint_only(opts: &BuildOptions) -> anyhow::Result<ExitCode> {
+    let findings = kiln_solver::lint::lint(opts)?;
+    for f in &findings {
+        println!("{}", f.text);
+    }
+    if findings.is_empty() {
+        eprintln!("Check complete, no warnings found.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// After a build, its lint warnings on stderr, as BuildKit prints them.
+fn print_lint(opts: &BuildOptions, mode: Mode) {
+    if matches!(mode, Mode::Quiet) {
+        return;
+    }
+    let Ok(findings) = kiln_solver::lint::lint(opts) else {
+        return;
+    };
+    if findings.is_empty() {
+        return;
+    }
+    eprintln!(
+        "\n {} warning{} found (use kiln build --check or kiln check for details):",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" }
+    );
+    for f in &findings {
+        eprintln!(" - {}", f.text);
     }
 }
 

@@ -2,8 +2,10 @@
 //! feature.
 
 mod build;
+mod buildkit_surface;
 mod cache;
 mod check;
+mod containers;
 mod context;
 mod crash;
 mod debug_ast;
@@ -11,5 +13,6 @@ mod expand;
 mod image;
 mod interop;
 mod registry;
-mod support;
+mod remotecache;
 mod run;
+mod support;

@@ -72,7 +72,10 @@ mod tests {
         fs::write(upper.join("etc/passwd"), "y").unwrap();
         fs::write(upper.join("new"), "n").unwrap();
         let got = changes(&upper, &[lower]).unwrap();
-        let text: Vec<String> = got.iter().map(|(k, p)| format!("{} {p}", k.letter())).collect();
+        let text: Vec<String> = got
+            .iter()
+            .map(|(k, p)| format!("{} {p}", k.letter()))
+            .collect();
         assert_eq!(text, ["C /etc", "C /etc/passwd", "A /new"]);
     }
 }

@@ -61,7 +61,11 @@ pub fn run(req: &ExecRequest, detach: bool) -> Result<u8, Error> {
         return Ok(0);
     }
     let mut old = SigSet::empty();
-    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_mask()), Some(&mut old));
+    let _ = sigprocmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&forwarded_mask()),
+        Some(&mut old),
+    );
     let status = cmd.status().map_err(Error::Spawn);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     Ok(status?.code().unwrap_or(1) as u8)
@@ -359,7 +363,11 @@ mod tests {
 
     #[test]
     fn exec_env_overrides_the_containers() {
-        let env = merged_env(vec!["PATH=/bin".into(), "A=1".into()], &["A=2".into()], true);
+        let env = merged_env(
+            vec!["PATH=/bin".into(), "A=1".into()],
+            &["A=2".into()],
+            true,
+        );
         assert_eq!(env, ["PATH=/bin", "A=2", "TERM=xterm"]);
     }
 }

@@ -12,12 +12,17 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::terminal::{copy_size, RawMode};
-use super::{start, Error, Outcome, Request, Running, Stdio};
+use super::{start_with, Error, Gate, Outcome, Request, Running, Stdio};
 use crate::process::init::forwarded_mask;
 
 /// Runs the container to its end with signal forwarding; `interactive`
 /// (`-i`) copies kiln's stdin into the pty when there is one.
 pub fn run(req: Request, interactive: bool) -> Result<Outcome, Error> {
+    run_with(req, interactive, None)
+}
+
+/// [`run`] with a start gate (see [`super::start_with`]).
+pub fn run_with(req: Request, interactive: bool, gate: Option<Gate>) -> Result<Outcome, Error> {
     let mut old = SigSet::empty();
     sigprocmask(
         SigmaskHow::SIG_BLOCK,
@@ -25,19 +30,19 @@ pub fn run(req: Request, interactive: bool) -> Result<Outcome, Error> {
         Some(&mut old),
     )
     .map_err(|e| Error::Io(e.into()))?;
-    let result = run_blocked(req, interactive);
+    let result = run_blocked(req, interactive, gate);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
 }
 
-fn run_blocked(req: Request, interactive: bool) -> Result<Outcome, Error> {
+fn run_blocked(req: Request, interactive: bool, gate: Option<Gate>) -> Result<Outcome, Error> {
     let sfd = SignalFd::with_flags(
         &forwarded_mask(),
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(|e| Error::Io(e.into()))?;
     let tty = matches!(req.stdio, Stdio::Pty);
-    let mut running = start(req)?;
+    let mut running = start_with(req, gate)?;
     let master = if tty { running.take_pty() } else { None };
     let stdin = std::io::stdin();
     let _raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));

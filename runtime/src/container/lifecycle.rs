@@ -61,7 +61,9 @@ fn owns(pid: i32, id: &str) -> bool {
 
 /// Sends `sig` to the container's first process.
 pub fn kill(c: &Container, sig: Signal) -> Result<()> {
-    if !matches!(c.state.status, Status::Running | Status::Paused) || !owns(c.state.pid, &c.record.id) {
+    if !matches!(c.state.status, Status::Running | Status::Paused)
+        || !owns(c.state.pid, &c.record.id)
+    {
         return Err(Error::NotRunning(c.record.name.clone()));
     }
     let stop_signal = parse_signal(&c.record.stop_signal).unwrap_or(Signal::SIGTERM);
@@ -152,7 +154,10 @@ pub fn set_paused(c: &Container, paused: bool) -> Result<()> {
 /// anonymous volumes no other container uses).
 pub fn remove(c: &Container, force: bool, volumes: bool) -> Result<()> {
     if c.state.status.is_live() && !force {
-        return Err(Error::Running(c.record.name.clone(), c.state.status.as_str()));
+        return Err(Error::Running(
+            c.record.name.clone(),
+            c.state.status.as_str(),
+        ));
     }
     c.update(|s| s.stop_requested = true)?;
     if owns(c.state.pid, &c.record.id) {

@@ -4,6 +4,7 @@
 //! needs in a terminal (signal forwarding, raw mode, window size).
 
 pub mod bundle;
+pub mod copy;
 pub mod diff;
 pub mod etc;
 pub mod exec;
@@ -14,6 +15,7 @@ pub mod monitor;
 pub mod restart;
 pub mod state;
 pub mod terminal;
+pub mod wiring;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;

@@ -18,10 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::logs::{self, Stream};
 use super::restart::Backoff;
 use super::state::{self, now, Container, Status};
+use super::wiring::Wiring;
 use super::{start_with, Error as StartError, Outcome, Request, Running, Stdio};
-use crate::network::ports::{Publisher, Target};
-use crate::network::user::Networks;
-use crate::network::{slirp, NetworkMode};
 
 /// argv[1] that makes the kiln binary act as a container's monitor.
 pub const MARKER: &str = "__kiln-monitor";
@@ -53,7 +51,8 @@ struct Ready {
 /// Starts the monitor for the container in `dir` and returns once the
 /// container's command runs (or could not be started).
 pub fn spawn(dir: &Path) -> Result<(), Error> {
-    let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| Error::Spawn(e.into()))?;
+    let (ready_r, ready_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Spawn(e.into()))?;
     let raw = ready_w.as_raw_fd();
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg(MARKER)
@@ -129,29 +128,20 @@ fn report(ready: &mut Option<OwnedFd>, error: Option<String>, exit_code: u8) {
 
 struct Monitor {
     container: Container,
-    publisher: Publisher,
-    networks: Networks,
+    wiring: Wiring,
     /// The write end of `-i`'s stdin pipe, kept so the command sees no EOF.
     stdin_keep: Option<OwnedFd>,
-}
-
-/// What one start set up for the network, undone at its end.
-#[derive(Default)]
-struct Wiring {
-    slirp: Option<slirp::Slirp>,
-    ip: Option<String>,
 }
 
 impl Monitor {
     fn new(dir: PathBuf, _ready: &mut Option<OwnedFd>) -> Result<Monitor, String> {
         let container = Container::load(&dir).map_err(|e| e.to_string())?;
-        let (publisher, bound) =
-            Publisher::bind(&container.record.ports).map_err(|e| format!("publishing ports: {e}"))?;
         let root = dir
             .parent()
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        let (wiring, bound) = Wiring::new(&container.record, &root)?;
         container
             .update(|s| {
                 s.ports = bound;
@@ -162,8 +152,7 @@ impl Monitor {
             .map_err(|e| e.to_string())?;
         Ok(Monitor {
             container,
-            publisher,
-            networks: Networks::new(root.join("networks")),
+            wiring,
             stdin_keep: None,
         })
     }
@@ -205,7 +194,7 @@ impl Monitor {
                 break;
             }
         }
-        self.publisher.set_target(None);
+        self.wiring.unwire();
         if self.container.record.auto_remove {
             let _ = super::lifecycle::remove_files(&self.container, true);
         }
@@ -239,10 +228,13 @@ impl Monitor {
         let (stdio, out, err) = if record.tty {
             (Stdio::Pty, None, None)
         } else {
-            let (out_r, out_w) = nix::unistd::pipe().map_err(io_failed)?;
-            let (err_r, err_w) = nix::unistd::pipe().map_err(io_failed)?;
+            let (out_r, out_w) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io_failed)?;
+            let (err_r, err_w) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io_failed)?;
             let stdin = if record.open_stdin {
-                let (in_r, in_w) = nix::unistd::pipe().map_err(io_failed)?;
+                let (in_r, in_w) =
+                    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io_failed)?;
                 self.stdin_keep = Some(in_w);
                 Some(in_r)
             } else {
@@ -261,17 +253,17 @@ impl Monitor {
             rootfs: record.rootfs.clone(),
             stdio,
         };
-        let mut wiring = Wiring::default();
-        let needs_gate = !matches!(record.network, NetworkMode::Host);
+        let needs_gate = self.wiring.needs_gate();
         let started = {
-            let mut gate = |pid: u32| self.wire(pid, &mut wiring);
+            let wiring = &mut self.wiring;
+            let mut gate = |pid: u32| wiring.wire(pid);
             let gate: Option<super::Gate> = if needs_gate { Some(&mut gate) } else { None };
             start_with(req, gate)
         };
         let mut running = match started {
             Ok(r) => r,
             Err(e) => {
-                self.unwire(&mut wiring);
+                self.wiring.unwire();
                 return Err(failed(e));
             }
         };
@@ -281,7 +273,7 @@ impl Monitor {
             s.pid = pid;
             s.started_at = Some(now());
             s.finished_at = None;
-            s.ip = wiring.ip.clone();
+            s.ip = self.wiring.ip.clone();
             s.exit_code = 0;
             s.oom_killed = false;
             s.error.clear();
@@ -290,40 +282,9 @@ impl Monitor {
         let pty = running.take_pty();
         let pumped = self.pump(&mut running, [out, err, pty]);
         let outcome = pumped.and_then(|()| running.wait().map_err(failed));
-        self.unwire(&mut wiring);
+        self.wiring.unwire();
         self.stdin_keep = None;
         outcome
-    }
-
-    /// Network setup at the gate: slirp for `private`, a veth for a user
-    /// network, and the published ports pointed at the new namespace.
-    fn wire(&self, pid: u32, wiring: &mut Wiring) -> Result<(), String> {
-        let record = &self.container.record;
-        match &record.network {
-            NetworkMode::Private => {
-                wiring.slirp = slirp::start(pid).map_err(|e| format!("slirp4netns: {e}"))?;
-            }
-            NetworkMode::User(name) => {
-                let ip = self
-                    .networks
-                    .attach(name, &record.id, &record.name, pid)
-                    .map_err(|e| e.to_string())?;
-                wiring.ip = Some(ip);
-            }
-            NetworkMode::None | NetworkMode::Host => {}
-        }
-        let addr = wiring.ip.as_deref().and_then(|ip| ip.parse().ok());
-        let target = Target::of_pid(pid, addr).map_err(|e| format!("network namespace: {e}"))?;
-        self.publisher.set_target(Some(target));
-        Ok(())
-    }
-
-    fn unwire(&self, wiring: &mut Wiring) {
-        self.publisher.set_target(None);
-        wiring.slirp.take();
-        if let NetworkMode::User(name) = &self.container.record.network {
-            let _ = self.networks.detach(name, &self.container.record.id);
-        }
     }
 
     /// Copies the container's output into the log until it ends.
@@ -351,7 +312,11 @@ impl Monitor {
                 fds.push(PollFd::new(running.control_fd(), PollFlags::POLLIN));
             }
             // Once ended, pipes still open only drain what is buffered.
-            let timeout = if ended { PollTimeout::ZERO } else { PollTimeout::NONE };
+            let timeout = if ended {
+                PollTimeout::ZERO
+            } else {
+                PollTimeout::NONE
+            };
             match poll(&mut fds, timeout) {
                 Err(nix::Error::EINTR) => continue,
                 Err(_) => break,

@@ -186,9 +186,9 @@ impl Containers {
     /// The lock that makes name checks and renames atomic across processes.
     fn lock_names(&self) -> Result<File> {
         std::fs::create_dir_all(&self.dir).map_err(io_err("creating", &self.dir))?;
-        let path = self.dir.join(".names.lock");
-        let f = File::create(&path).map_err(io_err("creating", &path))?;
-        f.lock().map_err(io_err("locking", &path))?;
+        // flock on the directory itself: no lock file among the containers.
+        let f = File::open(&self.dir).map_err(io_err("opening", &self.dir))?;
+        f.lock().map_err(io_err("locking", &self.dir))?;
         Ok(f)
     }
 
@@ -249,7 +249,10 @@ impl Containers {
     pub fn find(&self, key: &str) -> Result<Container> {
         let key = key.trim_start_matches('/');
         let all = self.list()?;
-        if let Some(c) = all.iter().find(|c| c.record.id == key || c.record.name == key) {
+        if let Some(c) = all
+            .iter()
+            .find(|c| c.record.id == key || c.record.name == key)
+        {
             return Ok(c.clone());
         }
         let mut hits = all.iter().filter(|c| c.record.id.starts_with(key));

@@ -94,7 +94,11 @@ impl PortBinding {
             return Err(bad());
         }
         Ok(PortBinding {
-            host_ip: if ip.is_empty() { "0.0.0.0".into() } else { ip.into() },
+            host_ip: if ip.is_empty() {
+                "0.0.0.0".into()
+            } else {
+                ip.into()
+            },
             host_port,
             container_port,
             proto,
@@ -125,7 +129,10 @@ mod tests {
             ("127.0.0.1", 8080, 80, Proto::Tcp)
         );
         let p = PortBinding::parse("53/udp").unwrap();
-        assert_eq!((p.host_port, p.container_port, p.proto), (0, 53, Proto::Udp));
+        assert_eq!(
+            (p.host_port, p.container_port, p.proto),
+            (0, 53, Proto::Udp)
+        );
         let p = PortBinding::parse("127.0.0.1::80").unwrap();
         assert_eq!(p.host_port, 0);
         assert_eq!(PortBinding::parse("9000:90").unwrap().host_ip, "0.0.0.0");

@@ -100,7 +100,9 @@ fn accept_loop(listener: TcpListener, target: Shared, port: u16) {
         let target = target.clone();
         std::thread::spawn(move || {
             let Ok(addr) = enter(&target) else { return };
-            if let Ok(inner) = TcpStream::connect_timeout(&SocketAddr::new(addr, port), Duration::from_secs(5)) {
+            if let Ok(inner) =
+                TcpStream::connect_timeout(&SocketAddr::new(addr, port), Duration::from_secs(5))
+            {
                 splice(conn, inner);
             }
         });
@@ -126,7 +128,10 @@ fn udp_loop(host: UdpSocket, target: Shared, port: u16) {
     let peers: Arc<Mutex<HashMap<SocketAddr, UdpSocket>>> = Arc::default();
     let mut buf = vec![0u8; 65536];
     while let Ok((n, peer)) = host.recv_from(&mut buf) {
-        let known = peers.lock().ok().and_then(|p| p.get(&peer).and_then(|s| s.try_clone().ok()));
+        let known = peers
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&peer).and_then(|s| s.try_clone().ok()));
         let inner = match known {
             Some(s) => s,
             None => match udp_peer(&host, &target, port, peer, &peers) {

@@ -26,8 +26,10 @@ pub struct Slirp {
 /// gateway 10.0.2.2, DNS 10.0.2.3) and waits until it is configured.
 /// `Ok(None)` when slirp4netns is not installed.
 pub fn start(pid: u32) -> io::Result<Option<Slirp>> {
-    let (ready_r, ready_w) = nix::unistd::pipe().map_err(io::Error::from)?;
-    let (exit_r, exit_w) = nix::unistd::pipe().map_err(io::Error::from)?;
+    let (ready_r, ready_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let (exit_r, exit_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     let (rw, er) = (ready_w.as_raw_fd(), exit_r.as_raw_fd());
     let mut cmd = Command::new(PROGRAM);
     cmd.args(["--configure", "--mtu=65520", "--disable-host-loopback"])
@@ -64,7 +66,10 @@ pub fn start(pid: u32) -> io::Result<Option<Slirp>> {
 }
 
 fn wait_ready(fd: OwnedFd) -> io::Result<()> {
-    let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&fd), PollFlags::POLLIN)];
+    let mut fds = [PollFd::new(
+        std::os::fd::AsFd::as_fd(&fd),
+        PollFlags::POLLIN,
+    )];
     let n = poll(&mut fds, PollTimeout::from(5000u16)).map_err(io::Error::from)?;
     if n == 0 {
         return Err(io::Error::other("slirp4netns did not get ready in 5 s"));
@@ -72,7 +77,9 @@ fn wait_ready(fd: OwnedFd) -> io::Result<()> {
     let mut byte = [0u8; 1];
     let got = std::fs::File::from(fd).read(&mut byte)?;
     if got == 0 {
-        return Err(io::Error::other("slirp4netns failed to configure the network"));
+        return Err(io::Error::other(
+            "slirp4netns failed to configure the network",
+        ));
     }
     Ok(())
 }

@@ -177,7 +177,8 @@ impl Networks {
             return Err(Error::InUse(net.name, names.join(", ")));
         }
         let nsfile = dir.join("netns");
-        let c = CString::new(nsfile.as_os_str().as_bytes()).map_err(|_| Error::BadName(name.into()))?;
+        let c =
+            CString::new(nsfile.as_os_str().as_bytes()).map_err(|_| Error::BadName(name.into()))?;
         // SAFETY: a plain syscall on a NUL-terminated path.
         unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         std::fs::remove_dir_all(&dir).map_err(io_err("removing", &dir))
@@ -192,7 +193,11 @@ impl Networks {
         let mut leases: Vec<Lease> = read_json(&dir.join("leases.json")).unwrap_or_default();
         leases.retain(|l| l.id != id);
         let host = (2..=254u8)
-            .find(|h| !leases.iter().any(|l| l.ip == format!("10.89.{}.{h}", net.octet)))
+            .find(|h| {
+                !leases
+                    .iter()
+                    .any(|l| l.ip == format!("10.89.{}.{h}", net.octet))
+            })
             .ok_or_else(|| Error::Full(name.into()))?;
         let ip = format!("10.89.{}.{host}", net.octet);
         let veth = format!("kv{}", &id[..id.len().min(12)]);
@@ -235,8 +240,13 @@ impl Networks {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         && !RESERVED.contains(&name);
     if ok {
         Ok(())
@@ -329,9 +339,13 @@ fn run_ip(mut cmd: Command, script: &str) -> Result<()> {
             .write_all(script.as_bytes())
             .map_err(|e| ip_err(e.to_string()))?;
     }
-    let out = child.wait_with_output().map_err(|e| ip_err(e.to_string()))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| ip_err(e.to_string()))?;
     if !out.status.success() {
-        return Err(ip_err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(ip_err(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(())
 }

@@ -260,7 +260,9 @@ fn wait_for_go(sock: BorrowedFd) -> Result<(), Failure> {
     protocol::send(sock, &Message::Gate, None).map_err(setup("gate"))?;
     match protocol::recv(sock) {
         Ok(Some((Message::Go, _))) => Ok(()),
-        Ok(_) => Err(Failure::Setup("the caller went away before the start".into())),
+        Ok(_) => Err(Failure::Setup(
+            "the caller went away before the start".into(),
+        )),
         Err(e) => Err(Failure::Setup(format!("gate: {e}"))),
     }
 }
@@ -336,7 +338,11 @@ fn exec_command(sock: BorrowedFd, spec: &Spec) -> Result<Never, Failure> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let program = exec::lookup(args.first().map(String::as_str).unwrap_or(""), path_env)
         .map_err(Failure::Exec)?;
-    let annotated = |key: &str| spec.annotations().as_ref().is_some_and(|a| a.contains_key(key));
+    let annotated = |key: &str| {
+        spec.annotations()
+            .as_ref()
+            .is_some_and(|a| a.contains_key(key))
+    };
     if annotated(GATE_ANNOTATION) {
         wait_for_go(sock)?;
     }

@@ -387,7 +387,11 @@ fn bind_etc_files<S: Syscalls>(
     let mut stubs = Vec::new();
     for (name, text) in entries {
         let dest = Path::new("/etc").join(name);
-        let mounted = spec.mounts().iter().flatten().any(|m| m.destination() == &dest);
+        let mounted = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .any(|m| m.destination() == &dest);
         if mounted {
             continue;
         }

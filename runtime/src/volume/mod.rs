@@ -146,8 +146,13 @@ impl Volumes {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -167,7 +172,8 @@ mod tests {
         std::fs::write(layer.join("data/seed.txt"), "from image").unwrap();
         let vols = Volumes::new(root.path().join("volumes"));
         let v = vols.ensure("cache", false, "now").unwrap();
-        vols.seed("cache", std::slice::from_ref(&layer), "/data").unwrap();
+        vols.seed("cache", std::slice::from_ref(&layer), "/data")
+            .unwrap();
         let seeded = v.mountpoint.join("seed.txt");
         assert_eq!(std::fs::read_to_string(&seeded).unwrap(), "from image");
         std::fs::remove_file(&seeded).unwrap();

@@ -132,7 +132,11 @@ mod tests {
     #[test]
     fn upper_layers_win_and_links_are_not_followed() {
         let t = tempfile::tempdir().unwrap();
-        let (top, base, dst) = (t.path().join("top"), t.path().join("base"), t.path().join("v"));
+        let (top, base, dst) = (
+            t.path().join("top"),
+            t.path().join("base"),
+            t.path().join("v"),
+        );
         for d in [&top, &base] {
             fs::create_dir_all(d.join("data/sub")).unwrap();
         }
@@ -144,6 +148,9 @@ mod tests {
         copy_merged(&[top, base], Path::new("/data"), &dst).unwrap();
         assert_eq!(fs::read_to_string(dst.join("a")).unwrap(), "top");
         assert_eq!(fs::read_to_string(dst.join("sub/b")).unwrap(), "b");
-        assert_eq!(fs::read_link(dst.join("link")).unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(
+            fs::read_link(dst.join("link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
     }
 }

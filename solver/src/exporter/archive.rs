@@ -12,7 +12,8 @@ use crate::BuildError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveKind {
-    Oci,
+    /// With the layers re-encoded in this compression, if any.
+    Oci(Option<kiln_cache::compression::Compression>),
     Docker,
 }
 
@@ -37,7 +38,7 @@ pub fn export(
         names: names.to_vec(),
     }];
     let mut out = match kind {
-        ArchiveKind::Oci => oci::save(store, &items, out, None),
+        ArchiveKind::Oci(c) => oci::save(store, &items, out, c),
         ArchiveKind::Docker => docker::save(store, &items, out),
     }
     .map_err(|e| BuildError::Output(e.to_string()))?;

@@ -36,6 +36,10 @@ pub fn commit_layer(
     if is_empty_dir(staging.path()) {
         return Ok(None);
     }
+    if let Some(epoch) = source_date_epoch {
+        crate::exporter::epoch::clamp_tree(staging.path(), epoch)
+            .map_err(|e| BuildError::Layer(format!("clamping mtimes: {e}")))?;
+    }
     let opts = DiffOptions {
         source_date_epoch,
         compression: Compression::None,
@@ -98,6 +102,17 @@ pub fn write_image(
     layers: &[LayerRecord],
     tags: &[Reference],
 ) -> Result<ImageRecord, BuildError> {
+    write_image_annotated(store, config, layers, tags, &[])
+}
+
+/// [`write_image`] with `--annotation`s on the manifest.
+pub fn write_image_annotated(
+    store: &Store,
+    config: &ImageConfig,
+    layers: &[LayerRecord],
+    tags: &[Reference],
+    annotations: &[(String, String)],
+) -> Result<ImageRecord, BuildError> {
     let bytes = kiln_cache::image::json::canonical(&config.doc)
         .map_err(|e| BuildError::Layer(e.to_string()))?;
     let blob = ConfigBlob::parse(bytes).map_err(|e| BuildError::Layer(e.to_string()))?;
@@ -107,7 +122,8 @@ pub fn write_image(
         .map(|l| descriptor(&l.media_type, &l.blob.digest, l.blob.size))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| BuildError::Layer(e.to_string()))?;
-    let manifest = ManifestBlob::build(Flavor::Oci, &blob, descs, None)
+    let notes = (!annotations.is_empty()).then(|| annotations.iter().cloned().collect());
+    let manifest = ManifestBlob::build(Flavor::Oci, &blob, descs, notes)
         .map_err(|e| BuildError::Layer(e.to_string()))?;
     let manifest_ref = store.put_blob_bytes(&manifest.bytes)?;
     let created = config

@@ -1,5 +1,12 @@
 //! Build outputs (BuildKit's exporters): `image` puts layers and the image
-//! into the store; `archive` writes `--output type=oci|docker,dest=…`.
+//! into the store; `archive` writes `--output type=oci|docker,dest=…`;
+//! `local` writes the final filesystem (`type=local`, `type=tar`); `push`
+//! sends the image to a registry (`--push`), `compress` makes the
+//! compressed layer blobs it and cache exports ship.
 
 pub mod archive;
+pub mod epoch;
+pub mod compress;
 pub mod image;
+pub mod local;
+pub mod push;

@@ -16,6 +16,7 @@ use crate::cancel::Cancel;
 use crate::dispatch::RunOp;
 
 use super::layered::Layered;
+use super::mounts::Prepared;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -39,6 +40,8 @@ pub struct ExecRequest<'a> {
     /// A private scratch directory (scripts, an empty lower for scratch).
     pub scratch: &'a Path,
     pub cancel: &'a Cancel,
+    /// The step's `--mount`s, ready.
+    pub mounts: &'a Prepared,
 }
 
 /// Runs the command; returns its exit code (128+N for signal N).
@@ -72,9 +75,12 @@ pub fn run(
             read_only: true,
         });
     }
+    binds.extend(req.mounts.binds.iter().cloned());
+    let mut env = op.env.clone();
+    env.extend(req.mounts.env.iter().cloned());
     let config = Config {
         args: op.args.clone(),
-        env: op.env.clone(),
+        env,
         cwd: op.cwd.clone(),
         user,
         hostname: Some("buildkitsandbox".into()),
@@ -84,6 +90,7 @@ pub fn run(
             Network::Host | Network::Default => NetMode::Host,
         },
         binds,
+        tmpfs: req.mounts.tmpfs.clone(),
         ..Config::default()
     };
     let spec = config.to_spec(&req.id).map_err(kiln_runtime::Error::from)?;
@@ -119,7 +126,11 @@ pub fn run(
         let _ = lines.join();
         result
     })?;
-    cleanup_mount_stubs(req.upper, &Layered::new(lowers))?;
+    let below = Layered::new(lowers);
+    cleanup_mount_stubs(req.upper, &below)?;
+    for target in &req.mounts.targets {
+        remove_target_stub(req.upper, &below, target)?;
+    }
     Ok(outcome)
 }
 
@@ -188,6 +199,37 @@ fn cleanup_mount_stubs(upper: &Path, below: &Layered) -> std::io::Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// A `--mount` target leaves an empty file or directory (and maybe its
+/// parents) in the upper; BuildKit's layers do not have them. Walks up
+/// from the target, removing each stub the image below did not have, or
+/// had identically, until one holds something.
+fn remove_target_stub(upper: &Path, below: &Layered, target: &str) -> std::io::Result<()> {
+    let mut rel = PathBuf::from(target.trim_start_matches('/'));
+    while !rel.as_os_str().is_empty() {
+        let path = upper.join(&rel);
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            break;
+        };
+        let stub = (m.is_file() && m.len() == 0) || (m.is_dir() && is_empty_dir(&path));
+        let opaque = m.is_dir() && kiln_cache::layer::whiteout::is_opaque(&path).unwrap_or(false);
+        let removable = stub
+            && !opaque
+            && match below.lookup(&rel) {
+                None => true,
+                Some((lp, lm)) => same_entry(&path, &m, &lp, &lm),
+            };
+        if !removable {
+            break;
+        }
+        match m.is_dir() {
+            true => fs::remove_dir(&path)?,
+            false => fs::remove_file(&path)?,
+        }
+        rel.pop();
     }
     Ok(())
 }

@@ -90,11 +90,16 @@ pub fn copy(
         CopyFrom::Stage(_) | CopyFrom::Image(_) => {
             let src = source.ok_or_else(|| FileError::NotFound("source stage".into()))?;
             for p in &op.paths {
+                let parent = Path::new(p.trim_start_matches('/')).parent();
+                let dest = match (op.parents, parent) {
+                    (true, Some(dir)) => dest_rel.join(dir),
+                    _ => dest_rel.clone(),
+                };
                 copy_layered(
                     src,
                     p,
-                    &dest_rel,
-                    dest_is_dir || op.paths.len() > 1,
+                    &dest,
+                    dest_is_dir || op.paths.len() > 1 || op.parents,
                     t,
                     &mut rules,
                 )?;
@@ -132,6 +137,18 @@ fn copy_context_item(
     rules: &mut Rules,
 ) -> Result<(), FileError> {
     let src_root = context.join(&item.root);
+    // --parents: the source keeps its context path below the destination.
+    let parents_dest;
+    let dest = if op.parents {
+        parents_dest = match item.kind {
+            EntryKind::Dir => dest.join(&item.root),
+            _ => dest.join(item.root.parent().unwrap_or(Path::new(""))),
+        };
+        &parents_dest
+    } else {
+        dest
+    };
+    let dest_is_dir = dest_is_dir || op.parents;
     if item.kind != EntryKind::Dir {
         if op.add && item.kind == EntryKind::File && archive::is_archive(&src_root) {
             ensure_dir(t, dest, rules)?;

@@ -8,3 +8,4 @@ pub mod exec;
 pub mod file;
 pub mod layered;
 pub mod mode;
+pub mod mounts;

@@ -64,7 +64,7 @@ pub(super) fn start_failed(e: monitor::Error) -> ExitCode {
 }
 
 /// Builds and records the container.
-fn make(args: &RunArgs, globals: &Globals) -> anyhow::Result<Container> {
+pub(super) fn make(args: &RunArgs, globals: &Globals) -> anyhow::Result<Container> {
     let id = new_id()?;
     let containers = containers(globals);
     let dir = containers.dir().join(&id);
@@ -192,7 +192,10 @@ fn ports(args: &RunArgs, image: &ImageConfig) -> anyhow::Result<Vec<PortBinding>
     if args.publish_all {
         for exposed in &image.exposed {
             let b = PortBinding::parse(exposed)?;
-            if !all.iter().any(|p| p.container_port == b.container_port && p.proto == b.proto) {
+            if !all
+                .iter()
+                .any(|p| p.container_port == b.container_port && p.proto == b.proto)
+            {
                 all.push(b);
             }
         }
@@ -308,12 +311,18 @@ fn volume_point(spec: &str, vols: &Volumes) -> anyhow::Result<MountPoint> {
 fn link_env(args: &RunArgs, containers: &Containers, own: &str) -> anyhow::Result<Vec<String>> {
     let mut env = Vec::new();
     for link in &args.link {
-        let (key, alias) = link.split_once(':').unwrap_or((link.as_str(), link.as_str()));
+        let (key, alias) = link
+            .split_once(':')
+            .unwrap_or((link.as_str(), link.as_str()));
         let target = containers
             .find(key)
             .with_context(|| format!("could not link to {key}"))?;
         let prefix = alias.to_ascii_uppercase().replace(['-', '.'], "_");
-        let ip = target.state.ip.clone().unwrap_or_else(|| "127.0.0.1".into());
+        let ip = target
+            .state
+            .ip
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".into());
         env.push(format!("{prefix}_NAME=/{own}/{alias}"));
         let exposed = target.record.config["ExposedPorts"]
             .as_object()

@@ -43,7 +43,10 @@ pub fn run(args: ExecArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let c = containers(globals).find(&args.container)?;
     match c.state.status {
         Status::Running => {}
-        Status::Paused => anyhow::bail!("container {} is paused, unpause the container before exec", c.record.name),
+        Status::Paused => anyhow::bail!(
+            "container {} is paused, unpause the container before exec",
+            c.record.name
+        ),
         _ => anyhow::bail!("container {} is not running", c.record.name),
     }
     let _ = args.interactive;

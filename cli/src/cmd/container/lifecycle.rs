@@ -132,7 +132,11 @@ pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Starts a stopped container; a running one is left alone (Docker).
@@ -147,11 +151,51 @@ fn timeout(c: &Container, flag: Option<u64>) -> Duration {
     Duration::from_secs(flag.or(c.record.stop_timeout).unwrap_or(10))
 }
 
+/// Stops every container at once (as Docker's CLI does), so N
+/// containers take one timeout, not N.
 pub fn stop(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    Ok(for_each(globals, &args.names, |c| {
-        lc::stop(c, timeout(c, args.time))?;
-        Ok(())
-    }))
+    let all = containers(globals);
+    let results: Vec<(String, anyhow::Result<()>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = args
+            .names
+            .iter()
+            .map(|name| {
+                let all = &all;
+                s.spawn(move || {
+                    let c = all.find(name)?;
+                    lc::stop(&c, timeout(&c, args.time))?;
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        args.names
+            .iter()
+            .cloned()
+            .zip(handles)
+            .map(|(n, h)| {
+                (
+                    n,
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("stop failed"))),
+                )
+            })
+            .collect()
+    });
+    let mut failed = false;
+    for (name, r) in results {
+        match r {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("kiln: error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn restart(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
@@ -185,9 +229,11 @@ pub fn wait(args: Names, globals: &Globals) -> anyhow::Result<ExitCode> {
     let all = containers(globals);
     let mut failed = false;
     for name in &args.names {
-        match all.find(name).map_err(anyhow::Error::from).and_then(|c| {
-            lc::wait(&c.dir).map_err(anyhow::Error::from)
-        }) {
+        match all
+            .find(name)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| lc::wait(&c.dir).map_err(anyhow::Error::from))
+        {
             Ok(code) => println!("{code}"),
             Err(e) => {
                 eprintln!("kiln: error: {e:#}");
@@ -195,7 +241,11 @@ pub fn wait(args: Names, globals: &Globals) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn rename(args: RenameArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
@@ -213,7 +263,10 @@ pub fn prune(args: PruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let _ = args.force;
     let mut removed = 0;
     for c in containers(globals).list()? {
-        if matches!(c.state.status, Status::Exited | Status::Dead | Status::Created) {
+        if matches!(
+            c.state.status,
+            Status::Exited | Status::Dead | Status::Created
+        ) {
             lc::remove(&c, true, false)?;
             println!("{}", c.record.id);
             removed += 1;

@@ -4,6 +4,7 @@
 //! `volume` and `network` groups. Behaviour lives in `kiln_runtime`; these
 //! modules parse and render.
 
+mod cp;
 mod create;
 mod exec;
 mod lifecycle;
@@ -60,6 +61,8 @@ pub enum Command {
     Attach(show::One),
     /// Run a command in a running container
     Exec(exec::ExecArgs),
+    /// Copy files between a running container and the host
+    Cp(cp::CpArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -99,6 +102,7 @@ impl Command {
             Command::Port(a) => show::port(a, globals),
             Command::Attach(a) => show::attach(a, globals),
             Command::Exec(a) => exec::run(a, globals),
+            Command::Cp(a) => cp::run(a, globals),
             Command::Container(ContainerCommand::Prune(a)) => lifecycle::prune(a, globals),
             Command::Volume(c) => c.run(globals),
             Command::Network(c) => c.run(globals),

@@ -45,7 +45,13 @@ impl Command {
                 for n in nets.list()? {
                     match quiet {
                         true => println!("{}", &n.id[..12]),
-                        false => println!("{:<14}{:<20}{:<10}{}", &n.id[..12], n.name, "bridge", n.subnet()),
+                        false => println!(
+                            "{:<14}{:<20}{:<10}{}",
+                            &n.id[..12],
+                            n.name,
+                            "bridge",
+                            n.subnet()
+                        ),
                     }
                 }
             }

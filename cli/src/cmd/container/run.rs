@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use kiln_runtime::container::{bundle, foreground, Error as RunError};
+use kiln_runtime::container::state::{self, Container, Status};
+use kiln_runtime::container::wiring::Wiring;
+use kiln_runtime::container::{bundle, foreground, Error as RunError, Gate};
 use kiln_runtime::oci_spec::runtime::LinuxSeccomp;
 use kiln_runtime::spec::{parse_bytes, Bind, Config, Init, Limits, Network, Seccomp};
 use kiln_runtime::{Outcome, Request, Rootfs, Stdio};
@@ -162,6 +164,17 @@ pub(super) fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> 
     if args.detach {
         return super::create::run_detached(args, globals);
     }
+    // A bare `--rootfs` run (a build step's twin, and the latency
+    // benchmark) stays unrecorded; anything a user may name, publish or
+    // network later gets a container record, as Docker's foreground runs do.
+    let recorded = args.runtime == RuntimeName::Kiln
+        && (args.rootfs.is_none()
+            || args.name.is_some()
+            || !args.publish.is_empty()
+            || !matches!(args.network.as_str(), "none" | "host" | "private"));
+    if recorded {
+        return run_recorded(&args, globals);
+    }
     let id = new_id()?;
     let dir = globals.root.join("containers").join(&id);
     let result = run_in(&args, globals, &id, &dir);
@@ -171,6 +184,94 @@ pub(super) fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> 
     match result {
         Ok(outcome) => Ok(report(outcome)),
         Err(err) => Ok(report_error(err)),
+    }
+}
+
+fn run_recorded(args: &RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let c = match super::create::make(args, globals) {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(e)),
+    };
+    let result = foreground_recorded(args, globals, &c);
+    if args.rm {
+        let _ = kiln_runtime::container::lifecycle::remove_files(&c, true);
+    }
+    match result {
+        Ok(outcome) => Ok(report(outcome)),
+        Err(err) => Ok(report_error(err)),
+    }
+}
+
+/// The foreground run of a recorded container: this process is its
+/// monitor (it holds the lock and writes the state).
+fn foreground_recorded(
+    args: &RunArgs,
+    globals: &Globals,
+    c: &Container,
+) -> anyhow::Result<Outcome> {
+    let _lock = state::hold_monitor_lock(&c.dir)?;
+    let (mut wiring, bound) = Wiring::new(&c.record, &globals.root).map_err(anyhow::Error::msg)?;
+    c.update(|s| {
+        s.status = Status::Running;
+        s.monitor_pid = std::process::id() as i32;
+        s.ports = bound;
+        s.started_at = Some(state::now());
+    })?;
+    let req = Request {
+        id: c.record.id.clone(),
+        spec: c.record.spec.clone(),
+        rootfs: c.record.rootfs.clone(),
+        stdio: stdio_of(args),
+    };
+    let needs = wiring.needs_gate();
+    let result = {
+        let dir = c.dir.clone();
+        let mut gate = |pid: u32| {
+            wiring.wire(pid)?;
+            let ip = wiring.ip.clone();
+            let child = first_child(pid);
+            state::update_state(&dir, |s| {
+                s.pid = child;
+                s.ip = ip;
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        let gate: Option<Gate> = if needs { Some(&mut gate) } else { None };
+        foreground::run_with(req, args.interactive, gate)
+    };
+    wiring.unwire();
+    let code = result
+        .as_ref()
+        .map(|o| o.exit_code() as i32)
+        .unwrap_or(SETUP_FAILED as i32);
+    c.update(|s| {
+        s.status = Status::Exited;
+        s.pid = 0;
+        s.exit_code = code;
+        s.finished_at = Some(state::now());
+        if let Ok(o) = &result {
+            s.oom_killed = o.oom_killed;
+        }
+    })?;
+    Ok(result?)
+}
+
+/// The container's first process: the helper's only child.
+fn first_child(helper: u32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{helper}/task/{helper}/children"))
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn stdio_of(args: &RunArgs) -> Stdio {
+    if args.tty {
+        Stdio::Pty
+    } else {
+        Stdio::Inherit {
+            stdin: args.interactive,
+        }
     }
 }
 
@@ -375,7 +476,7 @@ fn limits(args: &RunArgs) -> anyhow::Result<Limits> {
         bail!("you should always set the memory limit when using the memory swap limit");
     }
     if let Some(c) = args.cpus {
-        if !(c > 0.0) {
+        if c.is_nan() || c <= 0.0 {
             bail!("invalid --cpus value {c}: must be positive");
         }
     }

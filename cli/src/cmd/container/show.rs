@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
+use kiln_runtime::container::diff as cdiff;
 use kiln_runtime::container::logs::{self, Entry, Stream};
 use kiln_runtime::container::state::{Container, State, Status};
-use kiln_runtime::container::diff as cdiff;
 use kiln_runtime::Rootfs;
 use serde_json::json;
 
@@ -113,14 +113,14 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     }
     writeln!(
         out,
-        "{:<14}{:<16}{:<24}{:<18}{:<28}{:<32}NAMES",
+        "{:<14}{:<16}{:<24}{:<24}{:<28}{:<32}NAMES",
         "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
     )?;
     for c in &list {
         let cmd = format!("\"{}\"", truncate(&c.record.command(), 20));
         writeln!(
             out,
-            "{:<14}{:<16}{:<24}{:<18}{:<28}{:<32}{}",
+            "{:<14}{:<16}{:<24}{:<24}{:<28}{:<32}{}",
             id_of(c, args.no_trunc),
             truncate(&image_of(c), 15),
             cmd,
@@ -245,7 +245,10 @@ pub fn logs(args: LogsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let c = find(globals, &args.container)?;
     let tail = match args.tail.as_str() {
         "all" | "-1" => None,
-        n => Some(n.parse::<usize>().context("--tail takes a number or \"all\"")?),
+        n => Some(
+            n.parse::<usize>()
+                .context("--tail takes a number or \"all\"")?,
+        ),
     };
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let path = c.dir.join(logs::FILE);
@@ -330,19 +333,30 @@ pub fn inspect(args: InspectArgs, globals: &Globals) -> anyhow::Result<ExitCode>
         match all.find(name) {
             Ok(c) => docs.push(inspect_json(&c)),
             Err(e) => {
-                eprintln!("kiln: error: {e}: not a container (for an image, use `kiln image inspect`)");
+                eprintln!(
+                    "kiln: error: {e}: not a container (for an image, use `kiln image inspect`)"
+                );
                 failed = true;
             }
         }
     }
     println!("{}", serde_json::to_string_pretty(&docs)?);
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Docker's container JSON: the parts kiln has.
 fn inspect_json(c: &Container) -> serde_json::Value {
     let (r, s) = (&c.record, &c.state);
-    let args = r.spec.process().as_ref().and_then(|p| p.args().clone()).unwrap_or_default();
+    let args = r
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
     let mut ports = serde_json::Map::new();
     for p in &s.ports {
         let key = format!("{}/{}", p.container_port, p.proto.as_str());
@@ -435,7 +449,14 @@ pub fn top(args: One, globals: &Globals) -> anyhow::Result<ExitCode> {
             .filter(|p| !p.is_empty())
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect();
-        writeln!(out, "{:<8}{:<10}{:<10}{}", field("Uid:"), pid, field("PPid:"), cmd.join(" "))?;
+        writeln!(
+            out,
+            "{:<8}{:<10}{:<10}{}",
+            field("Uid:"),
+            pid,
+            field("PPid:"),
+            cmd.join(" ")
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -473,7 +494,10 @@ pub fn port(args: PortArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
                 .filter(|p| p.container_port.to_string() == num && p.proto.as_str() == proto)
                 .collect();
             if hits.is_empty() {
-                bail!("no public port '{num}/{proto}' published for {}", c.record.name);
+                bail!(
+                    "no public port '{num}/{proto}' published for {}",
+                    c.record.name
+                );
             }
             for p in hits {
                 writeln!(out, "{}:{}", p.host_ip, p.host_port)?;

@@ -113,9 +113,7 @@ fn remove(globals: &Globals, vols: &Volumes, names: &[String]) -> anyhow::Result
     let mut failed = false;
     for name in names {
         let result = match users.iter().find(|(n, _)| n == name) {
-            Some((_, id)) => Err(anyhow::anyhow!(
-                "remove {name}: volume is in use - [{id}]"
-            )),
+            Some((_, id)) => Err(anyhow::anyhow!("remove {name}: volume is in use - [{id}]")),
             None => vols.remove(name).map_err(anyhow::Error::from),
         };
         match result {

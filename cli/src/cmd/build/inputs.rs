@@ -1,0 +1,88 @@
+//! `--secret`, `--ssh` and `--platform` of `kiln build`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use kiln_solver::SecretSource;
+
+pub fn secrets(flags: &[String]) -> anyhow::Result<BTreeMap<String, SecretSource>> {
+    let mut out = BTreeMap::new();
+    for f in flags {
+        let (id, source) = SecretSource::parse_flag(f).map_err(anyhow::Error::msg)?;
+        if let SecretSource::File(p) = &source {
+            if !p.is_file() {
+                bail!("--secret {f:?}: {} is not a file", p.display());
+            }
+        }
+        out.insert(id, source);
+    }
+    Ok(out)
+}
+
+/// `default` (from `$SSH_AUTH_SOCK`), `ID=SOCKET`, or `ID` alone (also
+/// `$SSH_AUTH_SOCK`), as buildx takes them.
+pub fn ssh(flags: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for f in flags {
+        let (id, path) = match f.split_once('=') {
+            Some((id, path)) => (id.to_string(), PathBuf::from(path)),
+            None => match std::env::var_os("SSH_AUTH_SOCK") {
+                Some(p) => (f.clone(), PathBuf::from(p)),
+                None => bail!("--ssh {f}: SSH_AUTH_SOCK is not set"),
+            },
+        };
+        if !path.exists() {
+            bail!("--ssh {f}: {} does not exist", path.display());
+        }
+        out.insert(id, path);
+    }
+    Ok(out)
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "s390x" => "s390x",
+        "powerpc64" => "ppc64le",
+        "riscv64" => "riscv64",
+        other => other,
+    }
+}
+
+/// The qemu name binfmt_misc registers an emulator under.
+fn qemu_name(arch: &str) -> &str {
+    match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        "ppc64le" => "ppc64le",
+        other => other,
+    }
+}
+
+/// Checks `--platform`: the host's is built; another needs binfmt_misc
+/// emulation registered, and even then kiln does not build it yet.
+pub fn check_platform(platform: &str) -> anyhow::Result<()> {
+    let host = format!("linux/{}", host_arch());
+    for p in platform.split(',') {
+        let p = p.trim();
+        let arch = p
+            .strip_prefix("linux/")
+            .unwrap_or(p)
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if p == host || arch == host_arch() {
+            continue;
+        }
+        let entry =
+            PathBuf::from("/proc/sys/fs/binfmt_misc").join(format!("qemu-{}", qemu_name(arch)));
+        if !entry.exists() {
+            bail!("--platform {p}: this machine is {host} and no binfmt_misc emulation for {p} is registered (see /proc/sys/fs/binfmt_misc; install qemu-user-static)");
+        }
+        bail!("--platform {p}: emulation is registered ({}), but kiln builds only for the host platform ({host}) so far", entry.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! `kiln build`'s BuildKit surface beyond the core (issue 9): RUN mounts
+//! and secrets, outputs and metadata, reproducible builds, lint during
+//! builds. Each module builds cases of testdata/build on a busybox base
+//! and checks what a user sees. Privileged: run as root, or set
+//! KILN_SKIP_PRIVILEGED=1 to skip.
+
+mod copy_flags;
+mod mounts;
+mod outputs;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use crate::run::busybox_rootfs;
+use crate::support::{testdata, Kiln};
+
+pub fn privileged() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        return true;
+    }
+    if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
+        eprintln!("skipped: needs root (KILN_SKIP_PRIVILEGED=1)");
+        return false;
+    }
+    panic!("this test needs root (set KILN_SKIP_PRIVILEGED=1 to skip it)");
+}
+
+fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let root = busybox_rootfs();
+        let tar = root.with_file_name("busybox-surface.tar");
+        let ok = Command::new("tar")
+            .args(["--numeric-owner", "-C"])
+            .arg(root)
+            .args(["-cf"])
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("tar")
+            .success();
+        assert!(ok, "taring the busybox rootfs failed");
+        tar
+    })
+}
+
+/// A fresh root with `busybox` imported.
+pub fn kiln_with_busybox() -> Kiln {
+    let k = Kiln::new();
+    let out = k
+        .cmd(["import"])
+        .arg(busybox_tar())
+        .args(["busybox", "--change", "CMD [\"sh\"]"])
+        .output()
+        .expect("kiln import");
+    assert!(out.status.success(), "import: {}", text(&out.stderr));
+    k
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A case folder of testdata/build.
+pub fn case(name: &str) -> PathBuf {
+    testdata().join("build").join(name)
+}
+
+/// `kiln build --progress=plain FLAGS… DIR`.
+pub fn build(k: &Kiln, dir: &Path, flags: &[&str]) -> Output {
+    k.cmd(["build", "--progress=plain"])
+        .args(flags)
+        .arg(dir)
+        .output()
+        .expect("kiln build")
+}
+
+/// A build that must succeed: (image ID, stderr).
+pub fn build_ok(k: &Kiln, dir: &Path, flags: &[&str]) -> (String, String) {
+    let out = build(k, dir, flags);
+    let stderr = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "build of {} failed:\n{stderr}",
+        dir.display()
+    );
+    let id = text(&out.stdout).trim().to_string();
+    (id, stderr)
+}
+
+/// `kiln run --rm IMAGE sh -c SCRIPT`, trimmed stdout.
+pub fn run_sh(k: &Kiln, image: &str, script: &str) -> String {
+    let out = k
+        .cmd(["run", "--rm", image, "sh", "-c", script])
+        .output()
+        .expect("kiln run");
+    assert!(
+        out.status.success(),
+        "run {script:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}
+
+/// Names of the steps a plain-progress log shows as CACHED.
+pub fn cached_steps(stderr: &str) -> Vec<String> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.ends_with(" CACHED") {
+            let num = l.split_whitespace().next().unwrap_or("");
+            if let Some(name) = lines[..i]
+                .iter()
+                .rev()
+                .find(|p| p.starts_with(&format!("{num} [")))
+            {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,76 @@
+//! A container's network at each start: slirp4netns for `private`, a veth
+//! on a user network, and published ports pointed at the new namespace.
+//! Done at the start gate (before the command runs) and undone at its end;
+//! the monitor and a foreground `kiln run` share it.
+
+use std::path::Path;
+
+use super::state::Record;
+use crate::network::ports::{Publisher, Target};
+use crate::network::user::Networks;
+use crate::network::{slirp, NetworkMode, PortBinding};
+
+pub struct Wiring {
+    publisher: Publisher,
+    networks: Networks,
+    network: NetworkMode,
+    id: String,
+    name: String,
+    slirp: Option<slirp::Slirp>,
+    /// The address on a user network, once attached.
+    pub ip: Option<String>,
+}
+
+impl Wiring {
+    /// Binds the record's published ports; returns them as bound.
+    pub fn new(record: &Record, root: &Path) -> Result<(Wiring, Vec<PortBinding>), String> {
+        let (publisher, bound) =
+            Publisher::bind(&record.ports).map_err(|e| format!("publishing ports: {e}"))?;
+        let w = Wiring {
+            publisher,
+            networks: Networks::new(root.join("networks")),
+            network: record.network.clone(),
+            id: record.id.clone(),
+            name: record.name.clone(),
+            slirp: None,
+            ip: None,
+        };
+        Ok((w, bound))
+    }
+
+    /// Whether the start needs the gate (every mode with its own namespace).
+    pub fn needs_gate(&self) -> bool {
+        !matches!(self.network, NetworkMode::Host)
+    }
+
+    /// At the gate: `pid` is the helper, inside the container's namespace.
+    pub fn wire(&mut self, pid: u32) -> Result<(), String> {
+        match &self.network {
+            NetworkMode::Private => {
+                self.slirp = slirp::start(pid).map_err(|e| format!("slirp4netns: {e}"))?;
+            }
+            NetworkMode::User(name) => {
+                let ip = self
+                    .networks
+                    .attach(name, &self.id, &self.name, pid)
+                    .map_err(|e| e.to_string())?;
+                self.ip = Some(ip);
+            }
+            NetworkMode::None | NetworkMode::Host => {}
+        }
+        let addr = self.ip.as_deref().and_then(|ip| ip.parse().ok());
+        let target = Target::of_pid(pid, addr).map_err(|e| format!("network namespace: {e}"))?;
+        self.publisher.set_target(Some(target));
+        Ok(())
+    }
+
+    /// After the run: ports point nowhere, slirp stops, the lease goes.
+    pub fn unwire(&mut self) {
+        self.publisher.set_target(None);
+        self.slirp.take();
+        if let NetworkMode::User(name) = &self.network {
+            let _ = self.networks.detach(name, &self.id);
+        }
+        self.ip = None;
+    }
+}

@@ -1,0 +1,169 @@
+//! `type=cache`: a directory kept in the store between builds, as an
+//! `exec.cachemount` record over a mutable snapshot. It is never a layer
+//! and never a key ingredient. Unlike BuildKit, `--no-cache` keeps it:
+//! people re-run steps with `--no-cache` without wanting every package
+//! downloaded again (moby/buildkit issues 1213, 1364, 2447, 4250);
+//! `--no-cache-mounts` empties it for one build.
+//!
+//! `sharing=` maps onto one lock file per id: `shared` takes a shared
+//! lock, `locked` an exclusive one (waiting), `private` tries an exclusive
+//! one and, when another step holds it, gets a fresh throw-away directory
+//! (BuildKit makes a new instance in that case).
+
+use std::fs::{self, File, TryLockError};
+use std::os::unix::fs::{lchown, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use kiln_cache::{Ingredient, NewRecord, NewSnapshot, RecordKind};
+use kiln_parser::ast::CacheSharing;
+
+use crate::dispatch::{MountFrom, RunMount};
+
+use super::tree::materialize;
+use super::{io, MountEnv, MountError};
+
+/// The cache key of the record holding cache mount `id`.
+pub fn record_key(id: &str) -> String {
+    format!("exec.cachemount:{id}")
+}
+
+fn lock_file(env: &MountEnv<'_>, id: &str) -> Result<File, MountError> {
+    let dir = env.store.root().join("builds").join("cache-mounts");
+    fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+    let path = dir.join(format!("{}.lock", blake3::hash(id.as_bytes()).to_hex()));
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(path.display()))
+}
+
+/// The directory to bind for cache mount `m` (number `n` of its step), and
+/// the lock to hold while the step runs.
+pub fn acquire(
+    env: &MountEnv<'_>,
+    m: &RunMount,
+    n: usize,
+) -> Result<(PathBuf, Option<File>), MountError> {
+    let RunMount::Cache { id, sharing, .. } = m else {
+        return Err(MountError::NoStage);
+    };
+    let lock = lock_file(env, id)?;
+    match sharing {
+        CacheSharing::Private => match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let dir = env.scratch.join(format!("cache{n}"));
+                fresh(env, m, &dir)?;
+                return Ok((dir, None));
+            }
+            Err(TryLockError::Error(e)) => return Err(io("locking a cache mount")(e)),
+        },
+        _ => lock.lock().map_err(io("locking a cache mount"))?,
+    }
+    let path = find_or_create(env, m)?;
+    if env.inputs.no_cache_mounts {
+        let first = env
+            .inputs
+            .emptied
+            .lock()
+            .map(|mut e| e.insert(id.clone()))
+            .unwrap_or(false);
+        if first {
+            empty(&path)?;
+        }
+    }
+    if *sharing == CacheSharing::Shared {
+        // Downgrade: other shared users may now run beside this step.
+        lock.lock_shared().map_err(io("locking a cache mount"))?;
+    }
+    Ok((path, Some(lock)))
+}
+
+/// Called with the id's lock held exclusively.
+fn find_or_create(env: &MountEnv<'_>, m: &RunMount) -> Result<PathBuf, MountError> {
+    let RunMount::Cache { id, target, .. } = m else {
+        return Err(MountError::NoStage);
+    };
+    let key = record_key(id);
+    if let Some(rec) = env.store.record_by_key(&key)? {
+        if let Some(s) = rec.snapshot.as_ref() {
+            let path = env.store.snapshot_path(s);
+            if path.is_dir() {
+                env.store.use_record(&rec.id)?;
+                return Ok(path);
+            }
+        }
+    }
+    let staging = env.store.new_snapshot_staging()?;
+    fresh(env, m, staging.path())?;
+    let snapshot = env.store.commit_snapshot(
+        staging,
+        NewSnapshot {
+            diff_id: None,
+            parent: None,
+            created_by: format!("cache mount {id}"),
+        },
+    )?;
+    let rec = env.store.add_record(NewRecord {
+        cache_key: Some(key),
+        parent: None,
+        snapshot: Some(snapshot.clone()),
+        ingredients: vec![Ingredient {
+            name: "cache-mount-id".into(),
+            value: id.clone(),
+        }],
+        description: format!("cache mount {target} (id={id})"),
+        kind: RecordKind::CacheMount,
+    })?;
+    env.store.use_record(&rec.id)?;
+    Ok(env.store.snapshot_path(&snapshot))
+}
+
+/// A new cache directory at `dir`: `from`'s content when given, then the
+/// mount's owner and mode on its root.
+fn fresh(env: &MountEnv<'_>, m: &RunMount, dir: &Path) -> Result<(), MountError> {
+    let RunMount::Cache {
+        from,
+        source,
+        mode,
+        uid,
+        gid,
+        ..
+    } = m
+    else {
+        return Err(MountError::NoStage);
+    };
+    if !matches!(from, MountFrom::Empty | MountFrom::Context) {
+        let layers = (env.layers_of)(from).ok_or(MountError::NoStage)?;
+        if !layers.layers.is_empty() {
+            let tmp = dir.join(".kiln-from");
+            materialize(&layers, source, &tmp, false)?;
+            for e in fs::read_dir(&tmp).map_err(io(tmp.display()))? {
+                let e = e.map_err(io(tmp.display()))?;
+                fs::rename(e.path(), dir.join(e.file_name())).map_err(io(dir.display()))?;
+            }
+            fs::remove_dir(&tmp).map_err(io(tmp.display()))?;
+        }
+    }
+    fs::create_dir_all(dir).map_err(io(dir.display()))?;
+    lchown(dir, Some(*uid), Some(*gid)).map_err(io(dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(*mode)).map_err(io(dir.display()))
+}
+
+/// Removes everything inside `dir`, keeping the directory (its owner and
+/// mode stay as the mount asked).
+fn empty(dir: &Path) -> Result<(), MountError> {
+    for e in fs::read_dir(dir).map_err(io(dir.display()))? {
+        let e = e.map_err(io(dir.display()))?;
+        let p = e.path();
+        let r = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+        r.map_err(io(p.display()))?;
+    }
+    Ok(())
+}

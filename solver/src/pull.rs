@@ -1,0 +1,154 @@
+//! FROM auto-pull: base images a build needs are fetched from their
+//! registry before dispatch, as BuildKit resolves every `FROM` first
+//! (`[internal] load metadata for …`). Without `--pull` an image already
+//! in the store is used as is; with it the registry is asked again and the
+//! tag moves if the image changed there (`docker build --pull`).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use kiln_cache::registry::{self, LayerState, Platform, RegistryConfig};
+use kiln_cache::units::human_size;
+use kiln_cache::{Reference, Store, StoreError};
+use kiln_parser::expand::Lexer;
+
+use crate::plan::{stage_ref, Stage};
+use crate::progress::{Event, Progress};
+use crate::variables::Scope;
+use crate::BuildError;
+
+/// What pulling needs from the build's options.
+pub struct PullSettings<'a> {
+    pub registry: &'a RegistryConfig,
+    /// `--pull`: ask the registry even for images in the store.
+    pub always: bool,
+    pub platform: Option<&'a Platform>,
+}
+
+/// The image references the `needed` stages start FROM (not stages, not
+/// scratch), expanded with the global ARGs as FROM lines are.
+pub fn base_images(
+    stages: &[Stage],
+    needed: &[usize],
+    globals: &Scope,
+    lexer: &Lexer,
+) -> Result<BTreeSet<String>, BuildError> {
+    let mut out = BTreeSet::new();
+    for &i in needed {
+        let Some(stage) = stages.get(i) else { continue };
+        let name = lexer
+            .process_word(&stage.from.image, globals.pairs())
+            .map_err(|e| BuildError::Instruction {
+                line: stage.line,
+                message: e.to_string(),
+            })?;
+        let is_stage =
+            stage_ref(stages, stage.index, &name).is_some() && name.parse::<usize>().is_err();
+        if !is_stage && !name.eq_ignore_ascii_case("scratch") {
+            out.insert(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Pulls each of `names` that the store lacks (all of them with `--pull`).
+/// Progress vertices are taken from `vertex`.
+pub fn pull_missing(
+    store: &Store,
+    names: &BTreeSet<String>,
+    settings: &PullSettings<'_>,
+    progress: &Progress,
+    vertex: &AtomicUsize,
+) -> Result<(), BuildError> {
+    for name in names {
+        let present = match store.resolve_image(name) {
+            Ok(_) => true,
+            Err(StoreError::ImageNotFound(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if present && !settings.always {
+            continue;
+        }
+        let reference = Reference::parse_normalized(name)
+            .map_err(|e| BuildError::Pull(format!("base image {name:?}: {e}")))?;
+        let v = vertex.fetch_add(1, Ordering::SeqCst) + 1;
+        pull_one(store, &reference, settings, progress, v)?;
+    }
+    Ok(())
+}
+
+fn pull_one(
+    store: &Store,
+    reference: &Reference,
+    settings: &PullSettings<'_>,
+    progress: &Progress,
+    vertex: usize,
+) -> Result<(), BuildError> {
+    progress.send(Event::Started {
+        vertex,
+        name: format!("[internal] load metadata for {reference}"),
+    });
+    let started = Instant::now();
+    let report = |e: &registry::Event| {
+        if let Some(line) = layer_line(e) {
+            progress.send(Event::Log { vertex, line });
+        }
+    };
+    let pulled = off_runtime(|| {
+        registry::pull(
+            store,
+            reference,
+            settings.registry,
+            settings.platform,
+            &report,
+        )
+    });
+    match pulled {
+        Ok(image) => {
+            progress.send(Event::Log {
+                vertex,
+                line: format!("resolved {reference} to {}", image.manifest.digest),
+            });
+            progress.send(Event::Done {
+                vertex,
+                elapsed: started.elapsed(),
+            });
+            Ok(())
+        }
+        Err(e) => {
+            let message = format!("pulling {}: {e}", reference.familiar());
+            progress.send(Event::Failed {
+                vertex,
+                message: message.clone(),
+            });
+            Err(BuildError::Pull(message))
+        }
+    }
+}
+
+/// A layer's state as BuildKit's plain progress writes it.
+pub fn layer_line(e: &registry::Event) -> Option<String> {
+    let short = e.digest.to_string();
+    let size = human_size(e.size);
+    match &e.state {
+        LayerState::Waiting => None,
+        LayerState::Exists => Some(format!("{short} {size} already exists")),
+        LayerState::Downloading { done } => Some(format!("{short} {} / {size}", human_size(*done))),
+        LayerState::Extracting => Some(format!("extracting {short}")),
+        LayerState::Complete => Some(format!("{short} {size} done")),
+        LayerState::Mounted { from } => Some(format!("{short} mounted from {from}")),
+        LayerState::Uploading { done } => Some(format!("{short} {} / {size}", human_size(*done))),
+        LayerState::Pushed => Some(format!("{short} {size} pushed")),
+    }
+}
+
+/// Runs blocking registry IO off any tokio runtime: reqwest's blocking
+/// client refuses to run on a runtime's worker, and a library caller may
+/// call [`crate::build`] from one.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}

@@ -1,0 +1,319 @@
+//! Cache export and import (BuildKit's remotecache): `--cache-to` writes
+//! the cache records of a build, with their layers, where another machine
+//! can read them; `--cache-from` lets a build take steps from there by key.
+//!
+//! * `format`: the cache config (keys → layers, parents, ingredients).
+//! * `local`: an OCI image layout in a directory (`type=local`).
+//! * `registry`: a manifest in a registry (`type=registry`).
+//! * `inline`: the cache config inside the built image's config.
+//! * `export` / `import`: which records go out; which stages a build with
+//!   imported records still has to run, and fetching the layers it needs.
+
+pub mod export;
+pub mod format;
+pub mod import;
+pub mod inline;
+pub mod local;
+pub mod registry;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use kiln_cache::registry::RegistryConfig;
+use kiln_cache::{Reference, Store};
+
+use crate::dispatch::StagePlan;
+use crate::image_config::ImageConfig;
+use crate::progress::{Event, Progress};
+use crate::pull::off_runtime;
+use crate::BuildError;
+
+/// `mode=min` (BuildKit's default): only the records of the result's
+/// layers. `mode=max`: every stage's, intermediate ones too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Min,
+    Max,
+}
+
+/// One `--cache-to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheTo {
+    Local { dest: PathBuf, mode: Mode },
+    Registry { reference: Reference, mode: Mode },
+    Inline,
+}
+
+/// One `--cache-from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheFrom {
+    Local { src: PathBuf },
+    Registry { reference: Reference },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheSpecError {
+    #[error("{0:?}: expected key=value pairs")]
+    Pair(String),
+    #[error("{spec:?}: unknown type {kind:?} (local, registry, inline)")]
+    Type { spec: String, kind: String },
+    #[error("{spec:?}: {key}= is required")]
+    Missing { spec: String, key: &'static str },
+    #[error("{spec:?}: mode must be min or max, not {mode:?}")]
+    Mode { spec: String, mode: String },
+    #[error("{spec:?}: {message}")]
+    Reference { spec: String, message: String },
+}
+
+struct Spec {
+    text: String,
+    pairs: Vec<(String, String)>,
+}
+
+impl Spec {
+    /// `type=local,dest=DIR`; a bare value is BuildKit's short form of
+    /// `type=registry,ref=VALUE`.
+    fn parse(text: &str) -> Result<Spec, CacheSpecError> {
+        if !text.contains('=') {
+            return Ok(Spec {
+                text: text.to_string(),
+                pairs: vec![
+                    ("type".into(), "registry".into()),
+                    ("ref".into(), text.into()),
+                ],
+            });
+        }
+        let pairs = text
+            .split(',')
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.to_string()))
+                    .ok_or_else(|| CacheSpecError::Pair(text.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Spec {
+            text: text.to_string(),
+            pairs,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn need(&self, key: &'static str) -> Result<&str, CacheSpecError> {
+        self.get(key).ok_or_else(|| CacheSpecError::Missing {
+            spec: self.text.clone(),
+            key,
+        })
+    }
+
+    fn kind(&self) -> Result<&str, CacheSpecError> {
+        self.need("type")
+    }
+
+    fn mode(&self) -> Result<Mode, CacheSpecError> {
+        match self.get("mode") {
+            None | Some("min") => Ok(Mode::Min),
+            Some("max") => Ok(Mode::Max),
+            Some(other) => Err(CacheSpecError::Mode {
+                spec: self.text.clone(),
+                mode: other.to_string(),
+            }),
+        }
+    }
+
+    fn reference(&self) -> Result<Reference, CacheSpecError> {
+        Reference::parse_normalized(self.need("ref")?).map_err(|e| CacheSpecError::Reference {
+            spec: self.text.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    fn unknown_type(&self, kind: &str) -> CacheSpecError {
+        CacheSpecError::Type {
+            spec: self.text.clone(),
+            kind: kind.to_string(),
+        }
+    }
+}
+
+impl CacheTo {
+    pub fn parse(text: &str) -> Result<CacheTo, CacheSpecError> {
+        let spec = Spec::parse(text)?;
+        match spec.kind()? {
+            "local" => Ok(CacheTo::Local {
+                dest: PathBuf::from(spec.need("dest")?),
+                mode: spec.mode()?,
+            }),
+            "registry" => Ok(CacheTo::Registry {
+                reference: spec.reference()?,
+                mode: spec.mode()?,
+            }),
+            "inline" => Ok(CacheTo::Inline),
+            other => Err(spec.unknown_type(other)),
+        }
+    }
+}
+
+impl CacheFrom {
+    pub fn parse(text: &str) -> Result<CacheFrom, CacheSpecError> {
+        let spec = Spec::parse(text)?;
+        match spec.kind()? {
+            "local" => Ok(CacheFrom::Local {
+                src: PathBuf::from(spec.need("src")?),
+            }),
+            "registry" => Ok(CacheFrom::Registry {
+                reference: spec.reference()?,
+            }),
+            other => Err(spec.unknown_type(other)),
+        }
+    }
+}
+
+/// The result's config before it is stored: a base image's inline cache
+/// is not inherited; a fully cached build takes the imported `created`
+/// time; `--cache-to type=inline` embeds this build's cache config.
+/// Returns the `created` time the config now has.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_config(
+    store: &Store,
+    config: &mut ImageConfig,
+    caches: &[import::Loaded],
+    plans: &HashMap<usize, Arc<StagePlan>>,
+    target: usize,
+    created: &str,
+    fully_cached: bool,
+    cache_to: &[CacheTo],
+) -> Result<String, BuildError> {
+    if let Some(doc) = config.doc.as_object_mut() {
+        doc.remove(format::INLINE_KEY);
+    }
+    let mut created = created.to_string();
+    let final_key = plans.get(&target).map(|p| p.final_key.as_str());
+    if let Some(then) = final_key
+        .filter(|_| fully_cached)
+        .and_then(|k| import::created_for(caches, k))
+    {
+        import::reuse_created(config, &created, then);
+        created = then.to_string();
+    }
+    if cache_to.contains(&CacheTo::Inline) {
+        let (cache, _) = export::collect(store, plans, target, Mode::Min, &created)?;
+        inline::embed(config, &cache)?;
+    }
+    Ok(created)
+}
+
+/// Writes every `--cache-to` but inline (done in [`finish_config`]).
+#[allow(clippy::too_many_arguments)]
+pub fn export_all(
+    store: &Store,
+    cache_to: &[CacheTo],
+    plans: &HashMap<usize, Arc<StagePlan>>,
+    target: usize,
+    created: &str,
+    registry: Option<&RegistryConfig>,
+    progress: &Progress,
+    vertex: &AtomicUsize,
+) -> Result<(), BuildError> {
+    for to in cache_to {
+        let (name, mode) = match to {
+            CacheTo::Inline => continue,
+            CacheTo::Local { dest, mode } => (dest.display().to_string(), *mode),
+            CacheTo::Registry { reference, mode } => (reference.to_string(), *mode),
+        };
+        let v = vertex.fetch_add(1, Ordering::SeqCst) + 1;
+        let started = Instant::now();
+        progress.send(Event::Started {
+            vertex: v,
+            name: format!("exporting cache to {name}"),
+        });
+        let (mut config, layers) = export::collect(store, plans, target, mode, created)?;
+        let shipped = export::ship_layers(store, &mut config, &layers)?;
+        let (config_ref, manifest_ref) = export::manifest(store, &config, &shipped)?;
+        progress.send(Event::Log {
+            vertex: v,
+            line: format!(
+                "{} records, {} layers, manifest {}",
+                config.records.len(),
+                shipped.len(),
+                manifest_ref.digest
+            ),
+        });
+        let written = match to {
+            CacheTo::Local { dest, .. } => {
+                local::write(store, dest, &config_ref, &manifest_ref, &shipped)
+            }
+            CacheTo::Registry { reference, .. } => {
+                let registry = registry.cloned().unwrap_or_default();
+                off_runtime(|| {
+                    registry::write(
+                        store,
+                        reference,
+                        &registry,
+                        &config_ref,
+                        &manifest_ref,
+                        &shipped,
+                    )
+                })
+                .map(|_| ())
+            }
+            CacheTo::Inline => Ok(()),
+        };
+        if let Err(e) = written {
+            progress.send(Event::Failed {
+                vertex: v,
+                message: e.to_string(),
+            });
+            return Err(e);
+        }
+        progress.send(Event::Done {
+            vertex: v,
+            elapsed: started.elapsed(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_as_buildx_writes_them() {
+        assert_eq!(
+            CacheTo::parse("type=local,dest=/tmp/c,mode=max").unwrap(),
+            CacheTo::Local {
+                dest: "/tmp/c".into(),
+                mode: Mode::Max
+            }
+        );
+        assert_eq!(CacheTo::parse("type=inline").unwrap(), CacheTo::Inline);
+        let CacheFrom::Registry { reference } =
+            CacheFrom::parse("127.0.0.1:5000/app:cache").unwrap()
+        else {
+            panic!("short form is a registry ref");
+        };
+        assert_eq!(reference.to_string(), "127.0.0.1:5000/app:cache");
+        assert!(matches!(
+            CacheTo::parse("type=registry,ref=x,mode=all"),
+            Err(CacheSpecError::Mode { .. })
+        ));
+        assert!(matches!(
+            CacheFrom::parse("type=local"),
+            Err(CacheSpecError::Missing { key: "src", .. })
+        ));
+        assert!(matches!(
+            CacheFrom::parse("type=gha"),
+            Err(CacheSpecError::Type { .. })
+        ));
+    }
+}
