@@ -84,6 +84,9 @@ impl RunMount {
     }
 }
 
+/// Content digests of a context path: `(entry path, mode+digest)` pairs.
+pub type ContextDigests<'a> = dyn Fn(&str) -> Result<Vec<(String, String)>, String> + 'a;
+
 /// What resolving needs from dispatch.
 pub struct MountScope<'a> {
     pub store: &'a Store,
@@ -91,8 +94,7 @@ pub struct MountScope<'a> {
     pub stage_index: usize,
     /// Final keys of dispatched stages, by index.
     pub stage_key: &'a dyn Fn(usize) -> Option<String>,
-    /// Content digests of a context path: `(entry path, mode+digest)` pairs.
-    pub context_digests: &'a dyn Fn(&str) -> Result<Vec<(String, String)>, String>,
+    pub context_digests: &'a ContextDigests<'a>,
     pub expand: &'a dyn Fn(&str) -> Result<String, String>,
     pub cwd: &'a str,
 }
@@ -160,11 +162,15 @@ impl MountScope<'_> {
                 let from_word = self.word(&b.from)?;
                 let source = source_path(self.word(&b.source)?.as_deref())?;
                 let from = self.from(from_word.as_deref(), k, n)?;
-                k.add(format!("mount{n}:bind"), format!("{target} rw={}", b.readwrite));
+                k.add(
+                    format!("mount{n}:bind"),
+                    format!("{target} rw={}", b.readwrite),
+                );
                 k.add(format!("mount{n}:source"), source.display().to_string());
                 if matches!(from, MountFrom::Context) {
                     let text = source.display().to_string();
-                    let digests = (self.context_digests)(if text.is_empty() { "." } else { &text })?;
+                    let digests =
+                        (self.context_digests)(if text.is_empty() { "." } else { &text })?;
                     for (path, digest) in digests {
                         k.add(format!("mount{n}:file:{path}"), digest);
                     }
@@ -178,7 +184,10 @@ impl MountScope<'_> {
             }
             Mount::Cache(c) => {
                 let target = self.target(&c.target)?;
-                let id = self.word(&c.id)?.filter(|i| !i.is_empty()).unwrap_or(target.clone());
+                let id = self
+                    .word(&c.id)?
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or(target.clone());
                 let from_word = self.word(&c.from)?;
                 // A cache mount's content is never an input: only where it is.
                 k.add(format!("mount{n}:cache"), format!("{target} id={id}"));

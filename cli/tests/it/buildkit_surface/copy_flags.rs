@@ -20,5 +20,8 @@ fn parents_exclude_and_link() {
     let cached = cached_steps(&stderr);
     assert!(cached.iter().any(|s| s.contains("COPY --link")), "{stderr}");
     assert!(!cached.iter().any(|s| s.contains("--parents")), "{stderr}");
-    assert_eq!(run_sh(&k, &changed, "cat /before /linked/keep.txt"), "1\nkeep");
+    assert_eq!(
+        run_sh(&k, &changed, "cat /before /linked/keep.txt"),
+        "1\nkeep"
+    );
 }

@@ -45,11 +45,17 @@ fn several_outputs_iidfile_metadata_labels_and_annotations() {
         "--output".into(),
         format!("type=tar,dest={}", p("fs.tar")),
         "--output".into(),
-        format!("type=oci,dest={},compression=zstd,compression-level=3", p("oci.tar")),
+        format!(
+            "type=oci,dest={},compression=zstd,compression-level=3",
+            p("oci.tar")
+        ),
         "--output".into(),
         format!("type=docker,dest={}", p("docker.tar")),
         "--output".into(),
-        format!("type=oci,dest={},compression=uncompressed", p("oci-plain.tar")),
+        format!(
+            "type=oci,dest={},compression=uncompressed",
+            p("oci-plain.tar")
+        ),
         "--iidfile".into(),
         p("iid"),
         "--metadata-file".into(),
@@ -67,9 +73,15 @@ fn several_outputs_iidfile_metadata_labels_and_annotations() {
     assert!(out.path().join("local/bin/sh").is_file());
     // type=tar: the same filesystem in one tar.
     let listing = tar_list(&out.path().join("fs.tar"), &[]);
-    assert!(listing.contains(" hello.txt\n") && listing.contains(" bin/sh\n"), "{listing}");
+    assert!(
+        listing.contains(" hello.txt\n") && listing.contains(" bin/sh\n"),
+        "{listing}"
+    );
     // --iidfile and --metadata-file.
-    assert_eq!(std::fs::read_to_string(out.path().join("iid")).expect("iid"), id);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("iid")).expect("iid"),
+        id
+    );
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("meta.json")).expect("meta"))
             .expect("meta json");
@@ -79,7 +91,10 @@ fn several_outputs_iidfile_metadata_labels_and_annotations() {
     assert_eq!(meta["containerimage.descriptor"]["digest"], manifest_digest);
     // type=oci as built: the manifest the metadata names, with the annotation.
     let plain = out.path().join("oci-plain.tar");
-    let blob = format!("blobs/sha256/{}", manifest_digest.trim_start_matches("sha256:"));
+    let blob = format!(
+        "blobs/sha256/{}",
+        manifest_digest.trim_start_matches("sha256:")
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&untar_file(&plain, &blob)).expect("manifest");
     assert_eq!(
@@ -110,12 +125,22 @@ fn several_outputs_iidfile_metadata_labels_and_annotations() {
 #[test]
 fn another_platform_is_a_clear_error_without_emulation() {
     let k = Kiln::new();
-    let foreign = if std::env::consts::ARCH == "x86_64" { "linux/arm64" } else { "linux/amd64" };
+    let foreign = if std::env::consts::ARCH == "x86_64" {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
     let out = build(&k, &case("outputs"), &["--platform", foreign]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains(&format!("--platform {foreign}")), "{stderr}");
-    assert!(stderr.contains("binfmt_misc") || stderr.contains("emulation is registered"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--platform {foreign}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("binfmt_misc") || stderr.contains("emulation is registered"),
+        "{stderr}"
+    );
 }
 
 /// Root A's busybox, moved to a fresh root B by save and load.
@@ -123,7 +148,12 @@ fn second_root_with_same_base(a: &Kiln) -> Kiln {
     let b = Kiln::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let tar = dir.path().join("busybox.tar");
-    let saved = a.cmd(["save", "-o"]).arg(&tar).arg("busybox").output().expect("save");
+    let saved = a
+        .cmd(["save", "-o"])
+        .arg(&tar)
+        .arg("busybox")
+        .output()
+        .expect("save");
     assert!(saved.status.success(), "save: {}", text(&saved.stderr));
     let loaded = b.cmd(["load", "-i"]).arg(&tar).output().expect("load");
     assert!(loaded.status.success(), "load: {}", text(&loaded.stderr));
@@ -152,11 +182,21 @@ fn source_date_epoch_gives_the_same_image_on_two_roots() {
     let (plain, _) = build_ok(&b, &dir, &["--no-cache"]);
     assert_ne!(plain, id_a);
     // Every new file's mtime and the history are clamped.
-    let inspect = a.cmd(["image", "inspect", &id_a]).output().expect("inspect");
+    let inspect = a
+        .cmd(["image", "inspect", &id_a])
+        .output()
+        .expect("inspect");
     let doc: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("json");
     assert_eq!(doc[0]["Created"], "2023-11-14T22:13:20Z");
     let run = a
-        .cmd(["run", "--rm", &id_a, "sh", "-c", "stat -c %Y /built /made/dir/file /made/dir /a.txt"])
+        .cmd([
+            "run",
+            "--rm",
+            &id_a,
+            "sh",
+            "-c",
+            "stat -c %Y /built /made/dir/file /made/dir /a.txt",
+        ])
         .output()
         .expect("run");
     let times: Vec<String> = text(&run.stdout).lines().map(str::to_string).collect();
@@ -173,9 +213,15 @@ fn check_lints_and_stops_and_builds_print_warnings_at_the_end() {
     let out = build(&k, &dir, &["--check"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("Dockerfile:3:") && stdout.contains("[FromAsCasing]"), "{stdout}");
+    assert!(
+        stdout.contains("Dockerfile:3:") && stdout.contains("[FromAsCasing]"),
+        "{stdout}"
+    );
     assert!(stdout.contains("[JSONArgsRecommended]"), "{stdout}");
-    assert!(!text(&out.stderr).contains("RUN echo hi"), "--check must not build");
+    assert!(
+        !text(&out.stderr).contains("RUN echo hi"),
+        "--check must not build"
+    );
     let images = k.cmd(["images", "-q"]).output().expect("images");
     assert_eq!(text(&images.stdout).lines().count(), 1, "only busybox");
     let (_, stderr) = build_ok(&k, &dir, &[]);

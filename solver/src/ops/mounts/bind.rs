@@ -18,7 +18,9 @@ pub fn source(
     dir: &Path,
 ) -> Result<PathBuf, MountError> {
     match from {
-        MountFrom::Context | MountFrom::Empty => context_source(env.context, source, readwrite, dir),
+        MountFrom::Context | MountFrom::Empty => {
+            context_source(env.context, source, readwrite, dir)
+        }
         MountFrom::Stage(_) | MountFrom::Image(_) => {
             let layers = (env.layers_of)(from).ok_or(MountError::NoStage)?;
             if layers.layers.is_empty() {

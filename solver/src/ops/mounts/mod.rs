@@ -102,7 +102,9 @@ pub fn prepare(mounts: &[RunMount], env: &MountEnv<'_>) -> Result<Prepared, Moun
                 let path = bind::source(env, from, source, *readwrite, &dir)?;
                 out.bind(path, target, !readwrite);
             }
-            RunMount::Cache { target, readonly, .. } => {
+            RunMount::Cache {
+                target, readonly, ..
+            } => {
                 let (path, lock) = cache::acquire(env, m, n)?;
                 out.locks.extend(lock);
                 out.bind(path, target, *readonly);

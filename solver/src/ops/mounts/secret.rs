@@ -33,10 +33,16 @@ impl SecretSource {
                 Some(("src" | "source", v)) => source = Some(SecretSource::File(v.into())),
                 Some(("env", v)) => source = Some(SecretSource::Env(v.into())),
                 Some(("type", "file" | "env")) => {}
-                _ => return Err(format!("--secret {flag:?}: expected id=ID,src=FILE or id=ID,env=VAR")),
+                _ => {
+                    return Err(format!(
+                        "--secret {flag:?}: expected id=ID,src=FILE or id=ID,env=VAR"
+                    ))
+                }
             }
         }
-        let id = id.filter(|i| !i.is_empty()).ok_or(format!("--secret {flag:?}: id= is required"))?;
+        let id = id
+            .filter(|i| !i.is_empty())
+            .ok_or(format!("--secret {flag:?}: id= is required"))?;
         let source = source.unwrap_or_else(|| SecretSource::Env(id.clone()));
         Ok((id, source))
     }
@@ -82,7 +88,11 @@ impl Drop for SecretDir {
     }
 }
 
-pub(super) fn mount(env: &MountEnv<'_>, m: &RunMount, out: &mut Prepared) -> Result<(), MountError> {
+pub(super) fn mount(
+    env: &MountEnv<'_>,
+    m: &RunMount,
+    out: &mut Prepared,
+) -> Result<(), MountError> {
     let RunMount::Secret {
         id,
         target,
@@ -112,7 +122,11 @@ pub(super) fn mount(env: &MountEnv<'_>, m: &RunMount, out: &mut Prepared) -> Res
     if out.secrets.is_none() {
         out.secrets = Some(SecretDir::new()?);
     }
-    let dir = out.secrets.as_ref().map(|d| d.0.clone()).unwrap_or_default();
+    let dir = out
+        .secrets
+        .as_ref()
+        .map(|d| d.0.clone())
+        .unwrap_or_default();
     let file = dir.join(format!("s{}", out.binds.len()));
     fs::write(&file, &value).map_err(io(file.display()))?;
     lchown(&file, Some(*uid), Some(*gid)).map_err(io(file.display()))?;
