@@ -10,6 +10,7 @@
 pub mod cachekey;
 pub mod cancel;
 pub mod context;
+mod created;
 pub mod dispatch;
 pub mod exporter;
 pub mod image_config;

@@ -204,6 +204,12 @@ pub fn finish_config(
     {
         import::reuse_created(config, &created, then);
         created = then.to_string();
+    } else if let Some(key) = final_key {
+        if let Some(then) = crate::created::remembered(store.root(), key).filter(|_| fully_cached) {
+            import::reuse_created(config, &created, &then);
+            created = then;
+        }
+        crate::created::remember(store.root(), key, &created);
     }
     if cache_to.contains(&CacheTo::Inline) {
         let (cache, _) = export::collect(store, plans, target, Mode::Min, &created)?;
