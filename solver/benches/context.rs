@@ -53,16 +53,17 @@ fn time<F: FnMut() -> usize>(runs: usize, mut f: F) -> (Duration, usize) {
 }
 
 fn find_sort(root: &Path) -> usize {
-    let find = Command::new("find")
+    let mut find = Command::new("find")
         .arg(root)
         .stdout(Stdio::piped())
         .spawn()
         .expect("find runs");
     let out = Command::new("sort")
         .env("LC_ALL", "C")
-        .stdin(find.stdout.expect("find stdout"))
+        .stdin(find.stdout.take().expect("find stdout"))
         .output()
         .expect("sort runs");
+    find.wait().expect("find exits");
     out.stdout.iter().filter(|&&b| b == b'\n').count()
 }
 

@@ -95,37 +95,78 @@ fn shared(a: &[Ingredient], b: &[Ingredient]) -> usize {
 }
 
 /// Differences in words, most telling first; "the previous step changed"
-/// only when nothing else did.
+/// only when nothing else did. A name may repeat (one `source` per COPY
+/// source): repeated names are compared position by position.
 pub fn differences(old: &[Ingredient], new: &[Ingredient]) -> Vec<String> {
+    let (old_by, new_by) = (by_name(old), by_name(new));
     let mut out = Vec::new();
-    let value = |list: &[Ingredient], name: &str| {
-        list.iter()
-            .find(|i| i.name == name)
-            .map(|i| i.value.clone())
-    };
-    for i in new {
-        if i.name == "parent" {
-            continue;
-        }
-        match value(old, &i.name) {
-            Some(v) if v == i.value => {}
-            Some(v) => out.push(describe(&i.name, Some(&v), Some(&i.value))),
-            None => out.push(describe(&i.name, None, Some(&i.value))),
+    for (name, new_values) in &new_by {
+        let old_values = old_by.get(name).map(Vec::as_slice).unwrap_or_default();
+        compare(name, old_values, new_values, &mut out);
+    }
+    for (name, old_values) in &old_by {
+        if !new_by.contains_key(name) {
+            compare(name, old_values, &[], &mut out);
         }
     }
-    for i in old {
-        if i.name != "parent" && value(new, &i.name).is_none() {
-            out.push(describe(&i.name, Some(&i.value), None));
-        }
-    }
-    if out.is_empty() && value(old, "parent") != value(new, "parent") {
-        let parent = value(new, "parent").unwrap_or_default();
-        out.push(match parent.strip_prefix("image:") {
-            Some(d) => format!("base image changed: now {d}"),
-            None => "the previous step changed".to_string(),
-        });
+    if out.is_empty() && old_by.first("parent") != new_by.first("parent") {
+        out.push(
+            match new_by
+                .first("parent")
+                .and_then(|p| p.strip_prefix("image:"))
+            {
+                Some(d) => format!("base image changed: now {d}"),
+                None => "the previous step changed".to_string(),
+            },
+        );
     }
     out
+}
+
+/// Ingredients grouped by name, in the order names first appear.
+struct ByName<'a>(Vec<(&'a str, Vec<&'a str>)>);
+
+impl<'a> ByName<'a> {
+    fn get(&self, name: &str) -> Option<&Vec<&'a str>> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+    fn first(&self, name: &str) -> Option<&'a str> {
+        self.get(name).and_then(|v| v.first().copied())
+    }
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+impl<'b, 'a> IntoIterator for &'b ByName<'a> {
+    type Item = &'b (&'a str, Vec<&'a str>);
+    type IntoIter = std::slice::Iter<'b, (&'a str, Vec<&'a str>)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+fn by_name(list: &[Ingredient]) -> ByName<'_> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for i in list {
+        match out.iter_mut().find(|(n, _)| *n == i.name) {
+            Some((_, values)) => values.push(&i.value),
+            None => out.push((&i.name, vec![&i.value])),
+        }
+    }
+    ByName(out)
+}
+
+fn compare(name: &str, old: &[&str], new: &[&str], out: &mut Vec<String>) {
+    if name == "parent" {
+        return;
+    }
+    for i in 0..old.len().max(new.len()) {
+        let (o, n) = (old.get(i).copied(), new.get(i).copied());
+        if o != n {
+            out.push(describe(name, o, n));
+        }
+    }
 }
 
 fn describe(name: &str, old: Option<&str>, new: Option<&str>) -> String {
@@ -139,8 +180,27 @@ fn describe(name: &str, old: Option<&str>, new: Option<&str>) -> String {
     match (old, new) {
         (Some(_), None) => format!("{what} removed"),
         (None, Some(v)) => format!("{what} added ({})", short(v)),
+        (Some(_), Some(_)) if name == "from-stage" => {
+            "the stage it copies from changed".to_string()
+        }
+        (Some(o), Some(n)) if name.starts_with("file:") => format!("{what} {}", file_change(o, n)),
         (Some(o), Some(n)) => format!("{what} changed: {} -> {}", short(o), short(n)),
         (None, None) => what,
+    }
+}
+
+/// File ingredients read `MODE KIND:DIGEST`: say which part changed.
+fn file_change(old: &str, new: &str) -> String {
+    let split = |v: &str| {
+        v.split_once(' ')
+            .map(|(m, rest)| (m.to_string(), rest.to_string()))
+    };
+    match (split(old), split(new)) {
+        (Some((om, oc)), Some((nm, nc))) if om == nm && oc != nc => "content changed".to_string(),
+        (Some((om, oc)), Some((nm, nc))) if om != nm && oc == nc => {
+            format!("mode changed: {om} -> {nm}")
+        }
+        _ => format!("changed: {} -> {}", short(old), short(new)),
     }
 }
 
@@ -179,8 +239,28 @@ mod tests {
             ("arg:V", "2"),
         ]);
         let d = differences(&old, &new);
-        assert!(d[0].starts_with("file src/a.rs changed"), "{d:?}");
+        assert_eq!(d[0], "file src/a.rs content changed", "{d:?}");
         assert!(d[1].starts_with("build arg V changed: 1 -> 2"), "{d:?}");
+    }
+
+    #[test]
+    fn repeated_names_compare_by_position() {
+        let old = ing(&[
+            ("source", "a.txt"),
+            ("source", "b.txt"),
+            ("file:b.txt", "644 file:1"),
+        ]);
+        let new = ing(&[
+            ("source", "a.txt"),
+            ("source", "b.txt"),
+            ("file:b.txt", "755 file:1"),
+        ]);
+        assert_eq!(
+            differences(&old, &new),
+            ["file b.txt mode changed: 644 -> 755"]
+        );
+        let fewer = ing(&[("source", "a.txt"), ("file:b.txt", "644 file:1")]);
+        assert_eq!(differences(&old, &fewer), ["source removed"]);
     }
 
     #[test]
