@@ -10,14 +10,14 @@ KILN=${KILN:-$here/target/release/kiln}
 N=${N:-10}
 work=$(mktemp -d /tmp/kiln-bench-containers.XXXXXX)
 root=$work/root
-trap 'for id in $($KILN --root $root ps -aq 2>/dev/null); do $KILN --root $root rm -f $id >/dev/null; done; podman rm -af >/dev/null 2>&1 || true; rm -rf $work' EXIT
+trap 'for id in $($KILN --root $root ps -aq 2>/dev/null); do $KILN --root $root rm -f $id >/dev/null; done; rm -rf $work' EXIT
 sh "$here/testdata/scripts/make-busybox-rootfs.sh" "$work/rootfs" >/dev/null
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 $KILN --root "$root" import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 PODMAN_RUN="podman run --runtime runc --network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
 have_podman=0
 if command -v podman >/dev/null; then
-    podman import --change 'CMD ["sh"]' "$work/busybox.tar" localhost/kiln-bench-busybox:latest >/dev/null && have_podman=1
+    podman import --change 'CMD ["sh"]' "$work/busybox.tar" localhost/kiln-bench-busybox:latest >/dev/null 2>&1 && have_podman=1
 fi
 
 now() { date +%s.%N; }
@@ -83,7 +83,9 @@ p=-
 if [ $have_podman = 1 ]; then
     pid=$($PODMAN_RUN -d localhost/kiln-bench-busybox sleep 1000)
     p=$(for i in $(seq "$N"); do exec_podman "$pid"; done | median)
+    podman rm -f -t 0 "$pid" >/dev/null
 fi
+$KILN --root "$root" rm -f "$kid" >/dev/null
 report "exec true" "$k" "$p"
 
 k=$(stop50_kiln)

@@ -27,6 +27,9 @@ pub struct PruneOptions {
     pub until: Option<Duration>,
     /// Stop once the build cache is at most this many bytes.
     pub keep_storage: Option<u64>,
+    /// `--filter type=…`: only records of these kinds (empty: every kind).
+    /// Naming `source.image` here selects those records without `all`.
+    pub kinds: Vec<RecordKind>,
 }
 
 /// What a prune removed.
@@ -101,7 +104,10 @@ pub(crate) fn select(
         Some(d) => now.duration_since(r.last_used).unwrap_or_default() >= d,
         None => true,
     };
-    let kind_ok = |r: &CacheRecord| options.all || r.kind != RecordKind::SourceImage;
+    let kind_ok = |r: &CacheRecord| match options.kinds.is_empty() {
+        true => options.all || r.kind != RecordKind::SourceImage,
+        false => options.kinds.contains(&r.kind),
+    };
     let mut candidates: Vec<&CacheRecord> = world
         .records
         .iter()

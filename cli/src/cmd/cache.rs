@@ -268,16 +268,36 @@ fn inspect(store: &Store, args: &InspectArgs, out: &mut impl Write) -> anyhow::R
 
 fn prune_options(args: &PruneArgs) -> anyhow::Result<PruneOptions> {
     let mut until = None;
+    let mut kinds = Vec::new();
     for f in &args.filter {
         match f.split_once('=') {
             Some(("until", v)) => until = Some(parse_go_duration(v)?),
-            _ => anyhow::bail!("invalid filter {f:?}: kiln supports until=<duration>"),
+            Some(("type", v)) => kinds.push(record_kind(v)?),
+            _ => anyhow::bail!(
+                "invalid filter {f:?}: kiln supports until=<duration> and type=<record type>"
+            ),
         }
     }
     Ok(PruneOptions {
         all: args.all,
         until,
         keep_storage: args.keep_storage,
+        kinds,
+    })
+}
+
+/// A `type=` filter value: BuildKit's record types, and `cache-mount` as
+/// the Dockerfile names the mount.
+fn record_kind(name: &str) -> anyhow::Result<kiln_cache::RecordKind> {
+    use kiln_cache::RecordKind as K;
+    Ok(match name {
+        "cache-mount" | "exec.cachemount" => K::CacheMount,
+        "regular" => K::Regular,
+        "source.image" => K::SourceImage,
+        "source.local" => K::SourceLocal,
+        _ => anyhow::bail!(
+            "invalid filter type={name:?}: one of cache-mount, exec.cachemount, regular, source.image, source.local"
+        ),
     })
 }
 
