@@ -150,7 +150,7 @@ struct Row<'a> {
 
 fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<ExitCode> {
     let mut entries = store.images()?;
-    entries.sort_by(|a, b| created(b).cmp(&created(a)));
+    entries.sort_by_key(|e| std::cmp::Reverse(created(e)));
     let filter = match &args.repository {
         Some(r) => Some(Reference::parse_name_only(r)?),
         None => None,
