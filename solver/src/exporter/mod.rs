@@ -5,8 +5,8 @@
 //! compressed layer blobs it and cache exports ship.
 
 pub mod archive;
-pub mod epoch;
 pub mod compress;
+pub mod epoch;
 pub mod image;
 pub mod local;
 pub mod push;
