@@ -9,19 +9,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use crate::run::busybox_rootfs;
-use crate::support::{testdata, Kiln};
-
-fn privileged() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        return true;
-    }
-    if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (KILN_SKIP_PRIVILEGED=1)");
-        return false;
-    }
-    panic!("this test needs root (set KILN_SKIP_PRIVILEGED=1 to skip it)");
-}
+use crate::support::{privileged, testdata, Kiln};
 
 /// The busybox rootfs as a tar, made once per test process.
 fn busybox_tar() -> &'static Path {

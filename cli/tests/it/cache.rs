@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::image::privileged;
+use crate::support::privileged;
 use crate::support::Kiln;
 
 fn run(cmd: &mut Command) -> Output {
@@ -75,7 +75,7 @@ fn du_on_an_empty_store_prints_zero_totals() {
 
 #[test]
 fn an_image_layer_is_cache_that_only_becomes_reclaimable_after_rmi() {
-    if !privileged("an_image_layer_is_cache_that_only_becomes_reclaimable_after_rmi") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -115,7 +115,7 @@ fn an_image_layer_is_cache_that_only_becomes_reclaimable_after_rmi() {
 
 #[test]
 fn prune_without_force_asks_and_a_closed_stdin_cancels() {
-    if !privileged("prune_without_force_asks_and_a_closed_stdin_cancels") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -149,7 +149,7 @@ fn prune_without_force_asks_and_a_closed_stdin_cancels() {
 
 #[test]
 fn prune_filters_and_keep_storage() {
-    if !privileged("prune_filters_and_keep_storage") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -175,7 +175,7 @@ fn prune_filters_and_keep_storage() {
 
 #[test]
 fn ls_json_and_inspect_show_the_record() {
-    if !privileged("ls_json_and_inspect_show_the_record") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -203,7 +203,7 @@ fn ls_json_and_inspect_show_the_record() {
 
 #[test]
 fn check_reports_corruption_and_repair_fixes_it() {
-    if !privileged("check_reports_corruption_and_repair_fixes_it") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -238,7 +238,7 @@ fn check_reports_corruption_and_repair_fixes_it() {
 
 #[test]
 fn system_df_counts_images_and_cache() {
-    if !privileged("system_df_counts_images_and_cache") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::cache::rootfs_tar;
-use crate::image::privileged;
+use crate::support::privileged;
 use crate::support::Kiln;
 
 fn run(cmd: &mut Command) -> Output {
@@ -61,7 +61,7 @@ const IMPORT_POINTS: &[&str] = &[
 
 #[test]
 fn import_killed_at_each_point_leaves_a_sound_store() {
-    if !privileged("import_killed_at_each_point_leaves_a_sound_store") {
+    if !privileged() {
         return;
     }
     let src = tempfile::tempdir().unwrap();
@@ -84,7 +84,7 @@ fn import_killed_at_each_point_leaves_a_sound_store() {
 
 #[test]
 fn load_killed_at_each_point_leaves_a_sound_store() {
-    if !privileged("load_killed_at_each_point_leaves_a_sound_store") {
+    if !privileged() {
         return;
     }
     let src = tempfile::tempdir().unwrap();
@@ -106,7 +106,7 @@ fn load_killed_at_each_point_leaves_a_sound_store() {
 
 #[test]
 fn prune_killed_at_each_point_leaves_a_sound_store() {
-    if !privileged("prune_killed_at_each_point_leaves_a_sound_store") {
+    if !privileged() {
         return;
     }
     let src = tempfile::tempdir().unwrap();
@@ -147,7 +147,7 @@ fn prune_killed_at_each_point_leaves_a_sound_store() {
 /// A 64 MiB incompressible rootfs, so the kill lands mid-stream.
 #[test]
 fn import_killed_at_timed_instants_leaves_a_sound_store() {
-    if !privileged("import_killed_at_timed_instants_leaves_a_sound_store") {
+    if !privileged() {
         return;
     }
     let src = tempfile::tempdir().unwrap();

@@ -7,28 +7,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::Kiln;
-
-/// Import and load set owners and make device nodes: root only.
-pub fn privileged(test: &str) -> bool {
-    if nix_is_root() {
-        return true;
-    }
-    if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("skipped {test}: needs root (KILN_SKIP_PRIVILEGED=1)");
-        return false;
-    }
-    panic!("{test} needs root; set KILN_SKIP_PRIVILEGED=1 to skip it");
-}
-
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { geteuid() == 0 }
-}
-
-extern "C" {
-    fn geteuid() -> u32;
-}
+use crate::support::{privileged, Kiln};
 
 /// A busybox rootfs tar (`bin/busybox`, applet symlinks, `etc/motd`),
 /// compressed with `compress` (e.g. `gzip`) when given.
@@ -100,7 +79,7 @@ fn inspect(kiln: &Kiln, name: &str) -> serde_json::Value {
 
 #[test]
 fn import_lists_in_images() {
-    if !privileged("import_lists_in_images") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -128,7 +107,7 @@ fn import_lists_in_images() {
 // `docker import` (the diff_id is the digest of the uncompressed tar).
 #[test]
 fn import_reads_every_compression() {
-    if !privileged("import_reads_every_compression") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -160,7 +139,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn import_from_stdin_applies_changes() {
-    if !privileged("import_from_stdin_applies_changes") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -214,7 +193,7 @@ fn import_refuses_build_only_changes() {
 
 #[test]
 fn history_shows_the_import() {
-    if !privileged("history_shows_the_import") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -231,7 +210,7 @@ fn history_shows_the_import() {
 
 #[test]
 fn tag_and_rmi_follow_docker() {
-    if !privileged("tag_and_rmi_follow_docker") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -284,21 +263,21 @@ fn roundtrip(format: &str, compress: Option<&str>) {
 
 #[test]
 fn save_load_roundtrip_docker() {
-    if privileged("save_load_roundtrip_docker") {
+    if privileged() {
         roundtrip("docker", None);
     }
 }
 
 #[test]
 fn save_load_roundtrip_oci_gzipped() {
-    if privileged("save_load_roundtrip_oci_gzipped") {
+    if privileged() {
         roundtrip("oci", Some("gzip"));
     }
 }
 
 #[test]
 fn save_load_roundtrip_docker_zstd() {
-    if privileged("save_load_roundtrip_docker_zstd") {
+    if privileged() {
         roundtrip("docker", Some("zstd"));
     }
 }
@@ -337,7 +316,7 @@ fn assert_store_untouched(kiln: &Kiln) {
 // store as it was.
 #[test]
 fn load_rejects_escaping_layer() {
-    if !privileged("load_rejects_escaping_layer") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -376,7 +355,7 @@ fn load_rejects_escaping_layer() {
 // A blob whose bytes do not match its name is refused.
 #[test]
 fn load_rejects_wrong_blob_digest() {
-    if !privileged("load_rejects_wrong_blob_digest") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();

@@ -6,7 +6,8 @@
 use std::fs;
 use std::process::Command;
 
-use crate::image::{import_busybox, privileged, run_ok, stdout};
+use crate::image::{import_busybox, run_ok, stdout};
+use crate::support::privileged;
 use crate::support::Kiln;
 
 fn skopeo_json(args: &[&str]) -> serde_json::Value {
@@ -35,7 +36,7 @@ fn manifest_digest(kiln: &Kiln, repo: &str, tag: &str) -> String {
 // loads back into kiln as the same image.
 #[test]
 fn skopeo_reads_and_copies_docker_archive() {
-    if !privileged("skopeo_reads_and_copies_docker_archive") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -64,7 +65,7 @@ fn skopeo_reads_and_copies_docker_archive() {
 // image ID, and a default copy (which gzips the layers) with the same ID.
 #[test]
 fn skopeo_reads_and_copies_oci_archive() {
-    if !privileged("skopeo_reads_and_copies_oci_archive") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();
@@ -102,7 +103,7 @@ fn skopeo_reads_and_copies_oci_archive() {
 // umoci unpacks kiln's OCI layout into the rootfs the image was made from.
 #[test]
 fn umoci_unpacks_oci_save() {
-    if !privileged("umoci_unpacks_oci_save") {
+    if !privileged() {
         return;
     }
     let kiln = Kiln::new();

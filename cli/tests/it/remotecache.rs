@@ -9,19 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::image::{run_ok, stdout};
-use super::support::{testdata, Kiln};
-
-fn privileged() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        return true;
-    }
-    if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (KILN_SKIP_PRIVILEGED=1)");
-        return false;
-    }
-    panic!("this test needs root (set KILN_SKIP_PRIVILEGED=1 to skip it)");
-}
+use super::support::{privileged, testdata, Kiln};
 
 /// A docker-registry on 127.0.0.1 holding `library/busybox:latest`, and a
 /// kiln config that makes it docker.io's mirror. Stopped when dropped.

@@ -8,27 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::{testdata, Kiln};
+use crate::support::{privileged, testdata, Kiln};
 
 /// Docker's default capability set as /proc/self/status prints it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
-
-/// True when privileged tests may run; panics when not root unless skipping
-/// was asked for.
-fn privileged() -> bool {
-    let root = std::fs::metadata("/proc/self").map(|m| {
-        use std::os::unix::fs::MetadataExt;
-        m.uid() == 0
-    });
-    if root.unwrap_or(false) {
-        return true;
-    }
-    if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (KILN_SKIP_PRIVILEGED=1)");
-        return false;
-    }
-    panic!("this test needs root (set KILN_SKIP_PRIVILEGED=1 to skip it)");
-}
 
 /// A busybox rootfs made once per test process from Debian's busybox-static
 /// by testdata/scripts/make-busybox-rootfs.sh.

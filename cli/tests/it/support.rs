@@ -42,3 +42,22 @@ pub fn bin() -> PathBuf {
 pub fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata")
 }
+
+/// True when the test may use root-only features (mounts, namespaces,
+/// cgroups, device nodes). Without root a test fails loudly, unless the
+/// person running it opted out with KILN_SKIP_PRIVILEGED=1.
+pub fn privileged() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        return true;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
+        eprintln!("skipped {test}: needs root (KILN_SKIP_PRIVILEGED=1)");
+        return false;
+    }
+    panic!("{test} needs root; set KILN_SKIP_PRIVILEGED=1 to skip it");
+}
