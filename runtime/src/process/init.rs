@@ -90,8 +90,11 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     // Its own session: a terminal's Ctrl-C reaches kiln only, which forwards it once.
     let _ = nix::unistd::setsid();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_mask()), None).map_err(|e| e.to_string())?;
-    let sfd = SignalFd::with_flags(&forwarded_mask(), SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| e.to_string())?;
+    let sfd = SignalFd::with_flags(
+        &forwarded_mask(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| e.to_string())?;
     let flags = namespaces::clone_flags(&config.spec).map_err(|e| e.to_string())?;
     let cgroup = cgroup_of(&config.spec)?;
     // The mount namespace is the child's alone: pivot_root moves the root
@@ -129,7 +132,11 @@ fn supervise(sock: BorrowedFd, sfd: SignalFd, child: Pid) -> ExitStatus {
     loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if watch_parent {
-            fds.push(PollFd::new(sock, PollFlags::POLLIN));
+            // No events asked: POLLHUP (the peer's end closed) is always
+            // reported. Never POLLIN: messages on this socket are the
+            // container's (its start gate); reading or waking on them here
+            // would steal them or spin.
+            fds.push(PollFd::new(sock, PollFlags::empty()));
         }
         if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
@@ -142,20 +149,29 @@ fn supervise(sock: BorrowedFd, sfd: SignalFd, child: Pid) -> ExitStatus {
             watch_parent = false;
             let _ = kill(child, Signal::SIGKILL);
         }
-        let Ok(Some(info)) = sfd.read_signal() else {
-            continue;
-        };
-        if info.ssi_signo as i32 == Signal::SIGCHLD as i32 {
-            match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => return ExitStatus::Code(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return ExitStatus::Signal(sig as i32),
-                _ => continue,
+        // The signalfd is non-blocking: a wakeup for the socket alone must
+        // not park the helper where it no longer sees its parent go.
+        while let Ok(Some(info)) = sfd.read_signal() {
+            if let Some(status) = on_signal(info.ssi_signo as i32, child) {
+                return status;
             }
         }
-        if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
-            let _ = kill(child, sig);
-        }
     }
+}
+
+/// Reaps the container on SIGCHLD; forwards any other signal to it.
+fn on_signal(signo: i32, child: Pid) -> Option<ExitStatus> {
+    if signo == Signal::SIGCHLD as i32 {
+        return match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus::Code(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some(ExitStatus::Signal(sig as i32)),
+            _ => None,
+        };
+    }
+    if let Ok(sig) = Signal::try_from(signo) {
+        let _ = kill(child, sig);
+    }
+    None
 }
 
 /// The container's PID 1 after fork: never returns.
