@@ -101,6 +101,24 @@ fn hostname_is_set_and_written_to_etc() {
 }
 
 #[test]
+fn signals_start_with_default_dispositions() {
+    // kiln's own SIGPIPE is ignored (Rust does that); inherited, it made
+    // `yes | head` spin forever in RUN steps.
+    if !privileged() {
+        return;
+    }
+    let out = sh(
+        &[],
+        "grep SigIgn /proc/self/status; yes line | head -c 100000 | wc -c",
+    );
+    let (ignored, count) = out.split_once('\n').expect("two lines");
+    let mask = u64::from_str_radix(status_field(ignored, "SigIgn").trim(), 16).expect("hex mask");
+    const SIGPIPE: u32 = 13;
+    assert_eq!(mask & (1 << (SIGPIPE - 1)), 0, "SIGPIPE ignored: {out}");
+    assert_eq!(count.trim(), "100000");
+}
+
+#[test]
 fn mount_is_refused() {
     if !privileged() {
         return;

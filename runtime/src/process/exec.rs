@@ -5,6 +5,8 @@ use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::sys::signal::{SigHandler, Signal};
+
 use serde::{Deserialize, Serialize};
 
 /// Why the command could not start.
@@ -93,6 +95,7 @@ pub fn execve(path: &Path, args: &[String], env: &[String]) -> ExecError {
     let cpath = CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
     let cargs: Vec<CString> = args.iter().map(|a| to_c(a)).collect();
     let cenv: Vec<CString> = env.iter().map(|e| to_c(e)).collect();
+    restore_default_signals();
     let err = match nix::unistd::execve(&cpath, &cargs, &cenv) {
         Err(e) => e,
         Ok(never) => match never {},
@@ -102,6 +105,19 @@ pub fn execve(path: &Path, args: &[String], env: &[String]) -> ExecError {
         _ => ExecErrorKind::NotExecutable,
     };
     ExecError::new(kind, command, err.desc().to_lowercase())
+}
+
+/// An ignored signal stays ignored across exec, and Rust's runtime ignores
+/// SIGPIPE: without this, `yes | head` in a container never ends, as
+/// runc and crun also reset dispositions before exec.
+fn restore_default_signals() {
+    for sig in nix::sys::signal::Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler; nothing runs on our behalf.
+        let _ = unsafe { nix::sys::signal::signal(sig, SigHandler::SigDfl) };
+    }
 }
 
 #[cfg(test)]
