@@ -7,8 +7,8 @@
 #   bench/build.sh [RUNS]     (default 3; medians are printed)
 #
 # Needs root and busybox-static. Uses a release build and a throwaway root.
-# BuildKit ratios need the peer set-up of the shared bench (docker with
-# BuildKit); when `docker buildx` is missing only kiln's figures print.
+# Ratios to BuildKit, buildah and podman come from bench/peers/ (see
+# bench/README.md); this script prints kiln's own figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -52,8 +52,4 @@ ratio=$(awk -v a="$together" -v b="$sum" 'BEGIN { printf "%.2f", a / b }')
 echo "load average while measuring: $(cut -d" " -f1-3 /proc/loadavg) on $(nproc) cores"
 echo "four parallel CPU-bound stages: ${together}s together, ${sum}s one by one (ratio ${ratio}; target <= 0.6)"
 
-if command -v docker >/dev/null && docker buildx version >/dev/null 2>&1; then
-    echo "docker buildx found: run ../shared/bench/harness.py for the BuildKit ratios"
-else
-    echo "BuildKit not installed here: no ratios to BuildKit"
-fi
+echo "ratios to BuildKit and the other peers: bench/peers/run-peers.sh (bench/README.md)"

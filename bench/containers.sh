@@ -2,8 +2,8 @@
 # bench/containers.sh - detached-container figures beside podman, as ratios:
 #   run -d to first log line, exec latency, stop of 50 containers.
 # Uses target/release/kiln (build it first: cargo build --release -p kiln)
-# and Debian's podman with the flags of ../shared/bench/BASELINE.md
-# (--runtime runc, --network=none, ulimits). N runs each, medians.
+# and Debian's podman with the flags the peer bench found necessary here
+# (--runtime runc, --network=none, ulimits; bench/peers/). N runs each, medians.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 KILN=${KILN:-$here/target/release/kiln}

@@ -35,37 +35,53 @@ def one_run(argv):
             p.returncode)
 
 
+def report(label, argv, runs):
+    print("%s: %s" % (label, " ".join(argv)))
+    print("runs: %d  exit codes: %s" % (len(runs), sorted({r[4] for r in runs})))
+    for i, name in enumerate(["wall s", "user s", "sys s", "peak MiB"]):
+        xs = [r[i] for r in runs]
+        print("%-9s min %9.3f  median %9.3f  max %9.3f" %
+              (name, min(xs), statistics.median(xs), max(xs)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--prepare", default=None)
+    ap.add_argument("--vs", default=None)
+    ap.add_argument("--vs-prepare", default=None)
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     if not cmd:
         ap.error("no command")
     deadline = time.monotonic() + a.timeout
-    def prepare():
-        if a.prepare:
-            subprocess.run(["sh", "-c", a.prepare], stdin=subprocess.DEVNULL,
+    def prepare(shell_cmd):
+        if shell_cmd:
+            subprocess.run(["sh", "-c", shell_cmd], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, check=True)
+    sides = [(cmd, a.prepare)]
+    if a.vs:
+        sides.append((["sh", "-c", a.vs], a.vs_prepare))
     for _ in range(a.warmup):
-        prepare()
-        one_run(cmd)
-    runs = []
+        for argv, prep in sides:
+            prepare(prep)
+            one_run(argv)
+    runs = [[] for _ in sides]
     for _ in range(a.n):
         if time.monotonic() > deadline:
             break
-        prepare()
-        runs.append(one_run(cmd))
-    print("command: %s" % " ".join(cmd))
-    print("runs: %d  exit codes: %s" % (len(runs), sorted({r[4] for r in runs})))
-    for i, name in enumerate(["wall s", "user s", "sys s", "peak MiB"]):
-        xs = [r[i] for r in runs]
-        print("%-9s min %9.3f  median %9.3f  max %9.3f" %
-              (name, min(xs), statistics.median(xs), max(xs)))
+        for i, (argv, prep) in enumerate(sides):
+            prepare(prep)
+            runs[i].append(one_run(argv))
+    for i, (argv, _) in enumerate(sides):
+        report("command" if i == 0 else "vs", argv, runs[i])
+    if a.vs:
+        ratios = [x[0] / y[0] for x, y in zip(runs[0], runs[1])]
+        print("ratio A/B min %9.3f  median %9.3f  max %9.3f" %
+              (min(ratios), statistics.median(ratios), max(ratios)))
     return 0
 
 

@@ -76,6 +76,8 @@ pub struct BuildOptions {
     pub push: bool,
     pub cache_to: Vec<crate::remotecache::CacheTo>,
     pub cache_from: Vec<crate::remotecache::CacheFrom>,
+    /// `--build-context NAME=…`.
+    pub named_contexts: BTreeMap<String, crate::context::named::NamedContext>,
 }
 
 /// What a build made.
@@ -242,6 +244,7 @@ pub fn build(
     if let Some(registry) = &opts.registry {
         let names = crate::pull::base_images(&plan.stages, &needed, &globals, &lexer)
             .map_err(|e| locate(&file, e))?;
+        let names = crate::context::named::pull_names(names, &opts.named_contexts);
         let settings = crate::pull::PullSettings {
             registry,
             always: opts.pull,
@@ -250,6 +253,8 @@ pub fn build(
         crate::pull::pull_missing(&store, &names, &settings, progress, &vertex)?;
     }
 
+    let named = crate::context::named::load_all(&store, &opts.named_contexts)
+        .map_err(|e| BuildError::Source(e.to_string()))?;
     let context = LazyContext {
         root: opts.context.clone(),
         dockerfile: opts.dockerfile.clone(),
@@ -279,6 +284,7 @@ pub fn build(
         arch: arch(),
         source: &source_text,
         network_none: opts.network_none,
+        named: &named,
     };
     let mut done: Dispatched = HashMap::new();
     for &i in &needed {

@@ -16,8 +16,10 @@ use serde_json::{json, Value};
 
 mod copyflags;
 mod mounts;
+mod remote;
 
 pub use mounts::{MountFrom, RunMount};
+pub use remote::Remote;
 
 use crate::cachekey::KeyBuilder;
 use crate::context::select::Selected;
@@ -41,6 +43,8 @@ pub enum CopyFrom {
     Context(Vec<Selected>),
     Stage(usize),
     Image(Box<ImageEntry>),
+    /// ADD of URLs or a git repository.
+    Remote(Vec<Remote>),
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +143,21 @@ pub struct Inputs<'a> {
     pub source: &'a str,
     /// `kiln build --network none`.
     pub network_none: bool,
+    /// `--build-context` names (OCI layouts already loaded as images).
+    pub named: &'a std::collections::BTreeMap<String, crate::context::named::NamedContext>,
+}
+
+/// The image a `--build-context` name stands for, when it names one.
+fn named_image(inputs: &Inputs<'_>, line: usize, name: &str) -> Result<Option<String>, BuildError> {
+    use crate::context::named::NamedContext as N;
+    match inputs.named.get(name) {
+        None => Ok(None),
+        Some(N::Image(r)) => Ok(Some(r.clone())),
+        Some(_) => Err(err(
+            line,
+            format!("build context {name:?}: only image contexts (docker-image://, oci-layout://) can be used here so far"),
+        )),
+    }
 }
 
 /// Stages dispatched so far, by index.
@@ -231,7 +250,10 @@ fn resolve_base(
     done: &Dispatched,
     name: &str,
 ) -> Result<(Base, ImageConfig, String), BuildError> {
-    if let Some(i) = stage_ref(stages, stage.index, name).filter(|_| name.parse::<usize>().is_err())
+    let named = named_image(inputs, stage.line, name)?;
+    let name = named.as_deref().unwrap_or(name);
+    if let Some(i) = stage_ref(stages, stage.index, name)
+        .filter(|_| name.parse::<usize>().is_err() && named.is_none())
     {
         let parent = done
             .get(&i)
@@ -624,7 +646,12 @@ impl State<'_> {
             let entries = sel.iter().flat_map(|x| x.entries.iter());
             Ok(entries
                 .zip(digests)
-                .map(|(e, d)| (e.path.display().to_string(), format!("{:o} {d}", e.stat.mode)))
+                .map(|(e, d)| {
+                    (
+                        e.path.display().to_string(),
+                        format!("{:o} {d}", e.stat.mode),
+                    )
+                })
                 .collect())
         };
         let scope = mounts::MountScope {
@@ -635,6 +662,7 @@ impl State<'_> {
             context_digests: &context_digests,
             expand: &expand,
             cwd,
+            named_image: &|name| named_image(self.inputs, line, name).ok().flatten(),
         };
         run.mounts
             .iter()
@@ -718,7 +746,10 @@ impl State<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let exclude = copyflags::matcher(&excludes).map_err(|e| err(line, e))?;
         if exclude.is_some() && c.from.is_some() {
-            return Err(err(line, format!("{word} --exclude with --from is not supported yet")));
+            return Err(err(
+                line,
+                format!("{word} --exclude with --from is not supported yet"),
+            ));
         }
         let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
         let mut heredocs = Vec::new();
@@ -744,16 +775,12 @@ impl State<'_> {
             };
             heredocs.push((h.name.clone(), body));
         }
-        if add {
-            if let Some(s) = sources
-                .iter()
-                .find(|s| s.contains("://") || s.starts_with("git@"))
-            {
-                return Err(err(
-                    line,
-                    format!("ADD from a URL or git source is not supported yet: {s}"),
-                ));
-            }
+        let fetched = add && sources.iter().any(|s| remote::is_remote(s));
+        if fetched && (c.from.is_some() || !sources.iter().all(|s| remote::is_remote(s))) {
+            return Err(err(
+                line,
+                "ADD of a URL or git source cannot mix with local or --from sources",
+            ));
         }
         let dest_word = self.word(line, &c.dest)?;
         let workdir = match self.config.text("WorkingDir") {
@@ -772,6 +799,14 @@ impl State<'_> {
         }
         let chown = c.chown.as_ref().map(|o| self.word(line, o)).transpose()?;
         let chmod = c.chmod.as_ref().map(|o| self.word(line, o)).transpose()?;
+        let checksum = c
+            .checksum
+            .as_ref()
+            .map(|o| self.word(line, o))
+            .transpose()?;
+        if checksum.is_some() && !fetched {
+            return Err(err(line, "ADD --checksum needs an http(s) source"));
+        }
         if let Some(m) = &chmod {
             crate::ops::mode::Chmod::parse(m).map_err(|e| err(line, e.to_string()))?;
         }
@@ -792,6 +827,18 @@ impl State<'_> {
             k.add(format!("heredoc:{name}"), body.clone());
         }
         let from = match &c.from {
+            None if fetched => {
+                let downloads = crate::source::http::cache_dir(self.inputs.store.root());
+                let items = remote::resolve(
+                    &sources,
+                    checksum.as_deref(),
+                    c.keep_git_dir,
+                    &downloads,
+                    &mut k,
+                )
+                .map_err(|e| err(line, e))?;
+                CopyFrom::Remote(items)
+            }
             None => {
                 let mut selected = Vec::new();
                 for s in &sources {
@@ -818,7 +865,10 @@ impl State<'_> {
                 for s in &sources {
                     k.add("source", s.clone());
                 }
-                match stage_ref(stages, self.stage.index, &name) {
+                let named = named_image(self.inputs, line, &name)?;
+                let is_named = named.is_some();
+                let name = named.unwrap_or(name);
+                match stage_ref(stages, self.stage.index, &name).filter(|_| !is_named) {
                     Some(i) => {
                         let p = done.get(&i).ok_or_else(|| {
                             err(line, format!("stage {name:?} was not dispatched"))
@@ -856,6 +906,12 @@ impl State<'_> {
         }
         for p in &excludes {
             flags.push_str(&format!("--exclude={p} "));
+        }
+        if let Some(sum) = &checksum {
+            flags.push_str(&format!("--checksum={sum} "));
+        }
+        if c.keep_git_dir {
+            flags.push_str("--keep-git-dir ");
         }
         let shown = format!("{word} {flags}{} {}", shown_sources.join(" "), c.dest);
         let created_by = format!(
@@ -975,6 +1031,7 @@ mod key_tests {
             arch: "amd64".into(),
             source: text,
             network_none: false,
+            named: &Default::default(),
         };
         let mut done = Dispatched::new();
         for s in &plan.stages {

@@ -21,6 +21,7 @@ pub mod progress;
 pub mod pull;
 pub mod remotecache;
 pub mod scheduler;
+pub mod source;
 pub mod variables;
 pub mod why;
 

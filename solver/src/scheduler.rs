@@ -13,10 +13,11 @@ use kiln_cache::{LayerRecord, NewRecord, RecordKind, Store};
 use serde::Serialize;
 
 use crate::cancel::Cancel;
-use crate::dispatch::{Base, CopyFrom, MountFrom, Op, StagePlan, Step};
+use crate::dispatch::{Base, CopyFrom, CopyOp, MountFrom, Op, StagePlan, Step};
 use crate::exporter::image::{commit_layer, layer_of_record, write_image};
 use crate::image_config::ImageConfig;
 use crate::ops::exec::{self, ExecError, ExecRequest};
+use crate::ops::fetch;
 use crate::ops::file::{self, Target};
 use crate::ops::layered::Layered;
 use crate::ops::mounts::{self, MountEnv, MountInputs};
@@ -245,6 +246,7 @@ impl Executor {
         let target = Target {
             staging: staging.path(),
             below: &below,
+            names: &below,
         };
         match &step.op {
             Op::Run(run) => {
@@ -300,6 +302,7 @@ impl Executor {
                         Some(Layered::new(self.snapshot_dirs(&r.layers)))
                     }
                     CopyFrom::Image(e) => Some(Layered::new(self.snapshot_dirs(&e.image.layers))),
+                    CopyFrom::Remote(_) => None,
                 };
                 // --link: onto an empty filesystem, so the layer fits any base.
                 let empty = Layered::default();
@@ -307,11 +310,25 @@ impl Executor {
                     true => Target {
                         staging: staging.path(),
                         below: &empty,
+                        names: &below,
                     },
                     false => target,
                 };
-                file::copy(c, &self.context, source.as_ref(), &target)
-                    .map_err(StepFailure::other)?;
+                match &c.from {
+                    CopyFrom::Remote(items) => {
+                        let scratch = self
+                            .store
+                            .new_snapshot_staging()
+                            .map_err(StepFailure::other)?;
+                        let downloads = crate::source::http::cache_dir(self.store.root());
+                        let (view, paths) = fetch::materialize(items, &downloads, scratch.path())
+                            .map_err(StepFailure::other)?;
+                        let op = CopyOp { paths, ..c.clone() };
+                        file::copy(&op, &self.context, Some(&view), &target)
+                    }
+                    _ => file::copy(c, &self.context, source.as_ref(), &target),
+                }
+                .map_err(StepFailure::other)?;
             }
             Op::Mkdir { path, user } => {
                 let owner = owner_of(user, &below).map_err(StepFailure::Other)?;

@@ -91,8 +91,11 @@ pub struct Args {
     /// Stages to run at once (default: number of CPUs)
     #[arg(long)]
     jobs: Option<usize>,
-    /// Build context directory
-    #[arg(value_name = "DIR")]
+    /// Extra named context for FROM/COPY --from/RUN --mount from: NAME=DIR|docker-image://REF|oci-layout://PATH[@TAG]
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    build_contexts: Vec<String>,
+    /// Build context: a directory, a git URL, or - (a tar or a Dockerfile on stdin)
+    #[arg(value_name = "DIR|URL|-")]
     context: PathBuf,
 }
 
@@ -154,9 +157,15 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let image_output = registry::image_output(&args.outputs);
     let mut tags = args.tags.clone();
     tags.extend(image_output.names.iter().cloned());
+    // Stdin, tar and git contexts are unpacked first; `loaded` keeps them.
+    let loaded = kiln_solver::context::inputs::load(
+        &args.context.to_string_lossy(),
+        args.file.as_deref(),
+        &mut std::io::stdin(),
+    )?;
     let opts = BuildOptions {
-        context: args.context.clone(),
-        dockerfile: args.file.clone(),
+        context: loaded.dir.clone(),
+        dockerfile: loaded.dockerfile.clone(),
         tags,
         build_args: build_args(&args.build_args),
         target: args.target.clone(),
@@ -186,13 +195,12 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         push: args.push || image_output.push,
         cache_to: registry::cache_to(&args.cache_to)?,
         cache_from: registry::cache_from(&args.cache_from)?,
+        named_contexts: args
+            .build_contexts
+            .iter()
+            .map(|f| kiln_solver::context::named::parse_flag(f))
+            .collect::<Result<_, _>>()?,
     };
-    if !opts.context.is_dir() {
-        bail!(
-            "unable to prepare context: path {:?} not found",
-            opts.context
-        );
-    }
     if args.check {
         return lint_only(&opts);
     }

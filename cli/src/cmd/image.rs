@@ -442,7 +442,7 @@ fn oci_config_default() -> kiln_cache::image::change::Config {
 }
 
 /// One `--change` line, read with kiln's Dockerfile parser.
-fn parse_change(text: &str) -> anyhow::Result<Change> {
+pub(crate) fn parse_change(text: &str) -> anyhow::Result<Change> {
     let df = kiln_parser::parse(text.as_bytes())
         .map_err(|e| anyhow::anyhow!("--change {text:?}: {e}"))?;
     let [instruction] = df.instructions.as_slice() else {

@@ -1,4 +1,5 @@
-//! `kiln system df`: what the store holds, as `docker system df` shows it.
+//! `kiln system df`: what the store holds, as `docker system df` shows it;
+//! `kiln system prune` lives with the containers (it starts with them).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ use crate::globals::Globals;
 pub enum Command {
     /// Show disk usage: images, containers, volumes, build cache
     Df(DfArgs),
+    /// Remove unused data: stopped containers, dangling images, build cache
+    Prune(crate::cmd::container::SystemPruneArgs),
 }
 
 #[derive(clap::Args)]
@@ -26,10 +29,15 @@ pub struct DfArgs {
 
 impl Command {
     pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
-        let Command::Df(args) = self;
+        let args = match self {
+            Command::Df(args) => args,
+            Command::Prune(args) => return crate::cmd::container::system_prune(args, globals),
+        };
         let store = Store::open(&globals.root)
             .with_context(|| format!("opening the store at {}", globals.root.display()))?;
-        let df = store.system_df()?;
+        let mut df = store.system_df()?;
+        // The store cannot read container state: those rows come from the runtime.
+        (df.containers, df.volumes) = crate::cmd::container::df_rows(globals);
         let lines = [
             ("Images", df.images, true),
             ("Containers", df.containers, true),

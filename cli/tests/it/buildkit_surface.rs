@@ -4,9 +4,13 @@
 //! and checks what a user sees. Privileged: run as root, or set
 //! KILN_SKIP_PRIVILEGED=1 to skip.
 
+mod add_remote;
+mod contexts;
 mod copy_flags;
 mod mounts;
+mod named_contexts;
 mod outputs;
+mod prune_filter;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

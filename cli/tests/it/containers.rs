@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod attach;
+mod commit;
+mod links;
+mod prune;
+
 use crate::run::busybox_rootfs;
 use crate::support::Kiln;
 
@@ -600,7 +605,9 @@ fn names_are_unique() {
     env.ok(&["rename", "one", "two"]);
     assert_eq!(env.inspect("two")["Name"], "/two");
     let bad = env.out(&["inspect", "nothing"]);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a container"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no such container or image"));
+    // Docker's inspect falls back to an image when no container matches.
+    assert_eq!(env.inspect("busybox")["Config"]["Cmd"][0], "sh");
 }
 
 #[test]

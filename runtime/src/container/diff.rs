@@ -49,13 +49,58 @@ fn walk(
         }
         let below = lowers
             .iter()
-            .any(|l| fs::symlink_metadata(l.join(&rel)).is_ok());
-        out.push((if below { Kind::Changed } else { Kind::Added }, shown));
+            .find_map(|l| fs::symlink_metadata(l.join(&rel)).ok());
+        let copied_up = below.as_ref().is_some_and(|b| only_copied_up(&meta, b))
+            && !is_opaque(&upper.join(&rel));
+        if meta.is_dir() && copied_up {
+            let before = out.len();
+            walk(upper, &rel, lowers, out)?;
+            if out.len() > before {
+                out.push((Kind::Changed, shown));
+            }
+            continue;
+        }
+        let kind = if below.is_some() {
+            Kind::Changed
+        } else {
+            Kind::Added
+        };
+        out.push((kind, shown));
         if meta.is_dir() {
             walk(upper, &rel, lowers, out)?;
         }
     }
     Ok(())
+}
+
+/// A directory overlayfs copied up only to hold a mount point the runtime
+/// made and removed again (the /etc stubs): same type, mode and owner as
+/// below. Docker never shows these (its init layer holds the mount points),
+/// so it counts only when something under it changed.
+fn only_copied_up(upper: &fs::Metadata, below: &fs::Metadata) -> bool {
+    below.is_dir()
+        && upper.mode() == below.mode()
+        && upper.uid() == below.uid()
+        && upper.gid() == below.gid()
+}
+
+/// An opaque directory replaced the one below: a change even when empty.
+fn is_opaque(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut value = [0u8; 1];
+    // SAFETY: both buffers are valid for the lengths given.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    n == 1 && value[0] == b'y'
 }
 
 #[cfg(test)]
@@ -71,6 +116,8 @@ mod tests {
         fs::write(lower.join("etc/passwd"), "x").unwrap();
         fs::write(upper.join("etc/passwd"), "y").unwrap();
         fs::write(upper.join("new"), "n").unwrap();
+        fs::create_dir_all(upper.join("var")).unwrap();
+        fs::create_dir_all(lower.join("var")).unwrap();
         let got = changes(&upper, &[lower]).unwrap();
         let text: Vec<String> = got
             .iter()

@@ -11,7 +11,27 @@ const LOCAL_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip
 /// a private network namespace cannot reach.
 const FALLBACK_DNS: &str = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
 
+/// Spec annotation carrying extra /etc/hosts lines (`--link`'s entries),
+/// one `IP\tNAMES` per line, appended after the standard ones as Docker
+/// appends link entries.
+pub const HOSTS_ANNOTATION: &str = "org.kiln.hosts";
+
 pub fn files(spec: &Spec) -> EtcFiles {
+    let mut files = base_files(spec);
+    let extra = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(HOSTS_ANNOTATION));
+    if let Some(lines) = extra {
+        files.hosts.push_str(lines);
+        if !lines.ends_with('\n') {
+            files.hosts.push('\n');
+        }
+    }
+    files
+}
+
+fn base_files(spec: &Spec) -> EtcFiles {
     let host_network = !spec
         .linux()
         .as_ref()

@@ -149,6 +149,35 @@ pub fn set_paused(c: &Container, paused: bool) -> Result<()> {
     Ok(())
 }
 
+/// Holds a running container paused for as long as it lives; `commit`
+/// reads the upper directory under it, as Docker pauses during a commit so
+/// the layer is one consistent moment. A container already paused (or not
+/// running) is left as it is.
+pub struct PauseGuard {
+    container: Option<Container>,
+}
+
+impl PauseGuard {
+    pub fn new(c: &Container) -> Result<PauseGuard> {
+        if c.state.status != Status::Running {
+            return Ok(PauseGuard { container: None });
+        }
+        set_paused(c, true)?;
+        let paused = Container::load(&c.dir)?;
+        Ok(PauseGuard {
+            container: Some(paused),
+        })
+    }
+}
+
+impl Drop for PauseGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.container.take() {
+            let _ = set_paused(&c, false);
+        }
+    }
+}
+
 /// `rm [-f] [-v]`: kills a live container with `force`, waits for its
 /// monitor to finish, then removes its directory (and with `volumes`, its
 /// anonymous volumes no other container uses).

@@ -3,6 +3,7 @@
 //! (stdio on descriptors it owns); [`foreground::run`] adds what `kiln run`
 //! needs in a terminal (signal forwarding, raw mode, window size).
 
+pub mod attach;
 pub mod bundle;
 pub mod copy;
 pub mod diff;
@@ -15,6 +16,7 @@ pub mod monitor;
 pub mod restart;
 pub mod state;
 pub mod terminal;
+pub mod usage;
 pub mod wiring;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde::{Deserialize, Serialize};
 
+use super::attach::Relay;
 use super::logs::{self, Stream};
 use super::restart::Backoff;
 use super::state::{self, now, Container, Status};
@@ -131,6 +132,9 @@ struct Monitor {
     wiring: Wiring,
     /// The write end of `-i`'s stdin pipe, kept so the command sees no EOF.
     stdin_keep: Option<OwnedFd>,
+    /// Where `attach` clients join; `None` if the socket could not be made
+    /// (the container still runs, only unattachable).
+    relay: Option<Relay>,
 }
 
 impl Monitor {
@@ -150,10 +154,12 @@ impl Monitor {
                 s.error.clear();
             })
             .map_err(|e| e.to_string())?;
+        let relay = Relay::bind(&dir).ok();
         Ok(Monitor {
             container,
             wiring,
             stdin_keep: None,
+            relay,
         })
     }
 
@@ -280,18 +286,28 @@ impl Monitor {
         });
         report(ready, None, 0);
         let pty = running.take_pty();
-        let pumped = self.pump(&mut running, [out, err, pty]);
+        // Attached stdin goes to the pty under -t, else to -i's pipe.
+        let stdin = match &pty {
+            Some(p) => p.try_clone().ok(),
+            None => self.stdin_keep.take(),
+        };
+        let pumped = self.pump(&mut running, [out, err, pty], stdin);
+        if let Some(r) = self.relay.as_mut() {
+            r.end_run();
+        }
         let outcome = pumped.and_then(|()| running.wait().map_err(failed));
         self.wiring.unwire();
         self.stdin_keep = None;
         outcome
     }
 
-    /// Copies the container's output into the log until it ends.
+    /// Copies the container's output into the log (and to attached
+    /// clients) until it ends; what clients send goes to `stdin`.
     fn pump(
-        &self,
+        &mut self,
         running: &mut Running,
         sources: [Option<OwnedFd>; 3],
+        stdin: Option<OwnedFd>,
     ) -> Result<(), (String, u8)> {
         let log_path = self.container.dir.join(logs::FILE);
         let mut log = logs::Writer::open(&log_path)
@@ -304,12 +320,20 @@ impl Monitor {
             .collect();
         let mut ended = false;
         while !ended || !open.is_empty() {
+            let relay = self.relay.as_ref();
             let mut fds: Vec<PollFd> = open
                 .iter()
                 .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
                 .collect();
+            let n_open = fds.len();
             if !ended {
                 fds.push(PollFd::new(running.control_fd(), PollFlags::POLLIN));
+                if let Some(r) = relay {
+                    fds.push(PollFd::new(r.listener_fd(), PollFlags::POLLIN));
+                    for fd in r.input_fds() {
+                        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    }
+                }
             }
             // Once ended, pipes still open only drain what is buffered.
             let timeout = if ended {
@@ -328,8 +352,11 @@ impl Monitor {
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
             drop(fds);
-            if !ended && ready.last() == Some(&true) {
-                ended = running.poll().unwrap_or(true);
+            if !ended {
+                self.serve_clients(&ready[n_open + 1..], stdin.as_ref());
+                if ready[n_open] {
+                    ended = running.poll().unwrap_or(true);
+                }
             }
             let mut closed = Vec::new();
             for (i, (stream, fd)) in open.iter().enumerate() {
@@ -341,6 +368,9 @@ impl Monitor {
                     Ok(0) | Err(_) => closed.push(i),
                     Ok(n) => {
                         let _ = log.write(*stream, &buf[..n]);
+                        if let Some(r) = self.relay.as_mut() {
+                            r.output(*stream, &buf[..n]);
+                        }
                     }
                 }
             }
@@ -351,4 +381,34 @@ impl Monitor {
         let _ = log.flush_partial();
         Ok(())
     }
+
+    /// `ready` is the listener's readiness, then each reading client's.
+    fn serve_clients(&mut self, ready: &[bool], stdin: Option<&OwnedFd>) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        let inputs: Vec<usize> = (0..ready.len().saturating_sub(1))
+            .filter(|i| ready[i + 1])
+            .collect();
+        // Highest first: a client that stops reading shifts later indexes.
+        for i in inputs.into_iter().rev() {
+            if let (Some(data), Some(fd)) = (relay.input(i), stdin) {
+                let _ = write_all(fd, &data);
+            }
+        }
+        if ready.first() == Some(&true) {
+            relay.accept();
+        }
+    }
+}
+
+fn write_all(fd: &OwnedFd, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

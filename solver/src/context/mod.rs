@@ -7,6 +7,8 @@ pub mod contenthash;
 mod entry;
 pub mod glob;
 mod ignorefile;
+pub mod inputs;
+pub mod named;
 pub mod select;
 pub mod stat_cache;
 mod walk;

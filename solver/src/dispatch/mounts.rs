@@ -97,6 +97,8 @@ pub struct MountScope<'a> {
     pub context_digests: &'a ContextDigests<'a>,
     pub expand: &'a dyn Fn(&str) -> Result<String, String>,
     pub cwd: &'a str,
+    /// `--build-context` names that stand for images.
+    pub named_image: &'a dyn Fn(&str) -> Option<String>,
 }
 
 fn octal(text: Option<&str>, default: u32, what: &str) -> Result<u32, String> {
@@ -138,7 +140,10 @@ impl MountScope<'_> {
         let Some(name) = from else {
             return Ok(MountFrom::Context);
         };
-        if let Some(i) = stage_ref(self.stages, self.stage_index, name) {
+        let named = (self.named_image)(name);
+        let name = named.as_deref().unwrap_or(name);
+        if let Some(i) = stage_ref(self.stages, self.stage_index, name).filter(|_| named.is_none())
+        {
             let key = (self.stage_key)(i).ok_or(format!("stage {name:?} was not dispatched"))?;
             k.add(format!("mount{n}:from-stage"), key);
             return Ok(MountFrom::Stage(i));

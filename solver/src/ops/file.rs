@@ -44,6 +44,9 @@ pub struct Target<'a> {
     pub staging: &'a Path,
     /// The image below the new layer.
     pub below: &'a Layered,
+    /// Where `--chown` names are looked up: the stage's filesystem, even
+    /// for a `--link` layer written onto nothing.
+    pub names: &'a Layered,
 }
 
 /// Ownership and mode rules of one COPY.
@@ -65,12 +68,12 @@ pub fn copy(
     let owner = match &op.chown {
         Some(spec) => Some(chown::resolve(
             spec,
-            &t.below.read_text("etc/passwd"),
-            &t.below.read_text("etc/group"),
+            &t.names.read_text("etc/passwd"),
+            &t.names.read_text("etc/group"),
         )?),
-        // Context files arrive as 0:0 (BuildKit's file sync resets owners);
-        // files from a stage keep theirs.
-        None if matches!(op.from, CopyFrom::Context(_)) => Some((0, 0)),
+        // Context and remote files arrive as 0:0 (BuildKit's file sync
+        // resets owners); files from a stage keep theirs.
+        None if matches!(op.from, CopyFrom::Context(_) | CopyFrom::Remote(_)) => Some((0, 0)),
         None => None,
     };
     let chmod = op.chmod.as_deref().map(Chmod::parse).transpose()?;
@@ -87,7 +90,7 @@ pub fn copy(
                 copy_context_item(item, op, context, &dest_rel, dest_is_dir, t, &mut rules)?;
             }
         }
-        CopyFrom::Stage(_) | CopyFrom::Image(_) => {
+        CopyFrom::Stage(_) | CopyFrom::Image(_) | CopyFrom::Remote(_) => {
             let src = source.ok_or_else(|| FileError::NotFound("source stage".into()))?;
             for p in &op.paths {
                 let parent = Path::new(p.trim_start_matches('/')).parent();

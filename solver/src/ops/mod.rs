@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod chown;
 pub mod exec;
+pub mod fetch;
 pub mod file;
 pub mod layered;
 pub mod mode;

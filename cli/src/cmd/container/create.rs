@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use kiln_runtime::container::monitor;
 use kiln_runtime::container::restart::RestartPolicy;
 use kiln_runtime::container::state::{now, Container, Containers, MountPoint, Record};
+use kiln_runtime::container::{etc, monitor};
 use kiln_runtime::network::user::Networks;
 use kiln_runtime::network::{NetworkMode, PortBinding};
 use kiln_runtime::spec::Bind;
@@ -101,9 +101,15 @@ fn make_in(
             read_only: false,
         });
     }
-    config.env.extend(link_env(args, containers, &name)?);
+    let links = links(args, containers, &name)?;
+    config.env.extend(links.env);
     let ports = ports(args, &image)?;
-    let spec = config.to_spec(id)?;
+    let mut spec = config.to_spec(id)?;
+    if !links.hosts.is_empty() {
+        let mut notes = spec.annotations().clone().unwrap_or_default();
+        notes.insert(etc::HOSTS_ANNOTATION.into(), links.hosts);
+        spec.set_annotations(Some(notes));
+    }
     let record = Record {
         id: id.to_string(),
         name,
@@ -307,9 +313,17 @@ fn volume_point(spec: &str, vols: &Volumes) -> anyhow::Result<MountPoint> {
     }
 }
 
-/// `--link C:ALIAS`: Docker's ALIAS_NAME, ALIAS_PORT_…, ALIAS_ENV_… variables.
-fn link_env(args: &RunArgs, containers: &Containers, own: &str) -> anyhow::Result<Vec<String>> {
-    let mut env = Vec::new();
+/// What `--link` adds: variables and /etc/hosts lines.
+struct Links {
+    env: Vec<String>,
+    hosts: String,
+}
+
+/// `--link C:ALIAS`: Docker's ALIAS_NAME, ALIAS_PORT_…, ALIAS_ENV_…
+/// variables, and an /etc/hosts line naming the target by alias, name and
+/// short ID.
+fn links(args: &RunArgs, containers: &Containers, own: &str) -> anyhow::Result<Links> {
+    let (mut env, mut hosts) = (Vec::new(), String::new());
     for link in &args.link {
         let (key, alias) = link
             .split_once(':')
@@ -324,6 +338,10 @@ fn link_env(args: &RunArgs, containers: &Containers, own: &str) -> anyhow::Resul
             .clone()
             .unwrap_or_else(|| "127.0.0.1".into());
         env.push(format!("{prefix}_NAME=/{own}/{alias}"));
+        let mut names = vec![alias.to_string(), target.record.name.clone()];
+        names.push(target.short_id().to_string());
+        names.dedup();
+        hosts.push_str(&format!("{ip}\t{}\n", names.join(" ")));
         let exposed = target.record.config["ExposedPorts"]
             .as_object()
             .map(|o| o.keys().cloned().collect::<Vec<_>>())
@@ -353,5 +371,5 @@ fn link_env(args: &RunArgs, containers: &Containers, own: &str) -> anyhow::Resul
             }
         }
     }
-    Ok(env)
+    Ok(Links { env, hosts })
 }

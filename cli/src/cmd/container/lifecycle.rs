@@ -9,7 +9,6 @@ use kiln_runtime::container::state::{Container, Status};
 use kiln_runtime::container::{lifecycle as lc, monitor};
 
 use super::create::{containers, start_failed};
-use super::show;
 use crate::globals::Globals;
 
 #[derive(clap::Args)]
@@ -23,9 +22,12 @@ pub struct StartArgs {
     /// Attach to the output and wait for the end
     #[arg(short, long)]
     attach: bool,
-    /// Attach stdin (accepted; output is attached)
+    /// Attach the container's stdin
     #[arg(short, long)]
     interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = super::attach::DEFAULT_KEYS)]
+    detach_keys: String,
     #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
@@ -102,8 +104,7 @@ fn for_each(
 }
 
 pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let _ = args.interactive;
-    if args.attach {
+    if args.attach || args.interactive {
         let [name] = args.names.as_slice() else {
             anyhow::bail!("you cannot start and attach multiple containers at once");
         };
@@ -111,7 +112,13 @@ pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         if let Err(e) = start_one(&c) {
             return Ok(start_failed(e));
         }
-        return show::follow_until_exit(&c);
+        let opts = kiln_runtime::container::attach::Options {
+            stdin: args.interactive && c.record.open_stdin,
+            detach_keys: kiln_runtime::container::attach::parse_keys(&args.detach_keys)?,
+            from_start: true,
+            tty: c.record.tty,
+        };
+        return super::attach::join(&c, &opts);
     }
     let all = containers(globals);
     let mut failed = false;

@@ -4,11 +4,14 @@
 //! `volume` and `network` groups. Behaviour lives in `kiln_runtime`; these
 //! modules parse and render.
 
+mod attach;
+mod commit;
 mod cp;
 mod create;
 mod exec;
 mod lifecycle;
 mod network;
+mod prune;
 mod run;
 mod show;
 mod volume;
@@ -17,6 +20,7 @@ use std::process::ExitCode;
 
 use crate::globals::Globals;
 
+pub use prune::{df_rows, system_prune, SystemPruneArgs};
 pub use run::RunArgs;
 
 #[derive(clap::Subcommand)]
@@ -58,9 +62,11 @@ pub enum Command {
     /// List port mappings of a container
     Port(show::PortArgs),
     /// Attach to a running container's output
-    Attach(show::One),
+    Attach(attach::AttachArgs),
     /// Run a command in a running container
     Exec(exec::ExecArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
     /// Copy files between a running container and the host
     Cp(cp::CpArgs),
     /// Manage containers
@@ -100,9 +106,10 @@ impl Command {
             Command::Top(a) => show::top(a, globals),
             Command::Diff(a) => show::diff(a, globals),
             Command::Port(a) => show::port(a, globals),
-            Command::Attach(a) => show::attach(a, globals),
+            Command::Attach(a) => attach::run(a, globals),
             Command::Exec(a) => exec::run(a, globals),
             Command::Cp(a) => cp::run(a, globals),
+            Command::Commit(a) => commit::run(a, globals),
             Command::Container(ContainerCommand::Prune(a)) => lifecycle::prune(a, globals),
             Command::Volume(c) => c.run(globals),
             Command::Network(c) => c.run(globals),

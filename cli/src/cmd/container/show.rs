@@ -1,5 +1,5 @@
 //! What can be seen of containers: `ps`, `logs`, `inspect`, `top`,
-//! `diff`, `port`, `attach` (output only).
+//! `diff`, `port`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -298,46 +298,22 @@ fn print_entries(entries: &[Entry], timestamps: bool) -> std::io::Result<()> {
     err.flush()
 }
 
-/// `start -a` and `attach`: the output from now on, until the container
-/// ends; its exit status.
-pub fn follow_until_exit(c: &Container) -> anyhow::Result<ExitCode> {
-    let path = c.dir.join(logs::FILE);
-    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let (_, start) = logs::read_from(&path, offset)?;
-    offset = start;
-    loop {
-        let now = Container::load(&c.dir)?;
-        let (more, next) = logs::read_from(&path, offset)?;
-        offset = next;
-        print_entries(&more, false)?;
-        if matches!(now.state.status, Status::Exited | Status::Dead) {
-            return Ok(ExitCode::from((now.state.exit_code & 0xff) as u8));
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
-
-pub fn attach(args: One, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let c = find(globals, &args.name)?;
-    if !c.state.status.is_live() {
-        bail!("you cannot attach to a stopped container, start it first");
-    }
-    follow_until_exit(&c)
-}
-
 pub fn inspect(args: InspectArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let all = containers(globals);
     let mut docs = Vec::new();
     let mut failed = false;
+    let mut store = None;
     for name in &args.names {
         match all.find(name) {
             Ok(c) => docs.push(inspect_json(&c)),
-            Err(e) => {
-                eprintln!(
-                    "kiln: error: {e}: not a container (for an image, use `kiln image inspect`)"
-                );
-                failed = true;
-            }
+            // Docker's `inspect` tries containers, then images.
+            Err(e) => match image_json(&mut store, globals, name) {
+                Some(doc) => docs.push(doc),
+                None => {
+                    eprintln!("kiln: error: {e}: no such container or image");
+                    failed = true;
+                }
+            },
         }
     }
     println!("{}", serde_json::to_string_pretty(&docs)?);
@@ -415,6 +391,30 @@ fn inspect_json(c: &Container) -> serde_json::Value {
             "Networks": {r.network.name(): {"IPAddress": s.ip.clone().unwrap_or_default()}},
         },
     })
+}
+
+/// `kiln image inspect`'s object for `name`, when it names an image; the
+/// store is opened on first need.
+fn image_json(
+    store: &mut Option<kiln_cache::Store>,
+    globals: &Globals,
+    name: &str,
+) -> Option<serde_json::Value> {
+    if store.is_none() {
+        *store = kiln_cache::Store::open(&globals.root).ok();
+    }
+    let store = store.as_ref()?;
+    let entry = store.resolve_image(name).ok()?;
+    let config = store.image_config(&entry.image).ok()?;
+    Some(kiln_cache::image::inspect::inspect(
+        &kiln_cache::image::inspect::InspectInput {
+            image_id: entry.image.id(),
+            manifest_digest: &entry.image.manifest.digest,
+            refs: &entry.refs,
+            config_bytes: &config,
+            size: entry.image.size,
+        },
+    ))
 }
 
 pub fn top(args: One, globals: &Globals) -> anyhow::Result<ExitCode> {

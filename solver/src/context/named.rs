@@ -1,0 +1,150 @@
+//! `--build-context NAME=…` (buildx): a name that `FROM NAME`,
+//! `COPY --from=NAME` and `RUN --mount=from=NAME` read instead of a stage
+//! or an image of that name. A directory, `docker-image://REF` (an image,
+//! from the store or pulled), or `oci-layout://PATH[@TAG]` (loaded into
+//! the store first).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use kiln_cache::Store;
+
+/// What a named context stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    Dir(PathBuf),
+    /// An image reference or ID the store resolves.
+    Image(String),
+    /// An OCI layout directory and the tag to take from it.
+    OciLayout(PathBuf, Option<String>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NamedError {
+    #[error("--build-context {0:?}: expected NAME=DIR|docker-image://REF|oci-layout://PATH[@TAG]")]
+    Syntax(String),
+    #[error("--build-context {name}: {path} is not a directory")]
+    NotDir { name: String, path: String },
+    #[error("--build-context {name}: loading the OCI layout: {message}")]
+    Load { name: String, message: String },
+    #[error("--build-context {name}: no image tagged {tag:?} in the OCI layout")]
+    NoTag { name: String, tag: String },
+}
+
+/// Parses one `--build-context` flag.
+pub fn parse_flag(flag: &str) -> Result<(String, NamedContext), NamedError> {
+    let (name, value) = flag
+        .split_once('=')
+        .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+        .ok_or_else(|| NamedError::Syntax(flag.to_string()))?;
+    let ctx = if let Some(r) = value.strip_prefix("docker-image://") {
+        NamedContext::Image(r.to_string())
+    } else if let Some(p) = value.strip_prefix("oci-layout://") {
+        match p.rsplit_once('@') {
+            Some((path, tag)) if !tag.contains('/') => {
+                NamedContext::OciLayout(path.into(), Some(tag.to_string()))
+            }
+            _ => NamedContext::OciLayout(p.into(), None),
+        }
+    } else {
+        let path = PathBuf::from(value);
+        if !path.is_dir() {
+            return Err(NamedError::NotDir {
+                name: name.to_string(),
+                path: value.to_string(),
+            });
+        }
+        NamedContext::Dir(path)
+    };
+    Ok((name.to_string(), ctx))
+}
+
+/// An OCI layout loaded into `store`: the image ID to build from.
+pub fn load_layout(
+    store: &Store,
+    name: &str,
+    path: &Path,
+    tag: Option<&str>,
+) -> Result<String, NamedError> {
+    let fail = |message: String| NamedError::Load {
+        name: name.to_string(),
+        message,
+    };
+    let mut builder = tar::Builder::new(Vec::new());
+    builder
+        .append_dir_all(".", path)
+        .map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    let bytes = builder.into_inner().map_err(|e| fail(e.to_string()))?;
+    let images = kiln_cache::archive::load(store, std::io::Cursor::new(bytes))
+        .map_err(|e| fail(e.to_string()))?;
+    let found = match tag {
+        None => images.first(),
+        Some(t) => images
+            .iter()
+            .find(|i| i.names.iter().any(|n| n.tag() == Some(t))),
+    };
+    match (found, tag) {
+        (Some(i), _) => Ok(i.id.to_string()),
+        (None, Some(t)) => Err(NamedError::NoTag {
+            name: name.to_string(),
+            tag: t.to_string(),
+        }),
+        (None, None) => Err(fail("no image in the layout".into())),
+    }
+}
+
+/// The named contexts with every OCI layout loaded into `store` (an image
+/// ID in its place).
+pub fn load_all(
+    store: &Store,
+    named: &BTreeMap<String, NamedContext>,
+) -> Result<BTreeMap<String, NamedContext>, NamedError> {
+    named
+        .iter()
+        .map(|(name, ctx)| {
+            let ctx = match ctx {
+                NamedContext::OciLayout(p, tag) => {
+                    NamedContext::Image(load_layout(store, name, p, tag.as_deref())?)
+                }
+                other => other.clone(),
+            };
+            Ok((name.clone(), ctx))
+        })
+        .collect()
+}
+
+/// Base image names to pull: a name a context stands for is replaced by
+/// its `docker-image://` reference, or dropped for other kinds.
+pub fn pull_names(
+    names: BTreeSet<String>,
+    named: &BTreeMap<String, NamedContext>,
+) -> BTreeSet<String> {
+    names
+        .into_iter()
+        .filter_map(|n| match named.get(&n) {
+            None => Some(n),
+            Some(NamedContext::Image(r)) => Some(r.clone()),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_of_every_kind() {
+        let (n, c) = parse_flag("base=docker-image://alpine:3.20").unwrap();
+        assert_eq!(
+            (n.as_str(), c),
+            ("base", NamedContext::Image("alpine:3.20".into()))
+        );
+        let (_, c) = parse_flag("b=oci-layout:///x/l@v1").unwrap();
+        assert_eq!(c, NamedContext::OciLayout("/x/l".into(), Some("v1".into())));
+        let (_, c) = parse_flag("d=/").unwrap();
+        assert_eq!(c, NamedContext::Dir("/".into()));
+        assert!(parse_flag("nothing").is_err());
+        assert!(parse_flag("d=/no/such/dir").is_err());
+    }
+}
