@@ -154,7 +154,12 @@ impl Store {
             self.lease()
                 .add(&Leased::Snapshot(s.as_str().to_string()))?;
         }
-        let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let mut tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        // Usage statistics only: a crash may lose the newest last-used time,
+        // never a record. Skipping the fsync here is what keeps a fully
+        // cached build from paying one per step; the next durable commit
+        // persists these too.
+        tx.set_durability(redb::Durability::None);
         put_record(&tx, &record)?;
         tx.commit().map_err(MetaError::from)?;
         Ok(record)
