@@ -4,45 +4,10 @@
 //! checked through `kiln build`, `kiln run` and `kiln image inspect`.
 //! Privileged: run as root, or set KILN_SKIP_PRIVILEGED=1 to skip.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-use crate::run::busybox_rootfs;
-use crate::support::{privileged, testdata, Kiln};
-
-/// The busybox rootfs as a tar, made once per test process.
-fn busybox_tar() -> &'static Path {
-    static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let root = busybox_rootfs();
-        let tar = root.with_file_name("busybox.tar");
-        let ok = Command::new("tar")
-            .args(["--numeric-owner", "-C"])
-            .arg(root)
-            .args(["-cf"])
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .expect("tar")
-            .success();
-        assert!(ok, "taring the busybox rootfs failed");
-        tar
-    })
-}
-
-/// A fresh root with `busybox` imported.
-fn kiln_with_busybox() -> Kiln {
-    let k = Kiln::new();
-    let out = k
-        .cmd(["import"])
-        .arg(busybox_tar())
-        .args(["busybox", "--change", "CMD [\"sh\"]"])
-        .output()
-        .expect("kiln import");
-    assert!(out.status.success(), "import: {}", text(&out.stderr));
-    k
-}
+use crate::support::{kiln_with_busybox, privileged, testdata, Kiln};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

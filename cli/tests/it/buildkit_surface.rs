@@ -13,55 +13,10 @@ mod outputs;
 mod prune_filter;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Output;
 
-use crate::run::busybox_rootfs;
+pub use crate::support::{kiln_with_busybox, privileged};
 use crate::support::{testdata, Kiln};
-
-pub fn privileged() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        return true;
-    }
-    if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (KILN_SKIP_PRIVILEGED=1)");
-        return false;
-    }
-    panic!("this test needs root (set KILN_SKIP_PRIVILEGED=1 to skip it)");
-}
-
-fn busybox_tar() -> &'static Path {
-    static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let root = busybox_rootfs();
-        let tar = root.with_file_name("busybox-surface.tar");
-        let ok = Command::new("tar")
-            .args(["--numeric-owner", "-C"])
-            .arg(root)
-            .args(["-cf"])
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .expect("tar")
-            .success();
-        assert!(ok, "taring the busybox rootfs failed");
-        tar
-    })
-}
-
-/// A fresh root with `busybox` imported.
-pub fn kiln_with_busybox() -> Kiln {
-    let k = Kiln::new();
-    let out = k
-        .cmd(["import"])
-        .arg(busybox_tar())
-        .args(["busybox", "--change", "CMD [\"sh\"]"])
-        .output()
-        .expect("kiln import");
-    assert!(out.status.success(), "import: {}", text(&out.stderr));
-    k
-}
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

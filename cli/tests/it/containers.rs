@@ -14,23 +14,8 @@ mod commit;
 mod links;
 mod prune;
 
-use crate::run::busybox_rootfs;
-use crate::support::Kiln;
-
-fn privileged() -> bool {
-    let root = std::fs::metadata("/proc/self").map(|m| {
-        use std::os::unix::fs::MetadataExt;
-        m.uid() == 0
-    });
-    if root.unwrap_or(false) {
-        return true;
-    }
-    if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("skipped: needs root (KILN_SKIP_PRIVILEGED=1)");
-        return false;
-    }
-    panic!("this test needs root (set KILN_SKIP_PRIVILEGED=1 to skip it)");
-}
+pub use crate::support::privileged;
+use crate::support::{busybox_rootfs, kiln_with_busybox, Kiln};
 
 /// A root with the busybox image imported as `busybox`; every container
 /// left is removed (`rm -f`) when it drops, so no monitor outlives a test.
@@ -40,26 +25,9 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        let kiln = Kiln::new();
-        let tar = kiln.root().join("busybox.tar");
-        let status = Command::new("tar")
-            .arg("-C")
-            .arg(busybox_rootfs())
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let env = Env { kiln };
-        env.ok(&[
-            "import",
-            "--change",
-            r#"CMD ["sh"]"#,
-            tar.to_str().unwrap(),
-            "busybox",
-        ]);
-        env
+        Env {
+            kiln: kiln_with_busybox(),
+        }
     }
 
     fn out(&self, args: &[&str]) -> Output {

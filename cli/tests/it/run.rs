@@ -5,37 +5,12 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::{privileged, testdata, Kiln};
+use crate::support::{busybox_rootfs, privileged, Kiln};
 
 /// Docker's default capability set as /proc/self/status prints it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
-
-/// A busybox rootfs made once per test process from Debian's busybox-static
-/// by testdata/scripts/make-busybox-rootfs.sh.
-pub fn busybox_rootfs() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-busybox-")
-            .tempdir()
-            .expect("temp dir");
-        let root = dir.keep().join("rootfs");
-        let script = testdata().join("scripts/make-busybox-rootfs.sh");
-        let status = Command::new("sh")
-            .arg(script)
-            .arg(&root)
-            .status()
-            .expect("running make-busybox-rootfs.sh");
-        assert!(
-            status.success(),
-            "make-busybox-rootfs.sh failed (is busybox-static installed?)"
-        );
-        root
-    })
-}
 
 /// `kiln run --rm [FLAGS] --rootfs BUSYBOX CMD…`
 fn run(flags: &[&str], cmd: &[&str]) -> Output {

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// A temporary kiln root and a way to run the binary against it.
 pub struct Kiln {
@@ -60,4 +61,65 @@ pub fn privileged() -> bool {
         return false;
     }
     panic!("{test} needs root; set KILN_SKIP_PRIVILEGED=1 to skip it");
+}
+
+/// A busybox rootfs made once per test process from Debian's busybox-static
+/// by testdata/scripts/make-busybox-rootfs.sh.
+pub fn busybox_rootfs() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-busybox-")
+            .tempdir()
+            .expect("temp dir");
+        let root = dir.keep().join("rootfs");
+        let script = testdata().join("scripts/make-busybox-rootfs.sh");
+        let status = Command::new("sh")
+            .arg(script)
+            .arg(&root)
+            .status()
+            .expect("running make-busybox-rootfs.sh");
+        assert!(
+            status.success(),
+            "make-busybox-rootfs.sh failed (is busybox-static installed?)"
+        );
+        root
+    })
+}
+
+/// The busybox rootfs as a tar with numeric owners, made once per process.
+pub fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let root = busybox_rootfs();
+        let tar = root.with_file_name("busybox.tar");
+        let ok = Command::new("tar")
+            .args(["--numeric-owner", "-C"])
+            .arg(root)
+            .args(["-cf"])
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("tar")
+            .success();
+        assert!(ok, "taring the busybox rootfs failed");
+        tar
+    })
+}
+
+/// A fresh root with the busybox rootfs imported as `busybox` (CMD sh).
+pub fn kiln_with_busybox() -> Kiln {
+    let k = Kiln::new();
+    let out = k
+        .cmd(["import"])
+        .arg(busybox_tar())
+        .args(["busybox", "--change", "CMD [\"sh\"]"])
+        .output()
+        .expect("kiln import");
+    assert!(
+        out.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    k
 }
