@@ -82,14 +82,20 @@ fn for_each(
     mut each: impl FnMut(&Container) -> anyhow::Result<()>,
 ) -> ExitCode {
     let all = containers(globals);
+    report(names.iter().map(|name| {
+        let c = all.find(name)?;
+        each(&c)?;
+        Ok(name.clone())
+    }))
+}
+
+/// Prints each success's line on stdout and each error on stderr, as
+/// Docker's multi-container commands do; exit 1 when any failed.
+fn report(results: impl IntoIterator<Item = anyhow::Result<String>>) -> ExitCode {
     let mut failed = false;
-    for name in names {
-        let result = all
-            .find(name)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| each(&c));
+    for result in results {
         match result {
-            Ok(()) => println!("{name}"),
+            Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("kiln: error: {e:#}");
                 failed = true;
@@ -120,30 +126,7 @@ pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         };
         return super::attach::join(&c, &opts);
     }
-    let all = containers(globals);
-    let mut failed = false;
-    for name in &args.names {
-        let c = match all.find(name) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("kiln: error: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        match start_one(&c) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("kiln: error: {e}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(for_each(globals, &args.names, |c| Ok(start_one(c)?)))
 }
 
 /// Starts a stopped container; a running one is left alone (Docker).
@@ -188,21 +171,9 @@ pub fn stop(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             })
             .collect()
     });
-    let mut failed = false;
-    for (name, r) in results {
-        match r {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("kiln: error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(report(
+        results.into_iter().map(|(name, r)| r.map(|()| name)),
+    ))
 }
 
 pub fn restart(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
@@ -234,25 +205,10 @@ pub fn rm(args: RmArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 
 pub fn wait(args: Names, globals: &Globals) -> anyhow::Result<ExitCode> {
     let all = containers(globals);
-    let mut failed = false;
-    for name in &args.names {
-        match all
-            .find(name)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| lc::wait(&c.dir).map_err(anyhow::Error::from))
-        {
-            Ok(code) => println!("{code}"),
-            Err(e) => {
-                eprintln!("kiln: error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(report(args.names.iter().map(|name| {
+        let c = all.find(name)?;
+        Ok(lc::wait(&c.dir)?.to_string())
+    })))
 }
 
 pub fn rename(args: RenameArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
