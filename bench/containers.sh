@@ -3,7 +3,9 @@
 #   run -d to first log line, exec latency, stop of 50 containers.
 # Uses target/release/kiln (build it first: cargo build --release -p kiln)
 # and Debian's podman with the flags the peer bench found necessary here
-# (--runtime runc, --network=none, ulimits; bench/peers/). N runs each, medians.
+# (--runtime runc, --network=none, ulimits; bench/peers/); kiln gets
+# --network none too, so neither starts a user-mode network stack. N runs
+# each, medians.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 KILN=${KILN:-$here/target/release/kiln}
@@ -26,7 +28,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 # run -d, then poll `logs` until the first line shows
 first_line_kiln() {
     t0=$(now)
-    id=$($KILN --root "$root" run -d busybox sh -c 'echo up; exec sleep 100')
+    id=$($KILN --root "$root" run -d --network none busybox sh -c 'echo up; exec sleep 100')
     until $KILN --root "$root" logs "$id" | grep -q up; do :; done
     t1=$(now)
     $KILN --root "$root" rm -f "$id" >/dev/null
@@ -52,7 +54,7 @@ exec_podman() {
 TRAP='trap "exit 0" TERM; sleep 1000 & wait'
 stop50_kiln() {
     ids=""
-    for i in $(seq 50); do ids="$ids $($KILN --root "$root" run -d busybox sh -c "$TRAP")"; done
+    for i in $(seq 50); do ids="$ids $($KILN --root "$root" run -d --network none busybox sh -c "$TRAP")"; done
     t0=$(now); $KILN --root "$root" stop -t 10 $ids >/dev/null; t1=$(now)
     $KILN --root "$root" rm -f $ids >/dev/null
     echo "$t1 - $t0" | bc
@@ -77,7 +79,7 @@ k=$(for i in $(seq "$N"); do first_line_kiln; done | median)
 p=-; [ $have_podman = 1 ] && p=$(for i in $(seq "$N"); do first_line_podman; done | median)
 report "run -d to first log line" "$k" "$p"
 
-kid=$($KILN --root "$root" run -d busybox sleep 1000)
+kid=$($KILN --root "$root" run -d --network none busybox sleep 1000)
 k=$(for i in $(seq "$N"); do exec_kiln "$kid"; done | median)
 p=-
 if [ $have_podman = 1 ]; then

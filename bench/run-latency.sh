@@ -11,6 +11,12 @@
 # private mount namespace without /sys/fs/cgroup/unified, as the peer
 # baseline did. Timing uses bash's $EPOCHREALTIME: no process is forked
 # around the measured command.
+#
+# Each runtime runs its own series, not in turns with the others: runc and
+# crun move their container with a `cgroup.procs` write, which waits out an
+# RCU grace period (about 10 ms here) unless another such write happened
+# within the last one. Taking turns would hand that warm state from one
+# runtime to the next and measure the neighbour, not the runtime.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")

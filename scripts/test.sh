@@ -16,6 +16,15 @@ if [ -n "$missing" ] || ! dpkg-query -W $packages >/dev/null 2>&1; then
     fi
 fi
 
+# `--platform linux/arm64` tests run arm64 binaries through qemu-user-static;
+# without systemd nobody registers its binfmt handler, so do it here.
+if [ "$(id -u)" -eq 0 ]; then
+    [ -e /proc/sys/fs/binfmt_misc/register ] ||
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] ||
+        grep -v '^#' /usr/lib/binfmt.d/qemu-aarch64.conf >/proc/sys/fs/binfmt_misc/register
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -72,7 +72,12 @@ pub(crate) fn open(path: &Path) -> Result<Database, MetaError> {
 }
 
 /// Creates every table so read transactions never meet a missing one.
+/// An initialised database is only read: a commit costs an fsync, and
+/// every kiln command opens the store.
 pub(crate) fn init(db: &Database) -> Result<(), MetaError> {
+    if initialised(db)? {
+        return Ok(());
+    }
     let tx = db.begin_write()?;
     {
         tx.open_table(REFS)?;
@@ -89,6 +94,36 @@ pub(crate) fn init(db: &Database) -> Result<(), MetaError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Whether every table exists and the schema is recorded.
+fn initialised(db: &Database) -> Result<bool, MetaError> {
+    let tx = db.begin_read()?;
+    let strs = [REFS, DIFF_IDS, RECORD_KEYS];
+    let jsons = [IMAGES, SNAPSHOTS, VARIANTS, RECORDS];
+    for t in strs {
+        if !exists(tx.open_table(t))? {
+            return Ok(false);
+        }
+    }
+    for t in jsons {
+        if !exists(tx.open_table(t))? {
+            return Ok(false);
+        }
+    }
+    match tx.open_table(INFO) {
+        Ok(info) => Ok(info.get("schema")?.is_some()),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn exists<T>(opened: Result<T, redb::TableError>) -> Result<bool, MetaError> {
+    match opened {
+        Ok(_) => Ok(true),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, MetaError> {

@@ -6,9 +6,10 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
-    LinuxSeccomp, Mount, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, LinuxSeccomp, Mount,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::process::capabilities::DOCKER_DEFAULT;
@@ -258,6 +259,14 @@ impl Config {
                 "sysfs",
                 &["nosuid", "noexec", "nodev", sys_mode],
             ),
+            // The container's own cgroups, read-only unless privileged
+            // (moby clears `ro` on this mount for --privileged).
+            mount(
+                "/sys/fs/cgroup",
+                "cgroup",
+                "cgroup",
+                &["nosuid", "noexec", "nodev", "relatime", sys_mode],
+            ),
         ];
         for b in &self.binds {
             let mode = if b.read_only { "ro" } else { "rw" };
@@ -320,6 +329,7 @@ impl Config {
                     .map_err(build_err)?,
             );
         }
+        res = res.devices(device_rules(self.privileged)?);
         res.build().map_err(build_err)
     }
 
@@ -332,6 +342,10 @@ impl Config {
         ];
         if self.network != Network::Host {
             types.push(LinuxNamespaceType::Network);
+        }
+        // Docker's default cgroupns: private on a v2 host, the host's on v1.
+        if crate::cgroups::is_unified() {
+            types.push(LinuxNamespaceType::Cgroup);
         }
         types
             .into_iter()
@@ -417,6 +431,53 @@ impl Config {
     }
 }
 
+/// The device cgroup allow-list. Docker's spec denies every device and
+/// runc then allows its default set (libcontainer/specconv
+/// `AllowedDevices`): mknod of any device, the standard character
+/// devices, ptys and /dev/net/tun. Written out here so that kiln's own
+/// runtime, runc and crun apply the same list. `--privileged` allows all.
+fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, Error> {
+    use LinuxDeviceType::{B, C};
+    let rule = |allow: bool, typ: Option<LinuxDeviceType>, major, minor, access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .access(access);
+        if let Some(t) = typ {
+            b = b.typ(t);
+        }
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build().map_err(build_err)
+    };
+    if privileged {
+        return Ok(vec![rule(true, None, None, None, "rwm")?]);
+    }
+    let mut rules = vec![
+        rule(false, None, None, None, "rwm")?,
+        rule(true, Some(C), None, None, "m")?,
+        rule(true, Some(B), None, None, "m")?,
+    ];
+    let allowed: [(i64, Option<i64>); 9] = [
+        (1, Some(3)),    // null
+        (1, Some(8)),    // random
+        (1, Some(7)),    // full
+        (5, Some(0)),    // tty
+        (1, Some(5)),    // zero
+        (1, Some(9)),    // urandom
+        (136, None),     // /dev/pts/*
+        (5, Some(2)),    // ptmx
+        (10, Some(200)), // tun
+    ];
+    for (major, minor) in allowed {
+        rules.push(rule(true, Some(C), Some(major), minor, "rwm")?);
+    }
+    Ok(rules)
+}
+
 /// Docker's masked paths (moby `oci/defaults.go`).
 fn masked_paths() -> Vec<String> {
     [
@@ -465,6 +526,7 @@ pub fn parse_bytes(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn default_capabilities_are_dockers() {
@@ -545,6 +607,53 @@ mod tests {
         assert_eq!(linux.readonly_paths().as_deref(), Some(&[][..]));
         let spec = Config::default().to_spec("p").unwrap();
         assert!(spec.linux().as_ref().unwrap().seccomp().is_some());
+    }
+
+    #[test]
+    fn devices_and_cgroups_are_dockers() {
+        let spec = Config::default().to_spec("d").unwrap();
+        let linux = spec.linux().clone().unwrap();
+        let rules = linux
+            .resources()
+            .clone()
+            .unwrap()
+            .devices()
+            .clone()
+            .unwrap();
+        assert!(!rules[0].allow());
+        assert_eq!(rules[0].typ(), None);
+        let allowed: Vec<(Option<i64>, Option<i64>)> = rules[1..]
+            .iter()
+            .filter(|r| r.allow() && r.typ() == Some(LinuxDeviceType::C))
+            .map(|r| (r.major(), r.minor()))
+            .collect();
+        assert!(allowed.contains(&(Some(1), Some(3))));
+        assert!(allowed.contains(&(Some(136), None)));
+        assert!(!allowed.contains(&(Some(8), Some(0))));
+        let cgroup = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .find(|m| m.destination() == Path::new("/sys/fs/cgroup"))
+            .unwrap();
+        assert!(cgroup.options().iter().flatten().any(|o| o == "ro"));
+        let privileged = Config {
+            privileged: true,
+            ..Config::default()
+        }
+        .to_spec("p")
+        .unwrap();
+        let rules = privileged
+            .linux()
+            .clone()
+            .unwrap()
+            .resources()
+            .clone()
+            .unwrap();
+        let rules = rules.devices().clone().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert!(rules[0].allow());
+        assert_eq!(rules[0].access().as_deref(), Some("rwm"));
     }
 
     #[test]

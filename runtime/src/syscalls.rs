@@ -47,6 +47,8 @@ pub trait Syscalls {
     fn kind(&self, path: &Path) -> Option<Kind>;
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
     fn sethostname(&self, name: &str) -> io::Result<()>;
+    /// Reads a small kernel file such as `/proc/self/mountinfo`.
+    fn read_to_string(&self, path: &Path) -> io::Result<String>;
 }
 
 /// The kernel.
@@ -141,6 +143,10 @@ impl Syscalls for Real {
     fn sethostname(&self, name: &str) -> io::Result<()> {
         nix::unistd::sethostname(name).map_err(errno)
     }
+
+    fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        std::fs::read_to_string(path)
+    }
 }
 
 /// One recorded call, in a form tests can compare.
@@ -169,6 +175,7 @@ pub struct Recording {
     pub calls: RefCell<Vec<Call>>,
     tree: RefCell<BTreeMap<PathBuf, Kind>>,
     links: BTreeMap<PathBuf, PathBuf>,
+    files: BTreeMap<PathBuf, String>,
 }
 
 impl Recording {
@@ -187,6 +194,12 @@ impl Recording {
         let link = link.into();
         self.tree.borrow_mut().insert(link.clone(), Kind::Symlink);
         self.links.insert(link, target.into());
+        self
+    }
+
+    /// Declares a file's text, answered by `read_to_string`.
+    pub fn with_file(mut self, path: impl Into<PathBuf>, text: &str) -> Recording {
+        self.files.insert(path.into(), text.to_string());
         self
     }
 
@@ -284,5 +297,12 @@ impl Syscalls for Recording {
     fn sethostname(&self, name: &str) -> io::Result<()> {
         self.push(Call::Sethostname(name.to_string()));
         Ok(())
+    }
+
+    fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
     }
 }

@@ -16,11 +16,11 @@ use crate::context::select::{ContextIndex, Selected};
 use crate::context::stat_cache::StatCache;
 use crate::context::{load_ignore_file, walk};
 use crate::dispatch::{dispatch, Dispatched, Inputs};
-use crate::exporter::archive::{export, ArchiveKind};
+use crate::exporter::archive::{export, ArchiveKind, ArchiveOptions};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::scheduler::{execute, save_log, Executor};
-use crate::variables::{platform_args, BuildArgs, Scope};
+use crate::variables::{host_platform, platform_args, BuildArgs, Scope};
 use crate::BuildError;
 
 /// Where the result goes besides the store.
@@ -28,9 +28,10 @@ use crate::BuildError;
 pub enum Output {
     /// Only the store (`type=image`, the default).
     Image,
-    /// An OCI layout archive; layers re-encoded when `compression` is set.
-    Oci(PathBuf, Option<kiln_cache::compression::Compression>),
-    Docker(PathBuf),
+    /// An OCI layout archive (layers gzip unless the options say otherwise).
+    Oci(PathBuf, ArchiveOptions),
+    /// A `docker save` archive.
+    Docker(PathBuf, ArchiveOptions),
     /// `type=local,dest=DIR`: the final filesystem as files.
     Local(PathBuf),
     /// `type=tar,dest=FILE`: the final filesystem as one tar.
@@ -104,18 +105,23 @@ pub(crate) fn read_dockerfile(opts: &BuildOptions) -> Result<(String, Vec<u8>), 
     Ok((name, bytes))
 }
 
-fn arch() -> String {
-    platform_args()
-        .into_iter()
-        .find(|(k, _)| k == "TARGETARCH")
-        .map(|(_, v)| v)
-        .unwrap_or_default()
+/// The architecture images are made for: `--platform`'s, else the host's.
+fn arch(platform: Option<&kiln_cache::registry::Platform>) -> String {
+    if let Some(p) = platform {
+        return p.architecture.clone();
+    }
+    host_platform().architecture
 }
 
 /// The global scope: platform args, then the ARGs before the first FROM.
-fn global_scope(plan: &Plan, args: &BuildArgs, lexer: &Lexer) -> Result<Scope, BuildError> {
+fn global_scope(
+    plan: &Plan,
+    args: &BuildArgs,
+    lexer: &Lexer,
+    platform: Option<&kiln_cache::registry::Platform>,
+) -> Result<Scope, BuildError> {
     let mut scope = Scope::default();
-    for (k, v) in platform_args() {
+    for (k, v) in platform_args(platform) {
         scope.set(&k, v);
     }
     for ins in &plan.globals {
@@ -227,7 +233,8 @@ pub fn build(
         file: file.clone(),
         source,
     })?;
-    let globals = global_scope(&plan, &build_args, &lexer).map_err(|e| locate(&file, e))?;
+    let globals = global_scope(&plan, &build_args, &lexer, opts.platform.as_ref())
+        .map_err(|e| locate(&file, e))?;
     let target = plan
         .target(opts.target.as_deref())
         .map_err(|source| BuildError::Plan {
@@ -253,8 +260,12 @@ pub fn build(
         crate::pull::pull_missing(&store, &names, &settings, progress, &vertex)?;
     }
 
-    let named = crate::context::named::load_all(&store, &opts.named_contexts)
-        .map_err(|e| BuildError::Source(e.to_string()))?;
+    let named = crate::context::named::load_all(
+        &store,
+        &opts.named_contexts,
+        &arch(opts.platform.as_ref()),
+    )
+    .map_err(|e| BuildError::Source(e.to_string()))?;
     let context = LazyContext {
         root: opts.context.clone(),
         dockerfile: opts.dockerfile.clone(),
@@ -281,7 +292,7 @@ pub fn build(
         context: &select,
         no_cache: &no_cache,
         created: created.clone(),
-        arch: arch(),
+        arch: arch(opts.platform.as_ref()),
         source: &source_text,
         network_none: opts.network_none,
         named: &named,
@@ -327,11 +338,13 @@ pub fn build(
         source_date_epoch: opts.source_date_epoch,
         vertex: AtomicUsize::new(vertex.load(std::sync::atomic::Ordering::SeqCst)),
         log: Mutex::new(Vec::new()),
+        lookups: Default::default(),
         mounts: crate::ops::mounts::MountInputs {
             secrets: opts.secrets.clone(),
             ssh: opts.ssh.clone(),
             no_cache_mounts: opts.no_cache_mounts,
             emptied: Mutex::new(Default::default()),
+            context_ignore: load_ignore_file(&opts.context, opts.dockerfile.as_deref())?.matcher,
         },
     });
     let results = execute(exec.clone(), plans, deps, opts.jobs)?;
@@ -369,8 +382,8 @@ pub fn build(
     for output in &opts.outputs {
         match output {
             Output::Image => {}
-            Output::Oci(dest, c) => export(&store, ArchiveKind::Oci(*c), &image, &tags, dest)?,
-            Output::Docker(dest) => export(&store, ArchiveKind::Docker, &image, &tags, dest)?,
+            Output::Oci(dest, o) => export(&store, ArchiveKind::Oci, &image, &tags, dest, o)?,
+            Output::Docker(dest, o) => export(&store, ArchiveKind::Docker, &image, &tags, dest, o)?,
             Output::Local(dest) => crate::exporter::local::write_dir(&store, &result.layers, dest)?,
             Output::Tar(dest) => crate::exporter::local::write_tar(&store, &result.layers, dest)?,
         }

@@ -6,6 +6,10 @@
 
 use kiln_cache::Ingredient;
 
+pub mod files;
+pub mod from_stage;
+pub mod runtime;
+
 /// Collects ingredients in a fixed order and hashes them.
 #[derive(Debug, Default, Clone)]
 pub struct KeyBuilder {

@@ -27,7 +27,7 @@ use crate::cachekey::KeyBuilder;
 use crate::context::select::Selected;
 use crate::image_config::ImageConfig;
 use crate::plan::{stage_ref, Stage};
-use crate::variables::{platform_args, BuildArgs, Scope, PROXY_ARGS};
+use crate::variables::{BuildArgs, Scope, PROXY_ARGS};
 use crate::BuildError;
 
 /// Where a stage starts.
@@ -68,6 +68,9 @@ pub struct CopyOp {
     pub parents: bool,
     /// `--link`: written as if onto an empty filesystem.
     pub link: bool,
+    /// `--exclude` patterns for a stage or image source (context sources
+    /// are filtered when they are selected).
+    pub exclude: Option<kiln_parser::ignore::Matcher>,
 }
 
 #[derive(Debug, Clone)]
@@ -353,17 +356,7 @@ impl State<'_> {
                         Some(v) => Some(v),
                         None => match &d.default {
                             Some(def) => Some(self.word(line, def)?),
-                            None => self
-                                .inputs
-                                .globals
-                                .get(&d.name)
-                                .map(str::to_string)
-                                .or_else(|| {
-                                    platform_args()
-                                        .into_iter()
-                                        .find(|(k, _)| *k == d.name)
-                                        .map(|(_, v)| v)
-                                }),
+                            None => self.inputs.globals.get(&d.name).map(str::to_string),
                         },
                     };
                     match value {

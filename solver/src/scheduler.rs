@@ -1,20 +1,26 @@
-//! Execution: stages run as soon as the stages they read are done, several
-//! at once (tokio tasks over blocking workers, at most `--jobs`); within a
-//! stage, steps run in order, each either taken from the cache by its key
-//! or executed (RUN in a container, COPY/WORKDIR straight into a layer).
+//! Execution: one worker per stage, all started at once; a step that reads
+//! another stage (`FROM`, `COPY --from`, `RUN --mount=from=`) waits for
+//! that stage, and only that step waits: the steps before it run while the
+//! other stage builds (BuildKit schedules per vertex, not per stage). At
+//! most `--jobs` steps execute at a time. Each step is either taken from
+//! the cache by its key or executed (RUN in a container, COPY/WORKDIR
+//! straight into a layer). Cache lookups go to the store in batches: one
+//! session answers a stage's whole chain of keys.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use kiln_cache::{LayerRecord, NewRecord, RecordKind, Store};
+use kiln_cache::{CachedStep, Ingredient, LayerRecord, NewRecord, RecordKind, Store};
 use serde::Serialize;
 
+use crate::cachekey::from_stage;
+use crate::cachekey::runtime::{self, Chain};
 use crate::cancel::Cancel;
-use crate::dispatch::{Base, CopyFrom, CopyOp, MountFrom, Op, StagePlan, Step};
-use crate::exporter::image::{commit_layer, layer_of_record, write_image};
+use crate::dispatch::{Base, CopyFrom, CopyOp, MountFrom, Op, RunMount, StagePlan, Step};
+use crate::exporter::image::{commit_layer, write_image};
 use crate::image_config::ImageConfig;
 use crate::ops::exec::{self, ExecError, ExecRequest};
 use crate::ops::fetch;
@@ -24,12 +30,20 @@ use crate::ops::mounts::{self, MountEnv, MountInputs};
 use crate::progress::{Event, Progress};
 use crate::BuildError;
 
+mod board;
+
+use board::Board;
+
 /// What a finished stage hands on.
 #[derive(Debug, Clone)]
 pub struct StageResult {
     pub layers: Vec<LayerRecord>,
     /// The finished config (history marks, diff_ids).
     pub config: ImageConfig,
+    /// The run-time key a child stage chains from.
+    pub key: String,
+    /// A step of it, or of a stage it read, ran in this build.
+    pub fresh: bool,
 }
 
 /// One step as `cache why` later reads it.
@@ -54,7 +68,19 @@ pub struct Executor {
     pub log: Mutex<Vec<StepLog>>,
     /// Secrets, ssh sockets and cache-mount options of `RUN --mount`.
     pub mounts: MountInputs,
+    /// Cache hits found so far, and the keys already asked for.
+    pub lookups: Lookups,
 }
+
+/// The store's answers to this build's cache keys.
+#[derive(Default)]
+pub struct Lookups {
+    hits: Mutex<HashMap<String, CachedStep>>,
+    asked: Mutex<HashSet<String>>,
+}
+
+/// What a step reads besides its own stage: the stages, finished.
+type Inputs = HashMap<usize, Arc<StageResult>>;
 
 impl Executor {
     fn next_vertex(&self) -> usize {
@@ -69,80 +95,178 @@ impl Executor {
             .collect()
     }
 
-    /// Runs one stage to the end.
-    pub fn run_stage(
-        &self,
-        plan: &StagePlan,
-        deps: &HashMap<usize, Arc<StageResult>>,
-    ) -> Result<StageResult, BuildError> {
+    /// Runs one stage to the end, waiting for other stages only where a
+    /// step reads them.
+    fn run_stage(&self, plan: &StagePlan, board: &Board) -> Result<StageResult, BuildError> {
         let mut config = plan.config.clone();
-        let mut layers = match &plan.base {
-            Base::Scratch => Vec::new(),
+        let (mut layers, mut chain, mut fresh) = match &plan.base {
+            Base::Scratch => (Vec::new(), Chain::at(&plan.base_key), false),
             Base::Image(e) => {
                 let v = self.next_vertex();
                 let name = format!("[{} 1/{}] FROM {}", plan.label, plan.total, plan.from_name);
                 self.progress.send(Event::Cached { vertex: v, name });
-                e.image.layers.clone()
+                (e.image.layers.clone(), Chain::at(&plan.base_key), false)
             }
             Base::Stage(i) => {
-                let parent = deps
-                    .get(i)
-                    .ok_or(BuildError::Internal("stage ran before its base"))?;
+                let parent = board.wait_for(*i)?;
                 inherit_history(&mut config, &parent.config);
-                parent.layers.clone()
+                let chain = Chain {
+                    dispatched: plan.base_key.clone(),
+                    runtime: parent.key.clone(),
+                };
+                (parent.layers.clone(), chain, parent.fresh)
             }
         };
         let mut empty = Vec::new();
-        let mut parent_record = None;
-        for step in &plan.steps {
+        for (n, step) in plan.steps.iter().enumerate() {
             if self.cancel.is_cancelled() {
                 return Err(BuildError::Cancelled);
             }
-            let (layer, record) = self.step(plan, step, &layers, deps, &config)?;
-            parent_record = record.or(parent_record);
+            let source = self.copy_source(step, board)?;
+            let content = source
+                .as_ref()
+                .map(|(label, r)| (label.as_str(), self.content_digest(step, r)));
+            let content = content.as_ref().map(|(l, d)| (*l, d.as_str()));
+            fresh |= source.as_ref().is_some_and(|(_, r)| r.fresh);
+            let mut keyed = Keyed::new(step, &chain, content);
+            keyed.fallback = !fresh;
+            self.ask(plan, n, &keyed, &chain);
+            let (layer, ran) = self.step(plan, step, &keyed, &layers, board, &config)?;
+            fresh |= ran;
+            chain = runtime::after(&chain, is_link(step), &step.key, &keyed.key);
             match layer {
                 Some(l) => layers.push(l),
                 None => empty.push(step.history_index),
             }
         }
-        let _ = parent_record;
         for i in empty {
             config.mark_empty(i);
         }
         let diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
         config.finish(diff_ids, &self.created);
-        Ok(StageResult { layers, config })
+        Ok(StageResult {
+            layers,
+            config,
+            key: chain.runtime,
+            fresh,
+        })
     }
 
-    /// One step: a cache hit, or a run. Returns the layer (if any) and the record id.
+    /// The stage a `COPY --from=<stage>` reads, finished, with its label.
+    /// `None` for other steps, and when the stage does not run in this
+    /// build (an imported cache stands for it): the dispatch key is used.
+    fn copy_source(
+        &self,
+        step: &Step,
+        board: &Board,
+    ) -> Result<Option<(String, Arc<StageResult>)>, BuildError> {
+        let Op::Copy(CopyOp {
+            from: CopyFrom::Stage(i),
+            ..
+        }) = &step.op
+        else {
+            return Ok(None);
+        };
+        if !board.is_scheduled(*i) {
+            return Ok(None);
+        }
+        let label = step
+            .ingredients
+            .iter()
+            .find(|g| g.name == runtime::FROM_STAGE)
+            .map(|_| board.label(*i))
+            .unwrap_or_default();
+        Ok(Some((label, board.wait_for(*i)?)))
+    }
+
+    /// The content digest of what a `COPY --from` reads from `source`.
+    fn content_digest(&self, step: &Step, source: &StageResult) -> String {
+        let Op::Copy(c) = &step.op else {
+            return String::new();
+        };
+        let diff_ids: Vec<_> = source.layers.iter().map(|l| l.diff_id).collect();
+        let view = Layered::new(self.snapshot_dirs(&source.layers));
+        let memo = from_stage::memo_dir(self.store.root());
+        from_stage::digest(&memo, &diff_ids, &view, &c.paths)
+    }
+
+    /// Asks the store, in one session, for the keys of step `n` and the
+    /// steps after it up to the next one keyed by content (whose key needs
+    /// its source stage first). Keys already asked are not asked again.
+    fn ask(&self, plan: &StagePlan, n: usize, first: &Keyed, chain: &Chain) {
+        let asked = |k: &str| {
+            self.lookups
+                .asked
+                .lock()
+                .map(|a| a.contains(k))
+                .unwrap_or(false)
+        };
+        if asked(&first.key) {
+            return;
+        }
+        let mut keys = Vec::new();
+        let mut chain = chain.clone();
+        for (i, step) in plan.steps.iter().enumerate().skip(n) {
+            let key = match i == n {
+                true => first.key.clone(),
+                false if is_content_keyed(step) => break,
+                false => Keyed::new(step, &chain, None).key,
+            };
+            for k in [&key, &step.key] {
+                if !step.no_cache && !asked(k) && !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+            chain = runtime::after(&chain, is_link(step), &step.key, &key);
+        }
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        // A failed lookup only costs a re-run of the steps.
+        let found = self.store.take_cached(&refs).unwrap_or_default();
+        if let Ok(mut hits) = self.lookups.hits.lock() {
+            hits.extend(found);
+        }
+        if let Ok(mut a) = self.lookups.asked.lock() {
+            a.extend(keys);
+        }
+    }
+
+    fn hit(&self, key: &str) -> Option<CachedStep> {
+        self.lookups.hits.lock().ok()?.get(key).cloned()
+    }
+
+    /// One step: a cache hit, or a run. Returns the layer, if any, and
+    /// whether the step ran.
     fn step(
         &self,
         plan: &StagePlan,
         step: &Step,
+        keyed: &Keyed,
         layers: &[LayerRecord],
-        deps: &HashMap<usize, Arc<StageResult>>,
+        board: &Board,
         config_so_far: &ImageConfig,
-    ) -> Result<(Option<LayerRecord>, Option<String>), BuildError> {
-        let vertex = self.next_vertex();
+    ) -> Result<(Option<LayerRecord>, bool), BuildError> {
         if !step.no_cache {
-            if let Some(rec) = self.store.record_by_key(&step.key)? {
-                if let Some(layer) = layer_of_record(&self.store, &rec)? {
-                    let _ = self.store.use_record(&rec.id);
-                    self.progress.send(Event::Cached {
-                        vertex,
-                        name: step.name.clone(),
-                    });
-                    self.log(step, true, Some(rec.id.clone()));
-                    return Ok((layer, Some(rec.id)));
-                }
+            let by_definition = || keyed.fallback.then(|| self.hit(&step.key)).flatten();
+            if let Some(hit) = self.hit(&keyed.key).or_else(by_definition) {
+                let vertex = self.next_vertex();
+                self.progress.send(Event::Cached {
+                    vertex,
+                    name: step.name.clone(),
+                });
+                self.alias(step, keyed, &hit);
+                self.log(step, &keyed.key, true, Some(hit.record));
+                return Ok((hit.layer.map(layer_record), false));
             }
         }
+        let inputs = self.inputs(step, board)?;
+        let _permit = board.permit()?;
+        let vertex = self.next_vertex();
         self.progress.send(Event::Started {
             vertex,
             name: step.name.clone(),
         });
         let started = Instant::now();
-        let layer = match self.execute(vertex, plan, step, layers, deps) {
+        let layer = match self.execute(vertex, plan, step, layers, &inputs) {
             Ok(l) => l,
             Err(e) => {
                 self.progress.send(Event::Failed {
@@ -153,26 +277,84 @@ impl Executor {
             }
         };
         let record = self.store.add_record(NewRecord {
-            cache_key: Some(step.key.clone()),
+            cache_key: Some(keyed.key.clone()),
             parent: None,
             snapshot: layer.as_ref().map(|l| l.snapshot.clone()),
-            ingredients: step.ingredients.clone(),
+            ingredients: keyed.ingredients(step).to_vec(),
             description: step.name.clone(),
             kind: RecordKind::Regular,
         })?;
-        self.log(step, false, Some(record.id.clone()));
+        self.log(step, &keyed.key, false, Some(record.id.clone()));
+        let made = CachedStep {
+            record: record.id,
+            layer: layer.as_ref().map(|l| kiln_cache::CachedLayer {
+                snapshot: l.snapshot.clone(),
+                diff_id: l.diff_id,
+                size: l.blob.size,
+            }),
+        };
+        self.remember(&keyed.key, &made);
+        self.alias(step, keyed, &made);
         self.progress.send(Event::Done {
             vertex,
             elapsed: started.elapsed(),
         });
-        Ok((layer, Some(record.id)))
+        Ok((layer, true))
     }
 
-    fn log(&self, step: &Step, cached: bool, record: Option<String>) {
+    /// A step whose run-time key differs from its dispatch key is recorded
+    /// under both: the run-time key finds it by content, the dispatch key
+    /// by definition, which is what `--cache-to` exports and what a build
+    /// whose source stage an imported cache stands for looks up.
+    fn alias(&self, step: &Step, keyed: &Keyed, result: &CachedStep) {
+        if keyed.key == step.key {
+            return;
+        }
+        let both = [
+            (&keyed.key, keyed.ingredients(step)),
+            (&step.key, step.ingredients.as_slice()),
+        ];
+        for (key, ingredients) in both {
+            if self.hit(key).is_some_and(|h| h.record == result.record) {
+                continue;
+            }
+            let added = self.store.add_record(NewRecord {
+                cache_key: Some(key.clone()),
+                parent: None,
+                snapshot: result.layer.as_ref().map(|l| l.snapshot.clone()),
+                ingredients: ingredients.to_vec(),
+                description: step.name.clone(),
+                kind: RecordKind::Regular,
+            });
+            // An alias only saves a later run of the step.
+            if added.is_ok() {
+                self.remember(key, result);
+            }
+        }
+    }
+
+    fn remember(&self, key: &str, result: &CachedStep) {
+        if let Ok(mut hits) = self.lookups.hits.lock() {
+            hits.insert(key.to_string(), result.clone());
+        }
+    }
+
+    /// The stages a step reads, finished (waited for only when it runs).
+    fn inputs(&self, step: &Step, board: &Board) -> Result<Inputs, BuildError> {
+        let mut out = Inputs::new();
+        for i in stages_read(step) {
+            if board.is_scheduled(i) {
+                out.insert(i, board.wait_for(i)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn log(&self, step: &Step, key: &str, cached: bool, record: Option<String>) {
         if let Ok(mut l) = self.log.lock() {
             l.push(StepLog {
                 name: step.name.clone(),
-                key: step.key.clone(),
+                key: key.to_string(),
                 cached,
                 record,
             });
@@ -407,84 +589,113 @@ fn inherit_history(child: &mut ImageConfig, parent: &ImageConfig) {
     }
 }
 
-/// Runs the stages of `plans` (those the target needs) with at most `jobs`
-/// at once; a failure cancels the rest.
+/// A step's key as it runs, with its ingredients when they differ from
+/// the dispatched ones.
+struct Keyed {
+    key: String,
+    ingredients: Option<Vec<Ingredient>>,
+    /// The dispatch key may stand in when the run-time key misses: all
+    /// the step reads came from the cache in this build, so the step's
+    /// definition names the same content it did when it was recorded.
+    fallback: bool,
+}
+
+impl Keyed {
+    fn new(step: &Step, chain: &Chain, content: Option<(&str, &str)>) -> Keyed {
+        match runtime::rekey(&step.ingredients, chain, content) {
+            Some((key, list)) => Keyed {
+                key,
+                ingredients: Some(list),
+                fallback: false,
+            },
+            None => Keyed {
+                key: step.key.clone(),
+                ingredients: None,
+                fallback: false,
+            },
+        }
+    }
+
+    fn ingredients<'a>(&'a self, step: &'a Step) -> &'a [Ingredient] {
+        self.ingredients.as_deref().unwrap_or(&step.ingredients)
+    }
+}
+
+fn is_link(step: &Step) -> bool {
+    matches!(&step.op, Op::Copy(c) if c.link)
+}
+
+/// A `COPY --from=<stage>`: keyed by the copied content once it runs.
+fn is_content_keyed(step: &Step) -> bool {
+    matches!(
+        &step.op,
+        Op::Copy(CopyOp {
+            from: CopyFrom::Stage(_),
+            ..
+        })
+    )
+}
+
+/// The stages a step reads when it executes.
+fn stages_read(step: &Step) -> Vec<usize> {
+    match &step.op {
+        Op::Copy(CopyOp {
+            from: CopyFrom::Stage(i),
+            ..
+        }) => vec![*i],
+        Op::Run(run) => run
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                RunMount::Bind {
+                    from: MountFrom::Stage(i),
+                    ..
+                }
+                | RunMount::Cache {
+                    from: MountFrom::Stage(i),
+                    ..
+                } => Some(*i),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A cached layer as an image layer: the uncompressed tar under its diff_id.
+fn layer_record(l: kiln_cache::CachedLayer) -> LayerRecord {
+    use kiln_cache::compression::Compression;
+    LayerRecord {
+        blob: kiln_cache::BlobRef {
+            digest: l.diff_id,
+            size: l.size,
+        },
+        media_type: kiln_cache::image::Flavor::Oci
+            .layer(Compression::None)
+            .to_string(),
+        diff_id: l.diff_id,
+        snapshot: l.snapshot,
+    }
+}
+
+/// Runs the stages of `plans` (those the target needs): one worker thread
+/// per stage, at most `jobs` steps executing at once; a failure cancels
+/// the rest.
 pub fn execute(
     exec: Arc<Executor>,
     plans: Vec<Arc<StagePlan>>,
-    deps: HashMap<usize, Vec<usize>>,
+    _deps: HashMap<usize, Vec<usize>>,
     jobs: usize,
 ) -> Result<HashMap<usize, Arc<StageResult>>, BuildError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(jobs.max(1) + 2)
-        .enable_all()
-        .build()
-        .map_err(|e| BuildError::Output(format!("starting the scheduler: {e}")))?;
-    runtime.block_on(schedule(exec, plans, deps, jobs.max(1)))
-}
-
-async fn schedule(
-    exec: Arc<Executor>,
-    plans: Vec<Arc<StagePlan>>,
-    deps: HashMap<usize, Vec<usize>>,
-    jobs: usize,
-) -> Result<HashMap<usize, Arc<StageResult>>, BuildError> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
-    let by_index: HashMap<usize, Arc<StagePlan>> =
-        plans.iter().map(|p| (p.index, p.clone())).collect();
-    let mut pending: BTreeSet<usize> = by_index.keys().copied().collect();
-    let mut done: HashMap<usize, Arc<StageResult>> = HashMap::new();
-    let mut running = tokio::task::JoinSet::new();
-    let mut first_error = None;
-    loop {
-        if first_error.is_none() {
-            let ready: Vec<usize> = pending
-                .iter()
-                .copied()
-                .filter(|i| {
-                    deps.get(i)
-                        .is_none_or(|d| d.iter().all(|x| done.contains_key(x)))
-                })
-                .collect();
-            for i in ready {
-                pending.remove(&i);
-                let plan = by_index[&i].clone();
-                let inputs: HashMap<usize, Arc<StageResult>> = done.clone();
-                let exec = exec.clone();
-                let permits = permits.clone();
-                running.spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    let r =
-                        tokio::task::spawn_blocking(move || exec.run_stage(&plan, &inputs)).await;
-                    (i, r)
-                });
-            }
+    let labels = plans.iter().map(|p| (p.index, p.label.clone())).collect();
+    let board = Board::new(jobs, labels, exec.cancel.clone());
+    std::thread::scope(|scope| {
+        for plan in &plans {
+            let (exec, board) = (&exec, &board);
+            scope.spawn(move || board.finish(plan.index, exec.run_stage(plan, board)));
         }
-        let Some(joined) = running.join_next().await else {
-            break;
-        };
-        let (i, result) = joined.map_err(|_| BuildError::Internal("a stage worker panicked"))?;
-        match result.map_err(|_| BuildError::Internal("a stage worker panicked"))? {
-            Ok(r) => {
-                done.insert(i, Arc::new(r));
-            }
-            Err(e) => {
-                if first_error.is_none() {
-                    // Stop the other stages: their results are not needed any more.
-                    if !matches!(e, BuildError::Cancelled) {
-                        exec.cancel.cancel();
-                    }
-                    first_error = Some(e);
-                }
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None if pending.is_empty() => Ok(done),
-        None => Err(BuildError::Internal("stages left unscheduled")),
-    }
+    });
+    board.outcome()
 }
 
 /// Writes the step log `cache why` reads (`builds/<image>.json`, `builds/last.json`).

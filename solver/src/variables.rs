@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use kiln_cache::registry::Platform;
+
 /// Args every build accepts without an `ARG` line (BuildKit's
 /// `defaultArgs`); they reach RUN steps but never cache keys.
 pub const PROXY_ARGS: [&str; 10] = [
@@ -22,8 +24,24 @@ pub const PROXY_ARGS: [&str; 10] = [
     "all_proxy",
 ];
 
-/// The platform kiln builds for: this machine's, as Go names it.
-pub fn platform_args() -> Vec<(String, String)> {
+/// BuildKit's automatic platform args: `BUILD*` name this machine, as Go
+/// names it; `TARGET*` name `--platform`'s platform, else this machine too.
+pub fn platform_args(target: Option<&Platform>) -> Vec<(String, String)> {
+    let host = host_platform();
+    let target = target.cloned().unwrap_or_else(|| host.clone());
+    let mut out = Vec::new();
+    for (prefix, p) in [("TARGET", &target), ("BUILD", &host)] {
+        let variant = p.variant.clone().unwrap_or_default();
+        out.push((format!("{prefix}PLATFORM"), p.to_string()));
+        out.push((format!("{prefix}OS"), p.os.clone()));
+        out.push((format!("{prefix}ARCH"), p.architecture.clone()));
+        out.push((format!("{prefix}VARIANT"), variant));
+    }
+    out
+}
+
+/// This machine's platform with Go's architecture names.
+pub fn host_platform() -> Platform {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -31,23 +49,12 @@ pub fn platform_args() -> Vec<(String, String)> {
         "powerpc64" => "ppc64le",
         other => other,
     };
-    let (arch, variant) = match arch {
-        "arm" => ("arm", "v7"),
-        a => (a, ""),
-    };
-    let platform = if variant.is_empty() {
-        format!("linux/{arch}")
-    } else {
-        format!("linux/{arch}/{variant}")
-    };
-    let mut out = Vec::new();
-    for prefix in ["TARGET", "BUILD"] {
-        out.push((format!("{prefix}PLATFORM"), platform.clone()));
-        out.push((format!("{prefix}OS"), "linux".to_string()));
-        out.push((format!("{prefix}ARCH"), arch.to_string()));
-        out.push((format!("{prefix}VARIANT"), variant.to_string()));
+    let variant = (arch == "arm").then(|| "v7".to_string());
+    Platform {
+        os: "linux".to_string(),
+        architecture: arch.to_string(),
+        variant,
     }
-    out
 }
 
 /// The `--build-arg` values of one build, and which of them a stage used.
@@ -137,10 +144,24 @@ mod tests {
 
     #[test]
     fn platform_args_name_linux() {
-        let p = platform_args();
+        let p = platform_args(None);
         let get = |n: &str| p.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("TARGETOS").as_deref(), Some("linux"));
         assert_eq!(get("BUILDPLATFORM"), get("TARGETPLATFORM"));
+    }
+
+    #[test]
+    fn platform_flag_sets_target_args_only() {
+        let arm = Platform::parse("linux/arm64/v8").unwrap();
+        let p = platform_args(Some(&arm));
+        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("TARGETPLATFORM"), Some("linux/arm64/v8"));
+        assert_eq!(get("TARGETARCH"), Some("arm64"));
+        assert_eq!(get("TARGETVARIANT"), Some("v8"));
+        assert_eq!(
+            get("BUILDPLATFORM"),
+            Some(host_platform().to_string().as_str())
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use kiln_cache::{CacheRecord, Ingredient, Store, StoreError};
 
+use crate::cachekey::files;
 use crate::scheduler::StepLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +60,15 @@ pub fn explain(store: &Store, log: &[StepLog]) -> Result<Vec<StepWhy>, WhyError>
             None => vec!["its cache record is gone".to_string()],
             Some(r) => match closest(&records, r) {
                 None => vec!["no earlier build of this step".to_string()],
-                Some(prev) => differences(&prev.ingredients, &r.ingredients),
+                Some(prev) => {
+                    let lists = files::dir(store.root());
+                    with_file_lists(
+                        &lists,
+                        prev,
+                        r,
+                        differences(&prev.ingredients, &r.ingredients),
+                    )
+                }
             },
         };
         out.push(StepWhy {
@@ -69,6 +78,65 @@ pub fn explain(store: &Store, log: &[StepLog]) -> Result<Vec<StepWhy>, WhyError>
         });
     }
     Ok(out)
+}
+
+/// Most files a changed file list is described by, one line each.
+const LISTED: usize = 10;
+
+/// A large COPY's files are one ingredient naming a kept list: where both
+/// lists are still kept, the files that differ replace the "files of …
+/// changed" line.
+fn with_file_lists(
+    lists: &Path,
+    old: &CacheRecord,
+    new: &CacheRecord,
+    reasons: Vec<String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in new
+        .ingredients
+        .iter()
+        .filter(|i| i.name.starts_with(files::PREFIX))
+    {
+        let Some(o) = old.ingredients.iter().find(|i| i.name == n.name) else {
+            continue;
+        };
+        if o.value == n.value {
+            continue;
+        }
+        if let (Some(a), Some(b)) = (files::load(lists, &o.value), files::load(lists, &n.value)) {
+            out.extend(list_changes(&a, &b));
+        }
+    }
+    if out.is_empty() {
+        return reasons;
+    }
+    let generic = |r: &String| r.starts_with("files of ");
+    out.extend(reasons.into_iter().filter(|r| !generic(r)));
+    out
+}
+
+fn list_changes(
+    old: &std::collections::BTreeMap<String, String>,
+    new: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (path, value) in new {
+        match old.get(path) {
+            None => lines.push(format!("file {path} added ({})", short(value))),
+            Some(o) if o != value => lines.push(format!("file {path} {}", file_change(o, value))),
+            Some(_) => {}
+        }
+    }
+    for path in old.keys().filter(|p| !new.contains_key(*p)) {
+        lines.push(format!("file {path} removed"));
+    }
+    if lines.len() > LISTED {
+        let more = lines.len() - LISTED;
+        lines.truncate(LISTED);
+        lines.push(format!("and {more} more files"));
+    }
+    lines
 }
 
 /// The stage label and instruction word of a step name (`[build 2/4] RUN make`).
@@ -123,12 +191,16 @@ pub fn differences(old: &[Ingredient], new: &[Ingredient]) -> Vec<String> {
     out
 }
 
-/// Ingredients grouped by name, in the order names first appear.
-struct ByName<'a>(Vec<(&'a str, Vec<&'a str>)>);
+/// Ingredients grouped by name, in the order names first appear, with an
+/// index by name (a COPY of a large context has one name per file).
+struct ByName<'a>(
+    Vec<(&'a str, Vec<&'a str>)>,
+    std::collections::HashMap<&'a str, usize>,
+);
 
 impl<'a> ByName<'a> {
     fn get(&self, name: &str) -> Option<&Vec<&'a str>> {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.1.get(name).map(|&i| &self.0[i].1)
     }
     fn first(&self, name: &str) -> Option<&'a str> {
         self.get(name).and_then(|v| v.first().copied())
@@ -148,13 +220,17 @@ impl<'b, 'a> IntoIterator for &'b ByName<'a> {
 
 fn by_name(list: &[Ingredient]) -> ByName<'_> {
     let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = Default::default();
     for i in list {
-        match out.iter_mut().find(|(n, _)| *n == i.name) {
-            Some((_, values)) => values.push(&i.value),
-            None => out.push((&i.name, vec![&i.value])),
+        match index.get(i.name.as_str()) {
+            Some(&at) => out[at].1.push(i.value.as_str()),
+            None => {
+                index.insert(i.name.as_str(), out.len());
+                out.push((&i.name, vec![&i.value]));
+            }
         }
     }
-    ByName(out)
+    ByName(out, index)
 }
 
 fn compare(name: &str, old: &[&str], new: &[&str], out: &mut Vec<String>) {
@@ -177,6 +253,17 @@ fn describe(name: &str, old: Option<&str>, new: Option<&str>) -> String {
         Some(("heredoc", h)) => format!("heredoc {h}"),
         _ => name.to_string(),
     };
+    if let Some(source) = name.strip_prefix(files::PREFIX) {
+        let count = new.and_then(|v| v.split(' ').next()).unwrap_or("?");
+        return format!("files of {source} changed ({count} files)");
+    }
+    // `from-content:<stage>`: the digest of what a COPY --from reads.
+    if let Some(stage) = name.strip_prefix("from-content:") {
+        return match (old, new) {
+            (Some(_), Some(_)) => format!("the files it copies from stage {stage} changed"),
+            _ => format!("it now copies by content from stage {stage}"),
+        };
+    }
     match (old, new) {
         (Some(_), None) => format!("{what} removed"),
         (None, Some(v)) => format!("{what} added ({})", short(v)),
@@ -264,9 +351,70 @@ mod tests {
     }
 
     #[test]
+    fn a_large_copy_names_its_changed_files_from_the_kept_lists() {
+        use crate::cachekey::KeyBuilder;
+        use crate::context::{Entry, EntryKind, Stat};
+        let lists = tempfile::tempdir().unwrap();
+        let stat = Stat {
+            mode: 0o100644,
+            size: 1,
+            uid: 0,
+            gid: 0,
+            dev: 1,
+            ino: 1,
+            nlink: 1,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            ctime_sec: 0,
+            ctime_nsec: 0,
+        };
+        let entries: Vec<Entry> = (0..=files::MANY)
+            .map(|i| Entry {
+                path: format!("src/f{i:04}").into(),
+                kind: EntryKind::File,
+                stat,
+            })
+            .collect();
+        let record = |digests: &[String]| {
+            let mut k = KeyBuilder::new("COPY");
+            files::add(&mut k, lists.path(), "src", entries.iter().zip(digests));
+            let (key, ingredients) = k.finish();
+            CacheRecord {
+                id: key.clone(),
+                cache_key: Some(key),
+                parent: None,
+                snapshot: None,
+                ingredients,
+                description: "[a 2/2] COPY src /src".into(),
+                created: std::time::SystemTime::UNIX_EPOCH,
+                last_used: std::time::SystemTime::UNIX_EPOCH,
+                usage_count: 0,
+                size: 0,
+                kind: kiln_cache::RecordKind::Regular,
+            }
+        };
+        let mut digests: Vec<String> = entries.iter().map(|_| "file:1".to_string()).collect();
+        let old = record(&digests);
+        digests[3] = "file:2".into();
+        let new = record(&digests);
+        let generic = differences(&old.ingredients, &new.ingredients);
+        assert_eq!(
+            generic,
+            [format!("files of src changed ({} files)", files::MANY + 1)]
+        );
+        let named = with_file_lists(lists.path(), &old, &new, generic);
+        assert_eq!(named, ["file src/f0003 content changed"]);
+    }
+
+    #[test]
     fn parent_only_change_says_so() {
         let d = differences(&ing(&[("parent", "a")]), &ing(&[("parent", "b")]));
         assert_eq!(d, ["the previous step changed"]);
+        let d = differences(
+            &ing(&[("from-content:build", "d1")]),
+            &ing(&[("from-content:build", "d2")]),
+        );
+        assert_eq!(d, ["the files it copies from stage build changed"]);
         let d = differences(
             &ing(&[("parent", "image:x")]),
             &ing(&[("parent", "image:y")]),

@@ -46,10 +46,10 @@ pub struct Args {
     /// Print only the image ID on success
     #[arg(short, long)]
     quiet: bool,
-    /// Output destination, repeatable: type=image|local|tar|oci|docker[,dest=PATH][,compression=gzip|zstd|uncompressed]
+    /// Output destination, repeatable: type=image|local|tar|oci|docker[,dest=PATH][,compression=gzip|zstd|uncompressed][,compression-level=N][,annotation.K=V]
     #[arg(short, long = "output", value_name = "SPEC")]
     outputs: Vec<String>,
-    /// Add an annotation to the image manifest (K=V)
+    /// Add an annotation: [manifest|manifest-descriptor|index|index-descriptor:]K=V (default: the manifest)
     #[arg(long = "annotation", value_name = "K=V")]
     annotations: Vec<String>,
     /// Write the image ID to this file
@@ -82,7 +82,7 @@ pub struct Args {
     /// Cache import: type=local,src=DIR | type=registry,ref=REF
     #[arg(long = "cache-from", value_name = "SPEC")]
     cache_from: Vec<String>,
-    /// Target platform (only the host's is built)
+    /// Target platform: the host's, or another one through binfmt_misc emulation (qemu-user-static)
     #[arg(long, value_name = "OS/ARCH")]
     platform: Option<String>,
     /// Progress output: auto, tty, plain, rawjson, quiet
@@ -157,6 +157,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let image_output = registry::image_output(&args.outputs);
     let mut tags = args.tags.clone();
     tags.extend(image_output.names.iter().cloned());
+    let parsed = outputs::parse_all(&image_output.rest, &args.annotations)?;
     // Stdin, tar and git contexts are unpacked first; `loaded` keeps them.
     let loaded = kiln_solver::context::inputs::load(
         &args.context.to_string_lossy(),
@@ -173,12 +174,8 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
         jobs: args.jobs.unwrap_or_else(kiln_solver::default_jobs),
-        outputs: image_output
-            .rest
-            .iter()
-            .map(|o| outputs::parse(o))
-            .collect::<anyhow::Result<_>>()?,
-        annotations: pairs(&args.annotations),
+        outputs: parsed.outputs,
+        annotations: parsed.stored,
         secrets: inputs::secrets(&args.secrets)?,
         ssh: inputs::ssh(&args.ssh)?,
         no_cache_mounts: args.no_cache_mounts,

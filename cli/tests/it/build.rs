@@ -114,16 +114,41 @@ fn check_case(name: &str) {
         return;
     }
     assert!(out.status.success(), "{name}: build failed:\n{stderr}");
-    let id = text(&out.stdout).trim().to_string();
+    let mut stderr = stderr;
+    let mut id = text(&out.stdout).trim().to_string();
     assert!(
         id.starts_with("sha256:"),
         "{name}: stdout is the image ID, got {id:?}"
     );
-    let doc = inspect(&k, &id);
+    let mut doc = inspect(&k, &id);
     for line in lines {
         let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
         match verb {
             "flags" | "chmod" => {}
+            "rebuild" => {
+                let again: Vec<&str> = rest.split_whitespace().collect();
+                (id, stderr) = build_ok(&k, &dir, &again);
+                doc = inspect(&k, &id);
+            }
+            "cached" | "ran" => {
+                let (cached, ran) = cached_and_ran(&stderr);
+                let list = if verb == "cached" { cached } else { ran };
+                assert!(
+                    list.iter().any(|s| s.contains(rest)),
+                    "{name}: no {verb} step {rest:?}:\n{stderr}"
+                );
+            }
+            "why" => {
+                let out = k
+                    .cmd(["cache", "why", "--last"])
+                    .output()
+                    .expect("cache why");
+                let why = text(&out.stdout);
+                assert!(
+                    why.contains(rest),
+                    "{name}: cache why lacks {rest:?}:\n{why}"
+                );
+            }
             "run" => {
                 let (cmd, want) = rest.split_once(" == ").expect("run CMD == TEXT");
                 assert_eq!(
@@ -228,6 +253,7 @@ cases! {
     case_err_symlink_out => "err-symlink-out",
     case_entrypoint_cmd => "entrypoint-cmd",
     case_entrypoint_cmd_cleared => "entrypoint-cmd-cleared",
+    case_copy_from_content => "copy-from-content",
 }
 
 /// Lines of a plain-progress log that report `CACHED`, and those that ran.
@@ -545,4 +571,98 @@ fn sigterm_kills_the_running_step_and_exits_130() {
         text(&check.stdout),
         text(&check.stderr)
     );
+}
+
+/// `(event, vertex, name)` of each start, cache hit and finish in a
+/// `--progress=rawjson` log, in the order they were sent.
+fn events(stderr: &str) -> Vec<(String, u64, String)> {
+    let mut names = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for line in stderr.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let kind = e["event"].as_str().unwrap_or_default().to_string();
+        let vertex = e["vertex"].as_u64().unwrap_or_default();
+        if let Some(name) = e["name"].as_str() {
+            names.insert(vertex, name.to_string());
+        }
+        let name = names.get(&vertex).cloned().unwrap_or_default();
+        out.push((kind, vertex, name));
+    }
+    out
+}
+
+/// Position of the first event of `kind` for a step whose name has `text`.
+fn at(events: &[(String, u64, String)], kind: &str, text: &str) -> usize {
+    events
+        .iter()
+        .position(|(k, _, n)| k == kind && n.contains(text))
+        .unwrap_or_else(|| panic!("no {kind} event for {text:?}: {events:?}"))
+}
+
+// Scheduling is per step, as BuildKit's is per vertex: a stage's steps
+// before its `COPY --from` run while the stage it copies from builds.
+#[test]
+fn steps_before_a_copy_from_run_while_that_stage_builds() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let d = tempfile::tempdir().expect("tempdir");
+    write(
+        d.path(),
+        "Dockerfile",
+        "FROM busybox AS a\nRUN sleep 2 && echo a > /a\n\
+         FROM busybox AS b\nRUN sleep 2 && echo b > /b\nCOPY --from=a /a /a\n",
+    );
+    let out = k
+        .cmd(["build", "--progress=rawjson", "--jobs", "2"])
+        .arg(d.path())
+        .output()
+        .expect("kiln build");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "build failed:\n{stderr}");
+    let ev = events(&stderr);
+    let a_start = at(&ev, "started", "[a 2/2] RUN");
+    let b_start = at(&ev, "started", "[b 2/3] RUN");
+    let a_done = ev
+        .iter()
+        .position(|(k, v, _)| k == "done" && *v == ev[a_start].1)
+        .expect("a's RUN finished");
+    let b_done = ev
+        .iter()
+        .position(|(k, v, _)| k == "done" && *v == ev[b_start].1)
+        .expect("b's RUN finished");
+    // Each RUN starts before the other one finishes: they overlap.
+    assert!(b_start < a_done && a_start < b_done, "{ev:?}");
+    // The copy waits for its stage.
+    assert!(at(&ev, "started", "[b 3/3] COPY") > a_done, "{ev:?}");
+}
+
+// A COPY of a large tree keeps its file list out of the cache record (one
+// ingredient, the list's digest): `cache why` must still name the file.
+#[test]
+fn cache_why_names_the_changed_file_of_a_large_copy() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "Dockerfile", "FROM busybox\nCOPY src /src\n");
+    std::fs::create_dir(d.path().join("src")).expect("mkdir");
+    for i in 0..300 {
+        write(&d.path().join("src"), &format!("f{i:03}"), &i.to_string());
+    }
+    build_ok(&k, d.path(), &[]);
+    write(&d.path().join("src"), "f123", "changed");
+    let (_, stderr) = build_ok(&k, d.path(), &[]);
+    let (_, ran) = cached_and_ran(&stderr);
+    assert!(ran.iter().any(|s| s.contains("COPY src /src")), "{stderr}");
+    let out = k
+        .cmd(["cache", "why", "--last"])
+        .output()
+        .expect("cache why");
+    let why = text(&out.stdout);
+    assert!(why.contains("file src/f123 content changed"), "{why}");
 }

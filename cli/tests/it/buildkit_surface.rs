@@ -10,6 +10,7 @@ mod copy_flags;
 mod mounts;
 mod named_contexts;
 mod outputs;
+mod platform;
 mod prune_filter;
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 mod attach;
 mod commit;
+mod cp;
+mod lifecycle;
 mod links;
+mod network;
 mod prune;
 
 pub use crate::support::privileged;
@@ -82,7 +85,11 @@ impl Drop for Env {
         for id in String::from_utf8_lossy(&o.stdout).lines() {
             let _ = self.out(&["rm", "-f", id]);
         }
-        let _ = self.out(&["network", "rm", "kiln-test-net"]);
+        // A network's namespace is bound onto a file in the root.
+        let o = self.out(&["network", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&o.stdout).lines() {
+            let _ = self.out(&["network", "rm", id]);
+        }
     }
 }
 

@@ -235,9 +235,89 @@ fn cpus_are_visible_in_the_cgroup_files() {
     if !privileged() {
         return;
     }
-    let script = "p=$(grep -E '^[0-9]+:cpu(,[a-z]+)*:' /proc/self/cgroup | cut -d: -f3); cat /cg/cpu$p/cpu.cfs_quota_us /cg/cpu$p/cpu.cfs_period_us";
-    let out = sh(&["--cpus", "0.5", "-v", "/sys/fs/cgroup:/cg:ro"], script);
+    let script = "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us";
+    let out = sh(&["--cpus", "0.5"], script);
     assert_eq!(out, "50000\n100000\n");
+}
+
+#[test]
+fn cgroup_view_shows_the_containers_own_limits_read_only() {
+    if !privileged() {
+        return;
+    }
+    let f = "/sys/fs/cgroup/memory/memory.limit_in_bytes";
+    let o = run(
+        &["-m", "64m"],
+        &["sh", "-c", &format!("cat {f}; echo 1 > {f}")],
+    );
+    assert_eq!(stdout(&o), "67108864\n");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    // one directory per hierarchy, the tmpfs holding them read-only too
+    let out = sh(&[], "ls /sys/fs/cgroup; touch /sys/fs/cgroup/x 2>&1; true");
+    for h in ["cpu", "devices", "freezer", "memory", "pids"] {
+        assert!(out.lines().any(|l| l == h), "{h} missing: {out}");
+    }
+    assert!(out.contains("Read-only file system"), "{out}");
+    // --privileged may change its own limits, as with Docker
+    let out = sh(
+        &["--privileged", "--pids-limit", "100"],
+        "echo 77 > /sys/fs/cgroup/pids/pids.max && cat /sys/fs/cgroup/pids/pids.max",
+    );
+    assert_eq!(out, "77\n");
+}
+
+/// A block device the host itself can open, as (major, minor).
+fn openable_block_device() -> Option<(u32, u32)> {
+    let entries = std::fs::read_dir("/sys/class/block").ok()?;
+    entries.flatten().find_map(|e| {
+        let dev = std::fs::read_to_string(e.path().join("dev")).ok()?;
+        let (major, minor) = dev.trim().split_once(':')?;
+        std::fs::File::open(Path::new("/dev").join(e.file_name())).ok()?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    })
+}
+
+#[test]
+fn devices_outside_the_allow_list_cannot_be_opened() {
+    if !privileged() {
+        return;
+    }
+    // mknod is CAP_MKNOD's and allowed; opening is the device cgroup's call.
+    // /dev is the one tmpfs without nodev, so only the cgroup can refuse.
+    let script = "mknod /dev/sda b 8 0 && echo made; echo ok > /dev/null && head -c1 /dev/sda";
+    let o = run(&[], &["sh", "-c", script]);
+    assert_eq!(stdout(&o), "made\n");
+    assert!(
+        stderr(&o).contains("/dev/sda: Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    // --privileged allows every device: what is left is the kernel's own
+    // answer (no such device when the host has no sda)
+    let o = run(&["--privileged"], &["sh", "-c", script]);
+    assert!(
+        !stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    let Some((major, minor)) = openable_block_device() else {
+        eprintln!("no block device the host can open: skipping the read under --privileged");
+        return;
+    };
+    let script = format!("mknod /dev/blk b {major} {minor} && head -c1 /dev/blk >/dev/null");
+    let o = run(&[], &["sh", "-c", &script]);
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--privileged"], &["sh", "-c", &script]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
@@ -482,12 +562,13 @@ fn network_none_has_only_loopback() {
     assert_eq!(value & 1, 1, "lo is not up: {flags}");
 }
 
-/// What the differential test compares, from one run of the probe.
+/// What the differential test compares, from one run of the probe: the
+/// limits and device rules as the container's own /sys/fs/cgroup shows them.
 fn probe(runtime: &str) -> String {
     let script = "id; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; hostname; \
-        for c in pids memory cpu; do p=$(grep -E \"^[0-9]+:([a-z]+,)*$c(,[a-z]+)*:\" /proc/self/cgroup | cut -d: -f3); \
-        case $c in pids) f=pids.max;; memory) f=memory.limit_in_bytes;; cpu) f=cpu.cfs_quota_us;; esac; echo $c=$(cat /cg/$c$p/$f); done; \
-        awk '{split($6,o,\",\"); for (i=1;i<=NF;i++) if ($i==\"-\") t=$(i+1); print $5, t, o[1]}' /proc/self/mountinfo | grep -v '^/cg' | sort";
+        for f in pids/pids.max memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us; do echo $f=$(cat /sys/fs/cgroup/$f); done; \
+        sort /sys/fs/cgroup/devices/devices.list; \
+        awk '{split($6,o,\",\"); for (i=1;i<=NF;i++) if ($i==\"-\") t=$(i+1); print $5, t, o[1]}' /proc/self/mountinfo | sort";
     let flags = [
         "--runtime",
         runtime,
@@ -499,8 +580,6 @@ fn probe(runtime: &str) -> String {
         "0.5",
         "--pids-limit",
         "40",
-        "-v",
-        "/sys/fs/cgroup:/cg:ro",
     ];
     sh(&flags, script)
 }
@@ -514,25 +593,34 @@ fn runc_sees_the_same_container() {
         panic!("runc is not installed (testdata/apt-packages.txt lists it)");
     }
     // The generated /etc files come from kiln's staging tmpfs or from the
-    // bundle directory: same mounts, different source filesystems.
+    // bundle directory: same mounts, different source filesystems. runc 1.1
+    // leaves the tmpfs that holds the cgroup hierarchies writable; kiln
+    // makes it read-only too, as runc 1.0 (and so Docker) did.
     let normalise = |text: String| {
         text.lines()
             .map(|l| match l.split_once(' ') {
                 Some((path, rest)) if path.starts_with("/etc/") => {
                     format!("{path} (file) {}", rest.rsplit(' ').next().unwrap_or(""))
                 }
+                Some(("/sys/fs/cgroup", "tmpfs rw")) => "/sys/fs/cgroup tmpfs ro".to_string(),
                 _ => l.to_string(),
             })
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let ours = normalise(probe("kiln"));
+    let raw = probe("kiln");
+    assert!(raw.contains("/sys/fs/cgroup tmpfs ro\n"), "{raw}");
+    let ours = normalise(raw);
     let theirs = normalise(probe("runc"));
     assert!(
-        ours.contains("pids=40\nmemory=67108864\ncpu=50000\n"),
+        ours.contains(
+            "pids/pids.max=40\nmemory/memory.limit_in_bytes=67108864\ncpu/cpu.cfs_quota_us=50000\n"
+        ),
         "{ours}"
     );
     assert!(ours.contains("/proc/sys proc ro\n"), "{ours}");
+    assert!(ours.contains("/sys/fs/cgroup/memory cgroup ro\n"), "{ours}");
+    assert!(ours.contains("c 1:3 rwm\n"), "{ours}");
     assert_eq!(ours, theirs);
 }
 

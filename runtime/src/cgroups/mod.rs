@@ -5,6 +5,7 @@
 pub mod freezer;
 mod v1;
 mod v2;
+pub mod view;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,12 @@ pub fn open_at(root: &Path, rel: &Path, proc_self_cgroup: &str) -> Result<Box<dy
     } else {
         Ok(Box::new(V1::new(root, proc_self_cgroup, rel)))
     }
+}
+
+/// Whether the host runs the unified (v2) hierarchy only; the hybrid
+/// layout (v1 controllers beside an empty cgroup2 mount) counts as v1.
+pub fn is_unified() -> bool {
+    Path::new(DEFAULT_ROOT).join("cgroup.controllers").exists()
 }
 
 fn own_cgroups() -> Result<String> {

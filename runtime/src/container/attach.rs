@@ -2,20 +2,25 @@
 //! its stdio (the pty master under `-t`, the stdin pipe under `-i`) and
 //! relays it over `attach.sock` in the container's directory, so any kiln
 //! process can join it later. Output goes out in frames (stream, length,
-//! bytes) to every client; what a client sends is the container's stdin.
+//! bytes) to every client; a client sends frames the same way: stdin
+//! bytes, or its terminal's size under `-t`, which the monitor sets on the
+//! pty (as `run -t` and `exec -t` do, so SIGWINCH reaches the container).
 //! The client watches its own stdin for the detach keys (Docker's default
 //! Ctrl-P Ctrl-Q) and leaves the container running when it sees them.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
 use super::logs::Stream;
-use super::terminal::RawMode;
+use super::terminal::{self, RawMode};
 
 /// The socket's name in the container directory.
 pub const SOCKET: &str = "attach.sock";
@@ -25,6 +30,22 @@ pub const SOCKET: &str = "attach.sock";
 /// just after the start and must not miss the first lines).
 const LIVE: u8 = 0;
 const FROM_START: u8 = 1;
+
+/// The kinds of frame a client sends after its mode byte.
+const STDIN: u8 = 0;
+const RESIZE: u8 = 1;
+
+/// A client frame longer than this is a broken client, dropped.
+const MAX_INPUT_FRAME: usize = 1 << 16;
+
+/// `start -a` leaves this file in the container's directory before the
+/// monitor starts: a run that ends before that client connected keeps its
+/// output for it a moment (Docker attaches before it starts; here the
+/// client can only connect once the monitor is up).
+const PENDING: &str = "attach.pending";
+
+/// How long an ended run waits for the `start -a` client it expects.
+const PENDING_WAIT: Duration = Duration::from_secs(5);
 
 /// What a run's output a late `start -a` may still get; beyond this the
 /// start of the run is dropped (the log has it all).
@@ -40,8 +61,10 @@ pub enum Error {
 
 /// The monitor's end: the listening socket and its clients.
 pub struct Relay {
+    dir: PathBuf,
     listener: UnixListener,
     clients: Vec<Client>,
+    /// The current run's output so far, as frames (both streams).
     replay: Vec<u8>,
 }
 
@@ -49,6 +72,17 @@ struct Client {
     sock: UnixStream,
     /// Still sending stdin (not yet shut down its write side).
     reading: bool,
+    /// Bytes of a frame not yet complete.
+    pending: Vec<u8>,
+}
+
+/// One thing a client sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes for the container's stdin.
+    Stdin(Vec<u8>),
+    /// The client's terminal size, for the container's pty.
+    Resize { rows: u16, cols: u16 },
 }
 
 impl Relay {
@@ -59,6 +93,7 @@ impl Relay {
         let listener = UnixListener::bind(&path)?;
         listener.set_nonblocking(true)?;
         Ok(Relay {
+            dir: dir.to_path_buf(),
             listener,
             clients: Vec::new(),
             replay: Vec::new(),
@@ -96,59 +131,128 @@ impl Relay {
         sock.read_exact(&mut mode).ok()?;
         sock.set_read_timeout(None).ok()?;
         if mode[0] == FROM_START {
-            for chunk in self.replay.chunks(u32::MAX as usize) {
-                write_frame(&mut sock, Stream::Stdout, chunk).ok()?;
-            }
+            let _ = std::fs::remove_file(self.dir.join(PENDING));
+            sock.write_all(&self.replay).ok()?;
         }
         Some(Client {
             sock,
             reading: true,
+            pending: Vec::new(),
         })
     }
 
     /// Sends output to every client, dropping those that fail.
     pub fn output(&mut self, stream: Stream, data: &[u8]) {
-        if self.replay.len() + data.len() <= REPLAY_CAP && stream == Stream::Stdout {
-            self.replay.extend_from_slice(data);
+        let frame = frame(stream, data);
+        if self.replay.len() + frame.len() <= REPLAY_CAP {
+            self.replay.extend_from_slice(&frame);
         }
         self.clients
-            .retain_mut(|c| write_frame(&mut c.sock, stream, data).is_ok());
+            .retain_mut(|c| c.sock.write_all(&frame).is_ok());
     }
 
-    /// Reads what the `n`th reading client sent; `None` once it is done
-    /// sending (its stdin ended, or it left).
-    pub fn input(&mut self, n: usize) -> Option<Vec<u8>> {
-        let c = self.clients.iter_mut().filter(|c| c.reading).nth(n)?;
+    /// Reads what the `n`th reading client sent: the frames completed so
+    /// far. Once it is done sending (its stdin ended, or it left) it is
+    /// read no more.
+    pub fn input(&mut self, n: usize) -> Vec<Input> {
+        let Some(c) = self.clients.iter_mut().filter(|c| c.reading).nth(n) else {
+            return Vec::new();
+        };
         let mut buf = vec![0u8; 16384];
         match c.sock.read(&mut buf) {
-            Ok(0) | Err(_) => {
-                c.reading = false;
-                None
-            }
-            Ok(k) => {
-                buf.truncate(k);
-                Some(buf)
-            }
+            Ok(0) | Err(_) => c.reading = false,
+            Ok(k) => c.pending.extend_from_slice(&buf[..k]),
         }
+        let (inputs, broken) = parse_inputs(&mut c.pending);
+        if broken {
+            c.reading = false;
+        }
+        inputs
     }
 
     /// The run ended: clients see EOF, the next run starts a new replay.
+    /// A `start -a` client still expected gets a moment to connect first.
     pub fn end_run(&mut self) {
+        self.await_pending(PENDING_WAIT);
         self.clients.clear();
         self.replay.clear();
     }
+
+    fn await_pending(&mut self, wait: Duration) {
+        let marker = self.dir.join(PENDING);
+        let deadline = std::time::Instant::now() + wait;
+        while marker.exists() && std::time::Instant::now() < deadline {
+            self.accept();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = std::fs::remove_file(marker);
+    }
 }
 
-fn write_frame(w: &mut impl Write, stream: Stream, data: &[u8]) -> io::Result<()> {
+/// Called by `start -a` before it starts the container's monitor (see
+/// [`PENDING`]); [`forget_client`] if the start fails.
+pub fn expect_client(dir: &Path) -> io::Result<()> {
+    std::fs::write(dir.join(PENDING), b"")
+}
+
+pub fn forget_client(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(PENDING));
+}
+
+/// Takes the complete frames off the front of `pending`; `true` with
+/// them if the client sent something no kiln client sends.
+fn parse_inputs(pending: &mut Vec<u8>) -> (Vec<Input>, bool) {
+    let mut inputs = Vec::new();
+    let mut at = 0;
+    let mut broken = false;
+    while pending.len() - at >= 5 {
+        let head = &pending[at..at + 5];
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        if len > MAX_INPUT_FRAME {
+            broken = true;
+            break;
+        }
+        if pending.len() - at - 5 < len {
+            break;
+        }
+        let body = &pending[at + 5..at + 5 + len];
+        match (head[0], body) {
+            (STDIN, _) => inputs.push(Input::Stdin(body.to_vec())),
+            (RESIZE, [r0, r1, c0, c1]) => inputs.push(Input::Resize {
+                rows: u16::from_be_bytes([*r0, *r1]),
+                cols: u16::from_be_bytes([*c0, *c1]),
+            }),
+            _ => {
+                broken = true;
+                break;
+            }
+        }
+        at += 5 + len;
+    }
+    pending.drain(..at);
+    (inputs, broken)
+}
+
+/// One output frame: stream (1 stdout, 2 stderr), length, bytes.
+fn frame(stream: Stream, data: &[u8]) -> Vec<u8> {
     let kind = match stream {
         Stream::Stdout => 1u8,
         Stream::Stderr => 2u8,
     };
-    let mut head = [0u8; 5];
-    head[0] = kind;
-    head[1..].copy_from_slice(&(data.len() as u32).to_be_bytes());
-    w.write_all(&head)?;
-    w.write_all(data)
+    raw_frame(kind, data)
+}
+
+fn raw_frame(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(5 + data.len());
+    frame.push(kind);
+    frame.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    frame.extend_from_slice(data);
+    frame
+}
+
+/// One frame in one write, so frames from two client threads never mix.
+fn write_raw_frame(w: &mut impl Write, kind: u8, data: &[u8]) -> io::Result<()> {
+    w.write_all(&raw_frame(kind, data))
 }
 
 /// How a client attaches.
@@ -212,9 +316,14 @@ pub fn attach(dir: &Path, opts: &Options) -> Result<End, Error> {
     } else {
         None
     };
+    let writer: Writer = Arc::new(Mutex::new(sock.try_clone()?));
+    if opts.tty {
+        // Before the stdin thread starts, so it inherits the blocked mask.
+        watch_size(&writer);
+    }
     let detached = Arc::new(AtomicBool::new(false));
     if opts.stdin {
-        let writer = sock.try_clone()?;
+        let writer = writer.clone();
         let keys = opts.detach_keys.clone();
         let flag = detached.clone();
         std::thread::spawn(move || forward_stdin(writer, &keys, &flag));
@@ -252,28 +361,77 @@ fn copy_frames(sock: &mut UnixStream) -> io::Result<()> {
     }
 }
 
+/// The client's sending half, shared by the stdin and window-size threads.
+type Writer = Arc<Mutex<UnixStream>>;
+
+fn send(writer: &Writer, kind: u8, data: &[u8]) -> io::Result<()> {
+    let mut sock = writer
+        .lock()
+        .map_err(|_| io::Error::other("attach writer poisoned"))?;
+    write_raw_frame(&mut *sock, kind, data)
+}
+
+/// This terminal's size now: stdin's, or stdout's when stdin is not one.
+fn send_size(writer: &Writer) -> io::Result<()> {
+    let size = terminal::size(io::stdin().as_fd()).or_else(|| terminal::size(io::stdout().as_fd()));
+    let Some((rows, cols)) = size else {
+        return Ok(());
+    };
+    let mut body = rows.to_be_bytes().to_vec();
+    body.extend_from_slice(&cols.to_be_bytes());
+    send(writer, RESIZE, &body)
+}
+
+/// Sends the size now and after every SIGWINCH, as `docker attach` does
+/// under `-t`. SIGWINCH is blocked in this thread (and the threads it
+/// starts later) and read from a signalfd by a thread of its own.
+fn watch_size(writer: &Writer) {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGWINCH);
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).is_err() {
+        return;
+    }
+    let _ = send_size(writer);
+    let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) else {
+        return;
+    };
+    let writer = writer.clone();
+    std::thread::spawn(move || {
+        while let Ok(Some(_)) = sfd.read_signal() {
+            if send_size(&writer).is_err() {
+                return;
+            }
+        }
+    });
+}
+
 /// Copies stdin to the socket, holding back a partial detach sequence;
 /// the full sequence shuts the socket so [`copy_frames`] returns.
-fn forward_stdin(mut sock: UnixStream, keys: &[u8], detached: &AtomicBool) {
+fn forward_stdin(writer: Writer, keys: &[u8], detached: &AtomicBool) {
     let mut stdin = io::stdin().lock();
     let mut scan = KeyScan::new(keys);
     let mut buf = [0u8; 4096];
+    let shutdown = |how| {
+        if let Ok(sock) = writer.lock() {
+            let _ = sock.shutdown(how);
+        }
+    };
     loop {
         let n = match stdin.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         let (pass, hit) = scan.feed(&buf[..n]);
-        if sock.write_all(&pass).is_err() {
+        if !pass.is_empty() && send(&writer, STDIN, &pass).is_err() {
             return;
         }
         if hit {
             detached.store(true, Ordering::SeqCst);
-            let _ = sock.shutdown(std::net::Shutdown::Both);
+            shutdown(std::net::Shutdown::Both);
             return;
         }
     }
-    let _ = sock.shutdown(std::net::Shutdown::Write);
+    shutdown(std::net::Shutdown::Write);
 }
 
 /// Finds the detach sequence in a byte stream that may split it.
@@ -334,6 +492,52 @@ mod tests {
         let mut s = KeyScan::new(&keys);
         assert_eq!(s.feed(b"\x10x\x10\x10"), (b"\x10x\x10".to_vec(), false));
         assert_eq!(s.feed(b"\x11"), (Vec::new(), true));
+    }
+
+    #[test]
+    fn client_frames_are_read_across_partial_reads() {
+        let mut wire = Vec::new();
+        write_raw_frame(&mut wire, STDIN, b"ls\n").unwrap();
+        write_raw_frame(&mut wire, RESIZE, &[0, 40, 0, 120]).unwrap();
+        let mut pending = wire[..10].to_vec();
+        let (first, broken) = parse_inputs(&mut pending);
+        assert_eq!(first, [Input::Stdin(b"ls\n".to_vec())]);
+        assert!(!broken);
+        pending.extend_from_slice(&wire[10..]);
+        let (second, _) = parse_inputs(&mut pending);
+        assert_eq!(
+            second,
+            [Input::Resize {
+                rows: 40,
+                cols: 120
+            }]
+        );
+        assert!(pending.is_empty());
+        let mut junk = vec![9, 0, 0, 0, 1, 0];
+        assert!(
+            parse_inputs(&mut junk).1,
+            "an unknown kind drops the client"
+        );
+    }
+
+    #[test]
+    fn a_run_that_ends_first_waits_for_the_expected_start_a_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut relay = Relay::bind(dir.path()).unwrap();
+        expect_client(dir.path()).unwrap();
+        relay.output(Stream::Stderr, b"quick\n");
+        let path = dir.path().join(SOCKET);
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut s = UnixStream::connect(path).unwrap();
+            s.write_all(&[FROM_START]).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            got
+        });
+        relay.end_run();
+        assert_eq!(late.join().unwrap(), b"\x02\0\0\0\x06quick\n");
+        assert!(!dir.path().join(PENDING).exists());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! `kiln cp` for a running container, through `/proc/PID/root`. Every path
-//! inside the container is resolved with `openat2(RESOLVE_IN_ROOT |
+//! `kiln cp` inside a container's root, given as a directory descriptor
+//! ([`super::filesystem::open`]: `/proc/PID/root` while it runs, its
+//! layers mounted detached when it is stopped). Every path inside the
+//! container is resolved with `openat2(RESOLVE_IN_ROOT |
 //! RESOLVE_NO_MAGICLINKS)`, so a symlink the container planted (absolute,
 //! `..`-laden, or a /proc magic link) resolves inside its root and can
 //! never make kiln read or write a host file. Below the resolved start,
@@ -12,7 +14,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, mkdirat, Mode};
@@ -45,13 +47,6 @@ fn ioerr(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
         path: path.display().to_string(),
         source,
     }
-}
-
-/// The container's root as a directory descriptor.
-pub fn open_root(pid: i32) -> Result<OwnedFd> {
-    let path = PathBuf::from(format!("/proc/{pid}/root"));
-    let f = File::open(&path).map_err(ioerr(&path))?;
-    Ok(f.into())
 }
 
 fn resolve(root: BorrowedFd, path: &Path, flags: OFlag) -> Result<OwnedFd> {

@@ -149,10 +149,12 @@ fn join(pid: i32) -> Result<(), String> {
 }
 
 /// Writes this process into each hierarchy's cgroup of the container
-/// (`N:controllers:/path` lines of `/proc/PID/cgroup`).
+/// (`N:controllers:/path` lines of `/proc/PID/cgroup`). On v1 the helper is
+/// still single-threaded here, so writing "0" to `tasks` moves all of it
+/// while skipping the RCU grace period a `cgroup.procs` write waits for
+/// (~10 ms per hierarchy on this kernel, see cgroups/v1.rs).
 fn join_cgroups(proc_cgroup: &str) {
     let root = Path::new(crate::cgroups::DEFAULT_ROOT);
-    let me = std::process::id().to_string();
     for line in proc_cgroup.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
@@ -164,7 +166,12 @@ fn join_cgroups(proc_cgroup: &str) {
             "" => root.join("unified"),
             c => root.join(c.trim_start_matches("name=")),
         };
-        let _ = std::fs::write(base.join(rel).join("cgroup.procs"), &me);
+        let file = if ctrls.is_empty() {
+            "cgroup.procs"
+        } else {
+            "tasks"
+        };
+        let _ = std::fs::write(base.join(rel).join(file), "0");
     }
 }
 

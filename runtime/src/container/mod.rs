@@ -9,6 +9,8 @@ pub mod copy;
 pub mod diff;
 pub mod etc;
 pub mod exec;
+pub mod filesystem;
+pub mod filter;
 pub mod foreground;
 pub mod lifecycle;
 pub mod logs;

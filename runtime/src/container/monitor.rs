@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde::{Deserialize, Serialize};
 
-use super::attach::Relay;
+use super::attach::{Input, Relay};
 use super::logs::{self, Stream};
 use super::restart::Backoff;
 use super::state::{self, now, Container, Status};
@@ -390,10 +390,20 @@ impl Monitor {
         let inputs: Vec<usize> = (0..ready.len().saturating_sub(1))
             .filter(|i| ready[i + 1])
             .collect();
+        let tty = self.container.record.tty;
         // Highest first: a client that stops reading shifts later indexes.
         for i in inputs.into_iter().rev() {
-            if let (Some(data), Some(fd)) = (relay.input(i), stdin) {
-                let _ = write_all(fd, &data);
+            for input in relay.input(i) {
+                match (input, stdin) {
+                    (Input::Stdin(data), Some(fd)) => {
+                        let _ = write_all(fd, &data);
+                    }
+                    // Under -t `stdin` is the pty master.
+                    (Input::Resize { rows, cols }, Some(fd)) if tty => {
+                        super::terminal::set_size(fd, rows, cols)
+                    }
+                    _ => {}
+                }
             }
         }
         if ready.first() == Some(&true) {

@@ -102,6 +102,16 @@ impl Record {
             .unwrap_or_default();
         args.join(" ")
     }
+
+    /// Docker's `Config.Labels` (the image's, then `--label`s).
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        let Some(map) = self.config.get("Labels").and_then(|l| l.as_object()) else {
+            return Default::default();
+        };
+        map.iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -1,7 +1,8 @@
 //! A container's network at each start: slirp4netns for `private`, a veth
-//! on a user network, and published ports pointed at the new namespace.
-//! Done at the start gate (before the command runs) and undone at its end;
-//! the monitor and a foreground `kiln run` share it.
+//! on a user network (plus slirp4netns for its outbound traffic), and
+//! published ports pointed at the new namespace. Done at the start gate
+//! (before the command runs) and undone at its end; the monitor and a
+//! foreground `kiln run` share it.
 
 use std::path::Path;
 
@@ -47,12 +48,16 @@ impl Wiring {
     pub fn wire(&mut self, pid: u32) -> Result<(), String> {
         match &self.network {
             NetworkMode::Private => {
-                self.slirp = slirp::start(pid).map_err(|e| format!("slirp4netns: {e}"))?;
+                self.slirp = slirp::start(pid, false).map_err(|e| format!("slirp4netns: {e}"))?;
             }
             NetworkMode::User(name) => {
+                let net = self.networks.get(name).map_err(|e| e.to_string())?;
+                // slirp first: it sets the default route; eth0 keeps the subnet.
+                self.slirp = slirp::start(pid, net.allow_host_loopback)
+                    .map_err(|e| format!("slirp4netns: {e}"))?;
                 let ip = self
                     .networks
-                    .attach(name, &self.id, &self.name, pid)
+                    .attach(name, &self.id, &self.name, pid, self.slirp.is_none())
                     .map_err(|e| e.to_string())?;
                 self.ip = Some(ip);
             }

@@ -1,7 +1,7 @@
 //! Networks for containers: the mode a container runs in, published
 //! ports ([`ports`], a user-space proxy into the container's namespace),
-//! outbound traffic for `private` ([`slirp`]), and user networks
-//! ([`user`]: a bridge in a network namespace kiln creates).
+//! outbound traffic for `private` and user networks ([`slirp`]), and user
+//! networks ([`user`]: a bridge in a network namespace kiln creates).
 
 pub mod ports;
 pub mod slirp;

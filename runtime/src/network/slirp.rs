@@ -1,9 +1,12 @@
-//! Outbound traffic for `--network private`: slirp4netns (Debian's
-//! package) attached to the container's namespace. It is a user-mode
-//! TCP/IP stack, so the host's firewall and routes are never touched;
-//! `--disable-host-loopback` keeps the container off the host's
-//! 127.0.0.1, as Docker's bridge does. It exits when the monitor closes
-//! its exit pipe, so it never outlives the container's monitor.
+//! Outbound traffic for `--network private` and user networks:
+//! slirp4netns (Debian's package) attached to the container's namespace.
+//! It is a user-mode TCP/IP stack, so the host's firewall and routes are
+//! never touched; `--disable-host-loopback` keeps the container off the
+//! host's 127.0.0.1, as Docker's bridge does, unless a user network was
+//! created with `allow_host_loopback=true` (podman's slirp4netns option of
+//! that name): then 10.0.2.2 is the host's loopback. It exits when the
+//! monitor closes its exit pipe, so it never outlives the container's
+//! monitor.
 
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -25,15 +28,18 @@ pub struct Slirp {
 /// Starts slirp4netns on `pid`'s network namespace (tap0 10.0.2.100,
 /// gateway 10.0.2.2, DNS 10.0.2.3) and waits until it is configured.
 /// `Ok(None)` when slirp4netns is not installed.
-pub fn start(pid: u32) -> io::Result<Option<Slirp>> {
+pub fn start(pid: u32, host_loopback: bool) -> io::Result<Option<Slirp>> {
     let (ready_r, ready_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     let (exit_r, exit_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     let (rw, er) = (ready_w.as_raw_fd(), exit_r.as_raw_fd());
     let mut cmd = Command::new(PROGRAM);
-    cmd.args(["--configure", "--mtu=65520", "--disable-host-loopback"])
-        .args(["--ready-fd=3", "--exit-fd=4"])
+    cmd.args(["--configure", "--mtu=65520"]);
+    if !host_loopback {
+        cmd.arg("--disable-host-loopback");
+    }
+    cmd.args(["--ready-fd=3", "--exit-fd=4"])
         .arg(pid.to_string())
         .arg("tap0")
         .stdin(Stdio::null())

@@ -5,7 +5,10 @@
 //! the network's lease file; every container on the network shares one
 //! hosts file listing them all by name, so they reach each other by name.
 //! Nothing of the host's own network stack is touched: the bridge lives in
-//! kiln's namespace, and there is no route out of it.
+//! kiln's namespace, and there is no route out of it. Outbound traffic
+//! leaves each container through its own slirp4netns (as `private` does),
+//! whose tap0 carries the default route while eth0 keeps the subnet: no
+//! NAT rules, no forwarding, nothing that outlives the container.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -40,6 +43,8 @@ pub enum Error {
     Full(String),
     #[error("ip {args}: {message}")]
     Ip { args: String, message: String },
+    #[error("unknown network option {0:?}: kiln knows allow_host_loopback=true|false")]
+    BadOption(String),
     #[error("network {path}: {source}")]
     Json {
         path: PathBuf,
@@ -69,6 +74,32 @@ pub struct Network {
     /// The third octet of 10.89.N.0/24.
     pub octet: u8,
     pub created: String,
+    /// Containers reach the host's 127.0.0.1 at 10.0.2.2 (slirp4netns's
+    /// gateway); off by default, as in Docker and podman.
+    #[serde(default)]
+    pub allow_host_loopback: bool,
+}
+
+/// What `network create -o KEY=VALUE` may set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    pub allow_host_loopback: bool,
+}
+
+impl Options {
+    /// `KEY=VALUE` pairs; an unknown key or value is an error rather than
+    /// silently ignored.
+    pub fn parse(pairs: &[String]) -> Result<Options> {
+        let mut opts = Options::default();
+        for pair in pairs {
+            match pair.split_once('=') {
+                Some(("allow_host_loopback", "true")) => opts.allow_host_loopback = true,
+                Some(("allow_host_loopback", "false")) => opts.allow_host_loopback = false,
+                _ => return Err(Error::BadOption(pair.clone())),
+            }
+        }
+        Ok(opts)
+    }
 }
 
 impl Network {
@@ -132,7 +163,7 @@ impl Networks {
     }
 
     /// Creates the namespace, its bridge, and the empty hosts file.
-    pub fn create(&self, name: &str, id: &str, created: &str) -> Result<Network> {
+    pub fn create(&self, name: &str, id: &str, created: &str, opts: &Options) -> Result<Network> {
         check_name(name)?;
         let _lock = self.lock()?;
         let existing = self.list()?;
@@ -147,6 +178,7 @@ impl Networks {
             id: id.into(),
             octet,
             created: created.into(),
+            allow_host_loopback: opts.allow_host_loopback,
         };
         let dir = self.dir.join(name);
         std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
@@ -186,7 +218,16 @@ impl Networks {
 
     /// Puts the container whose helper is `pid` on the network: a veth
     /// into the bridge, an address, and a hosts entry. Returns its address.
-    pub fn attach(&self, name: &str, id: &str, cname: &str, pid: u32) -> Result<String> {
+    /// `default_route` routes everything off-subnet to the bridge's
+    /// gateway; without it the default route is left to slirp4netns.
+    pub fn attach(
+        &self,
+        name: &str,
+        id: &str,
+        cname: &str,
+        pid: u32,
+        default_route: bool,
+    ) -> Result<String> {
         let net = self.get(name)?;
         let dir = self.dir.join(&net.name);
         let _lock = self.lock()?;
@@ -205,10 +246,10 @@ impl Networks {
             "link add {veth} type veth peer name eth0 netns {pid}\nlink set {veth} master br0 up\n"
         );
         ip_in_netns(&dir.join("netns"), &bridge_side)?;
-        let container_side = format!(
-            "addr add {ip}/24 dev eth0\nlink set eth0 up\nroute add default via {}\n",
-            net.gateway()
-        );
+        let mut container_side = format!("addr add {ip}/24 dev eth0\nlink set eth0 up\n");
+        if default_route {
+            container_side.push_str(&format!("route add default via {}\n", net.gateway()));
+        }
         ip_in_netns(Path::new(&format!("/proc/{pid}/ns/net")), &container_side)?;
         leases.push(Lease {
             ip: ip.clone(),
@@ -382,6 +423,19 @@ mod tests {
         let text = hosts_text(&leases);
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(text.ends_with("10.89.1.2\tweb 0123456789ab\n"));
+    }
+
+    #[test]
+    fn options_are_known_or_refused() {
+        let on = Options::parse(&["allow_host_loopback=true".into()]).unwrap();
+        assert!(on.allow_host_loopback);
+        assert_eq!(Options::parse(&[]).unwrap(), Options::default());
+        for bad in ["allow_host_loopback=yes", "mtu=1500", "allow_host_loopback"] {
+            assert!(Options::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+        let old: Network =
+            serde_json::from_str(r#"{"name":"n","id":"i","octet":1,"created":""}"#).unwrap();
+        assert!(!old.allow_host_loopback, "networks made before the option");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! socket hangs up) and kills the container then, reports the exit status
 //! and OOM, and removes the cgroup.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -39,6 +39,10 @@ pub const FORWARDED: [Signal; 7] = [
     Signal::SIGWINCH,
 ];
 
+/// Namespaces the container's first process creates for itself, after
+/// the fork, rather than the helper before it.
+const CHILD_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS.union(CloneFlags::CLONE_NEWCGROUP);
+
 /// The forwarded signals plus SIGCHLD, for blocking and signalfd.
 pub fn forwarded_mask() -> SigSet {
     let mut set = SigSet::empty();
@@ -68,22 +72,30 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The container's cgroup, named but not yet made.
 fn cgroup_of(spec: &Spec) -> Result<Option<Box<dyn Cgroup>>, String> {
-    let Some(linux) = spec.linux() else {
+    let Some(path) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+    else {
         return Ok(None);
     };
-    let Some(path) = linux.cgroups_path() else {
-        return Ok(None);
-    };
-    let cg = cgroups::open(path).map_err(|e| e.to_string())?;
-    cg.create().map_err(|e| e.to_string())?;
-    if let Some(res) = linux.resources() {
-        if let Err(e) = cg.apply(res) {
-            let _ = cg.remove();
-            return Err(e.to_string());
+    cgroups::open(path).map(Some).map_err(|e| e.to_string())
+}
+
+/// Makes the cgroup and writes its limits; removes it again on failure.
+fn make_cgroup(cg: &dyn Cgroup, spec: &Spec) -> Result<(), String> {
+    let result = cg.create().and_then(|()| {
+        match spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            Some(res) => cg.apply(res),
+            None => Ok(()),
         }
-    }
-    Ok(Some(cg))
+    });
+    result.map_err(|e| {
+        let _ = cg.remove();
+        e.to_string()
+    })
 }
 
 fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
@@ -97,26 +109,35 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let flags = namespaces::clone_flags(&config.spec).map_err(|e| e.to_string())?;
     let cgroup = cgroup_of(&config.spec)?;
+    let (ready_r, ready_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // The mount namespace is the child's alone: pivot_root moves the root
     // of every process in the namespace, and the helper must keep the
     // host's view to remove the cgroup and read its OOM count afterwards.
-    let result = unshare(flags - CloneFlags::CLONE_NEWNS)
-        .map_err(|e| format!("unshare: {e}"))
-        .and_then(|()| match unsafe { fork() } {
-            // SAFETY: this process is single-threaded (a fresh exec).
-            Ok(ForkResult::Child) => container(sock, config, cgroup.as_deref(), flags),
-            Ok(ForkResult::Parent { child }) => Ok(child),
-            Err(e) => Err(format!("fork: {e}")),
-        });
-    let child = match result {
-        Ok(child) => child,
-        Err(e) => {
-            if let Some(cg) = &cgroup {
-                let _ = cg.remove();
-            }
+    // So is the cgroup namespace, rooted where the child stands when it
+    // unshares it: inside the container's cgroup.
+    unshare(flags - CHILD_NAMESPACES).map_err(|e| format!("unshare: {e}"))?;
+    // SAFETY: this process is single-threaded (a fresh exec).
+    let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            drop(ready_w);
+            let join = Join::new(ready_r, cgroup.as_deref(), flags);
+            container(sock, config, &join, flags)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(ready_r);
+    // The cgroup is made while the child builds its filesystem (cgroup
+    // directories are slow to make); it joins when it needs to.
+    if let Some(cg) = &cgroup {
+        if let Err(e) = make_cgroup(cg.as_ref(), &config.spec) {
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
             return Err(e);
         }
-    };
+    }
+    let _ = nix::unistd::write(&ready_w, &[1]);
+    drop(ready_w);
     let status = supervise(sock, sfd, child);
     let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
     if let Some(cg) = &cgroup {
@@ -124,6 +145,46 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     }
     let _ = protocol::send(sock, &Message::Exited { status, oom_killed }, None);
     Ok(())
+}
+
+/// The child's entry into its cgroup, once the helper has made it: then
+/// its own cgroup namespace, if asked.
+pub(crate) struct Join<'a> {
+    ready: OwnedFd,
+    cgroup: Option<&'a dyn Cgroup>,
+    cgroupns: bool,
+    done: std::cell::Cell<bool>,
+}
+
+impl<'a> Join<'a> {
+    fn new(ready: OwnedFd, cgroup: Option<&'a dyn Cgroup>, flags: CloneFlags) -> Join<'a> {
+        Join {
+            ready,
+            cgroup,
+            cgroupns: flags.contains(CloneFlags::CLONE_NEWCGROUP),
+            done: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Waits for the helper's word, joins; later calls do nothing.
+    pub(crate) fn join(&self) -> Result<(), String> {
+        if self.done.replace(true) {
+            return Ok(());
+        }
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(&self.ready, &mut byte) {
+            Ok(1) => {}
+            _ => return Err("the helper could not make the cgroup".into()),
+        }
+        if let Some(cg) = self.cgroup {
+            cg.join_self()
+                .map_err(|e| format!("joining the cgroup: {e}"))?;
+        }
+        if self.cgroupns {
+            unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("unshare: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Waits for the container, forwarding signals; kills it if kiln goes away.
@@ -175,13 +236,8 @@ fn on_signal(signo: i32, child: Pid) -> Option<ExitStatus> {
 }
 
 /// The container's PID 1 after fork: never returns.
-fn container(
-    sock: BorrowedFd,
-    config: &HelperConfig,
-    cgroup: Option<&dyn Cgroup>,
-    flags: CloneFlags,
-) -> ! {
-    let code = match setup_and_exec(sock, config, cgroup, flags) {
+fn container(sock: BorrowedFd, config: &HelperConfig, join: &Join, flags: CloneFlags) -> ! {
+    let code = match setup_and_exec(sock, config, join, flags) {
         Ok(never) => match never {},
         Err(Failure::Exec(e)) => {
             let code = e.exit_code();
@@ -211,16 +267,13 @@ enum Never {}
 fn setup_and_exec(
     sock: BorrowedFd,
     config: &HelperConfig,
-    cgroup: Option<&dyn Cgroup>,
+    join: &Join,
     flags: CloneFlags,
 ) -> Result<Never, Failure> {
     let spec = &config.spec;
     die_with_helper()?;
     if flags.contains(CloneFlags::CLONE_NEWNS) {
         unshare(CloneFlags::CLONE_NEWNS).map_err(setup("unshare"))?;
-    }
-    if let Some(cg) = cgroup {
-        cg.join_self().map_err(setup("joining the cgroup"))?;
     }
     if flags.contains(CloneFlags::CLONE_NEWNET) {
         namespaces::loopback_up().map_err(setup("network"))?;
@@ -231,8 +284,11 @@ fn setup_and_exec(
         rootfs: &config.rootfs,
         spec,
         etc: &config.etc,
+        join: &|| join.join(),
     };
     let stubs = rootfs::setup(&Real, &layout).map_err(setup("rootfs"))?;
+    // A spec without a cgroup mount still runs in its cgroup.
+    join.join().map_err(Failure::Setup)?;
     if !stubs.is_empty() {
         let host: Vec<_> = stubs
             .iter()

@@ -2,6 +2,7 @@
 //! seccomp, user, pty, and an optional reaper as PID 1.
 
 pub mod capabilities;
+pub mod cgroup_mount;
 pub mod exec;
 pub mod init;
 pub mod namespaces;

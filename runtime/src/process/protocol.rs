@@ -32,6 +32,10 @@ pub enum Error {
 /// Everything the helper needs, sent once at start.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HelperConfig {
+    /// Sent without its seccomp profile: the profile travels compiled, in
+    /// `seccomp`, and Docker's is most of the spec's text (the helper's
+    /// start-up is on every container's critical path).
+    #[serde(serialize_with = "without_seccomp")]
     pub spec: Spec,
     pub rootfs: Rootfs,
     pub etc: EtcFiles,
@@ -41,6 +45,17 @@ pub struct HelperConfig {
     pub pty: bool,
     /// The spec's seccomp profile, compiled by kiln while the helper starts.
     pub seccomp: Vec<Filter>,
+}
+
+fn without_seccomp<S: serde::Serializer>(spec: &Spec, out: S) -> Result<S::Ok, S::Error> {
+    let Some(linux) = spec.linux().as_ref().filter(|l| l.seccomp().is_some()) else {
+        return spec.serialize(out);
+    };
+    let mut linux = linux.clone();
+    linux.set_seccomp(None);
+    let mut slim = spec.clone();
+    slim.set_linux(Some(linux));
+    slim.serialize(out)
 }
 
 /// One compiled BPF program: (code, jt, jf, k) per instruction.
@@ -127,4 +142,30 @@ pub fn recv(sock: BorrowedFd) -> Result<Option<(Message, Option<OwnedFd>)>, Erro
         return Ok(None);
     }
     Ok(Some((serde_json::from_slice(&buf[..len])?, fd)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Config;
+
+    #[test]
+    fn the_profile_travels_compiled_only() {
+        let spec = Config::default().to_spec("c").unwrap();
+        let config = HelperConfig {
+            seccomp: crate::process::seccomp::compile_spec(&spec).unwrap(),
+            spec,
+            rootfs: Rootfs::Dir("/r".into()),
+            etc: EtcFiles::default(),
+            staging: "/s".into(),
+            pty: false,
+        };
+        let text = serde_json::to_string(&Message::Config(Box::new(config))).unwrap();
+        let Message::Config(back) = serde_json::from_str(&text).unwrap() else {
+            panic!("not a config")
+        };
+        assert!(back.spec.linux().as_ref().unwrap().seccomp().is_none());
+        assert!(!back.seccomp.is_empty());
+        assert!(back.spec.linux().as_ref().unwrap().resources().is_some());
+    }
 }

@@ -8,9 +8,10 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::MsFlags;
-use oci_spec::runtime::{Mount, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use serde::{Deserialize, Serialize};
 
+use super::cgroup_mount;
 use crate::syscalls::{Device, Kind, Syscalls};
 
 /// Where a container's root comes from.
@@ -58,9 +59,11 @@ pub enum Error {
     Loop(PathBuf),
     #[error("an overlay rootfs needs at least one lower directory")]
     NoLowers,
+    #[error("{0}")]
+    Cgroup(String),
 }
 
-type Result<T> = std::result::Result<T, Error>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
 
 /// What the helper needs to build the container's filesystem.
 pub struct Layout<'a> {
@@ -70,6 +73,9 @@ pub struct Layout<'a> {
     pub rootfs: &'a Rootfs,
     pub spec: &'a Spec,
     pub etc: &'a EtcFiles,
+    /// Puts the process in its cgroups; called once, before the first
+    /// `cgroup` mount, whose view shows the cgroups the process is in.
+    pub join: &'a dyn Fn() -> std::result::Result<(), String>,
 }
 
 /// Docker's standard devices (moby `oci/devices_linux.go` defaults).
@@ -141,8 +147,15 @@ pub fn prepare<S: Syscalls>(sys: &S, layout: &Layout) -> Result<(PathBuf, Vec<Pa
         fs("mkdir", dir, sys.mkdir_all(dir, 0o755))?;
     }
     mount_rootfs(sys, layout.rootfs, &root)?;
+    let cgroupns = has_cgroupns(layout.spec);
     for m in layout.spec.mounts().iter().flatten() {
-        mount_entry(sys, &root, m)?;
+        match m.typ().as_deref() {
+            Some("cgroup") => {
+                (layout.join)().map_err(Error::Cgroup)?;
+                mount_cgroups(sys, &root, m, cgroupns)?;
+            }
+            _ => mount_entry(sys, &root, m)?,
+        }
     }
     if dev_is_tmpfs(layout.spec) {
         populate_dev(sys, &root)?;
@@ -321,6 +334,20 @@ fn mount_entry<S: Syscalls>(sys: &S, root: &Path, m: &Mount) -> Result<()> {
     Ok(())
 }
 
+fn has_cgroupns(spec: &Spec) -> bool {
+    let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    list.into_iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Cgroup)
+}
+
+fn mount_cgroups<S: Syscalls>(sys: &S, root: &Path, m: &Mount, cgroupns: bool) -> Result<()> {
+    let target = secure_join(sys, root, m.destination())?;
+    make_target(sys, &target, true)?;
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
+    cgroup_mount::mount_view(sys, &target, opts.flags, cgroupns)
+}
+
 fn make_target<S: Syscalls>(sys: &S, target: &Path, dir: bool) -> Result<()> {
     if dir {
         return fs("mkdir", target, sys.mkdir_all(target, 0o755));
@@ -496,7 +523,7 @@ pub fn secure_join<S: Syscalls>(sys: &S, root: &Path, path: &Path) -> Result<Pat
     Ok(root.join(resolved))
 }
 
-fn mount<S: Syscalls>(
+pub(crate) fn mount<S: Syscalls>(
     sys: &S,
     source: Option<&Path>,
     target: &Path,
@@ -515,7 +542,7 @@ fn mount<S: Syscalls>(
         })
 }
 
-fn fs(op: &'static str, path: &Path, r: io::Result<()>) -> Result<()> {
+pub(crate) fn fs(op: &'static str, path: &Path, r: io::Result<()>) -> Result<()> {
     r.map_err(|source| Error::Fs {
         op,
         path: path.to_path_buf(),
@@ -523,7 +550,7 @@ fn fs(op: &'static str, path: &Path, r: io::Result<()>) -> Result<()> {
     })
 }
 
-fn ignore_exists(r: io::Result<()>) -> io::Result<()> {
+pub(crate) fn ignore_exists(r: io::Result<()>) -> io::Result<()> {
     match r {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         r => r,
@@ -542,7 +569,18 @@ mod tests {
             rootfs,
             spec,
             etc,
+            join: &|| Ok(()),
         }
+    }
+
+    /// A host with one v1 hierarchy, as `/proc/self` shows it.
+    fn host() -> Recording {
+        Recording::new()
+            .with_file(
+                "/proc/self/mountinfo",
+                "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+            )
+            .with_file("/proc/self/cgroup", "4:memory:/kiln/t\n")
     }
 
     fn spec(read_only: bool) -> Spec {
@@ -555,7 +593,7 @@ mod tests {
 
     #[test]
     fn overlay_lowers_are_top_first() {
-        let sys = Recording::new();
+        let sys = host();
         let rootfs = Rootfs::Overlay {
             lowers: vec!["/s/top".into(), "/s/base".into()],
             upper: "/c/upper".into(),
@@ -580,7 +618,7 @@ mod tests {
 
     #[test]
     fn mounts_come_in_docker_order_and_dev_is_populated() {
-        let sys = Recording::new().with("/run/kiln/rootfs/root/etc", Kind::Dir);
+        let sys = host().with("/run/kiln/rootfs/root/etc", Kind::Dir);
         let rootfs = Rootfs::Dir("/images/bb".into());
         let spec = spec(false);
         let etc = EtcFiles::default();
@@ -603,6 +641,10 @@ mod tests {
             r("dev/shm"),
             r("dev/mqueue"),
             r("sys"),
+            r("sys/fs/cgroup"),
+            r("sys/fs/cgroup/memory"),
+            r("sys/fs/cgroup/memory"),
+            r("sys/fs/cgroup"),
             r("etc/hosts"),
             r("etc/hostname"),
             r("etc/resolv.conf"),
@@ -629,7 +671,7 @@ mod tests {
 
     #[test]
     fn existing_etc_files_are_not_stubs() {
-        let sys = Recording::new()
+        let sys = host()
             .with("/run/kiln/rootfs/root/etc", Kind::Dir)
             .with("/run/kiln/rootfs/root/etc/hosts", Kind::File);
         let rootfs = Rootfs::Dir("/images/bb".into());
@@ -651,7 +693,7 @@ mod tests {
 
     #[test]
     fn no_etc_means_no_generated_files() {
-        let sys = Recording::new();
+        let sys = host();
         let rootfs = Rootfs::Dir("/images/scratch".into());
         let spec = spec(false);
         let etc = EtcFiles::default();

@@ -6,6 +6,7 @@
 
 pub mod seed;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,9 @@ pub struct Volume {
     pub anonymous: bool,
     /// Filled from an image already (done once, at first use).
     pub seeded: bool,
+    /// `volume create --label`; what `volume prune --filter label=…` reads.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     #[serde(skip)]
     pub mountpoint: PathBuf,
 }
@@ -65,6 +69,18 @@ impl Volumes {
 
     /// The volume `name`, created when absent.
     pub fn ensure(&self, name: &str, anonymous: bool, created: &str) -> Result<Volume> {
+        self.ensure_labeled(name, anonymous, created, BTreeMap::new())
+    }
+
+    /// [`Volumes::ensure`] giving a new volume `labels` (an existing one
+    /// keeps its own, as Docker's `volume create` of a taken name does).
+    pub fn ensure_labeled(
+        &self,
+        name: &str,
+        anonymous: bool,
+        created: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Volume> {
         check_name(name)?;
         if let Ok(v) = self.get(name) {
             return Ok(v);
@@ -77,6 +93,7 @@ impl Volumes {
             created: created.into(),
             anonymous,
             seeded: false,
+            labels,
             mountpoint: data,
         };
         self.save(&v)?;

@@ -1,18 +1,25 @@
 //! `--build-context NAME=…` (buildx): a name that `FROM NAME`,
 //! `COPY --from=NAME` and `RUN --mount=from=NAME` read instead of a stage
-//! or an image of that name. A directory, `docker-image://REF` (an image,
-//! from the store or pulled), or `oci-layout://PATH[@TAG]` (loaded into
-//! the store first).
+//! or an image of that name. A directory or a git URL (made into a
+//! one-layer image, see `local`), `docker-image://REF` (an image, from the
+//! store or pulled), or `oci-layout://PATH[@TAG]` (loaded into the store
+//! first). By the time dispatch sees them, all are images.
+
+mod local;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use kiln_cache::Store;
 
+use crate::source::git::{self, GitRef};
+
 /// What a named context stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NamedContext {
     Dir(PathBuf),
+    /// A git repository (`https://…/r.git#ref:subdir`, `git@…`).
+    Git(String),
     /// An image reference or ID the store resolves.
     Image(String),
     /// An OCI layout directory and the tag to take from it.
@@ -21,7 +28,7 @@ pub enum NamedContext {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NamedError {
-    #[error("--build-context {0:?}: expected NAME=DIR|docker-image://REF|oci-layout://PATH[@TAG]")]
+    #[error("--build-context {0:?}: expected NAME=DIR|GIT-URL|docker-image://REF|oci-layout://PATH[@TAG]")]
     Syntax(String),
     #[error("--build-context {name}: {path} is not a directory")]
     NotDir { name: String, path: String },
@@ -46,6 +53,8 @@ pub fn parse_flag(flag: &str) -> Result<(String, NamedContext), NamedError> {
             }
             _ => NamedContext::OciLayout(p.into(), None),
         }
+    } else if GitRef::parse(value).is_some() {
+        NamedContext::Git(value.to_string())
     } else {
         let path = PathBuf::from(value);
         if !path.is_dir() {
@@ -93,11 +102,13 @@ pub fn load_layout(
     }
 }
 
-/// The named contexts with every OCI layout loaded into `store` (an image
-/// ID in its place).
+/// The named contexts with every OCI layout, directory and git
+/// repository loaded into `store` (an image ID in its place); `arch` is
+/// the architecture a directory's image is made for.
 pub fn load_all(
     store: &Store,
     named: &BTreeMap<String, NamedContext>,
+    arch: &str,
 ) -> Result<BTreeMap<String, NamedContext>, NamedError> {
     named
         .iter()
@@ -106,11 +117,32 @@ pub fn load_all(
                 NamedContext::OciLayout(p, tag) => {
                     NamedContext::Image(load_layout(store, name, p, tag.as_deref())?)
                 }
-                other => other.clone(),
+                NamedContext::Dir(dir) => {
+                    NamedContext::Image(local::import_dir(store, name, dir, arch, true)?)
+                }
+                NamedContext::Git(url) => NamedContext::Image(import_git(store, name, url, arch)?),
+                NamedContext::Image(r) => NamedContext::Image(r.clone()),
             };
             Ok((name.clone(), ctx))
         })
         .collect()
+}
+
+/// A git context checked out (without `.git`, as a git build context is)
+/// and imported as a directory.
+fn import_git(store: &Store, name: &str, url: &str, arch: &str) -> Result<String, NamedError> {
+    let fail = |message: String| NamedError::Load {
+        name: name.to_string(),
+        message,
+    };
+    let r = GitRef::parse(url).ok_or_else(|| NamedError::Syntax(format!("{name}={url}")))?;
+    let temp = tempfile::Builder::new()
+        .prefix("kiln-named-context-")
+        .tempdir()
+        .map_err(|e| fail(e.to_string()))?;
+    let commit = git::resolve(&r).map_err(|e| fail(e.to_string()))?;
+    let dir = git::checkout(&r, &commit, temp.path(), false).map_err(|e| fail(e.to_string()))?;
+    local::import_dir(store, name, &dir, arch, false)
 }
 
 /// Base image names to pull: a name a context stands for is replaced by

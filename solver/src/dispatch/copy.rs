@@ -19,12 +19,6 @@ impl State<'_> {
             .map(|p| self.word(line, p))
             .collect::<Result<Vec<_>, _>>()?;
         let exclude = copyflags::matcher(&excludes).map_err(|e| err(line, e))?;
-        if exclude.is_some() && c.from.is_some() {
-            return Err(err(
-                line,
-                format!("{word} --exclude with --from is not supported yet"),
-            ));
-        }
         let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
         let mut heredocs = Vec::new();
         let mut sources = Vec::new();
@@ -124,12 +118,8 @@ impl State<'_> {
                     };
                     k.add("source", s.clone());
                     let entries = sel.iter().flat_map(|x| x.entries.iter());
-                    for (e, d) in entries.zip(digests) {
-                        k.add(
-                            format!("file:{}", e.path.display()),
-                            format!("{:o} {d}", e.stat.mode),
-                        );
-                    }
+                    let lists = crate::cachekey::files::dir(self.inputs.store.root());
+                    crate::cachekey::files::add(&mut k, &lists, s, entries.zip(digests.iter()));
                     selected.extend(sel);
                 }
                 CopyFrom::Context(selected)
@@ -204,6 +194,7 @@ impl State<'_> {
             add,
             parents: c.parents,
             link: c.link,
+            exclude: exclude.filter(|_| c.from.is_some()),
         });
         let parent = self.key.clone();
         self.push_step(line, shown, created_by, k, op);

@@ -1,20 +1,59 @@
 //! `--output type=oci|docker,dest=FILE`: the built image written as an OCI
 //! layout or `docker save` archive (`dest=-` is stdout, as buildx has it).
+//!
+//! As BuildKit's exporters, layers are gzip unless `compression=` says
+//! otherwise, `compression-level=` is honoured, and annotations go on the
+//! manifest, its descriptor and the index in every form. A layer not yet
+//! in the asked compression is compressed straight into the archive (see
+//! `tarfile`): one read, one write, on every core.
 
+mod tarfile;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::Path;
 
-use kiln_cache::archive::{docker, oci};
-use kiln_cache::{ImageRecord, Reference, Store};
+use kiln_cache::compression::{self, Compression};
+use kiln_cache::image::manifest::descriptor;
+use kiln_cache::image::{index, json, media_type, ConfigBlob, Flavor, ManifestBlob};
+use kiln_cache::{BlobRef, Digest, ImageRecord, LayerRecord, Reference, Store};
 
+use super::annotations::Annotations;
+use super::encoder::{LayerCompression, LayerEncoder};
 use crate::BuildError;
+use tarfile::{blob_path, TarFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveKind {
-    /// With the layers re-encoded in this compression, if any.
-    Oci(Option<kiln_cache::compression::Compression>),
+    Oci,
     Docker,
+}
+
+/// How one archive output is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveOptions {
+    pub layers: LayerCompression,
+    /// This output's annotations (the manifest's are added to the ones
+    /// the built image already has).
+    pub annotations: Annotations,
+}
+
+impl Default for ArchiveOptions {
+    /// gzip layers at the default level: BuildKit's default for both.
+    fn default() -> Self {
+        ArchiveOptions {
+            layers: LayerCompression {
+                compression: Compression::Gzip,
+                level: None,
+            },
+            annotations: Annotations::default(),
+        }
+    }
+}
+
+fn failed(dest: &Path) -> impl Fn(io::Error) -> BuildError + '_ {
+    move |e| BuildError::Output(format!("{}: {e}", dest.display()))
 }
 
 /// Writes `image` under `names` to `dest`.
@@ -24,23 +63,282 @@ pub fn export(
     image: &ImageRecord,
     names: &[Reference],
     dest: &Path,
+    opts: &ArchiveOptions,
 ) -> Result<(), BuildError> {
-    let out: Box<dyn Write> = if dest == Path::new("-") {
-        Box::new(std::io::stdout().lock())
-    } else {
-        let f = File::create(dest)
-            .map_err(|e| BuildError::Output(format!("{}: {e}", dest.display())))?;
-        Box::new(f)
-    };
-    let out = BufWriter::with_capacity(1 << 20, out);
-    let items = [docker::SaveImage {
-        image,
-        names: names.to_vec(),
-    }];
-    let mut out = match kind {
-        ArchiveKind::Oci(c) => oci::save(store, &items, out, c),
-        ArchiveKind::Docker => docker::save(store, &items, out),
+    let to_stdout = dest == Path::new("-");
+    // The archive is written to a file either way (layer headers are
+    // patched in place); stdout gets a temporary file's bytes.
+    let file = match to_stdout {
+        true => tempfile::tempfile(),
+        false => File::create(dest),
     }
-    .map_err(|e| BuildError::Output(e.to_string()))?;
-    out.flush().map_err(|e| BuildError::Output(e.to_string()))
+    .map_err(failed(dest))?;
+    let writer = Writer {
+        store,
+        tar: TarFile::new(file),
+        written: HashSet::new(),
+        by_diff_id: HashMap::new(),
+        dest,
+    };
+    let mut file = writer.write(kind, image, names, opts)?;
+    if to_stdout {
+        file.rewind().map_err(failed(dest))?;
+        let mut out = io::stdout().lock();
+        io::copy(&mut file, &mut out).map_err(failed(dest))?;
+        out.flush().map_err(failed(dest))?;
+    }
+    Ok(())
+}
+
+struct Writer<'a> {
+    store: &'a Store,
+    tar: TarFile,
+    written: HashSet<Digest>,
+    /// Layers already in the archive, by diff_id.
+    by_diff_id: HashMap<Digest, BlobRef>,
+    dest: &'a Path,
+}
+
+impl Writer<'_> {
+    fn io(&self, e: io::Error) -> BuildError {
+        failed(self.dest)(e)
+    }
+
+    fn put(&mut self, digest: &Digest, bytes: &[u8]) -> Result<(), BuildError> {
+        if self.written.insert(*digest) {
+            let r = self.tar.bytes(&blob_path(digest), bytes);
+            r.map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
+    fn write(
+        mut self,
+        kind: ArchiveKind,
+        image: &ImageRecord,
+        names: &[Reference],
+        opts: &ArchiveOptions,
+    ) -> Result<File, BuildError> {
+        let flavor = match kind {
+            ArchiveKind::Oci => Flavor::Oci,
+            ArchiveKind::Docker => Flavor::Docker,
+        };
+        let r = self
+            .tar
+            .dir("blobs/")
+            .and_then(|_| self.tar.dir("blobs/sha256/"));
+        r.map_err(|e| self.io(e))?;
+        let config = ConfigBlob::parse(self.store.read_blob(&image.config.digest)?)
+            .map_err(|e| BuildError::Output(e.to_string()))?;
+        self.put(&config.digest, &config.bytes)?;
+        let mut descs = Vec::new();
+        let mut paths = Vec::new();
+        for layer in &image.layers {
+            let blob = self.layer(layer, opts.layers)?;
+            let media = flavor.layer(opts.layers.compression);
+            descs.push(
+                descriptor(media, &blob.digest, blob.size)
+                    .map_err(|e| BuildError::Output(e.to_string()))?,
+            );
+            paths.push(blob_path(&blob.digest));
+        }
+        let notes = self.manifest_annotations(image, &opts.annotations)?;
+        let manifest = ManifestBlob::build(flavor, &config, descs, Some(notes))
+            .map_err(|e| BuildError::Output(e.to_string()))?;
+        self.put(&manifest.digest, &manifest.bytes)?;
+        let index = index_json(&manifest, names, &opts.annotations)?;
+        let mut files: Vec<(&str, Vec<u8>)> = vec![("oci-layout", LAYOUT.to_vec())];
+        if kind == ArchiveKind::Docker {
+            files.push(("manifest.json", manifest_json(&config, paths, names)?));
+            if let Some(r) = repositories(image, names)? {
+                files.push(("repositories", r));
+            }
+        }
+        files.push(("index.json", index));
+        for (name, bytes) in files {
+            let r = self.tar.bytes(name, &bytes);
+            r.map_err(|e| self.io(e))?;
+        }
+        let dest = self.dest;
+        self.tar.finish().map_err(failed(dest))
+    }
+
+    /// The built image's manifest annotations, with this output's added.
+    fn manifest_annotations(
+        &self,
+        image: &ImageRecord,
+        extra: &Annotations,
+    ) -> Result<HashMap<String, String>, BuildError> {
+        let stored = ManifestBlob::parse(self.store.read_blob(&image.manifest.digest)?)
+            .map_err(|e| BuildError::Output(e.to_string()))?;
+        let mut notes = stored.manifest.annotations().clone().unwrap_or_default();
+        notes.extend(extra.manifest.clone());
+        Ok(notes)
+    }
+
+    /// Puts `layer` in the archive in `how`, and returns its blob.
+    fn layer(&mut self, layer: &LayerRecord, how: LayerCompression) -> Result<BlobRef, BuildError> {
+        if let Some(b) = self.by_diff_id.get(&layer.diff_id) {
+            return Ok(*b);
+        }
+        let blob = match self.existing(layer, how)? {
+            Some(blob) => {
+                if self.written.insert(blob.digest) {
+                    let file = self.store.open_blob(&blob.digest)?;
+                    let r = self.tar.copy(&blob_path(&blob.digest), blob.size, file);
+                    r.map_err(|e| self.io(e))?;
+                }
+                blob
+            }
+            None => {
+                let source = self.store.open_blob(&layer.blob.digest)?;
+                let r = self.tar.blob_streamed(|out| encode(source, out, how));
+                let blob = r.map_err(|e| self.io(e))?;
+                self.written.insert(blob.digest);
+                blob
+            }
+        };
+        self.by_diff_id.insert(layer.diff_id, blob);
+        Ok(blob)
+    }
+
+    /// A blob of `layer` already in the store in the compression asked
+    /// for. Like BuildKit without `force-compression`, a layer stored in
+    /// that compression is taken as it is, whatever its level; a variant
+    /// made earlier only at the default level.
+    fn existing(
+        &self,
+        layer: &LayerRecord,
+        how: LayerCompression,
+    ) -> Result<Option<BlobRef>, BuildError> {
+        let want = how.compression;
+        if media_type::layer_compression(&layer.media_type) == Some(want) {
+            return Ok(Some(layer.blob));
+        }
+        if want == Compression::None {
+            if self.store.has_blob(&layer.diff_id)? {
+                let size = self.store.blob_size(&layer.diff_id)?;
+                return Ok(Some(BlobRef {
+                    digest: layer.diff_id,
+                    size,
+                }));
+            }
+            return Ok(None);
+        }
+        if how.level.is_some() {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .compressed_variant(&layer.diff_id, want.as_str())?)
+    }
+}
+
+const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Decompresses a stored layer blob and compresses it as `how` into `out`.
+fn encode(source: File, out: &mut dyn Write, how: LayerCompression) -> io::Result<()> {
+    let source = BufReader::with_capacity(1 << 20, source);
+    let (_, mut plain) =
+        compression::decoder(source).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut enc = LayerEncoder::new(out, how)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = plain.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        enc.write_all(&buf[..n])?;
+    }
+    enc.finish()?;
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, BuildError> {
+    json::canonical(value).map_err(|e| BuildError::Output(e.to_string()))
+}
+
+/// index.json: the manifest once per name (by ID alone without one), its
+/// descriptor annotated; the index's own annotations on top. kiln builds
+/// one platform, so the index-descriptor annotations go on the same entry.
+fn index_json(
+    manifest: &ManifestBlob,
+    names: &[Reference],
+    notes: &Annotations,
+) -> Result<Vec<u8>, BuildError> {
+    let desc = manifest
+        .descriptor()
+        .map_err(|e| BuildError::Output(e.to_string()))?;
+    let named: Vec<_> = match names.is_empty() {
+        true => vec![desc],
+        false => names
+            .iter()
+            .map(|n| index::named(desc.clone(), n))
+            .collect(),
+    };
+    let mut entries = Vec::new();
+    for d in named {
+        let mut v = serde_json::to_value(&d).map_err(|e| BuildError::Output(e.to_string()))?;
+        let mut extra: BTreeMap<String, String> = notes.index_descriptor.clone();
+        extra.extend(notes.manifest_descriptor.clone());
+        if !extra.is_empty() {
+            let obj = v["annotations"].as_object().cloned().unwrap_or_default();
+            let mut all: serde_json::Map<String, serde_json::Value> = obj;
+            for (k, val) in extra {
+                all.insert(k, serde_json::Value::String(val));
+            }
+            v["annotations"] = serde_json::Value::Object(all);
+        }
+        entries.push(v);
+    }
+    let mut doc = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::OCI_INDEX,
+        "manifests": entries,
+    });
+    if !notes.index.is_empty() {
+        doc["annotations"] = serde_json::json!(notes.index);
+    }
+    to_json(&doc)
+}
+
+/// manifest.json of `docker save` (Docker 25's form).
+fn manifest_json(
+    config: &ConfigBlob,
+    layers: Vec<String>,
+    names: &[Reference],
+) -> Result<Vec<u8>, BuildError> {
+    let tags: Vec<String> = names
+        .iter()
+        .filter(|n| n.tag().is_some())
+        .map(Reference::familiar)
+        .collect();
+    let entry = serde_json::json!([{
+        "Config": blob_path(&config.digest),
+        "RepoTags": if tags.is_empty() { serde_json::Value::Null } else { serde_json::json!(tags) },
+        "Layers": layers,
+    }]);
+    serde_json::to_vec(&entry).map_err(|e| BuildError::Output(e.to_string()))
+}
+
+/// The classic `repositories` file: name → tag → top layer's diff_id.
+fn repositories(image: &ImageRecord, names: &[Reference]) -> Result<Option<Vec<u8>>, BuildError> {
+    let Some(top) = image.layers.last() else {
+        return Ok(None);
+    };
+    let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for n in names {
+        if let Some(tag) = n.tag() {
+            repos
+                .entry(n.familiar_name())
+                .or_default()
+                .insert(tag.to_string(), top.diff_id.hex());
+        }
+    }
+    if repos.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_vec(&repos)
+        .map(Some)
+        .map_err(|e| BuildError::Output(e.to_string()))
 }

@@ -6,10 +6,11 @@
 
 use std::io::{self, BufReader};
 
-use kiln_cache::compression::{self, Compression, Encoder};
+use kiln_cache::compression::{self, Compression};
 use kiln_cache::image::media_type::{self, Flavor};
 use kiln_cache::{BlobRef, LayerRecord, Store};
 
+use super::encoder::{LayerCompression, LayerEncoder};
 use crate::BuildError;
 
 /// `layer` as a blob compressed with `want`, and its OCI media type.
@@ -30,7 +31,13 @@ pub fn compressed(
     let (_, mut plain) =
         compression::decoder(source).map_err(|e| BuildError::Layer(e.to_string()))?;
     let writer = store.blob_writer()?;
-    let mut enc = Encoder::new(writer, want, compression::default_threads()).map_err(failed)?;
+    // The same encoder as archive exports, so a layer has one digest per
+    // compression wherever it goes.
+    let how = LayerCompression {
+        compression: want,
+        level: None,
+    };
+    let mut enc = LayerEncoder::new(writer, how).map_err(failed)?;
     io::copy(&mut plain, &mut enc).map_err(failed)?;
     let writer = enc.finish().map_err(failed)?;
     let blob = writer.commit(None)?;

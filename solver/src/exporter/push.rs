@@ -42,8 +42,12 @@ pub fn registry_form(
         .map(|l| descriptor(&l.media_type, &l.blob.digest, l.blob.size))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad(e.to_string()))?;
+    // The built manifest's annotations (`--annotation`) travel with it.
+    let stored = ManifestBlob::parse(store.read_blob(&image.manifest.digest)?)
+        .map_err(|e| bad(e.to_string()))?;
+    let notes = stored.manifest.annotations().clone();
     let manifest =
-        ManifestBlob::build(Flavor::Oci, &config, descs, None).map_err(|e| bad(e.to_string()))?;
+        ManifestBlob::build(Flavor::Oci, &config, descs, notes).map_err(|e| bad(e.to_string()))?;
     let manifest_ref = store.put_blob_bytes(&manifest.bytes)?;
     Ok(ImageRecord {
         manifest: manifest_ref,

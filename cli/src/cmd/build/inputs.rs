@@ -62,12 +62,16 @@ fn qemu_name(arch: &str) -> &str {
     }
 }
 
-/// Checks `--platform`: the host's is built; another needs binfmt_misc
-/// emulation registered, and even then kiln does not build it yet.
+/// Checks `--platform`: the host's is built natively; another one runs
+/// its RUN steps through binfmt_misc emulation (qemu-user-static), which
+/// must be registered and enabled for it, as BuildKit's does.
 pub fn check_platform(platform: &str) -> anyhow::Result<()> {
     let host = format!("linux/{}", host_arch());
-    for p in platform.split(',') {
-        let p = p.trim();
+    let list: Vec<&str> = platform.split(',').map(str::trim).collect();
+    if list.len() > 1 {
+        bail!("--platform {platform}: kiln builds one platform at a time");
+    }
+    for p in list {
         let arch = p
             .strip_prefix("linux/")
             .unwrap_or(p)
@@ -79,10 +83,14 @@ pub fn check_platform(platform: &str) -> anyhow::Result<()> {
         }
         let entry =
             PathBuf::from("/proc/sys/fs/binfmt_misc").join(format!("qemu-{}", qemu_name(arch)));
-        if !entry.exists() {
-            bail!("--platform {p}: this machine is {host} and no binfmt_misc emulation for {p} is registered (see /proc/sys/fs/binfmt_misc; install qemu-user-static)");
+        let enabled =
+            std::fs::read_to_string(&entry).is_ok_and(|s| s.lines().next() == Some("enabled"));
+        if !enabled {
+            bail!(
+                "--platform {p}: this machine is {host} and no binfmt_misc emulation for {p} is registered ({} is missing or disabled); install qemu-user-static (and mount binfmt_misc on /proc/sys/fs/binfmt_misc) to build for it",
+                entry.display()
+            );
         }
-        bail!("--platform {p}: emulation is registered ({}), but kiln builds only for the host platform ({host}) so far", entry.display());
     }
     Ok(())
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use kiln_runtime::container::copy;
 use kiln_runtime::container::state::Status;
+use kiln_runtime::container::{copy, filesystem};
 
 use super::create::containers;
 use crate::globals::Globals;
@@ -36,13 +36,10 @@ pub fn run(args: CpArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("must specify at least one container source"),
     };
     let c = containers(globals).find(name)?;
-    if !matches!(c.state.status, Status::Running | Status::Paused) {
-        bail!(
-            "container {} is not running: kiln cp needs a running container",
-            c.record.name
-        );
-    }
-    let root = copy::open_root(c.state.pid)?;
+    // Docker's cp works on a container in any state; a stopped one's
+    // files are its layers and upper directory.
+    let live = matches!(c.state.status, Status::Running | Status::Paused) && c.state.pid > 0;
+    let root = filesystem::open(&c.record.rootfs, live.then_some(c.state.pid))?;
     let inside = if inside.starts_with('/') {
         inside.to_string()
     } else {

@@ -162,7 +162,18 @@ fn docker_config(
         "Entrypoint": image.entrypoint,
         "StopSignal": args.stop_signal.clone().unwrap_or_else(|| image.stop_signal.clone()),
         "ExposedPorts": image.exposed.iter().map(|p| (p.clone(), serde_json::json!({}))).collect::<serde_json::Map<_, _>>(),
+        "Labels": labels(&args.label, image),
     })
+}
+
+/// The image's labels with `--label`s over them, as Docker merges them.
+fn labels(flags: &[String], image: &ImageConfig) -> serde_json::Value {
+    let mut all = image.labels.clone();
+    for l in flags {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        all.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    serde_json::Value::Object(all)
 }
 
 /// A Docker-like `adjective_noun` name, derived from the ID.

@@ -1,11 +1,11 @@
 //! `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`, `pause`,
-//! `unpause`, `container prune`. Commands taking several containers go
+//! `unpause` (`container prune` is with the other prunes). Commands taking several containers go
 //! on after a failure and exit 1 at the end, as Docker's do.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use kiln_runtime::container::state::{Container, Status};
+use kiln_runtime::container::state::Container;
 use kiln_runtime::container::{lifecycle as lc, monitor};
 
 use super::create::{containers, start_failed};
@@ -68,13 +68,6 @@ pub struct RenameArgs {
     new_name: String,
 }
 
-#[derive(clap::Args)]
-pub struct PruneArgs {
-    /// Do not prompt (kiln never prompts)
-    #[arg(short, long)]
-    force: bool,
-}
-
 /// Runs `each` on every named container, reporting failures and going on.
 fn for_each(
     globals: &Globals,
@@ -115,7 +108,11 @@ pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             anyhow::bail!("you cannot start and attach multiple containers at once");
         };
         let c = containers(globals).find(name)?;
+        if !c.state.status.is_live() {
+            kiln_runtime::container::attach::expect_client(&c.dir)?;
+        }
         if let Err(e) = start_one(&c) {
+            kiln_runtime::container::attach::forget_client(&c.dir);
             return Ok(start_failed(e));
         }
         let opts = kiln_runtime::container::attach::Options {
@@ -220,21 +217,4 @@ pub fn pause(args: Names, globals: &Globals, paused: bool) -> anyhow::Result<Exi
     Ok(for_each(globals, &args.names, |c| {
         Ok(lc::set_paused(c, paused)?)
     }))
-}
-
-pub fn prune(args: PruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let _ = args.force;
-    let mut removed = 0;
-    for c in containers(globals).list()? {
-        if matches!(
-            c.state.status,
-            Status::Exited | Status::Dead | Status::Created
-        ) {
-            lc::remove(&c, true, false)?;
-            println!("{}", c.record.id);
-            removed += 1;
-        }
-    }
-    eprintln!("Deleted {removed} containers");
-    Ok(ExitCode::SUCCESS)
 }

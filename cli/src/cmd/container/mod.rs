@@ -67,7 +67,7 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Create a new image from a container's changes
     Commit(commit::CommitArgs),
-    /// Copy files between a running container and the host
+    /// Copy files between a container and the host
     Cp(cp::CpArgs),
     /// Manage containers
     #[command(subcommand)]
@@ -83,7 +83,7 @@ pub enum Command {
 #[derive(clap::Subcommand)]
 pub enum ContainerCommand {
     /// Remove all stopped containers
-    Prune(lifecycle::PruneArgs),
+    Prune(prune::ContainerPruneArgs),
 }
 
 impl Command {
@@ -110,7 +110,7 @@ impl Command {
             Command::Exec(a) => exec::run(a, globals),
             Command::Cp(a) => cp::run(a, globals),
             Command::Commit(a) => commit::run(a, globals),
-            Command::Container(ContainerCommand::Prune(a)) => lifecycle::prune(a, globals),
+            Command::Container(ContainerCommand::Prune(a)) => prune::container_prune(a, globals),
             Command::Volume(c) => c.run(globals),
             Command::Network(c) => c.run(globals),
         }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use kiln_runtime::container::state::now;
-use kiln_runtime::network::user::Networks;
+use kiln_runtime::network::user::{Networks, Options};
 
 use super::run::new_id;
 use crate::globals::Globals;
@@ -12,7 +12,13 @@ use crate::globals::Globals;
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Create a network
-    Create { name: String },
+    Create {
+        /// Driver options: allow_host_loopback=true lets containers reach
+        /// the host's 127.0.0.1 at 10.0.2.2
+        #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE")]
+        opts: Vec<String>,
+        name: String,
+    },
     /// List networks
     #[command(alias = "list")]
     Ls {
@@ -31,8 +37,9 @@ impl Command {
     pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
         let nets = Networks::new(globals.root.join("networks"));
         match self {
-            Command::Create { name } => {
-                let net = nets.create(&name, &new_id()?, &now())?;
+            Command::Create { opts, name } => {
+                let opts = Options::parse(&opts)?;
+                let net = nets.create(&name, &new_id()?, &now(), &opts)?;
                 println!("{}", net.id);
             }
             Command::Ls { quiet } => {

@@ -78,6 +78,9 @@ pub struct RunArgs {
     /// Assign a name to the container
     #[arg(long)]
     pub(super) name: Option<String>,
+    /// Set metadata on the container (K=V, or K for an empty value)
+    #[arg(short, long = "label", value_name = "K=V")]
+    pub(super) label: Vec<String>,
     /// Restart policy: no, always, on-failure[:N], unless-stopped
     #[arg(long, default_value = "no")]
     pub(super) restart: String,
@@ -156,6 +159,7 @@ pub(super) struct ImageConfig {
     pub(super) stop_signal: String,
     pub(super) volumes: Vec<String>,
     pub(super) exposed: Vec<String>,
+    pub(super) labels: serde_json::Map<String, serde_json::Value>,
     pub(super) id: String,
     pub(super) lowers: Vec<PathBuf>,
 }
@@ -388,6 +392,7 @@ fn parse_image_config(bytes: &[u8]) -> anyhow::Result<ImageConfig> {
         stop_signal: text(&c["StopSignal"]),
         volumes: keys(&c["Volumes"]),
         exposed: keys(&c["ExposedPorts"]),
+        labels: c["Labels"].as_object().cloned().unwrap_or_default(),
         id: String::new(),
         lowers: Vec::new(),
     })

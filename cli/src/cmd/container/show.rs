@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 use kiln_runtime::container::diff as cdiff;
+use kiln_runtime::container::filter::Filters;
 use kiln_runtime::container::logs::{self, Entry, Stream};
 use kiln_runtime::container::state::{Container, State, Status};
 use kiln_runtime::Rootfs;
@@ -35,7 +36,7 @@ pub struct PsArgs {
     /// Show the latest created container
     #[arg(short = 'l', long)]
     latest: bool,
-    /// Filter: status=…, name=…, id=…
+    /// Filter: status=…, name=…, id=…, label=K[=V], label!=K[=V]
     #[arg(short, long)]
     filter: Vec<String>,
     /// Output format: table or json
@@ -92,7 +93,11 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             "status" => list.retain(|c| c.state.status.as_str() == v),
             "name" => list.retain(|c| c.record.name.contains(v.trim_start_matches('/'))),
             "id" => list.retain(|c| c.record.id.starts_with(v)),
-            _ => bail!("invalid filter {k:?}: use status, name or id"),
+            "label" | "label!" => {
+                let only = Filters::parse(std::slice::from_ref(f), &["label"])?;
+                list.retain(|c| only.matches(None, &c.record.labels()));
+            }
+            _ => bail!("invalid filter {k:?}: use status, name, id or label"),
         }
     }
     if let Some(n) = limited {
@@ -167,6 +172,7 @@ fn ps_json(c: &Container) -> serde_json::Value {
         "State": c.state.status.as_str(),
         "Status": status_text(&c.state),
         "Ports": ports_text(&c.state),
+        "Labels": c.record.labels().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
     })
 }
 

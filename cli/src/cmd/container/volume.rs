@@ -15,7 +15,12 @@ use crate::globals::Globals;
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Create a volume
-    Create { name: Option<String> },
+    Create {
+        /// Set metadata on the volume (K=V)
+        #[arg(short, long = "label", value_name = "K=V")]
+        label: Vec<String>,
+        name: Option<String>,
+    },
     /// List volumes
     #[command(alias = "list")]
     Ls {
@@ -38,24 +43,26 @@ pub enum Command {
         names: Vec<String>,
     },
     /// Remove unused anonymous volumes (all unused with -a)
-    Prune {
-        #[arg(short, long)]
-        all: bool,
-        #[arg(short, long)]
-        force: bool,
-    },
+    Prune(super::prune::VolumePruneArgs),
 }
 
 impl Command {
     pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
         let vols = Volumes::new(globals.root.join("volumes"));
         match self {
-            Command::Create { name } => {
+            Command::Create { label, name } => {
                 let name = match name {
                     Some(n) => n,
                     None => new_id()?,
                 };
-                let v = vols.ensure(&name, false, &now())?;
+                let labels = label
+                    .iter()
+                    .map(|l| {
+                        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                        (k.to_string(), v.to_string())
+                    })
+                    .collect();
+                let v = vols.ensure_labeled(&name, false, &now(), labels)?;
                 println!("{}", v.name);
             }
             Command::Ls { quiet } => {
@@ -77,15 +84,7 @@ impl Command {
                 println!("{}", serde_json::to_string_pretty(&docs)?);
             }
             Command::Rm { force: _, names } => return remove(globals, &vols, &names),
-            Command::Prune { all, force: _ } => {
-                let users = users(globals)?;
-                for v in vols.list()? {
-                    if (all || v.anonymous) && !users.iter().any(|(n, _)| n == &v.name) {
-                        vols.remove(&v.name)?;
-                        println!("{}", v.name);
-                    }
-                }
-            }
+            Command::Prune(args) => return super::prune::volume_prune(args, globals),
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -93,7 +92,7 @@ impl Command {
 
 fn volume_json(v: &Volume) -> serde_json::Value {
     json!({"Name": v.name, "Driver": "local", "Mountpoint": v.mountpoint,
-           "CreatedAt": v.created, "Scope": "local", "Labels": {},
+           "CreatedAt": v.created, "Scope": "local", "Labels": v.labels,
            "Options": {}, "Anonymous": v.anonymous})
 }
 

@@ -25,3 +25,17 @@ fn parents_exclude_and_link() {
         "1\nkeep"
     );
 }
+
+#[test]
+fn exclude_with_from_filters_below_the_source() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let (id, _) = build_ok(&k, &case("copy-exclude-from"), &[]);
+    // `*.md` is anchored at the source's top, as in .dockerignore.
+    assert_eq!(
+        run_sh(&k, &id, "find /x /y /z | sort | tr '\\n' ' '"),
+        "/x /x/a.txt /x/keep /x/keep/j.txt /x/keep/k.md /y /y/a.txt /y/b.md /y/keep /y/keep/k.md /y/sub /y/sub/s.txt /z /z/a.txt"
+    );
+}

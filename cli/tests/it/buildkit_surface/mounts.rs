@@ -97,6 +97,30 @@ fn bind_mounts_read_the_context_and_stages_and_tmpfs_is_sized() {
 
 const SECRET: &str = "kiln-test-secret-8f3a1c77";
 
+// A bind of the context once showed files .dockerignore excludes
+// (the mount bound the directory itself).
+#[test]
+fn bind_mount_of_the_context_leaves_out_ignored_files() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let dir = copy_case("mount-bind-ignore");
+    let (id, _) = build_ok(&k, dir.path(), &[]);
+    assert_eq!(
+        run_sh(&k, &id, "cat /listing"),
+        ".dockerignore Dockerfile keep.txt sub"
+    );
+    assert_eq!(run_sh(&k, &id, "cat /sublisting"), "a.txt");
+    // The rw mount's change went nowhere: not the context, not the image.
+    assert!(!dir.path().join("sub/new").exists());
+    assert_eq!(run_sh(&k, &id, "ls /sub 2>/dev/null | wc -l"), "0");
+    // The ignored file is no ingredient either: changing it keeps the cache.
+    std::fs::write(dir.path().join("secret.txt"), "changed").expect("write");
+    let (again, stderr) = build_ok(&k, dir.path(), &[]);
+    assert_eq!(again, id, "{stderr}");
+}
+
 fn secret_file(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("token.txt");
     std::fs::write(&p, SECRET).expect("secret file");

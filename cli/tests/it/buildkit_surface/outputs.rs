@@ -122,25 +122,146 @@ fn several_outputs_iidfile_metadata_labels_and_annotations() {
     assert_eq!(doc[0]["Config"]["Labels"]["org.example.team"], "build");
 }
 
+fn json_member(archive: &std::path::Path, member: &str) -> serde_json::Value {
+    serde_json::from_slice(&untar_file(archive, member)).expect("json member")
+}
+
+/// index.json of an OCI archive, and the manifest its first entry names.
+fn index_and_manifest(archive: &std::path::Path) -> (serde_json::Value, serde_json::Value) {
+    let index = json_member(archive, "index.json");
+    let digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    let blob = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    (index.clone(), json_member(archive, &blob))
+}
+
+fn layer_bytes(manifest: &serde_json::Value) -> u64 {
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+fn media_types(manifest: &serde_json::Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 #[test]
-fn another_platform_is_a_clear_error_without_emulation() {
+fn archives_default_to_gzip_honour_levels_and_keep_annotations() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let out = tempfile::tempdir().expect("tempdir");
+    let p = |n: &str| out.path().join(n);
+    let spec = |n: &str, rest: &str| format!("type=oci,dest={}{rest}", p(n).display());
+    let docker = format!("type=docker,dest={}", p("docker.tar").display());
+    let flags = [
+        "-t".to_string(),
+        "outputs:2".into(),
+        "--annotation".into(),
+        "org.example.m=m".into(),
+        "--annotation".into(),
+        "index:org.example.i=i".into(),
+        "--annotation".into(),
+        "manifest-descriptor:org.example.d=d".into(),
+        "-o".into(),
+        spec("default.tar", ""),
+        "-o".into(),
+        docker,
+        "-o".into(),
+        spec(
+            "z0.tar",
+            ",compression=zstd,compression-level=0,annotation.org.example.out=o",
+        ),
+        "-o".into(),
+        spec("z19.tar", ",compression=zstd,compression-level=19"),
+        "-o".into(),
+        spec("g1.tar", ",compression=gzip,compression-level=1"),
+        "-o".into(),
+        spec("g9.tar", ",compression=gzip,compression-level=9"),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (id, _) = build_ok(&k, &case("outputs"), &flags);
+    // No compression= is gzip, as with BuildKit, and every annotation lands.
+    let (index, manifest) = index_and_manifest(&p("default.tar"));
+    assert!(
+        media_types(&manifest)
+            .iter()
+            .all(|m| m.ends_with("tar+gzip")),
+        "{manifest}"
+    );
+    assert_eq!(manifest["annotations"]["org.example.m"], "m");
+    assert_eq!(index["annotations"]["org.example.i"], "i");
+    assert_eq!(index["manifests"][0]["annotations"]["org.example.d"], "d");
+    let layer = manifest["layers"][0]["digest"].as_str().expect("digest");
+    let blob = untar_file(
+        &p("default.tar"),
+        &format!("blobs/sha256/{}", layer.trim_start_matches("sha256:")),
+    );
+    assert_eq!(&blob[..2], &[0x1f, 0x8b], "a gzip layer");
+    // Compressed outputs keep them too, with the output's own added.
+    let (_, z0) = index_and_manifest(&p("z0.tar"));
+    let (_, z19) = index_and_manifest(&p("z19.tar"));
+    assert!(
+        media_types(&z0).iter().all(|m| m.ends_with("+zstd")),
+        "{z0}"
+    );
+    assert_eq!(z0["annotations"]["org.example.m"], "m");
+    assert_eq!(z0["annotations"]["org.example.out"], "o");
+    assert!(z19["annotations"].get("org.example.out").is_none());
+    // compression-level changes the layers.
+    assert!(layer_bytes(&z19) < layer_bytes(&z0), "{z19} {z0}");
+    let (_, g1) = index_and_manifest(&p("g1.tar"));
+    let (_, g9) = index_and_manifest(&p("g9.tar"));
+    assert!(layer_bytes(&g9) < layer_bytes(&g1), "{g9} {g1}");
+    // type=docker: gzip layers that load back as the same image.
+    let docker = json_member(&p("docker.tar"), "manifest.json");
+    let first = docker[0]["Layers"][0].as_str().expect("layer path");
+    assert_eq!(&untar_file(&p("docker.tar"), first)[..2], &[0x1f, 0x8b]);
+    for archive in ["docker.tar", "default.tar", "z19.tar"] {
+        let fresh = Kiln::new();
+        let loaded = fresh
+            .cmd(["load", "-i"])
+            .arg(p(archive))
+            .output()
+            .expect("load");
+        assert!(
+            loaded.status.success(),
+            "load {archive}: {}",
+            text(&loaded.stderr)
+        );
+        let inspect = fresh
+            .cmd(["image", "inspect", "outputs:2"])
+            .output()
+            .expect("inspect");
+        let doc: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("json");
+        assert_eq!(doc[0]["Id"], id, "{archive}");
+    }
+}
+
+#[test]
+fn compression_levels_out_of_range_are_refused() {
     let k = Kiln::new();
-    let foreign = if std::env::consts::ARCH == "x86_64" {
-        "linux/arm64"
-    } else {
-        "linux/amd64"
-    };
-    let out = build(&k, &case("outputs"), &["--platform", foreign]);
-    assert!(!out.status.success());
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!("--platform {foreign}")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("binfmt_misc") || stderr.contains("emulation is registered"),
-        "{stderr}"
-    );
+    let dest = tempfile::tempdir().expect("tempdir");
+    for (spec, want) in [
+        (
+            "compression=zstd,compression-level=23",
+            "zstd takes 0 to 22",
+        ),
+        ("compression=gzip,compression-level=10", "gzip takes 0 to 9"),
+    ] {
+        let o = format!("type=oci,dest={}/x.tar,{spec}", dest.path().display());
+        let out = build(&k, &case("outputs"), &["-o", &o]);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    }
 }
 
 /// Root A's busybox, moved to a fresh root B by save and load.

@@ -7,6 +7,7 @@
 
 pub mod bind;
 pub mod cache;
+mod filtered;
 pub mod secret;
 pub mod tree;
 
@@ -61,6 +62,9 @@ pub struct MountInputs {
     pub no_cache_mounts: bool,
     /// Cache ids already emptied in this build.
     pub emptied: Mutex<HashSet<String>>,
+    /// The build's ignore file: a bind of the context shows what the
+    /// build sends, as BuildKit's does (ignored files are not there).
+    pub context_ignore: kiln_parser::ignore::Matcher,
 }
 
 /// Where one step's mounts read from.

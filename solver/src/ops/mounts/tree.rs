@@ -58,7 +58,12 @@ pub fn copy_dir(src: &Path, dest: &Path) -> Result<(), MountError> {
     Ok(())
 }
 
-fn entry(src: &Path, meta: &fs::Metadata, dest: &Path, link: bool) -> Result<(), MountError> {
+pub(super) fn entry(
+    src: &Path,
+    meta: &fs::Metadata,
+    dest: &Path,
+    link: bool,
+) -> Result<(), MountError> {
     let ft = meta.file_type();
     // A local output may land on an earlier one: newer entries win.
     if fs::symlink_metadata(dest).is_ok_and(|m| !m.is_dir()) {
@@ -79,7 +84,7 @@ fn entry(src: &Path, meta: &fs::Metadata, dest: &Path, link: bool) -> Result<(),
     owner_and_mode(dest, meta)
 }
 
-fn owner_and_mode(path: &Path, meta: &fs::Metadata) -> Result<(), MountError> {
+pub(super) fn owner_and_mode(path: &Path, meta: &fs::Metadata) -> Result<(), MountError> {
     lchown(path, Some(meta.uid()), Some(meta.gid())).map_err(io(path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(meta.mode() & 0o7777))
         .map_err(io(path.display()))

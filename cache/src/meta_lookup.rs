@@ -1,0 +1,228 @@
+//! The cache hits of a whole build, resolved in one store session.
+//!
+//! Opening `meta.db` costs a few disk flushes (redb marks the file in use
+//! on open and clean on close), so a fully cached build that looked each
+//! step up on its own paid for dozens of opens. [`Store::take_cached`]
+//! answers every key at once: one read transaction finds the records,
+//! their snapshots and layer blobs; one commit without an fsync marks the
+//! hits used (the same trade as [`Store::use_record`]).
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use crate::digest::Digest;
+use crate::lock::Leased;
+use crate::meta::{self, MetaError, RECORDS, RECORD_KEYS, SNAPSHOTS};
+use crate::meta_touch::touched;
+use crate::record::CacheRecord;
+use crate::snapshot::{SnapshotId, SnapshotInfo};
+use crate::store::{Store, StoreError};
+
+/// A cache key whose result is in the store, whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedStep {
+    /// The record's ID.
+    pub record: String,
+    /// The layer the step made; `None` for a step without one.
+    pub layer: Option<CachedLayer>,
+}
+
+/// A cached step's layer: its snapshot and its uncompressed blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedLayer {
+    pub snapshot: SnapshotId,
+    pub diff_id: Digest,
+    pub size: u64,
+}
+
+/// The part of a [`CacheRecord`] a lookup reads.
+#[derive(serde::Deserialize)]
+struct RecordHead {
+    #[serde(default)]
+    snapshot: Option<SnapshotId>,
+}
+
+/// A record's ID and its stored bytes.
+type RawRecord = (String, Vec<u8>);
+
+type ReadTables = (
+    redb::ReadOnlyTable<&'static str, &'static str>,
+    redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    redb::ReadOnlyTable<&'static str, &'static [u8]>,
+);
+
+impl Store {
+    /// For each key whose record and layer are all present: the hit. Hits
+    /// are leased to this process (a prune running meanwhile keeps them)
+    /// and marked used. Keys without a record, or whose snapshot or blob
+    /// is gone, are left out: the step runs again.
+    pub fn take_cached(&self, keys: &[&str]) -> Result<HashMap<String, CachedStep>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut session = self.session()?;
+        let db = session.db()?;
+        let mut hits = HashMap::new();
+        let mut used = Vec::new();
+        {
+            let tx = db.begin_read().map_err(MetaError::from)?;
+            let tables: ReadTables = (
+                tx.open_table(RECORD_KEYS).map_err(MetaError::from)?,
+                tx.open_table(RECORDS).map_err(MetaError::from)?,
+                tx.open_table(SNAPSHOTS).map_err(MetaError::from)?,
+            );
+            for key in keys {
+                if hits.contains_key(*key) {
+                    continue;
+                }
+                if let Some((step, record)) = self.resolve(&tables, key)? {
+                    hits.insert(key.to_string(), step);
+                    used.push(record);
+                }
+            }
+        }
+        let now = SystemTime::now();
+        let mut tx = db.begin_write().map_err(MetaError::from)?;
+        // Usage statistics only (see `use_record`): no fsync for them.
+        tx.set_durability(redb::Durability::None);
+        {
+            let mut records = tx.open_table(RECORDS).map_err(MetaError::from)?;
+            for (id, raw) in used {
+                let bytes = match touched(&raw, now) {
+                    Some(b) => b,
+                    None => {
+                        let mut r: CacheRecord = meta::decode("records", &id, &raw)?;
+                        r.last_used = now;
+                        r.usage_count += 1;
+                        meta::encode(&r)?
+                    }
+                };
+                records
+                    .insert(id.as_str(), bytes.as_slice())
+                    .map_err(MetaError::from)?;
+            }
+        }
+        tx.commit().map_err(MetaError::from)?;
+        Ok(hits)
+    }
+
+    fn resolve(
+        &self,
+        (keys, records, snapshots): &ReadTables,
+        key: &str,
+    ) -> Result<Option<(CachedStep, RawRecord)>, StoreError> {
+        let Some(id) = keys.get(key).map_err(MetaError::from)? else {
+            return Ok(None);
+        };
+        let id = id.value().to_string();
+        let Some(raw) = records.get(id.as_str()).map_err(MetaError::from)? else {
+            return Ok(None);
+        };
+        let raw = raw.value().to_vec();
+        // Only the snapshot is needed here: the ingredients are skipped
+        // unparsed.
+        let record: RecordHead = meta::decode("records", &id, &raw)?;
+        let layer = match &record.snapshot {
+            None => None,
+            Some(s) => {
+                let info: Option<SnapshotInfo> =
+                    meta::get_json(snapshots, "snapshots", s.as_str())?;
+                match info.and_then(|i| i.diff_id).and_then(|d| self.layer(s, d)) {
+                    Some(layer) => Some(layer),
+                    None => return Ok(None),
+                }
+            }
+        };
+        if let Some(l) = &layer {
+            self.lease()
+                .add(&Leased::Snapshot(l.snapshot.as_str().to_string()))?;
+            self.lease().add(&Leased::Blob(l.diff_id))?;
+        }
+        let step = CachedStep {
+            record: id.clone(),
+            layer,
+        };
+        Ok(Some((step, (id, raw))))
+    }
+
+    /// The layer when both its directory and its blob are on disk.
+    fn layer(&self, snapshot: &SnapshotId, diff_id: Digest) -> Option<CachedLayer> {
+        if !self.snapshot_path(snapshot).is_dir() {
+            return None;
+        }
+        let size = std::fs::metadata(self.blob_path(&diff_id))
+            .ok()
+            .filter(|m| m.is_file())?
+            .len();
+        Some(CachedLayer {
+            snapshot: snapshot.clone(),
+            diff_id,
+            size,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::record::{Ingredient, NewRecord, RecordKind};
+    use crate::snapshot::NewSnapshot;
+    use crate::Store;
+
+    fn record(store: &Store, key: &str, with_layer: bool) -> String {
+        let snapshot = with_layer.then(|| {
+            let staging = store.new_snapshot_staging().unwrap();
+            std::fs::write(staging.path().join("f"), key).unwrap();
+            let blob = store.put_blob_bytes(key.as_bytes()).unwrap();
+            store
+                .commit_snapshot(
+                    staging,
+                    NewSnapshot {
+                        diff_id: Some(blob.digest),
+                        parent: None,
+                        created_by: String::new(),
+                    },
+                )
+                .unwrap()
+        });
+        store
+            .add_record(NewRecord {
+                cache_key: Some(key.into()),
+                parent: None,
+                snapshot,
+                ingredients: vec![Ingredient {
+                    name: "kind".into(),
+                    value: "RUN".into(),
+                }],
+                description: key.into(),
+                kind: RecordKind::Regular,
+            })
+            .unwrap()
+            .id
+    }
+
+    #[test]
+    fn finds_whole_hits_and_marks_them_used() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let with = record(&store, "k1", true);
+        let without = record(&store, "k2", false);
+        let hits = store.take_cached(&["k1", "k2", "missing"]).unwrap();
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits["k1"].record, with);
+        let layer = hits["k1"].layer.as_ref().unwrap();
+        assert_eq!(layer.size, 2);
+        assert!(hits["k2"].layer.is_none());
+        assert_eq!(hits["k2"].record, without);
+        assert_eq!(store.record(&with).unwrap().unwrap().usage_count, 1);
+    }
+
+    #[test]
+    fn a_record_whose_snapshot_is_gone_is_a_miss() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = record(&store, "k", true);
+        let snapshot = store.record(&id).unwrap().unwrap().snapshot.unwrap();
+        std::fs::remove_dir_all(store.snapshot_path(&snapshot)).unwrap();
+        assert!(store.take_cached(&["k"]).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,210 @@
+//! A container's filesystem as one directory descriptor, running or not,
+//! for `kiln cp`. A running container's is `/proc/PID/root`. A stopped
+//! one's is what `docker cp` sees too: its image layers under its upper
+//! directory, so a file deleted in the container (a whiteout) is absent
+//! and what is copied in lands in the upper directory. kiln mounts that
+//! overlay with the new mount API (`fsopen`/`fsmount`) as a *detached*
+//! mount: it is attached nowhere, no other process can see it, and it goes
+//! away when the descriptor is closed, so a crash leaves no mount behind.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::process::rootfs::Rootfs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("opening the container's filesystem {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("mounting the container's filesystem ({step}): {source}")]
+    Mount {
+        step: &'static str,
+        source: io::Error,
+    },
+    #[error("the container's filesystem has no layers to mount")]
+    NoLayers,
+    #[error("a layer path contains a character overlayfs cannot take: {0}")]
+    BadPath(PathBuf),
+}
+
+// linux/mount.h; the libc crate has the syscall numbers but not these.
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+
+/// The root of the container: its live root while `pid` runs (`Some`),
+/// else its layers mounted detached.
+pub fn open(rootfs: &Rootfs, pid: Option<i32>) -> Result<OwnedFd, Error> {
+    if let Some(pid) = pid {
+        return open_dir(&PathBuf::from(format!("/proc/{pid}/root")));
+    }
+    match rootfs {
+        Rootfs::Dir(dir) => open_dir(dir),
+        Rootfs::Overlay {
+            lowers,
+            upper,
+            work,
+        } => mount_overlay(lowers, upper, work),
+    }
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
+    let f = std::fs::File::open(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(f.into())
+}
+
+/// overlayfs's option syntax separates lowers with `:` and options with
+/// `,`; a path holding either (or a NUL) cannot be passed safely.
+fn option_path(p: &Path) -> Result<CString, Error> {
+    let bytes = p.as_os_str().as_bytes();
+    if bytes.iter().any(|b| matches!(b, b':' | b',')) {
+        return Err(Error::BadPath(p.to_path_buf()));
+    }
+    CString::new(bytes).map_err(|_| Error::BadPath(p.to_path_buf()))
+}
+
+fn lowerdir(lowers: &[PathBuf]) -> Result<CString, Error> {
+    if lowers.is_empty() {
+        return Err(Error::NoLayers);
+    }
+    let parts: Vec<CString> = lowers
+        .iter()
+        .map(|l| option_path(l))
+        .collect::<Result<_, _>>()?;
+    let joined: Vec<&[u8]> = parts.iter().map(|c| c.as_bytes()).collect();
+    CString::new(joined.join(&b':')).map_err(|_| Error::NoLayers)
+}
+
+fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path) -> Result<OwnedFd, Error> {
+    let options = [
+        ("lowerdir", lowerdir(lowers)?),
+        ("upperdir", option_path(upper)?),
+        ("workdir", option_path(work)?),
+    ];
+    let fs = fsopen("overlay")?;
+    for (key, value) in &options {
+        fsconfig_string(&fs, key, value)?;
+    }
+    // SAFETY: plain syscalls on a descriptor we own; no pointers besides
+    // the NUL-terminated strings above.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    check(r, "creating the overlay")?;
+    // SAFETY: as above.
+    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    let fd = check(m, "fsmount")?;
+    // SAFETY: fsmount returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn fsopen(fstype: &str) -> Result<OwnedFd, Error> {
+    let name = CString::new(fstype).map_err(|_| Error::NoLayers)?;
+    // SAFETY: a NUL-terminated name and a flag.
+    let r = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) };
+    let fd = check(r, "fsopen")?;
+    // SAFETY: fsopen returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn fsconfig_string(fs: &OwnedFd, key: &'static str, value: &CString) -> Result<(), Error> {
+    let k = CString::new(key).map_err(|_| Error::NoLayers)?;
+    // SAFETY: NUL-terminated key and value that outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            k.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    check(r, key).map(|_| ())
+}
+
+fn check(r: libc::c_long, step: &'static str) -> Result<i32, Error> {
+    if r < 0 {
+        return Err(Error::Mount {
+            step,
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(r as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_paths_that_overlayfs_would_misread_are_refused() {
+        let ok = lowerdir(&[PathBuf::from("/s/2"), PathBuf::from("/s/1")]).unwrap();
+        assert_eq!(ok.as_bytes(), b"/s/2:/s/1");
+        assert!(matches!(lowerdir(&[]), Err(Error::NoLayers)));
+        for bad in ["/a:b", "/a,upperdir=/etc"] {
+            let e = lowerdir(&[PathBuf::from(bad)]).unwrap_err();
+            assert!(matches!(e, Error::BadPath(_)), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_stopped_containers_root_is_its_layers_under_its_upper() {
+        if !nix::unistd::geteuid().is_root() {
+            assert_eq!(
+                std::env::var("KILN_SKIP_PRIVILEGED").as_deref(),
+                Ok("1"),
+                "needs root; set KILN_SKIP_PRIVILEGED=1 to skip"
+            );
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let [lower, upper, work] = ["lower", "upper", "work"].map(|d| t.path().join(d));
+        for d in [&lower, &upper, &work] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(lower.join("base"), "from the image").unwrap();
+        std::fs::write(lower.join("gone"), "deleted in the container").unwrap();
+        // overlayfs's whiteout: a 0/0 character device in the upper dir
+        nix::sys::stat::mknod(
+            &upper.join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        let rootfs = Rootfs::Overlay {
+            lowers: vec![lower.clone()],
+            upper: upper.clone(),
+            work,
+        };
+        let root = open(&rootfs, None).unwrap();
+        let dir = std::fs::File::from(root);
+        let base = format!("/proc/self/fd/{}/base", dir.as_raw_fd());
+        assert_eq!(std::fs::read_to_string(&base).unwrap(), "from the image");
+        let gone = format!("/proc/self/fd/{}/gone", dir.as_raw_fd());
+        assert!(!Path::new(&gone).exists(), "the whiteout hides it");
+        let new = format!("/proc/self/fd/{}/new", dir.as_raw_fd());
+        std::fs::write(new, "copied in").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(upper.join("new")).unwrap(),
+            "copied in"
+        );
+        assert!(!lower.join("new").exists());
+    }
+}

@@ -1,0 +1,206 @@
+//! The content digest of the paths a `COPY --from=<stage>` reads. BuildKit
+//! keys such a copy by the checksum of the selected files, not by how the
+//! source stage was made: a change in the stage that leaves the copied
+//! files alone keeps the COPY, and every step after it, cached.
+//!
+//! The digest is computed once per source filesystem (its layers'
+//! diff_ids) and remembered in `builds/copy-content/`, so a fully cached
+//! build reads no layer data to find it.
+
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use kiln_cache::Digest;
+
+use crate::ops::layered::Layered;
+
+/// Bumped when what the digest covers changes: old memos are then unused.
+const VERSION: &[u8] = b"kiln-copy-from-v1\0";
+
+/// Where memos live under the store root.
+pub fn memo_dir(root: &Path) -> PathBuf {
+    root.join("builds").join("copy-content")
+}
+
+/// The digest of `paths` in the filesystem made of `layers` (top first),
+/// whose diff_ids (bottom first) are `diff_ids`: taken from the memo when
+/// known, else computed and remembered.
+pub fn digest(memo: &Path, diff_ids: &[Digest], layers: &Layered, paths: &[String]) -> String {
+    let mut id = blake3::Hasher::new();
+    id.update(VERSION);
+    for d in diff_ids {
+        id.update(d.to_string().as_bytes());
+        id.update(b"\0");
+    }
+    for p in paths {
+        id.update(&(p.len() as u64).to_le_bytes());
+        id.update(p.as_bytes());
+    }
+    let file = memo.join(id.finalize().to_hex().as_str());
+    if let Some(known) = std::fs::read_to_string(&file)
+        .ok()
+        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return known;
+    }
+    let digest = compute(layers, paths);
+    // A memo only saves work: failing to write one is not an error.
+    let _ = remember(&file, &digest);
+    digest
+}
+
+/// Memos kept; older ones are removed (a removed one is computed again).
+const KEPT: usize = 1024;
+
+fn remember(file: &Path, digest: &str) -> std::io::Result<()> {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, digest)?;
+    std::fs::rename(&tmp, file)?;
+    super::files::trim(dir, KEPT)
+}
+
+/// blake3 over each path's tree: names, types, modes, owners, sizes,
+/// symlink targets and file contents, in sorted order. Source paths follow
+/// symlinks as the copy does; entries below them are described, never
+/// followed.
+pub fn compute(layers: &Layered, paths: &[String]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(VERSION);
+    for p in paths {
+        field(&mut h, p.as_bytes());
+        let rel = layers.resolve(&literal_prefix(p), true);
+        match layers.lookup(&rel) {
+            None => field(&mut h, b"missing"),
+            Some((abs, meta)) => tree(&mut h, layers, &rel, &abs, &meta),
+        }
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// The part of a source path before its first wildcard component: a
+/// pattern's digest covers the whole directory it matches in, so no file
+/// it may match can change unseen.
+fn literal_prefix(path: &str) -> PathBuf {
+    path.trim_start_matches('/')
+        .split('/')
+        .take_while(|part| !part.contains(['*', '?', '[', '\\']))
+        .collect()
+}
+
+fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+fn tree(
+    h: &mut blake3::Hasher,
+    layers: &Layered,
+    rel: &Path,
+    abs: &Path,
+    meta: &std::fs::Metadata,
+) {
+    let head = format!("{:o} {}:{}", meta.mode(), meta.uid(), meta.gid());
+    field(h, head.as_bytes());
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let target = std::fs::read_link(abs).unwrap_or_default();
+        field(h, b"link");
+        field(h, target.as_os_str().as_bytes());
+    } else if kind.is_file() {
+        field(h, b"file");
+        field(h, &file_digest(abs));
+    } else if kind.is_dir() {
+        field(h, b"dir");
+        for (name, child_abs, child) in layers.read_dir(rel) {
+            field(h, name.as_bytes());
+            tree(h, layers, &rel.join(&name), &child_abs, &child);
+        }
+        field(h, b"end");
+    } else {
+        field(h, b"other");
+        field(h, &meta.rdev().to_le_bytes());
+    }
+}
+
+/// blake3 of a file's bytes; an unreadable file digests as such (the copy
+/// itself will then fail and say why).
+fn file_digest(path: &Path) -> Vec<u8> {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return b"unreadable".to_vec();
+    };
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                h.update(&buf[..n]);
+            }
+            Err(_) => return b"unreadable".to_vec(),
+        }
+    }
+    h.finalize().as_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (p, body) in files {
+            let path = dir.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn only_the_copied_paths_count() {
+        let a = layer(&[("out/bin", "1"), ("src/main.c", "x")]);
+        let b = layer(&[("out/bin", "1"), ("src/main.c", "y")]);
+        let view = |d: &tempfile::TempDir| Layered::new(vec![d.path().to_path_buf()]);
+        let paths = vec!["/out".to_string()];
+        assert_eq!(compute(&view(&a), &paths), compute(&view(&b), &paths));
+        let c = layer(&[("out/bin", "2"), ("src/main.c", "x")]);
+        assert_ne!(compute(&view(&a), &paths), compute(&view(&c), &paths));
+        let all = vec!["/".to_string()];
+        assert_ne!(compute(&view(&a), &all), compute(&view(&b), &all));
+    }
+
+    #[test]
+    fn a_pattern_covers_its_directory() {
+        let a = layer(&[("out/a.txt", "1"), ("out/b.bin", "x")]);
+        let b = layer(&[("out/a.txt", "1"), ("out/b.bin", "y")]);
+        let view = |d: &tempfile::TempDir| Layered::new(vec![d.path().to_path_buf()]);
+        let paths = vec!["/out/*.txt".to_string()];
+        assert_ne!(compute(&view(&a), &paths), compute(&view(&b), &paths));
+        assert_eq!(literal_prefix("/out/x*/y"), PathBuf::from("out"));
+    }
+
+    #[test]
+    fn memo_is_used_once_written() {
+        let a = layer(&[("f", "1")]);
+        let memo = tempfile::tempdir().unwrap();
+        let view = Layered::new(vec![a.path().to_path_buf()]);
+        let ids = [Digest::of_bytes(b"layer")];
+        let paths = vec!["/f".to_string()];
+        let first = digest(memo.path(), &ids, &view, &paths);
+        // The memo answers for the same layers without reading them.
+        std::fs::write(a.path().join("f"), "2").unwrap();
+        assert_eq!(digest(memo.path(), &ids, &view, &paths), first);
+        let other = [Digest::of_bytes(b"other layer")];
+        assert_ne!(digest(memo.path(), &other, &view, &paths), first);
+    }
+}
