@@ -1,4 +1,4 @@
-//! `kiln network create|ls|rm`: user networks, on which containers reach
+//! `kiln network create|ls|rm|prune`: user networks, on which containers reach
 //! each other by name.
 
 use std::process::ExitCode;
@@ -31,6 +31,8 @@ pub enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Remove all networks no container uses
+    Prune(super::prune::NetworkPruneArgs),
 }
 
 impl Command {
@@ -62,6 +64,7 @@ impl Command {
                     }
                 }
             }
+            Command::Prune(args) => return super::prune::network_prune(args, globals),
             Command::Rm { names } => {
                 for name in names {
                     nets.remove(&name)?;

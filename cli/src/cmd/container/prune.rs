@@ -14,6 +14,8 @@ use kiln_runtime::container::filter::{created_time, Filters};
 use kiln_runtime::container::lifecycle as lc;
 use kiln_runtime::container::state::{Container, Status};
 use kiln_runtime::container::usage::{self, Usage};
+use kiln_runtime::network::user::Networks;
+use kiln_runtime::network::NetworkMode;
 use kiln_runtime::volume::Volumes;
 
 use super::create::containers;
@@ -41,6 +43,16 @@ pub struct ContainerPruneArgs {
     #[arg(short, long)]
     force: bool,
     /// Only containers matching: until=TIME, label=K[=V], label!=K[=V]
+    #[arg(long = "filter", value_name = "FILTER")]
+    filter: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct NetworkPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+    /// Only networks matching: until=TIME
     #[arg(long = "filter", value_name = "FILTER")]
     filter: Vec<String>,
 }
@@ -100,6 +112,35 @@ pub fn volume_prune(args: VolumePruneArgs, globals: &Globals) -> anyhow::Result<
     section("Deleted Volumes", &deleted);
     println!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn network_prune(args: NetworkPruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let filters = Filters::parse(&args.filter, &["until"])?;
+    let warning =
+        "WARNING! This will remove all custom networks not used by at least one container.";
+    if !args.force && !ask(&[warning], &args.filter)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    section("Deleted Networks", &prune_networks(globals, &filters)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the user networks no container (running or stopped) names, as
+/// Docker keeps a network while any container is connected to it.
+fn prune_networks(globals: &Globals, filters: &Filters) -> anyhow::Result<Vec<String>> {
+    let users = containers(globals).list()?;
+    let nets = Networks::new(globals.root.join("networks"));
+    let mut deleted = Vec::new();
+    for n in nets.list()? {
+        let used = users
+            .iter()
+            .any(|c| c.record.network == NetworkMode::User(n.name.clone()));
+        if !used && filters.matches(created_time(&n.created), &BTreeMap::new()) {
+            nets.remove(&n.name)?;
+            deleted.push(n.name);
+        }
+    }
+    Ok(deleted)
 }
 
 /// Removes the stopped containers `filters` selects: their IDs and the
@@ -166,6 +207,13 @@ pub fn system_prune(args: SystemPruneArgs, globals: &Globals) -> anyhow::Result<
         reclaimed += bytes;
         section("Deleted Volumes", &gone);
     }
+    let network_filters = Filters::parse(&until_filters(&args.filter), &["until"])?;
+    if !filters.has_labels() {
+        section(
+            "Deleted Networks",
+            &prune_networks(globals, &network_filters)?,
+        );
+    }
     let remaining = containers(globals).list()?;
     let store = Store::open(&globals.root)?;
     let mut gone = Vec::new();
@@ -195,6 +243,14 @@ pub fn system_prune(args: SystemPruneArgs, globals: &Globals) -> anyhow::Result<
     }
     println!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `until` filters only (networks carry no labels here).
+fn until_filters(args: &[String]) -> Vec<String> {
+    args.iter()
+        .filter(|f| f.starts_with("until"))
+        .cloned()
+        .collect()
 }
 
 /// `label` filters only (volumes have no `until` in Docker's prune).
@@ -240,7 +296,11 @@ fn section(title: &str, items: &[String]) {
 }
 
 fn system_warning(args: &SystemPruneArgs) -> Vec<&'static str> {
-    let mut lines = vec!["WARNING! This will remove:", "  - all stopped containers"];
+    let mut lines = vec![
+        "WARNING! This will remove:",
+        "  - all stopped containers",
+        "  - all networks not used by at least one container",
+    ];
     if args.volumes {
         lines.push("  - all anonymous volumes not used by at least one container");
     }

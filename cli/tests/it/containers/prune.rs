@@ -211,3 +211,39 @@ fn system_prune_filters_containers_and_images() {
     assert_eq!(names(&env), ["b"]);
     env.ok(&["image", "inspect", "busybox"]);
 }
+
+#[test]
+fn network_prune_keeps_networks_a_container_names() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["network", "create", "kept"]);
+    env.ok(&["network", "create", "idle"]);
+    env.ok(&["network", "create", "spare"]);
+    // A stopped container still holds its network, as in Docker.
+    env.ok(&[
+        "create",
+        "--name",
+        "c",
+        "--network",
+        "kept",
+        "busybox",
+        "true",
+    ]);
+    let (_, err) = answered(&env, &["network", "prune"], "n\n");
+    assert!(err.contains("not used by at least one container"), "{err}");
+    assert!(env.ok(&["network", "ls", "-q"]).lines().count() == 3);
+    let out = env.ok(&["network", "prune", "-f"]);
+    assert!(out.starts_with("Deleted Networks:\n"), "{out}");
+    let gone: Vec<&str> = out.lines().skip(1).filter(|l| !l.is_empty()).collect();
+    assert_eq!(gone, ["idle", "spare"], "{out}");
+    let names = env.ok(&["network", "ls"]);
+    assert!(
+        names.contains(" kept ") && !names.contains("idle"),
+        "{names}"
+    );
+    // system prune removes the stopped container, then its network.
+    let out = env.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Networks:\nkept\n"), "{out}");
+}
