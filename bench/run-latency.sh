@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-latency.sh - median wall time of `kiln run --rm --rootfs BUSYBOX true`
-# over N runs, beside `runc run` and `crun run` of an equivalent bundle
-# (runc's default spec, `true`, no terminal), as ratios to kiln.
+# over N runs, beside `runc run` and `crun run` of runc's default spec
+# (`true`, no terminal) and of kiln's own spec ("-same"), as ratios to kiln.
 #
 #   cargo build --release -p kiln && sudo bench/run-latency.sh
 #
@@ -42,12 +42,15 @@ time_runs() {
 run_kiln() { "$KILN" --root "$WORK/kiln-root" run --rm --network none --rootfs "$WORK/bundle/rootfs" true; }
 run_runc() { runc run --bundle "$WORK/bundle" "kiln-bench-runc-$$-$1"; }
 run_crun() { crun run --bundle "$WORK/bundle" "kiln-bench-crun-$$-$1"; }
+run_runc_same() { runc run --bundle "$WORK/same" "kiln-bench-runc-same-$$-$1"; }
+run_crun_same() { crun run --bundle "$WORK/same" "kiln-bench-crun-same-$$-$1"; }
 
 if [ "${1:-}" = __crun ]; then
     # inside the private mount namespace
     WORK=$2
     umount /sys/fs/cgroup/unified 2>/dev/null || true
     time_runs crun run_crun
+    time_runs crun-same run_crun_same
     exit
 fi
 
@@ -61,10 +64,25 @@ sh "$repo/testdata/scripts/make-busybox-rootfs.sh" "$WORK/bundle/rootfs"
 sed -i -e 's/"terminal": true/"terminal": false/' -e 's/^\(\s*\)"sh"$/\1"true"/' "$WORK/bundle/config.json"
 grep -q '"true"' "$WORK/bundle/config.json" || { echo "could not set args in config.json" >&2; exit 1; }
 
+# runc's default spec has no seccomp profile and three capabilities; kiln
+# runs Docker's defaults. The "-same" rows give the peers kiln's own spec:
+# `kiln run --runtime runc` writes it as a bundle, which a runc stand-in
+# copies before handing it on.
+mkdir -p "$WORK/shim"
+cat >"$WORK/shim/runc" <<EOF
+#!/bin/sh
+cp -a "\$3" "$WORK/same" && echo "\$3" >"$WORK/same.from"
+exec $(command -v runc) "\$@"
+EOF
+chmod +x "$WORK/shim/runc"
+PATH="$WORK/shim:$PATH" "$KILN" --root "$WORK/kiln-root" run --rm --network none --runtime runc --rootfs "$WORK/bundle/rootfs" true
+sed -i "s#$(cat "$WORK/same.from")#$WORK/same#g" "$WORK/same/config.json"
+
 echo "runs: $N (+$W warm-up), median ms (min-max)"
 results=$( {
     time_runs kiln run_kiln
     time_runs runc run_runc
+    time_runs runc-same run_runc_same
     unshare -m --propagation private bash "$0" __crun "$WORK"
 } )
 echo "$results" | awk '
