@@ -10,7 +10,6 @@ pub mod diff;
 pub mod etc;
 pub mod exec;
 pub mod filesystem;
-pub mod filter;
 pub mod foreground;
 pub mod lifecycle;
 pub mod logs;

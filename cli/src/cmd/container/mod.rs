@@ -9,6 +9,7 @@ mod commit;
 mod cp;
 mod create;
 mod exec;
+mod filter;
 mod lifecycle;
 mod network;
 mod prune;

@@ -8,9 +8,9 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use super::filter::{created_time, Filters};
 use kiln_cache::units::human_size;
 use kiln_cache::{DfRow, ImageEntry, PruneOptions, Store};
-use kiln_runtime::container::filter::{created_time, Filters};
 use kiln_runtime::container::lifecycle as lc;
 use kiln_runtime::container::state::{Container, Status};
 use kiln_runtime::container::usage::{self, Usage};

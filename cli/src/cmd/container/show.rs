@@ -5,9 +5,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use super::filter::Filters;
 use anyhow::{bail, Context};
 use kiln_runtime::container::diff as cdiff;
-use kiln_runtime::container::filter::Filters;
 use kiln_runtime::container::logs::{self, Entry, Stream};
 use kiln_runtime::container::state::{Container, State, Status};
 use kiln_runtime::Rootfs;

@@ -114,7 +114,7 @@ fn parse_until(text: &str, now: SystemTime) -> Result<SystemTime, Error> {
         }
         return Err(bad());
     }
-    if let Some(d) = go_duration(text) {
+    if let Ok(d) = kiln_cache::units::parse_go_duration(text) {
         return now.checked_sub(d).ok_or_else(bad);
     }
     let full = if text.len() == 10 {
@@ -125,37 +125,6 @@ fn parse_until(text: &str, now: SystemTime) -> Result<SystemTime, Error> {
     humantime::parse_rfc3339_weak(&full)
         .or_else(|_| humantime::parse_rfc3339(&full))
         .map_err(|_| bad())
-}
-
-/// Go's `time.ParseDuration` for the units prune filters use.
-fn go_duration(text: &str) -> Option<Duration> {
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|&i| i > 0)?;
-        let n: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_end..];
-    }
-    Duration::try_from_secs_f64(total).ok()
 }
 
 /// The creation time a container or volume records (RFC 3339).
