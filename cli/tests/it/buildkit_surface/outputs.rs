@@ -350,3 +350,41 @@ fn check_lints_and_stops_and_builds_print_warnings_at_the_end() {
     assert!(tail.contains("2 warnings found"), "{stderr}");
     assert!(tail.contains("[FromAsCasing]"), "{stderr}");
 }
+
+#[test]
+fn local_and_tar_outputs_keep_the_images_modification_times() {
+    let k = Kiln::new();
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(ctx.path().join("d")).expect("mkdir");
+    std::fs::write(ctx.path().join("d/f"), "f\n").expect("write");
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY d /d\n").expect("write");
+    let touched = Command::new("touch")
+        .args(["-d", "2024-05-01 10:00:00 UTC"])
+        .arg(ctx.path().join("d/f"))
+        .arg(ctx.path().join("d"))
+        .status()
+        .expect("touch");
+    assert!(touched.success());
+    let out = tempfile::tempdir().expect("tempdir");
+    let local = out.path().join("local");
+    let tar = out.path().join("fs.tar");
+    build_ok(
+        &k,
+        ctx.path(),
+        &[
+            "--output",
+            &format!("type=local,dest={}", local.display()),
+            "--output",
+            &format!("type=tar,dest={}", tar.display()),
+        ],
+    );
+    // BuildKit writes the files as the image holds them, times included.
+    let may_2024 = 1_714_557_600;
+    for path in [local.join("d/f"), local.join("d")] {
+        let meta = std::fs::metadata(&path).expect("local output");
+        let mtime = std::os::unix::fs::MetadataExt::mtime(&meta);
+        assert_eq!(mtime, may_2024, "{}", path.display());
+    }
+    let listing = tar_list(&tar, &["--full-time", "--utc"]);
+    assert!(listing.contains("2024-05-01 10:00:00 d/f\n"), "{listing}");
+}

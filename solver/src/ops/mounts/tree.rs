@@ -24,7 +24,8 @@ pub fn materialize(src: &Layered, rel: &Path, dest: &Path, link: bool) -> Result
     }
     fs::create_dir_all(dest).map_err(io(dest.display()))?;
     owner_and_mode(dest, &meta)?;
-    fill(src, &real, dest, link)
+    fill(src, &real, dest, link)?;
+    keep_mtime(dest, &meta)
 }
 
 fn fill(src: &Layered, rel: &Path, dest: &Path, link: bool) -> Result<(), MountError> {
@@ -36,6 +37,7 @@ fn fill(src: &Layered, rel: &Path, dest: &Path, link: bool) -> Result<(), MountE
             }
             owner_and_mode(&target, &meta)?;
             fill(src, &rel.join(&name), &target, link)?;
+            keep_mtime(&target, &meta)?;
         } else {
             entry(&abs, &meta, &target, link)?;
         }
@@ -55,7 +57,7 @@ pub fn copy_dir(src: &Path, dest: &Path) -> Result<(), MountError> {
         let e = e.map_err(io(src.display()))?;
         copy_dir(&e.path(), &dest.join(e.file_name()))?;
     }
-    Ok(())
+    keep_mtime(dest, &meta)
 }
 
 pub(super) fn entry(
@@ -72,7 +74,8 @@ pub(super) fn entry(
     if ft.is_symlink() {
         let t = fs::read_link(src).map_err(io(src.display()))?;
         std::os::unix::fs::symlink(t, dest).map_err(io(dest.display()))?;
-        return lchown(dest, Some(meta.uid()), Some(meta.gid())).map_err(io(dest.display()));
+        lchown(dest, Some(meta.uid()), Some(meta.gid())).map_err(io(dest.display()))?;
+        return keep_mtime(dest, meta);
     }
     if !ft.is_file() {
         return Ok(());
@@ -81,7 +84,15 @@ pub(super) fn entry(
         return Ok(());
     }
     fs::copy(src, dest).map_err(io(dest.display()))?;
-    owner_and_mode(dest, meta)
+    owner_and_mode(dest, meta)?;
+    keep_mtime(dest, meta)
+}
+
+/// The image's modification times, as BuildKit's local and tar exporters
+/// and its bind mounts show them (a copy would otherwise carry "now").
+fn keep_mtime(path: &Path, meta: &fs::Metadata) -> Result<(), MountError> {
+    let mtime = filetime::FileTime::from_last_modification_time(meta);
+    filetime::set_symlink_file_times(path, mtime, mtime).map_err(io(path.display()))
 }
 
 pub(super) fn owner_and_mode(path: &Path, meta: &fs::Metadata) -> Result<(), MountError> {
