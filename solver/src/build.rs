@@ -249,8 +249,14 @@ pub fn build(
         })?;
     let vertex = AtomicUsize::new(0);
     if let Some(registry) = &opts.registry {
-        let names = crate::pull::base_images(&plan.stages, &needed, &globals, &lexer)
-            .map_err(|e| locate(&file, e))?;
+        let names = crate::pull::base_images(
+            &plan.stages,
+            &needed,
+            &globals,
+            &lexer,
+            opts.platform.as_ref(),
+        )
+        .map_err(|e| locate(&file, e))?;
         let names = crate::context::named::pull_names(names, &opts.named_contexts);
         let settings = crate::pull::PullSettings {
             registry,
@@ -292,7 +298,7 @@ pub fn build(
         context: &select,
         no_cache: &no_cache,
         created: created.clone(),
-        arch: arch(opts.platform.as_ref()),
+        platform: opts.platform.as_ref(),
         source: &source_text,
         network_none: opts.network_none,
         named: &named,

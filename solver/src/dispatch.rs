@@ -143,7 +143,8 @@ pub struct Inputs<'a> {
     pub context: &'a SelectSources<'a>,
     pub no_cache: &'a dyn Fn(&str) -> bool,
     pub created: String,
-    pub arch: String,
+    /// The build's `--platform` (stages without `FROM --platform` use it).
+    pub platform: Option<&'a kiln_cache::registry::Platform>,
     /// The Dockerfile's text, for ONBUILD triggers as written.
     pub source: &'a str,
     /// `kiln build --network none`.
@@ -201,7 +202,10 @@ pub fn dispatch(
         .lexer
         .process_word(&stage.from.image, inputs.globals.pairs())
         .map_err(|e| err(stage.line, e.to_string()))?;
-    let (base, config, base_key) = resolve_base(inputs, stage, stages, done, &from_name)?;
+    let platform =
+        crate::platform::for_stage(stage, inputs.globals, &inputs.lexer, inputs.platform)?;
+    let (base, config, base_key) =
+        resolve_base(inputs, stage, stages, done, &from_name, &platform)?;
     let onbuild = config.strings("OnBuild").unwrap_or_default();
     let mut state = State {
         inputs,
@@ -254,6 +258,7 @@ fn resolve_base(
     stages: &[Stage],
     done: &Dispatched,
     name: &str,
+    platform: &kiln_cache::registry::Platform,
 ) -> Result<(Base, ImageConfig, String), BuildError> {
     let named = named_image(inputs, stage.line, name)?;
     let name = named.as_deref().unwrap_or(name);
@@ -270,7 +275,7 @@ fn resolve_base(
     if name.eq_ignore_ascii_case("scratch") {
         return Ok((
             Base::Scratch,
-            ImageConfig::scratch(&inputs.arch),
+            ImageConfig::scratch(&platform.architecture),
             "scratch".into(),
         ));
     }
@@ -290,6 +295,7 @@ fn resolve_base(
             format!("base image {name:?}: invalid config: {e}"),
         )
     })?;
+    crate::platform::check_base(name, &config, platform).map_err(|e| err(stage.line, e))?;
     let key = format!("image:{}", entry.image.manifest.digest);
     Ok((Base::Image(Box::new(entry)), config, key))
 }
@@ -661,7 +667,7 @@ mod key_tests {
             context: &select,
             no_cache: &|_| false,
             created: "t".into(),
-            arch: "amd64".into(),
+            platform: None,
             source: text,
             network_none: false,
             named: &Default::default(),

@@ -17,6 +17,7 @@ pub mod image_config;
 pub mod lint;
 pub mod ops;
 pub mod plan;
+pub mod platform;
 pub mod progress;
 pub mod pull;
 pub mod remotecache;

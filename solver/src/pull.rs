@@ -4,7 +4,7 @@
 //! in the store is used as is; with it the registry is asked again and the
 //! tag moves if the image changed there (`docker build --pull`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -23,18 +23,22 @@ pub struct PullSettings<'a> {
     pub registry: &'a RegistryConfig,
     /// `--pull`: ask the registry even for images in the store.
     pub always: bool,
+    /// The build's `--platform`, for stages without `FROM --platform`.
     pub platform: Option<&'a Platform>,
 }
 
 /// The image references the `needed` stages start FROM (not stages, not
-/// scratch), expanded with the global ARGs as FROM lines are.
+/// scratch), expanded with the global ARGs as FROM lines are, each with
+/// the platform its stage is for. The store keeps one image per name, so
+/// one name wanted for two platforms is refused.
 pub fn base_images(
     stages: &[Stage],
     needed: &[usize],
     globals: &Scope,
     lexer: &Lexer,
-) -> Result<BTreeSet<String>, BuildError> {
-    let mut out = BTreeSet::new();
+    build: Option<&Platform>,
+) -> Result<BTreeMap<String, Platform>, BuildError> {
+    let mut out: BTreeMap<String, Platform> = BTreeMap::new();
     for &i in needed {
         let Some(stage) = stages.get(i) else { continue };
         let name = lexer
@@ -45,8 +49,23 @@ pub fn base_images(
             })?;
         let is_stage =
             stage_ref(stages, stage.index, &name).is_some() && name.parse::<usize>().is_err();
-        if !is_stage && !name.eq_ignore_ascii_case("scratch") {
-            out.insert(name);
+        if is_stage || name.eq_ignore_ascii_case("scratch") {
+            continue;
+        }
+        let platform = crate::platform::for_stage(stage, globals, lexer, build)?;
+        match out.get(&name) {
+            Some(other) if *other != platform => {
+                return Err(BuildError::Instruction {
+                    line: stage.line,
+                    message: format!(
+                        "{name} is wanted for both {other} and {platform}; kiln keeps one image \
+                         per name, so give one of them another name (kiln tag)"
+                    ),
+                })
+            }
+            _ => {
+                out.insert(name, platform);
+            }
         }
     }
     Ok(out)
@@ -56,32 +75,49 @@ pub fn base_images(
 /// Progress vertices are taken from `vertex`.
 pub fn pull_missing(
     store: &Store,
-    names: &BTreeSet<String>,
+    names: &BTreeMap<String, Platform>,
     settings: &PullSettings<'_>,
     progress: &Progress,
     vertex: &AtomicUsize,
 ) -> Result<(), BuildError> {
-    for name in names {
-        let present = match store.resolve_image(name) {
-            Ok(_) => true,
-            Err(StoreError::ImageNotFound(_)) => false,
+    for (name, platform) in names {
+        let stored = match store.resolve_image(name) {
+            Ok(entry) => Some(is_for(store, &entry.image, platform)),
+            Err(StoreError::ImageNotFound(_)) => None,
             Err(e) => return Err(e.into()),
         };
-        if present && !settings.always {
+        if stored == Some(true) && !settings.always {
             continue;
         }
         let reference = Reference::parse_normalized(name)
             .map_err(|e| BuildError::Pull(format!("base image {name:?}: {e}")))?;
         let v = vertex.fetch_add(1, Ordering::SeqCst) + 1;
-        pull_one(store, &reference, settings, progress, v)?;
+        match pull_one(store, &reference, settings, platform, progress, v) {
+            // The stored image is for another platform: the failed pull is
+            // on its vertex already, and the stage then refuses the image
+            // by name, which says more than the pull error alone.
+            Err(_) if stored == Some(false) => {}
+            other => other?,
+        }
     }
     Ok(())
+}
+
+/// Whether the stored `image` is for `platform` (as `docker pull
+/// --platform` replaces a tag's image made for another one).
+fn is_for(store: &Store, image: &kiln_cache::ImageRecord, platform: &Platform) -> bool {
+    store
+        .image_config(image)
+        .ok()
+        .and_then(|bytes| crate::image_config::ImageConfig::from_base(&bytes).ok())
+        .is_some_and(|c| crate::platform::check_base("", &c, platform).is_ok())
 }
 
 fn pull_one(
     store: &Store,
     reference: &Reference,
     settings: &PullSettings<'_>,
+    platform: &Platform,
     progress: &Progress,
     vertex: usize,
 ) -> Result<(), BuildError> {
@@ -96,13 +132,7 @@ fn pull_one(
         }
     };
     let pulled = off_runtime(|| {
-        registry::pull(
-            store,
-            reference,
-            settings.registry,
-            settings.platform,
-            &report,
-        )
+        registry::pull(store, reference, settings.registry, Some(platform), &report)
     });
     match pulled {
         Ok(image) => {

@@ -7,7 +7,7 @@
 
 mod local;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kiln_cache::Store;
@@ -147,15 +147,15 @@ fn import_git(store: &Store, name: &str, url: &str, arch: &str) -> Result<String
 
 /// Base image names to pull: a name a context stands for is replaced by
 /// its `docker-image://` reference, or dropped for other kinds.
-pub fn pull_names(
-    names: BTreeSet<String>,
+pub fn pull_names<V>(
+    names: BTreeMap<String, V>,
     named: &BTreeMap<String, NamedContext>,
-) -> BTreeSet<String> {
+) -> BTreeMap<String, V> {
     names
         .into_iter()
-        .filter_map(|n| match named.get(&n) {
-            None => Some(n),
-            Some(NamedContext::Image(r)) => Some(r.clone()),
+        .filter_map(|(n, v)| match named.get(&n) {
+            None => Some((n, v)),
+            Some(NamedContext::Image(r)) => Some((r.clone(), v)),
             Some(_) => None,
         })
         .collect()

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{build, build_ok, privileged, run_sh, text};
+use super::{build, build_ok, kiln_with_busybox, privileged, run_sh, text};
 use crate::support::Kiln;
 
 /// The first Debian mirror in the apt sources (deb822 `URIs:` or a
@@ -124,7 +124,7 @@ fn arm64_build_runs_under_emulation() {
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
     )
     .expect("write");
-    let k = Kiln::new();
+    let k = kiln_with_busybox();
     let arm = ["--platform", "linux/arm64"];
     build_ok(&k, &base, &[&arm[..], &["-t", "arm64-busybox"]].concat());
     let app = work.path().join("app");
@@ -142,4 +142,45 @@ fn arm64_build_runs_under_emulation() {
     let out = k.cmd(["image", "inspect", &id]).output().expect("inspect");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect json");
     assert_eq!(doc[0]["Architecture"], "arm64", "{doc}");
+
+    // FROM --platform=$BUILDPLATFORM keeps a stage native while the final
+    // stage is built for --platform, as cross-compiling Dockerfiles expect.
+    let cross = work.path().join("cross");
+    std::fs::create_dir(&cross).expect("mkdir");
+    std::fs::write(
+        cross.join("Dockerfile"),
+        "FROM --platform=$BUILDPLATFORM busybox AS tools\n\
+         RUN uname -m > /build-machine\n\
+         FROM arm64-busybox\n\
+         COPY --from=tools /build-machine /\n\
+         RUN uname -m > /machine\n",
+    )
+    .expect("write");
+    let (id, _) = build_ok(&k, &cross, &arm);
+    assert_eq!(
+        run_sh(&k, &id, "cat /build-machine /machine"),
+        "x86_64\naarch64"
+    );
+    // A base made for another platform than the stage's is refused by name
+    // (after a pull of the right one fails: nothing listens on port 1).
+    let local = "127.0.0.1:1/busybox:latest";
+    assert!(k
+        .cmd(["tag", "busybox", local])
+        .status()
+        .expect("tag")
+        .success());
+    std::fs::write(
+        cross.join("Dockerfile"),
+        format!("FROM {local}\nRUN true\n"),
+    )
+    .expect("write");
+    let out = build(&k, &cross, &arm);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Dockerfile:1")
+            && stderr.contains("\"127.0.0.1:1/busybox:latest\" is for linux/amd64")
+            && stderr.contains("built for linux/arm64"),
+        "{stderr}"
+    );
 }
