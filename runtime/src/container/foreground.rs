@@ -12,7 +12,7 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::terminal::{copy_size, RawMode};
-use super::{start_with, Error, Gate, Outcome, Request, Running, Stdio};
+use super::{spawn, Error, Gate, Outcome, Request, Running, Spawned, Stdio};
 use crate::process::init::forwarded_mask;
 
 /// Runs the container to its end with signal forwarding; `interactive`
@@ -22,7 +22,18 @@ pub fn run(req: Request, interactive: bool) -> Result<Outcome, Error> {
 }
 
 /// [`run`] with a start gate (see [`super::start_with`]).
-pub fn run_with(req: Request, interactive: bool, gate: Option<Gate>) -> Result<Outcome, Error> {
+pub fn run_with(mut req: Request, interactive: bool, gate: Option<Gate>) -> Result<Outcome, Error> {
+    let stdio = std::mem::replace(&mut req.stdio, Stdio::Inherit { stdin: false });
+    run_spawned(spawn(stdio)?, req, interactive, gate)
+}
+
+/// [`run_with`] on a helper [`spawn`]ed earlier with the stdio it needs.
+pub fn run_spawned(
+    helper: Spawned,
+    req: Request,
+    interactive: bool,
+    gate: Option<Gate>,
+) -> Result<Outcome, Error> {
     let mut old = SigSet::empty();
     sigprocmask(
         SigmaskHow::SIG_BLOCK,
@@ -30,19 +41,24 @@ pub fn run_with(req: Request, interactive: bool, gate: Option<Gate>) -> Result<O
         Some(&mut old),
     )
     .map_err(|e| Error::Io(e.into()))?;
-    let result = run_blocked(req, interactive, gate);
+    let result = run_blocked(helper, req, interactive, gate);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
 }
 
-fn run_blocked(req: Request, interactive: bool, gate: Option<Gate>) -> Result<Outcome, Error> {
+fn run_blocked(
+    helper: Spawned,
+    req: Request,
+    interactive: bool,
+    gate: Option<Gate>,
+) -> Result<Outcome, Error> {
     let sfd = SignalFd::with_flags(
         &forwarded_mask(),
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(|e| Error::Io(e.into()))?;
-    let tty = matches!(req.stdio, Stdio::Pty);
-    let mut running = start_with(req, gate)?;
+    let tty = helper.has_pty();
+    let mut running = helper.start(req, gate)?;
     let master = if tty { running.take_pty() } else { None };
     let stdin = std::io::stdin();
     let _raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));

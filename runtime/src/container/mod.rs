@@ -131,11 +131,26 @@ pub type Gate<'a> = &'a mut dyn FnMut(u32) -> Result<(), String>;
 /// [`start`], running `gate` before the container's command starts: the
 /// lifecycle wires networks there, so the first packet finds them up.
 pub fn start_with(mut req: Request, gate: Option<Gate>) -> Result<Running, Error> {
-    if gate.is_some() {
-        let mut notes = req.spec.annotations().clone().unwrap_or_default();
-        notes.insert(crate::spec::GATE_ANNOTATION.into(), "1".into());
-        req.spec.set_annotations(Some(notes));
-    }
+    let stdio = std::mem::replace(&mut req.stdio, Stdio::Inherit { stdin: false });
+    spawn(stdio)?.start(req, gate)
+}
+
+/// An init helper started before its container is known, so that its exec
+/// and start-up overlap the caller's work on the spec (a `kiln run` spends
+/// about as long on flags and image config as the helper takes to start).
+/// Dropping it closes the socket, on which the helper exits, and reaps it.
+#[derive(Debug)]
+pub struct Spawned {
+    helper: Option<Child>,
+    sock: Option<OwnedFd>,
+    pty: bool,
+}
+
+/// Starts an init helper with `stdio`; [`Spawned::start`] hands it a
+/// container. Safe to call from a multi-threaded process: the helper is a
+/// fresh exec of this binary, and the only code between fork and exec is
+/// one dup2.
+pub fn spawn(stdio: Stdio) -> Result<Spawned, Error> {
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -145,8 +160,8 @@ pub fn start_with(mut req: Request, gate: Option<Gate>) -> Result<Running, Error
     .map_err(|e| Error::Spawn(e.into()))?;
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg(MARKER).env_clear();
-    let pty = matches!(req.stdio, Stdio::Pty);
-    set_stdio(&mut cmd, req.stdio);
+    let pty = matches!(stdio, Stdio::Pty);
+    set_stdio(&mut cmd, stdio);
     let raw = theirs.as_raw_fd();
     // SAFETY: only async-signal-safe calls (dup2/fcntl) run in the child.
     unsafe {
@@ -163,41 +178,75 @@ pub fn start_with(mut req: Request, gate: Option<Gate>) -> Result<Running, Error
         });
     }
     let helper = cmd.spawn().map_err(Error::Spawn)?;
-    drop(theirs);
-    let cgroup = req
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone());
-    // Compiled here, while the helper execs, rather than in the container.
-    let seccomp = crate::process::seccomp::compile_spec(&req.spec)
-        .map_err(|e| Error::Setup(e.to_string()))?;
-    let etc = etc::files(&req.spec);
-    let config = HelperConfig {
-        seccomp,
-        spec: req.spec,
-        rootfs: req.rootfs,
-        etc,
-        staging: PathBuf::from(STAGING),
+    Ok(Spawned {
+        helper: Some(helper),
+        sock: Some(ours),
         pty,
-    };
-    let mut running = Running {
-        helper,
-        sock: ours,
-        pty: None,
-        cgroup,
-        exec_error: None,
-        setup_error: None,
-        outcome: None,
-        stubs: Vec::new(),
-    };
-    protocol::send(
-        running.sock.as_fd(),
-        &Message::Config(Box::new(config)),
-        None,
-    )?;
-    running.until_started(gate)?;
-    Ok(running)
+    })
+}
+
+impl Spawned {
+    /// Whether the helper was given a pty ([`Stdio::Pty`]).
+    pub fn has_pty(&self) -> bool {
+        self.pty
+    }
+
+    /// Sends the helper its container (`req.stdio` is ignored: the helper
+    /// already has the stdio [`spawn`] gave it) and returns once the
+    /// command is about to run, or has failed to.
+    pub fn start(mut self, mut req: Request, gate: Option<Gate>) -> Result<Running, Error> {
+        if gate.is_some() {
+            let mut notes = req.spec.annotations().clone().unwrap_or_default();
+            notes.insert(crate::spec::GATE_ANNOTATION.into(), "1".into());
+            req.spec.set_annotations(Some(notes));
+        }
+        let (Some(helper), Some(sock)) = (self.helper.take(), self.sock.take()) else {
+            return Err(Error::Setup("init helper already used".into()));
+        };
+        let cgroup = req
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone());
+        let mut running = Running {
+            helper,
+            sock,
+            pty: None,
+            cgroup,
+            exec_error: None,
+            setup_error: None,
+            outcome: None,
+            stubs: Vec::new(),
+        };
+        // Compiled here, while the helper starts, rather than in the container.
+        let seccomp = crate::process::seccomp::compile_spec(&req.spec)
+            .map_err(|e| Error::Setup(e.to_string()))?;
+        let etc = etc::files(&req.spec);
+        let config = HelperConfig {
+            seccomp,
+            spec: req.spec,
+            rootfs: req.rootfs,
+            etc,
+            staging: PathBuf::from(STAGING),
+            pty: self.pty,
+        };
+        protocol::send(
+            running.sock.as_fd(),
+            &Message::Config(Box::new(config)),
+            None,
+        )?;
+        running.until_started(gate)?;
+        Ok(running)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        drop(self.sock.take());
+        if let Some(mut helper) = self.helper.take() {
+            let _ = helper.wait();
+        }
+    }
 }
 
 fn set_stdio(cmd: &mut Command, stdio: Stdio) {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use kiln_runtime::container::state::{self, Container, Status};
 use kiln_runtime::container::wiring::Wiring;
-use kiln_runtime::container::{bundle, foreground, Error as RunError, Gate};
+use kiln_runtime::container::{self, bundle, foreground, Error as RunError, Gate, Spawned};
 use kiln_runtime::oci_spec::runtime::LinuxSeccomp;
 use kiln_runtime::spec::{parse_bytes, Bind, Config, Init, Limits, Network, Seccomp};
 use kiln_runtime::{Outcome, Request, Rootfs, Stdio};
@@ -176,12 +176,18 @@ pub(super) fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> 
             || args.name.is_some()
             || !args.publish.is_empty()
             || !matches!(args.network.as_str(), "none" | "host" | "private"));
+    // kiln's init helper starts now, while the spec is made (its exec and
+    // start-up take about as long as this process's work until then).
+    let helper = match args.runtime {
+        RuntimeName::Kiln => Some(container::spawn(stdio_of(&args))?),
+        _ => None,
+    };
     if recorded {
-        return run_recorded(&args, globals);
+        return run_recorded(&args, globals, helper);
     }
     let id = new_id()?;
     let dir = globals.root.join("containers").join(&id);
-    let result = run_in(&args, globals, &id, &dir);
+    let result = run_in(&args, globals, &id, &dir, helper);
     if args.rm {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -191,12 +197,16 @@ pub(super) fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> 
     }
 }
 
-fn run_recorded(args: &RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+fn run_recorded(
+    args: &RunArgs,
+    globals: &Globals,
+    helper: Option<Spawned>,
+) -> anyhow::Result<ExitCode> {
     let c = match super::create::make(args, globals) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(e)),
     };
-    let result = foreground_recorded(args, globals, &c);
+    let result = foreground_recorded(args, globals, &c, helper);
     if args.rm {
         let _ = kiln_runtime::container::lifecycle::remove_files(&c, true);
     }
@@ -212,6 +222,7 @@ fn foreground_recorded(
     args: &RunArgs,
     globals: &Globals,
     c: &Container,
+    helper: Option<Spawned>,
 ) -> anyhow::Result<Outcome> {
     let _lock = state::hold_monitor_lock(&c.dir)?;
     let (mut wiring, bound) = Wiring::new(&c.record, &globals.root).map_err(anyhow::Error::msg)?;
@@ -242,7 +253,10 @@ fn foreground_recorded(
             .map_err(|e| e.to_string())
         };
         let gate: Option<Gate> = if needs { Some(&mut gate) } else { None };
-        foreground::run_with(req, args.interactive, gate)
+        match helper {
+            Some(h) => foreground::run_spawned(h, req, args.interactive, gate),
+            None => foreground::run_with(req, args.interactive, gate),
+        }
     };
     wiring.unwire();
     let code = result
@@ -296,29 +310,29 @@ fn report_error(err: anyhow::Error) -> ExitCode {
     ExitCode::from(exec.unwrap_or(SETUP_FAILED))
 }
 
-fn run_in(args: &RunArgs, globals: &Globals, id: &str, dir: &Path) -> anyhow::Result<Outcome> {
+fn run_in(
+    args: &RunArgs,
+    globals: &Globals,
+    id: &str,
+    dir: &Path,
+    helper: Option<Spawned>,
+) -> anyhow::Result<Outcome> {
     let (rootfs, image, cmd) = resolve_rootfs(args, globals, dir)?;
     let mut config = build_config(args, &rootfs, &image, cmd)?;
     let extra = super::create::mounts(args, globals, &image, id)?;
     config.binds.extend(extra.binds);
     let spec = config.to_spec(id)?;
-    let stdio = if args.tty {
-        Stdio::Pty
-    } else {
-        Stdio::Inherit {
-            stdin: args.interactive,
-        }
-    };
     let req = Request {
         id: id.to_string(),
         spec,
         rootfs,
-        stdio,
+        stdio: stdio_of(args),
     };
-    let outcome = match args.runtime {
-        RuntimeName::Kiln => foreground::run(req, args.interactive)?,
-        RuntimeName::Runc => bundle::run(bundle::OciRuntime::Runc, req, &dir.join("bundle"))?,
-        RuntimeName::Crun => bundle::run(bundle::OciRuntime::Crun, req, &dir.join("bundle"))?,
+    let outcome = match (args.runtime, helper) {
+        (RuntimeName::Kiln, Some(h)) => foreground::run_spawned(h, req, args.interactive, None)?,
+        (RuntimeName::Kiln, None) => foreground::run(req, args.interactive)?,
+        (RuntimeName::Runc, _) => bundle::run(bundle::OciRuntime::Runc, req, &dir.join("bundle"))?,
+        (RuntimeName::Crun, _) => bundle::run(bundle::OciRuntime::Crun, req, &dir.join("bundle"))?,
     };
     Ok(outcome)
 }
