@@ -45,6 +45,11 @@ pub enum MetaError {
     },
     #[error("encoding metadata: {0}")]
     Encode(serde_json::Error),
+    #[error("creating the metadata database {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 macro_rules! from_redb {
@@ -66,9 +71,37 @@ from_redb!(
 
 /// Opens (creating if needed) the database. The caller holds the store lock.
 pub(crate) fn open(path: &Path) -> Result<Database, MetaError> {
+    if !path.exists() {
+        create(path)?;
+    }
     // A small cache: each process opens the file for milliseconds.
     let db = Database::builder().set_cache_size(16 << 20).create(path)?;
     Ok(db)
+}
+
+/// Makes a new database under another name, with its tables, and renames
+/// it into place: a process killed while redb writes a fresh file's header
+/// would leave a file no later open accepts ("invalid data"), and the store
+/// with it. Leftovers of such a kill are replaced.
+fn create(path: &Path) -> Result<(), MetaError> {
+    let fresh = path.with_extension("db.creating");
+    let io = |source| MetaError::Create {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::remove_file(&fresh) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        _ => {}
+    }
+    init(&Database::builder().create(&fresh)?)?;
+    crate::crashpoint::crash_point("meta-before-rename");
+    std::fs::rename(&fresh, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Creates every table so read transactions never meet a missing one.

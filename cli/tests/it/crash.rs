@@ -42,14 +42,16 @@ fn assert_healthy(kiln: &Kiln, after: &str) {
     let o = run(&mut kiln.cmd(["cache", "check"]));
     assert!(
         o.status.success(),
-        "check failed after {after}:\n{}",
-        String::from_utf8_lossy(&o.stdout)
+        "check failed after {after}:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(!out.contains("problem:"), "after {after}: {out}");
 }
 
 const IMPORT_POINTS: &[&str] = &[
+    "meta-before-rename",
     "blob-before-rename",
     "blob-after-rename",
     "blob-before-rename#2",
