@@ -2,9 +2,10 @@
 # Figure for issue 9: a build whose RUN fills a 1 GiB package cache through
 # `RUN --mount=type=cache`, then the same build with `--no-cache`.
 # kiln keeps cache mounts across --no-cache; BuildKit empties them
-# (moby/buildkit issues 1213, 1364, 2447, 4250). BuildKit is not installed
-# here, so its behaviour is stood in for by `--no-cache --no-cache-mounts`
-# (the step re-downloads everything), and only kiln's figures are printed.
+# (moby/buildkit issues 1213, 1364, 2447, 4250). This script stands in for
+# BuildKit with `--no-cache --no-cache-mounts` (the step re-downloads
+# everything); RESULTS.md has the same Dockerfile built by BuildKit 0.32
+# behind a local registry mirror.
 # Usage: bench/cachemount.sh [KILN_BINARY]   (root; needs busybox-static)
 set -eu
 KILN=${1:-$(dirname "$0")/../target/release/kiln}
