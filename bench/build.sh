@@ -15,19 +15,7 @@ runs=${1:-3}
 work=$(mktemp -d /var/tmp/kiln-bench-build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release -q -p kiln
-kiln() { target/release/kiln --root "$work/root" "$@"; }
-
-testdata/scripts/make-busybox-rootfs.sh "$work/rootfs"
-tar -C "$work/rootfs" --numeric-owner -cf "$work/busybox.tar" .
-kiln import "$work/busybox.tar" busybox:latest --change 'CMD ["sh"]' >/dev/null
-
-secs() { # command… → wall seconds
-    local s e
-    s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
-    awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+. bench/busybox-root.sh
 
 ctx=$work/ctx
 sh bench/cases/one-file-change/gen.sh "$ctx"

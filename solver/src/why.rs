@@ -353,27 +353,10 @@ mod tests {
     #[test]
     fn a_large_copy_names_its_changed_files_from_the_kept_lists() {
         use crate::cachekey::KeyBuilder;
-        use crate::context::{Entry, EntryKind, Stat};
+        use crate::context::Entry;
         let lists = tempfile::tempdir().unwrap();
-        let stat = Stat {
-            mode: 0o100644,
-            size: 1,
-            uid: 0,
-            gid: 0,
-            dev: 1,
-            ino: 1,
-            nlink: 1,
-            mtime_sec: 0,
-            mtime_nsec: 0,
-            ctime_sec: 0,
-            ctime_nsec: 0,
-        };
         let entries: Vec<Entry> = (0..=files::MANY)
-            .map(|i| Entry {
-                path: format!("src/f{i:04}").into(),
-                kind: EntryKind::File,
-                stat,
-            })
+            .map(|i| Entry::file_fixture(&format!("src/f{i:04}")))
             .collect();
         let record = |digests: &[String]| {
             let mut k = KeyBuilder::new("COPY");

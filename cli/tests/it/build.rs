@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::{kiln_with_busybox, privileged, testdata, Kiln};
+use crate::support::{kiln_with_busybox, privileged, run_sh, testdata, Kiln};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -30,20 +30,6 @@ fn build_ok(k: &Kiln, dir: &Path, flags: &[&str]) -> (String, String) {
         dir.display()
     );
     (stdout.trim().to_string(), stderr)
-}
-
-fn run_sh(k: &Kiln, image: &str, script: &str) -> String {
-    let out = k
-        .cmd(["run", "--rm", image, "sh", "-c", script])
-        .output()
-        .expect("kiln run");
-    assert!(
-        out.status.success(),
-        "run {script:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_string()
 }
 
 fn inspect(k: &Kiln, image: &str) -> serde_json::Value {

@@ -50,20 +50,7 @@ pub fn build_ok(k: &Kiln, dir: &Path, flags: &[&str]) -> (String, String) {
     (id, stderr)
 }
 
-/// `kiln run --rm IMAGE sh -c SCRIPT`, trimmed stdout.
-pub fn run_sh(k: &Kiln, image: &str, script: &str) -> String {
-    let out = k
-        .cmd(["run", "--rm", image, "sh", "-c", script])
-        .output()
-        .expect("kiln run");
-    assert!(
-        out.status.success(),
-        "run {script:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_string()
-}
+pub use crate::support::run_sh;
 
 /// Names of the steps a plain-progress log shows as CACHED.
 pub fn cached_steps(stderr: &str) -> Vec<String> {

@@ -123,3 +123,19 @@ pub fn kiln_with_busybox() -> Kiln {
     );
     k
 }
+
+/// `kiln run --rm IMAGE sh -c SCRIPT`, trimmed stdout; fails on a non-zero exit.
+pub fn run_sh(k: &Kiln, image: &str, script: &str) -> String {
+    let out = k
+        .cmd(["run", "--rm", image, "sh", "-c", script])
+        .output()
+        .expect("kiln run");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(
+        out.status.success(),
+        "run {script:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}

@@ -144,26 +144,9 @@ fn unescape(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::{EntryKind, Stat};
 
     fn entry(path: &str) -> Entry {
-        Entry {
-            path: path.into(),
-            kind: EntryKind::File,
-            stat: Stat {
-                mode: 0o100644,
-                size: 1,
-                uid: 0,
-                gid: 0,
-                dev: 1,
-                ino: 1,
-                nlink: 1,
-                mtime_sec: 0,
-                mtime_nsec: 0,
-                ctime_sec: 0,
-                ctime_nsec: 0,
-            },
-        }
+        Entry::file_fixture(path)
     }
 
     fn key(

@@ -60,6 +60,30 @@ pub struct Entry {
     pub stat: Stat,
 }
 
+#[cfg(test)]
+impl Entry {
+    /// A one-byte regular file at `path`, for tests of keys built from lists.
+    pub(crate) fn file_fixture(path: &str) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::File,
+            stat: Stat {
+                mode: 0o100644,
+                size: 1,
+                uid: 0,
+                gid: 0,
+                dev: 1,
+                ino: 1,
+                nlink: 1,
+                mtime_sec: 0,
+                mtime_nsec: 0,
+                ctime_sec: 0,
+                ctime_nsec: 0,
+            },
+        }
+    }
+}
+
 /// A path and its type, as a listing needs them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Listed {
