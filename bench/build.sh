@@ -26,8 +26,8 @@ sh bench/cases/one-file-change/gen.sh "$ctx"
 # the previous store measures the kernel, not kiln (1-20 s instead of ~2 s).
 cold=$(for i in $(seq "$runs"); do
     r=$work/cold-$i
-    target/release/kiln --root "$r" import "$work/busybox.tar" busybox:latest --change 'CMD ["sh"]' >/dev/null
-    secs target/release/kiln --root "$r" build --progress=plain "$ctx"
+    "$kiln_bin" --root "$r" import "$work/busybox.tar" busybox:latest --change 'CMD ["sh"]' >/dev/null
+    secs "$kiln_bin" --root "$r" build --progress=plain "$ctx"
 done | median)
 kiln build --progress=plain "$ctx" >/dev/null 2>&1
 cached=$(for _ in $(seq "$runs"); do secs kiln build --progress=plain "$ctx"; done | median)

@@ -1,8 +1,8 @@
 # Sourced by bench/build.sh and bench/export.sh, with $work set: builds a
 # release kiln, gives it a root in $work/root holding busybox:latest (made
 # from Debian's busybox-static), and defines the timing helpers.
-cargo build --release -q -p kiln
-kiln() { target/release/kiln --root "$work/root" "$@"; }
+kiln_bin=$(scripts/release.sh)
+kiln() { "$kiln_bin" --root "$work/root" "$@"; }
 
 testdata/scripts/make-busybox-rootfs.sh "$work/rootfs"
 tar -C "$work/rootfs" --numeric-owner -cf "$work/busybox.tar" .

@@ -8,8 +8,7 @@
 # behind a local registry mirror.
 # Usage: bench/cachemount.sh [KILN_BINARY]   (root; needs busybox-static)
 set -eu
-KILN=${1:-$(dirname "$0")/../target/release/kiln}
-[ -x "$KILN" ] || KILN=$(dirname "$0")/../target/debug/kiln
+KILN=${1:-$("$(dirname "$0")/../scripts/release.sh")}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 sh "$(dirname "$0")/../testdata/scripts/make-busybox-rootfs.sh" "$WORK/rootfs" >/dev/null

@@ -1,14 +1,14 @@
 #!/bin/sh
 # bench/containers.sh - detached-container figures beside podman, as ratios:
 #   run -d to first log line, exec latency, stop of 50 containers.
-# Uses target/release/kiln (build it first: cargo build --release -p kiln)
+# Uses the binary scripts/release.sh builds (or $KILN)
 # and Debian's podman with the flags the peer bench found necessary here
 # (--runtime runc, --network=none, ulimits; bench/peers/); kiln gets
 # --network none too, so neither starts a user-mode network stack. N runs
 # each, medians.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-KILN=${KILN:-$here/target/release/kiln}
+KILN=${KILN:-$("$here/scripts/release.sh")}
 N=${N:-10}
 work=$(mktemp -d /tmp/kiln-bench-containers.XXXXXX)
 root=$work/root

@@ -20,8 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release -q -p kiln
-kiln=$PWD/target/release/kiln
+kiln=$(scripts/release.sh)
 
 start_registry() { # name: starts it, sets $addr (no subshell, so the
     mkdir -p "$work/$1"  # trap sees every registry to stop)

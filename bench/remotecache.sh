@@ -20,10 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${KILN:-}" ]; then
-    cargo build --release -q -p kiln
-fi
-kiln=${KILN:-$PWD/target/release/kiln}
+kiln=${KILN:-$(scripts/release.sh)}
 
 registry=$(testdata/scripts/registry.sh start "$work/registry")
 printf '[registry."docker.io"]\nmirrors = ["%s"]\n' "$registry" > "$work/kiln.toml"

@@ -3,9 +3,10 @@
 # over N runs, beside `runc run` and `crun run` of runc's default spec
 # (`true`, no terminal) and of kiln's own spec ("-same"), as ratios to kiln.
 #
-#   cargo build --release -p kiln && sudo bench/run-latency.sh
+#   sudo bench/run-latency.sh
 #
-# Environment: KILN (default target/release/kiln), N (default 50), W warm-up
+# Environment: KILN (default: what scripts/release.sh builds), N (default
+# 50), W warm-up
 # runs (default 3), WORK (default a fresh temp dir, removed at the end).
 # crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a
 # private mount namespace without /sys/fs/cgroup/unified, as the peer
@@ -54,8 +55,7 @@ if [ "${1:-}" = __crun ]; then
     exit
 fi
 
-KILN=${KILN:-$repo/target/release/kiln}
-[ -x "$KILN" ] || { echo "no kiln binary at $KILN (cargo build --release -p kiln)" >&2; exit 1; }
+KILN=${KILN:-$("$repo/scripts/release.sh")}
 WORK=${WORK:-$(mktemp -d /tmp/kiln-bench.XXXXXX)}
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/bundle"

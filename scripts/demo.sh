@@ -18,10 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # KILN=path/to/kiln uses an already built binary.
-if [ -z "${KILN:-}" ]; then
-    cargo build --release -p kiln
-fi
-kiln=${KILN:-$PWD/target/release/kiln}
+kiln=${KILN:-$(scripts/release.sh)}
 export KILN_ROOT=${KILN_ROOT:-/tmp/kiln-demo/root}
 work=$(mktemp -d)
 cleanup() {

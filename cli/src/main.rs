@@ -61,6 +61,8 @@ fn main() -> ExitCode {
     if let Some(code) = kiln_runtime::helper::maybe_run() {
         return code;
     }
+    // A foreground `run` starts its init helper now, to overlap parsing.
+    cmd::container::early_helper::start(std::env::args_os().skip(1));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => cmd::build::run(args, &cli.globals),

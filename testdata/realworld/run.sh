@@ -5,9 +5,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
-cargo build --release -q -p kiln
+kiln=$(scripts/release.sh)
 work=$(mktemp -d /var/tmp/kiln-realworld.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # A private copy: a rebuild of target/ during the run cannot swap the binary.
-cp target/release/kiln "$work/kiln"
+cp "$kiln" "$work/kiln"
 python3 "$here/check.py" "$work/kiln" "$work/run" "$@"

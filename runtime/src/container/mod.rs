@@ -124,8 +124,8 @@ pub fn start(req: Request) -> Result<Running, Error> {
     start_with(req, None)
 }
 
-/// Called with the helper's pid (which sits in the container's network
-/// namespace) after setup, before the command runs.
+/// Called with the container's first process's pid (as the host sees it)
+/// after setup, before the command runs: its namespaces are the container's.
 pub type Gate<'a> = &'a mut dyn FnMut(u32) -> Result<(), String>;
 
 /// [`start`], running `gate` before the container's command starts: the
@@ -332,9 +332,14 @@ impl Running {
             match protocol::recv(self.sock.as_fd())? {
                 Some((Message::Started, _)) => return Ok(()),
                 Some((Message::Gate, _)) => {
-                    let pid = self.helper.id();
+                    // The gate wires the container's network namespace,
+                    // which is its first process's, not the helper's.
+                    let pid = self.container_pid().map(|p| p as u32);
                     if let Some(g) = gate.as_mut() {
-                        if let Err(e) = g(pid) {
+                        let wired = pid
+                            .ok_or_else(|| "the container's process is gone".to_string())
+                            .and_then(&mut *g);
+                        if let Err(e) = wired {
                             let _ = self.signal(nix::sys::signal::Signal::SIGKILL);
                             self.setup_error = Some(e);
                             return self.finish().map(|_| ());

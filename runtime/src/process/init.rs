@@ -40,8 +40,15 @@ pub const FORWARDED: [Signal; 7] = [
 ];
 
 /// Namespaces the container's first process creates for itself, after
-/// the fork, rather than the helper before it.
-const CHILD_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS.union(CloneFlags::CLONE_NEWCGROUP);
+/// the fork, rather than the helper before it. Only the PID namespace must
+/// come first (it takes effect for children); making the others in the
+/// child lets a network namespace's slow set-up overlap the helper's
+/// cgroup work.
+const CHILD_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS
+    .union(CloneFlags::CLONE_NEWCGROUP)
+    .union(CloneFlags::CLONE_NEWNET)
+    .union(CloneFlags::CLONE_NEWUTS)
+    .union(CloneFlags::CLONE_NEWIPC);
 
 /// The forwarded signals plus SIGCHLD, for blocking and signalfd.
 pub fn forwarded_mask() -> SigSet {
@@ -115,7 +122,9 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     // of every process in the namespace, and the helper must keep the
     // host's view to remove the cgroup and read its OOM count afterwards.
     // So is the cgroup namespace, rooted where the child stands when it
-    // unshares it: inside the container's cgroup.
+    // unshares it: inside the container's cgroup. The network, UTS and IPC
+    // namespaces are the child's too (see CHILD_NAMESPACES): who needs the
+    // container's network namespace finds it through the child's pid.
     unshare(flags - CHILD_NAMESPACES).map_err(|e| format!("unshare: {e}"))?;
     // SAFETY: this process is single-threaded (a fresh exec).
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
@@ -272,8 +281,10 @@ fn setup_and_exec(
 ) -> Result<Never, Failure> {
     let spec = &config.spec;
     die_with_helper()?;
-    if flags.contains(CloneFlags::CLONE_NEWNS) {
-        unshare(CloneFlags::CLONE_NEWNS).map_err(setup("unshare"))?;
+    // The cgroup namespace waits until the child stands in its cgroup.
+    let own = flags.intersection(CHILD_NAMESPACES - CloneFlags::CLONE_NEWCGROUP);
+    if !own.is_empty() {
+        unshare(own).map_err(setup("unshare"))?;
     }
     if flags.contains(CloneFlags::CLONE_NEWNET) {
         namespaces::loopback_up().map_err(setup("network"))?;

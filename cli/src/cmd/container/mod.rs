@@ -8,6 +8,7 @@ mod attach;
 mod commit;
 mod cp;
 mod create;
+pub mod early_helper;
 mod exec;
 mod filter;
 mod lifecycle;

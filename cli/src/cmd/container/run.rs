@@ -14,6 +14,7 @@ use kiln_runtime::oci_spec::runtime::LinuxSeccomp;
 use kiln_runtime::spec::{parse_bytes, Bind, Config, Init, Limits, Network, Seccomp};
 use kiln_runtime::{Outcome, Request, Rootfs, Stdio};
 
+use super::early_helper::{self, Wanted};
 use crate::globals::Globals;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -176,10 +177,13 @@ pub(super) fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> 
             || args.name.is_some()
             || !args.publish.is_empty()
             || !matches!(args.network.as_str(), "none" | "host" | "private"));
-    // kiln's init helper starts now, while the spec is made (its exec and
-    // start-up take about as long as this process's work until then).
+    // The init helper was most likely started before parsing (see
+    // early_helper); if not, it starts now, while the spec is made.
     let helper = match args.runtime {
-        RuntimeName::Kiln => Some(container::spawn(stdio_of(&args))?),
+        RuntimeName::Kiln => match early_helper::take(wanted(&args)) {
+            Some(h) => Some(h),
+            None => Some(container::spawn(stdio_of(&args))?),
+        },
         _ => None,
     };
     if recorded {
@@ -244,9 +248,8 @@ fn foreground_recorded(
         let mut gate = |pid: u32| {
             wiring.wire(pid)?;
             let ip = wiring.ip.clone();
-            let child = first_child(pid);
             state::update_state(&dir, |s| {
-                s.pid = child;
+                s.pid = pid as i32;
                 s.ip = ip;
             })
             .map(|_| ())
@@ -275,22 +278,15 @@ fn foreground_recorded(
     Ok(result?)
 }
 
-/// The container's first process: the helper's only child.
-fn first_child(helper: u32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{helper}/task/{helper}/children"))
-        .ok()
-        .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse().ok()))
-        .unwrap_or(0)
+fn wanted(args: &RunArgs) -> Wanted {
+    Wanted {
+        tty: args.tty,
+        interactive: args.interactive,
+    }
 }
 
 fn stdio_of(args: &RunArgs) -> Stdio {
-    if args.tty {
-        Stdio::Pty
-    } else {
-        Stdio::Inherit {
-            stdin: args.interactive,
-        }
-    }
+    wanted(args).stdio()
 }
 
 fn report(outcome: Outcome) -> ExitCode {

@@ -1,19 +1,12 @@
-//! Seccomp: an OCI `LinuxSeccomp` profile compiled to BPF with seccompiler.
-//!
-//! seccompiler gives one match action per filter, OCI one action per rule,
-//! so a profile becomes several filters: first the allow-list (mismatch →
-//! the profile's default action), then one filter per other action. The
-//! kernel runs every filter and keeps the most restrictive answer, taking
-//! the newest filter's on a tie, so `clone3 → ENOSYS` installed after the
-//! allow-list wins over its default `EPERM`.
+//! Seccomp: an OCI `LinuxSeccomp` profile compiled to one BPF program
+//! ([`compile`]) and installed with seccomp(2).
 
+mod bpf;
+mod compile;
 pub mod profile;
 
-use std::collections::BTreeMap;
-
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator};
-use seccompiler::{BpfProgram, TargetArch};
-use serde_json::{json, Value};
+pub use bpf::Insn;
+pub use compile::compile;
 
 use super::protocol::Filter;
 
@@ -27,61 +20,16 @@ pub enum Error {
     Apply(String),
 }
 
-#[cfg(target_arch = "x86_64")]
-const ARCH: TargetArch = TargetArch::x86_64;
-#[cfg(target_arch = "aarch64")]
-const ARCH: TargetArch = TargetArch::aarch64;
-
-/// Per syscall name: `None` matches always, else any of the condition lists.
-type Rules = BTreeMap<String, Option<Vec<Vec<Value>>>>;
-
-/// Compiles `profile` into the BPF programs to install, in order. Syscall
-/// names this architecture lacks are dropped, as libseccomp does.
-pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<BpfProgram>, Error> {
-    let default = action(profile.default_action(), profile.default_errno_ret(), None)?;
-    let mut groups: BTreeMap<String, (Value, Rules)> = BTreeMap::new();
-    for rule in profile.syscalls().iter().flatten() {
-        let act = action(rule.action(), profile.default_errno_ret(), rule.errno_ret())?;
-        if act == default {
-            continue;
-        }
-        let conds = rule
-            .args()
-            .as_ref()
-            .map(|a| a.iter().map(condition).collect::<Vec<_>>());
-        let entry = groups
-            .entry(act.to_string())
-            .or_insert_with(|| (act.clone(), Rules::new()));
-        for name in rule.names() {
-            add_rule(&mut entry.1, name, conds.clone());
-        }
-    }
-    let allow = json!("allow");
-    let mut filters = Vec::new();
-    // The allow-list goes first so the other actions' data win ties.
-    if let Some((_, rules)) = groups.remove(&allow.to_string()) {
-        filters.push((default.clone(), allow.clone(), rules));
-    } else if default != allow {
-        filters.push((default.clone(), allow.clone(), Rules::new()));
-    }
-    for (_, (act, rules)) in groups {
-        filters.push((json!("allow"), act, rules));
-    }
-    filters
-        .into_iter()
-        .map(|(mismatch, matched, rules)| build(mismatch, matched, rules))
-        .collect()
-}
-
-/// Installs `programs` on the calling thread, in order. seccompiler's own
-/// `apply_filter` also sets no_new_privs, which Docker leaves off unless
-/// asked (setuid tools such as `su` must keep working), so the filter is
-/// installed here with the seccomp(2) call itself.
-pub fn apply(programs: &[BpfProgram]) -> Result<(), Error> {
+/// Installs `programs` on the calling thread, in order. no_new_privs is
+/// left as it is: Docker sets it only when asked, so that setuid tools
+/// such as `su` keep working.
+pub fn apply(programs: &[Vec<Insn>]) -> Result<(), Error> {
     for program in programs.iter().filter(|p| !p.is_empty()) {
+        let len = u16::try_from(program.len())
+            .map_err(|_| Error::Apply(format!("{} instructions is too long", program.len())))?;
         let fprog = libc::sock_fprog {
-            len: program.len() as u16,
-            // sock_filter is repr(C) with libc's layout.
+            len,
+            // Insn is repr(C) with sock_filter's layout.
             filter: program.as_ptr() as *mut libc::sock_filter,
         };
         // SAFETY: the kernel copies the program; `fprog` outlives the call.
@@ -100,162 +48,247 @@ pub fn apply(programs: &[BpfProgram]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The programs of the spec's profile in a form that can be sent.
+/// The program of the spec's profile in a form that can be sent.
 pub fn compile_spec(spec: &oci_spec::runtime::Spec) -> Result<Vec<Filter>, Error> {
     let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(Vec::new());
     };
-    Ok(compile(profile)?
-        .into_iter()
-        .map(|p| p.into_iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect())
-        .collect())
+    let program = compile(profile)?;
+    Ok(vec![program
+        .iter()
+        .map(|i| (i.code, i.jt, i.jf, i.k))
+        .collect()])
 }
 
 /// Back from [`compile_spec`]'s form.
-pub fn programs(filters: &[Filter]) -> Vec<BpfProgram> {
+pub fn programs(filters: &[Filter]) -> Vec<Vec<Insn>> {
     filters
         .iter()
         .map(|f| {
             f.iter()
-                .map(|&(code, jt, jf, k)| seccompiler::sock_filter { code, jt, jf, k })
+                .map(|&(code, jt, jf, k)| Insn { code, jt, jf, k })
                 .collect()
         })
         .collect()
 }
 
-fn add_rule(rules: &mut Rules, name: &str, conds: Option<Vec<Value>>) {
-    let slot = rules
-        .entry(name.to_string())
-        .or_insert_with(|| Some(Vec::new()));
-    match (slot.as_mut(), conds) {
-        (Some(list), Some(c)) if !c.is_empty() => list.push(c),
-        _ => *slot = None,
-    }
-}
-
-fn action(
-    act: LinuxSeccompAction,
-    default_errno: Option<u32>,
-    errno: Option<u32>,
-) -> Result<Value, Error> {
-    use LinuxSeccompAction as A;
-    let errno = errno.or(default_errno).unwrap_or(libc::EPERM as u32);
-    Ok(match act {
-        A::ScmpActAllow => json!("allow"),
-        A::ScmpActErrno => json!({ "errno": errno }),
-        A::ScmpActKill | A::ScmpActKillThread => json!("kill_thread"),
-        A::ScmpActKillProcess => json!("kill_process"),
-        A::ScmpActTrap => json!("trap"),
-        A::ScmpActLog => json!("log"),
-        A::ScmpActTrace => json!({ "trace": errno }),
-        other => return Err(Error::Unsupported(other.to_string())),
-    })
-}
-
-fn condition(arg: &LinuxSeccompArg) -> Value {
-    use LinuxSeccompOperator as O;
-    let (op, val) = match arg.op() {
-        O::ScmpCmpNe => (json!("ne"), arg.value()),
-        O::ScmpCmpLt => (json!("lt"), arg.value()),
-        O::ScmpCmpLe => (json!("le"), arg.value()),
-        O::ScmpCmpEq => (json!("eq"), arg.value()),
-        O::ScmpCmpGe => (json!("ge"), arg.value()),
-        O::ScmpCmpGt => (json!("gt"), arg.value()),
-        O::ScmpCmpMaskedEq => (
-            json!({ "masked_eq": arg.value() }),
-            arg.value_two().unwrap_or(0),
-        ),
-    };
-    json!({ "index": arg.index(), "type": "qword", "op": op, "val": val })
-}
-
-fn build(mismatch: Value, matched: Value, mut rules: Rules) -> Result<BpfProgram, Error> {
-    // Bounded retries: each drops one name the architecture does not know.
-    for _ in 0..64 {
-        let filter: Vec<Value> = rules
-            .iter()
-            .flat_map(|(name, conds)| match conds {
-                None => vec![json!({ "syscall": name })],
-                Some(list) => list
-                    .iter()
-                    .map(|c| json!({ "syscall": name, "args": c }))
-                    .collect(),
-            })
-            .collect();
-        let doc = json!({ "f": { "mismatch_action": mismatch, "match_action": matched, "filter": filter } });
-        match seccompiler::compile_from_json(doc.to_string().as_bytes(), ARCH) {
-            Ok(mut map) => {
-                return map
-                    .remove("f")
-                    .ok_or_else(|| Error::Compile("no filter produced".into()))
-            }
-            Err(e) => match unknown_name(&e.to_string()) {
-                Some(name) if rules.remove(&name).is_some() => {}
-                _ => return Err(Error::Compile(e.to_string())),
-            },
-        }
-    }
-    Err(Error::Compile("too many unknown syscall names".into()))
-}
-
-/// seccompiler does not export its JSON error type; its message is the
-/// only way to learn which name it did not know.
-fn unknown_name(message: &str) -> Option<String> {
-    let rest = message.split("Invalid syscall name: ").nth(1)?;
-    rest.split(" for given arch").next().map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
-    use oci_spec::runtime::Capability;
+    use oci_spec::runtime::{
+        Capability, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompArg,
+        LinuxSeccompOperator as O, LinuxSyscall,
+    };
+
+    const ALLOW: u32 = 0x7fff_0000;
+    const EPERM: u32 = 0x0005_0000 | libc::EPERM as u32;
+
+    fn nr(name: &str) -> u32 {
+        syscalls::Sysno::from_str(name).unwrap().id() as u32
+    }
+
+    /// A `struct seccomp_data` for this architecture.
+    fn data(arch: u32, nr: u32, args: [u64; 6]) -> [u8; 64] {
+        let mut d = [0u8; 64];
+        d[..4].copy_from_slice(&nr.to_ne_bytes());
+        d[4..8].copy_from_slice(&arch.to_ne_bytes());
+        for (i, a) in args.iter().enumerate() {
+            d[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+        }
+        d
+    }
+
+    fn native_arch() -> u32 {
+        if cfg!(target_arch = "x86_64") {
+            0xc000_003e
+        } else {
+            0xc000_00b7
+        }
+    }
+
+    fn verdict(program: &[Insn], nr: u32, args: [u64; 6]) -> u32 {
+        bpf::run(program, &data(native_arch(), nr, args))
+    }
+
+    /// What the profile says, read straight off its rules.
+    fn expected(p: &LinuxSeccomp, call: u32, args: [u64; 6]) -> u32 {
+        let errno = p.default_errno_ret();
+        let default = compile::action(p.default_action(), errno, None).unwrap();
+        let holds = |a: &LinuxSeccompArg| {
+            let x = args[a.index()];
+            match a.op() {
+                O::ScmpCmpEq => x == a.value(),
+                O::ScmpCmpNe => x != a.value(),
+                O::ScmpCmpLt => x < a.value(),
+                O::ScmpCmpLe => x <= a.value(),
+                O::ScmpCmpGt => x > a.value(),
+                O::ScmpCmpGe => x >= a.value(),
+                O::ScmpCmpMaskedEq => x & a.value() == a.value_two().unwrap_or(0),
+            }
+        };
+        p.syscalls()
+            .iter()
+            .flatten()
+            .filter(|r| {
+                r.names()
+                    .iter()
+                    .any(|n| syscalls::Sysno::from_str(n).is_ok_and(|s| s.id() as u32 == call))
+            })
+            .filter(|r| r.args().iter().flatten().all(holds))
+            .map(|r| compile::action(r.action(), errno, r.errno_ret()).unwrap())
+            .filter(|&a| a != default)
+            .min_by_key(|&a| (a & 0xffff_0000) as i32)
+            .unwrap_or(default)
+    }
+
+    const PROBES: [u64; 9] = [0, 1, 2, 0x8, 0x11, 0x2_0000, 40, 0xffff_ffff, 0x1_0000_0008];
 
     #[test]
-    fn default_profile_compiles_without_dropping_names() {
-        let profile = profile::docker_default(&[Capability::Chown, Capability::Setuid]);
-        let progs = compile(&profile).unwrap();
-        // allow-list + the ENOSYS filter for clone3
-        assert_eq!(progs.len(), 2);
-        assert!(
-            progs[0].len() > 300,
-            "allow-list too short: {}",
-            progs[0].len()
+    fn docker_default_does_what_its_rules_say_for_every_call() {
+        for caps in [vec![], vec![Capability::SysAdmin, Capability::SysPtrace]] {
+            let profile = profile::docker_default(&caps);
+            let program = compile(&profile).unwrap();
+            let calls = (0..=500).chain([0x4000_0000, 0x4000_0001, 100_000, u32::MAX]);
+            for call in calls {
+                for a0 in PROBES {
+                    let args = [a0, 0, 0, 0, 0, 0];
+                    assert_eq!(
+                        verdict(&program, call, args),
+                        expected(&profile, call, args),
+                        "syscall {call}, arg0 {a0:#x}, caps {caps:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn docker_default_answers_as_docker_does() {
+        let p = compile(&profile::docker_default(&[])).unwrap();
+        assert!(p.len() < 300, "{} instructions", p.len());
+        assert_eq!(verdict(&p, nr("read"), [0; 6]), ALLOW);
+        assert_eq!(verdict(&p, nr("keyctl"), [0; 6]), EPERM);
+        assert_eq!(verdict(&p, nr("unshare"), [0; 6]), EPERM);
+        assert_eq!(
+            verdict(&p, nr("clone3"), [0; 6]),
+            0x0005_0000 | libc::ENOSYS as u32
+        );
+        assert_eq!(verdict(&p, nr("clone"), [0x11, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(verdict(&p, nr("clone"), [0x2_0011, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(verdict(&p, nr("personality"), [0x8, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(verdict(&p, nr("personality"), [0x1, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(verdict(&p, nr("socket"), [2, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(verdict(&p, nr("socket"), [40, 0, 0, 0, 0, 0]), EPERM);
+        let admin = compile(&profile::docker_default(&[Capability::SysAdmin])).unwrap();
+        assert_eq!(verdict(&admin, nr("unshare"), [0; 6]), ALLOW);
+        assert_eq!(
+            verdict(&admin, nr("clone"), [0x2_0011, 0, 0, 0, 0, 0]),
+            ALLOW
         );
     }
 
     #[test]
-    fn sys_admin_lifts_the_namespace_rules() {
-        let without = profile::docker_default(&[]);
-        let with = profile::docker_default(&[Capability::SysAdmin]);
-        let names = |p: &LinuxSeccomp| {
-            p.syscalls()
-                .iter()
-                .flatten()
-                .flat_map(|s| s.names().clone())
-                .collect::<Vec<_>>()
-        };
-        assert!(!names(&without).contains(&"unshare".to_string()));
-        assert!(names(&with).contains(&"unshare".to_string()));
-        assert!(!names(&with).contains(&"keyctl".to_string()));
-        assert_eq!(compile(&with).unwrap().len(), 1);
+    fn another_architecture_is_killed() {
+        let p = compile(&profile::docker_default(&[])).unwrap();
+        let i386 = 0x4000_0003;
+        assert_eq!(bpf::run(&p, &data(i386, nr("read"), [0; 6])), 0x8000_0000);
+    }
+
+    fn rule(name: &str, action: A, args: Vec<LinuxSeccompArg>) -> LinuxSyscall {
+        let mut s = LinuxSyscall::default();
+        s.set_names(vec![name.to_string()]);
+        s.set_action(action);
+        if !args.is_empty() {
+            s.set_args(Some(args));
+        }
+        s
+    }
+
+    fn arg(index: usize, op: O, value: u64, value_two: u64) -> LinuxSeccompArg {
+        oci_spec::runtime::LinuxSeccompArgBuilder::default()
+            .index(index)
+            .op(op)
+            .value(value)
+            .value_two(value_two)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_operator_compares_all_64_bits() {
+        let v = 0x1_0000_0005u64;
+        let ops = [
+            O::ScmpCmpEq,
+            O::ScmpCmpNe,
+            O::ScmpCmpLt,
+            O::ScmpCmpLe,
+            O::ScmpCmpGt,
+            O::ScmpCmpGe,
+            O::ScmpCmpMaskedEq,
+        ];
+        let calls = ["read", "write", "open", "close", "stat", "fstat", "lstat"];
+        let mut profile = LinuxSeccomp::default();
+        profile.set_default_action(A::ScmpActErrno);
+        let rules = calls
+            .iter()
+            .zip(ops)
+            .enumerate()
+            .map(|(i, (name, op))| rule(name, A::ScmpActAllow, vec![arg(i % 6, op, v, 0x5)]))
+            .collect();
+        profile.set_syscalls(Some(rules));
+        let program = compile(&profile).unwrap();
+        let values = [0, 4, 5, 6, v - 1, v, v + 1, 0x2_0000_0000, 0x5, u64::MAX];
+        for name in calls {
+            for x in values {
+                let args = [x; 6];
+                assert_eq!(
+                    verdict(&program, nr(name), args),
+                    expected(&profile, nr(name), args),
+                    "{name} with {x:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_most_restrictive_matching_rule_wins() {
+        let mut profile = LinuxSeccomp::default();
+        profile.set_default_action(A::ScmpActAllow);
+        let mut trap = rule("write", A::ScmpActTrap, vec![arg(0, O::ScmpCmpEq, 2, 0)]);
+        trap.set_errno_ret(None);
+        profile.set_syscalls(Some(vec![
+            rule("write", A::ScmpActLog, vec![]),
+            trap,
+            rule("write", A::ScmpActErrno, vec![arg(0, O::ScmpCmpGe, 1, 0)]),
+        ]));
+        let p = compile(&profile).unwrap();
+        assert_eq!(verdict(&p, nr("write"), [0; 6]), 0x7ffc_0000);
+        assert_eq!(verdict(&p, nr("write"), [1, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(verdict(&p, nr("write"), [2, 0, 0, 0, 0, 0]), 0x0003_0000);
+        assert_eq!(verdict(&p, nr("read"), [2, 0, 0, 0, 0, 0]), ALLOW);
     }
 
     #[test]
     fn unknown_names_are_dropped() {
         let mut profile = profile::docker_default(&[]);
-        let mut extra = oci_spec::runtime::LinuxSyscall::default();
-        extra.set_names(vec!["no_such_call".into(), "read".into()]);
-        extra.set_action(LinuxSeccompAction::ScmpActLog);
         let mut rules = profile.syscalls().clone().unwrap();
-        rules.push(extra);
+        rules.push(rule("no_such_call", A::ScmpActLog, vec![]));
         profile.set_syscalls(Some(rules));
-        assert_eq!(compile(&profile).unwrap().len(), 3);
+        let p = compile(&profile).unwrap();
+        assert_eq!(verdict(&p, nr("read"), [0; 6]), ALLOW);
     }
 
     #[test]
-    fn notify_is_refused() {
+    fn notify_and_a_seventh_argument_are_refused() {
         let mut profile = LinuxSeccomp::default();
-        profile.set_default_action(LinuxSeccompAction::ScmpActNotify);
+        profile.set_default_action(A::ScmpActNotify);
         assert!(matches!(compile(&profile), Err(Error::Unsupported(_))));
+        profile.set_default_action(A::ScmpActErrno);
+        let bad = rule("read", A::ScmpActAllow, vec![arg(6, O::ScmpCmpEq, 0, 0)]);
+        profile.set_syscalls(Some(vec![bad]));
+        let err = compile(&profile).unwrap_err().to_string();
+        assert!(err.contains("argument index 6"), "{err}");
     }
 }

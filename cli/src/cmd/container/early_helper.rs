@@ -1,0 +1,163 @@
+//! `kiln run`'s init helper, started before the command line is parsed.
+//! Parsing kiln's whole command tree takes about as long as the helper's
+//! exec and start-up, so a foreground `run` starts the helper first and
+//! the two overlap. The flags that matter (`-i`, `-t`, `-d`, `--runtime`)
+//! are guessed from the raw arguments; `run` takes the helper only when
+//! the parsed flags agree, and otherwise drops it (its socket closes and it
+//! exits) and spawns another. A wrong guess costs time, never behaviour.
+
+use std::sync::Mutex;
+
+use kiln_runtime::container::{self, Spawned};
+use kiln_runtime::Stdio;
+
+/// The helper started before parsing, with the stdio it was given.
+static EARLY: Mutex<Option<(Wanted, Spawned)>> = Mutex::new(None);
+
+/// Global flags that take a value as the next argument.
+const GLOBAL_VALUED: [&str; 2] = ["--root", "--config"];
+
+/// `run`'s long flags that take no value; any other long flag without `=`
+/// is taken to take the next argument.
+const RUN_SWITCHES: [&str; 8] = [
+    "--rm",
+    "--interactive",
+    "--tty",
+    "--detach",
+    "--publish-all",
+    "--read-only",
+    "--privileged",
+    "--init",
+];
+
+/// `run`'s short flags that take no value; they may be bundled (`-it`).
+const RUN_SHORT_SWITCHES: &str = "itdP";
+
+/// What the helper's stdio depends on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Wanted {
+    pub tty: bool,
+    pub interactive: bool,
+}
+
+impl Wanted {
+    pub fn stdio(self) -> Stdio {
+        if self.tty {
+            Stdio::Pty
+        } else {
+            Stdio::Inherit {
+                stdin: self.interactive,
+            }
+        }
+    }
+}
+
+/// Starts the helper when `args` (without argv[0]) look like a foreground
+/// `kiln run` on kiln's own runtime.
+pub fn start(args: impl Iterator<Item = std::ffi::OsString>) {
+    let Some(wanted) = guess(args) else {
+        return;
+    };
+    if let (Ok(helper), Ok(mut slot)) = (container::spawn(wanted.stdio()), EARLY.lock()) {
+        *slot = Some((wanted, helper));
+    }
+}
+
+/// The early helper, if there is one and it was started for `wanted`.
+pub fn take(wanted: Wanted) -> Option<Spawned> {
+    let (started_for, helper) = EARLY.lock().ok()?.take()?;
+    (started_for == wanted).then_some(helper)
+}
+
+fn guess(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Wanted> {
+    let mut args = args.map(|a| a.into_string().ok());
+    loop {
+        let arg = args.next()??;
+        if GLOBAL_VALUED.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            if arg != "run" {
+                return None;
+            }
+            break;
+        }
+    }
+    let mut wanted = Wanted {
+        tty: false,
+        interactive: false,
+    };
+    // Up to the image: what follows is the container's command line.
+    while let Some(arg) = args.next() {
+        let arg = arg?;
+        match arg.as_str() {
+            "--" => break,
+            "--tty" => wanted.tty = true,
+            "--interactive" => wanted.interactive = true,
+            "--detach" | "--runtime" => return None,
+            a if a.starts_with("--runtime=") => return None,
+            a if a.starts_with("--") => {
+                if !RUN_SWITCHES.contains(&a) && !a.contains('=') {
+                    args.next();
+                }
+            }
+            a if a.starts_with('-') && a.len() > 1 => {
+                let letters = &a[1..];
+                if !letters.chars().all(|c| RUN_SHORT_SWITCHES.contains(c)) {
+                    // `-e K=V` or `-eK=V`: a value follows or is attached.
+                    if letters.len() == 1 {
+                        args.next();
+                    }
+                    continue;
+                }
+                if letters.contains('d') {
+                    return None;
+                }
+                wanted.tty |= letters.contains('t');
+                wanted.interactive |= letters.contains('i');
+            }
+            _ => break,
+        }
+    }
+    Some(wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guessed(line: &str) -> Option<Wanted> {
+        guess(line.split_whitespace().map(Into::into))
+    }
+
+    fn w(tty: bool, interactive: bool) -> Option<Wanted> {
+        Some(Wanted { tty, interactive })
+    }
+
+    #[test]
+    fn foreground_runs_are_recognised_with_their_stdio() {
+        assert_eq!(guessed("run --rm busybox true"), w(false, false));
+        assert_eq!(guessed("--root /r run -it busybox sh"), w(true, true));
+        assert_eq!(
+            guessed("--debug run -e A=1 -i --name x img"),
+            w(false, true)
+        );
+        assert_eq!(guessed("run --network none --tty img"), w(true, false));
+    }
+
+    #[test]
+    fn the_command_after_the_image_is_not_read() {
+        assert_eq!(guessed("run img ls -lt"), w(false, false));
+        assert_eq!(guessed("run -e X img sh -c -t"), w(false, false));
+        assert_eq!(guessed("run -- img -t"), w(false, false));
+    }
+
+    #[test]
+    fn other_commands_detached_runs_and_other_runtimes_get_none() {
+        assert_eq!(guessed("build ."), None);
+        assert_eq!(guessed("--root run ps"), None);
+        assert_eq!(guessed("run -dit img"), None);
+        assert_eq!(guessed("run --runtime crun img"), None);
+        assert_eq!(guessed("run --runtime=runc img"), None);
+        assert_eq!(guessed(""), None);
+    }
+}

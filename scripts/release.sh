@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# release.sh - builds kiln as shipped and prints the binary's path.
+#
+# The binary is a static-pie executable (glibc linked in, ASLR kept) with
+# packed relative relocations (DT_RELR: binutils 2.38, glibc 2.36). With
+# no shared libraries to map and bind, and its own relocations a few KiB
+# instead of 700, each exec of kiln starts about 0.5 ms sooner; `kiln run`
+# execs it twice (the CLI, then the init helper it re-executes).
+# crt-static cannot go in .cargo/config.toml: without --target it would
+# also apply to proc-macros, which cannot be static. So it is set here,
+# for this one build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+host=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
+    cargo build --release -q -p kiln --target "$host" >&2
+echo "$PWD/target/$host/release/kiln"
