@@ -37,8 +37,9 @@ pub trait Cgroup: std::fmt::Debug {
     fn create(&self) -> Result<()>;
     /// Writes the limits of `resources` that this host supports.
     fn apply(&self, resources: &LinuxResources) -> Result<()>;
-    /// Moves the calling process into the cgroup.
-    fn join_self(&self) -> Result<()>;
+    /// Moves process `pid` (single-threaded: on v1 only that thread
+    /// moves) into the cgroup.
+    fn join(&self, pid: i32) -> Result<()>;
     /// Whether the kernel's OOM killer killed a process of this cgroup.
     fn oom_killed(&self) -> bool;
     /// Removes the cgroup directories, waiting briefly for dying processes.

@@ -214,9 +214,12 @@ impl Cgroup for V1 {
     /// migration ran within the last one: about 10 ms on this machine, the
     /// largest part of a container's start. Recent kernels skip that lock
     /// when a thread moves itself.
-    fn join_self(&self) -> Result<()> {
+    fn join(&self, pid: i32) -> Result<()> {
+        // `tasks`, not `cgroup.procs`: moving a thread group waits out an
+        // RCU grace period (8-15 ms here) that moving one thread does not.
+        let pid = pid.to_string();
         for d in &self.dirs {
-            match write(&d.path.join("tasks"), "0") {
+            match write(&d.path.join("tasks"), &pid) {
                 Err(e) if d.essential() => return Err(e),
                 _ => {}
             }
@@ -292,8 +295,8 @@ mod tests {
         cg.remove().unwrap();
         assert!(!root.path().join("memory/outer/kiln/c0").exists());
         cg.create().unwrap();
-        cg.join_self().unwrap();
-        assert_eq!(read(root.path().join("pids/kiln/c0/tasks")), "0");
+        cg.join(42).unwrap();
+        assert_eq!(read(root.path().join("pids/kiln/c0/tasks")), "42");
     }
 
     #[test]
@@ -305,7 +308,7 @@ mod tests {
         let text = format!("{PROC_CGROUP}7:blkio:/\n");
         let cg = V1::new(root.path(), &text, Path::new("kiln/c1"));
         cg.create().unwrap();
-        cg.join_self().unwrap();
+        cg.join(42).unwrap();
         std::fs::write(root.path().join("pids/kiln2"), "").unwrap();
         let cg = V1::new(root.path(), &text, Path::new("kiln2/c1"));
         assert!(cg.create().is_err());

@@ -101,8 +101,8 @@ impl Cgroup for V2 {
         Ok(())
     }
 
-    fn join_self(&self) -> Result<()> {
-        write(&self.dir.join("cgroup.procs"), "0")
+    fn join(&self, pid: i32) -> Result<()> {
+        write(&self.dir.join("cgroup.procs"), &pid.to_string())
     }
 
     fn oom_killed(&self) -> bool {

@@ -11,6 +11,7 @@ pub mod etc;
 pub mod exec;
 pub mod filesystem;
 pub mod foreground;
+mod helper_process;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
@@ -20,19 +21,17 @@ pub mod terminal;
 pub mod usage;
 pub mod wiring;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{Child, Command};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::Spec;
 
 use crate::process::exec::ExecError;
-use crate::process::init::MARKER;
 pub use crate::process::protocol::ExitStatus;
-use crate::process::protocol::{self, HelperConfig, Message, HELPER_FD};
+use crate::process::protocol::{self, HelperConfig, Message};
 use crate::process::rootfs::Rootfs;
+use helper_process::HelperProcess;
 
 /// Host directory the helper mounts its private staging tmpfs on. Each
 /// helper mounts it in its own mount namespace, so one path serves all.
@@ -106,7 +105,7 @@ impl Outcome {
 /// A started container.
 #[derive(Debug)]
 pub struct Running {
-    helper: Child,
+    helper: HelperProcess,
     sock: OwnedFd,
     pty: Option<OwnedFd>,
     cgroup: Option<PathBuf>,
@@ -118,8 +117,7 @@ pub struct Running {
 
 /// Starts the container and returns once its command is about to run (or
 /// has failed to). Safe to call from a multi-threaded process: the helper
-/// is a fresh exec of this binary, and the only code between fork and exec
-/// is one dup2.
+/// is a fresh exec of this binary (see `helper_process`).
 pub fn start(req: Request) -> Result<Running, Error> {
     start_with(req, None)
 }
@@ -141,15 +139,15 @@ pub fn start_with(mut req: Request, gate: Option<Gate>) -> Result<Running, Error
 /// Dropping it closes the socket, on which the helper exits, and reaps it.
 #[derive(Debug)]
 pub struct Spawned {
-    helper: Option<Child>,
+    helper: Option<HelperProcess>,
     sock: Option<OwnedFd>,
     pty: bool,
 }
 
 /// Starts an init helper with `stdio`; [`Spawned::start`] hands it a
-/// container. Safe to call from a multi-threaded process: the helper is a
-/// fresh exec of this binary, and the only code between fork and exec is
-/// one dup2.
+/// container. Returns without waiting for the helper's exec; a helper that
+/// cannot start shows as one that died. Safe to call from a multi-threaded
+/// process.
 pub fn spawn(stdio: Stdio) -> Result<Spawned, Error> {
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
@@ -158,26 +156,8 @@ pub fn spawn(stdio: Stdio) -> Result<Spawned, Error> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| Error::Spawn(e.into()))?;
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg(MARKER).env_clear();
     let pty = matches!(stdio, Stdio::Pty);
-    set_stdio(&mut cmd, stdio);
-    let raw = theirs.as_raw_fd();
-    // SAFETY: only async-signal-safe calls (dup2/fcntl) run in the child.
-    unsafe {
-        cmd.pre_exec(move || {
-            let r = if raw == HELPER_FD {
-                libc::fcntl(raw, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(raw, HELPER_FD)
-            };
-            if r < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let helper = cmd.spawn().map_err(Error::Spawn)?;
+    let helper = HelperProcess::spawn(&theirs, stdio).map_err(Error::Spawn)?;
     Ok(Spawned {
         helper: Some(helper),
         sock: Some(ours),
@@ -245,26 +225,6 @@ impl Drop for Spawned {
         drop(self.sock.take());
         if let Some(mut helper) = self.helper.take() {
             let _ = helper.wait();
-        }
-    }
-}
-
-fn set_stdio(cmd: &mut Command, stdio: Stdio) {
-    use std::process::Stdio as S;
-    match stdio {
-        Stdio::Inherit { stdin } => {
-            cmd.stdin(if stdin { S::inherit() } else { S::null() });
-        }
-        Stdio::Pty => {
-            cmd.stdin(S::null()).stdout(S::null()).stderr(S::null());
-        }
-        Stdio::Fds {
-            stdin,
-            stdout,
-            stderr,
-        } => {
-            cmd.stdin(stdin.map(S::from).unwrap_or_else(S::null));
-            cmd.stdout(S::from(stdout)).stderr(S::from(stderr));
         }
     }
 }

@@ -26,6 +26,8 @@ use crate::syscalls::Real;
 
 /// argv[1] that makes the kiln binary act as the init helper.
 pub const MARKER: &str = "__kiln-init";
+/// [`MARKER`] for execve.
+pub const MARKER_C: &std::ffi::CStr = c"__kiln-init";
 
 /// Signals kiln and the helper pass on to the container (Docker's
 /// sig-proxy set plus SIGWINCH for terminals).
@@ -130,16 +132,21 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(ready_w);
-            let join = Join::new(ready_r, cgroup.as_deref(), flags);
+            let join = Join::new(ready_r, flags);
             container(sock, config, &join, flags)
         }
         ForkResult::Parent { child } => child,
     };
     drop(ready_r);
-    // The cgroup is made while the child builds its filesystem (cgroup
-    // directories are slow to make); it joins when it needs to.
+    // The cgroup is made, and the child moved into it, while the child
+    // builds its filesystem (cgroup directories are slow to make); the
+    // child waits for the word when it needs to be in it.
     if let Some(cg) = &cgroup {
-        if let Err(e) = make_cgroup(cg.as_ref(), &config.spec) {
+        let made = make_cgroup(cg.as_ref(), &config.spec).and_then(|()| {
+            cg.join(child.as_raw())
+                .map_err(|e| format!("moving the container into its cgroup: {e}"))
+        });
+        if let Err(e) = made {
             let _ = kill(child, Signal::SIGKILL);
             let _ = waitpid(child, None);
             return Err(e);
@@ -156,26 +163,25 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// The child's entry into its cgroup, once the helper has made it: then
-/// its own cgroup namespace, if asked.
-pub(crate) struct Join<'a> {
+/// The child's side of its cgroup: the helper's word that it made the
+/// cgroup and moved the child in; then its own cgroup namespace, if
+/// asked.
+pub(crate) struct Join {
     ready: OwnedFd,
-    cgroup: Option<&'a dyn Cgroup>,
     cgroupns: bool,
     done: std::cell::Cell<bool>,
 }
 
-impl<'a> Join<'a> {
-    fn new(ready: OwnedFd, cgroup: Option<&'a dyn Cgroup>, flags: CloneFlags) -> Join<'a> {
+impl Join {
+    fn new(ready: OwnedFd, flags: CloneFlags) -> Join {
         Join {
             ready,
-            cgroup,
             cgroupns: flags.contains(CloneFlags::CLONE_NEWCGROUP),
             done: std::cell::Cell::new(false),
         }
     }
 
-    /// Waits for the helper's word, joins; later calls do nothing.
+    /// Waits for the helper's word; later calls do nothing.
     pub(crate) fn join(&self) -> Result<(), String> {
         if self.done.replace(true) {
             return Ok(());
@@ -184,10 +190,6 @@ impl<'a> Join<'a> {
         match nix::unistd::read(&self.ready, &mut byte) {
             Ok(1) => {}
             _ => return Err("the helper could not make the cgroup".into()),
-        }
-        if let Some(cg) = self.cgroup {
-            cg.join_self()
-                .map_err(|e| format!("joining the cgroup: {e}"))?;
         }
         if self.cgroupns {
             unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("unshare: {e}"))?;

@@ -1,11 +1,12 @@
 //! `kiln run`'s init helper, started before the command line is parsed.
 //! Parsing kiln's whole command tree takes about as long as the helper's
-//! exec and start-up, so a foreground `run` starts the helper first and
-//! the two overlap. The flags that matter (`-i`, `-t`, `-d`, `--runtime`)
+//! exec and start-up, so a foreground `run` starts the helper first (a
+//! fork: the exec is not waited for) and the two overlap. The flags that matter (`-i`, `-t`, `-d`, `--runtime`)
 //! are guessed from the raw arguments; `run` takes the helper only when
 //! the parsed flags agree, and otherwise drops it (its socket closes and it
 //! exits) and spawns another. A wrong guess costs time, never behaviour.
 
+use std::ffi::OsString;
 use std::sync::Mutex;
 
 use kiln_runtime::container::{self, Spawned};
@@ -52,10 +53,32 @@ impl Wanted {
     }
 }
 
-/// Starts the helper when `args` (without argv[0]) look like a foreground
-/// `kiln run` on kiln's own runtime.
-pub fn start(args: impl Iterator<Item = std::ffi::OsString>) {
-    let Some(wanted) = guess(args) else {
+/// The arguments after `run` when `args` (without argv[0]) are plainly a
+/// `kiln run`: before `run` only `--root`, `--config` (with values) and
+/// `--debug`, so that no other command's flag (`--help`) is involved.
+pub fn after_run(args: &[OsString]) -> Option<&[OsString]> {
+    let mut i = 0;
+    while let Some(arg) = args.get(i).and_then(|a| a.to_str()) {
+        match arg {
+            "run" => return Some(&args[i + 1..]),
+            "--debug" => i += 1,
+            a if GLOBAL_VALUED.contains(&a) => i += 2,
+            a if GLOBAL_VALUED
+                .iter()
+                .any(|g| a.strip_prefix(g).is_some_and(|v| v.starts_with('='))) =>
+            {
+                i += 1
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Starts the helper when `run_args` (what follows `run`) ask for a
+/// foreground run on kiln's own runtime.
+pub fn start(run_args: &[OsString]) {
+    let Some(wanted) = guess(run_args) else {
         return;
     };
     if let (Ok(helper), Ok(mut slot)) = (container::spawn(wanted.stdio()), EARLY.lock()) {
@@ -69,19 +92,8 @@ pub fn take(wanted: Wanted) -> Option<Spawned> {
     (started_for == wanted).then_some(helper)
 }
 
-fn guess(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Wanted> {
-    let mut args = args.map(|a| a.into_string().ok());
-    loop {
-        let arg = args.next()??;
-        if GLOBAL_VALUED.contains(&arg.as_str()) {
-            args.next();
-        } else if !arg.starts_with('-') {
-            if arg != "run" {
-                return None;
-            }
-            break;
-        }
-    }
+fn guess(run_args: &[OsString]) -> Option<Wanted> {
+    let mut args = run_args.iter().map(|a| a.to_str());
     let mut wanted = Wanted {
         tty: false,
         interactive: false,
@@ -89,7 +101,7 @@ fn guess(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Wanted> {
     // Up to the image: what follows is the container's command line.
     while let Some(arg) = args.next() {
         let arg = arg?;
-        match arg.as_str() {
+        match arg {
             "--" => break,
             "--tty" => wanted.tty = true,
             "--interactive" => wanted.interactive = true,
@@ -125,8 +137,12 @@ fn guess(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Wanted> {
 mod tests {
     use super::*;
 
+    fn words(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(Into::into).collect()
+    }
+
     fn guessed(line: &str) -> Option<Wanted> {
-        guess(line.split_whitespace().map(Into::into))
+        guess(after_run(&words(line))?)
     }
 
     fn w(tty: bool, interactive: bool) -> Option<Wanted> {
@@ -155,6 +171,8 @@ mod tests {
     fn other_commands_detached_runs_and_other_runtimes_get_none() {
         assert_eq!(guessed("build ."), None);
         assert_eq!(guessed("--root run ps"), None);
+        assert_eq!(guessed("--help run img"), None);
+        assert_eq!(guessed("--root=/r --config /c run img"), w(false, false));
         assert_eq!(guessed("run -dit img"), None);
         assert_eq!(guessed("run --runtime crun img"), None);
         assert_eq!(guessed("run --runtime=runc img"), None);

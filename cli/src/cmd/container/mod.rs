@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use crate::globals::Globals;
 
 pub use prune::{df_rows, system_prune, SystemPruneArgs};
-pub use run::RunArgs;
+pub use run::{run, RunArgs};
 
 #[derive(clap::Subcommand)]
 pub enum Command {

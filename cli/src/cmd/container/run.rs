@@ -165,7 +165,7 @@ pub(super) struct ImageConfig {
     pub(super) lowers: Vec<PathBuf>,
 }
 
-pub(super) fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     if args.detach {
         return super::create::run_detached(args, globals);
     }
