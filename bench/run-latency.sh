@@ -5,36 +5,45 @@
 #
 #   sudo bench/run-latency.sh
 #
-# Environment: KILN (default: what scripts/release.sh builds), N (default
-# 50), W warm-up
-# runs (default 3), WORK (default a fresh temp dir, removed at the end).
+# Environment: KILN (default: what scripts/release.sh builds), N runs per
+# runtime (default 50), B blocks (default 5), W warm-up runs per block
+# (default 1), WORK (default a fresh temp dir, removed at the end).
 # crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a
 # private mount namespace without /sys/fs/cgroup/unified, as the peer
 # baseline did. Timing uses bash's $EPOCHREALTIME: no process is forked
 # around the measured command.
 #
-# Each runtime runs its own series, not in turns with the others: runc and
-# crun move their container with a `cgroup.procs` write, which waits out an
-# RCU grace period (about 10 ms here) unless another such write happened
-# within the last one. Taking turns would hand that warm state from one
-# runtime to the next and measure the neighbour, not the runtime.
+# Each runtime runs in blocks of N/B consecutive runs (B blocks, default 5),
+# the runtimes' blocks taking turns: the turns spread the machine's load
+# drift over all of them, and the consecutive runs keep each block to its own
+# runtime's state. runc and crun move their container with a `cgroup.procs`
+# write, which waits out an RCU grace period (about 10 ms here) unless
+# another such write happened within the last one; run by run alternation
+# would hand that warm state from one runtime to the next. The first W runs
+# of each block (default 1) are warm-up and not counted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 N=${N:-50}
-W=${W:-3}
+B=${B:-5}
+W=${W:-1}
 
-# time_runs LABEL CMD... : prints "LABEL median_ms min_ms max_ms"
-time_runs() {
+# time_block LABEL CMD... : N/B timed runs (after W warm-up runs), their
+# milliseconds appended to $WORK/LABEL.ms
+time_block() {
     local label=$1; shift
-    local i t0 t1 samples=()
-    for ((i = 0; i < W + N; i++)); do
+    local i t0 t1 per=$(((N + B - 1) / B))
+    for ((i = 0; i < W + per; i++)); do
         t0=$EPOCHREALTIME
-        "$@" "$i" >/dev/null
+        "$@" "$RANDOM$i" >/dev/null
         t1=$EPOCHREALTIME
-        ((i < W)) || samples+=("$t0 $t1")
+        ((i < W)) || echo "$t0 $t1" | awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' >>"$WORK/$label.ms"
     done
-    printf '%s\n' "${samples[@]}" | awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' | sort -n | awk -v l="$label" '
+}
+
+# summary LABEL : "LABEL median_ms min_ms max_ms"
+summary() {
+    sort -n "$WORK/$1.ms" | awk -v l="$1" '
         { v[NR] = $1 } END {
             m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
             printf "%s %.2f %.2f %.2f\n", l, m, v[1], v[NR] }'
@@ -50,8 +59,8 @@ if [ "${1:-}" = __crun ]; then
     # inside the private mount namespace
     WORK=$2
     umount /sys/fs/cgroup/unified 2>/dev/null || true
-    time_runs crun run_crun
-    time_runs crun-same run_crun_same
+    time_block crun run_crun
+    time_block crun-same run_crun_same
     exit
 fi
 
@@ -78,13 +87,14 @@ chmod +x "$WORK/shim/runc"
 PATH="$WORK/shim:$PATH" "$KILN" --root "$WORK/kiln-root" run --rm --network none --runtime runc --rootfs "$WORK/bundle/rootfs" true
 sed -i "s#$(cat "$WORK/same.from")#$WORK/same#g" "$WORK/same/config.json"
 
-echo "runs: $N (+$W warm-up), median ms (min-max)"
-results=$( {
-    time_runs kiln run_kiln
-    time_runs runc run_runc
-    time_runs runc-same run_runc_same
+echo "runs: $N in $B blocks (+$W warm-up each), median ms (min-max)"
+for ((b = 0; b < B; b++)); do
+    time_block kiln run_kiln
+    time_block runc run_runc
+    time_block runc-same run_runc_same
     unshare -m --propagation private bash "$0" __crun "$WORK"
-} )
+done
+results=$(for l in kiln runc runc-same crun crun-same; do summary "$l"; done)
 echo "$results" | awk '
     { name[NR] = $1; med[NR] = $2; lo[NR] = $3; hi[NR] = $4; if ($1 == "kiln") k = $2 }
     END { for (i = 1; i <= NR; i++)
