@@ -56,6 +56,7 @@ fn rootfs_dir(rootfs: &Rootfs, dir: &Path) -> Result<(PathBuf, bool), Error> {
             lowers,
             upper,
             work,
+            ..
         } => {
             let target = dir.join("rootfs");
             std::fs::create_dir_all(&target)?;

@@ -48,6 +48,7 @@ pub fn open(rootfs: &Rootfs, pid: Option<i32>) -> Result<OwnedFd, Error> {
             lowers,
             upper,
             work,
+            ..
         } => mount_overlay(lowers, upper, work),
     }
 }
@@ -192,6 +193,7 @@ mod tests {
             lowers: vec![lower.clone()],
             upper: upper.clone(),
             work,
+            volatile: false,
         };
         let root = open(&rootfs, None).unwrap();
         let dir = std::fs::File::from(root);

@@ -26,6 +26,13 @@ pub enum Rootfs {
         lowers: Vec<PathBuf>,
         upper: PathBuf,
         work: PathBuf,
+        /// Mount with overlayfs's `volatile`: no sync of the upper
+        /// filesystem when the overlay goes. For containers whose upper is
+        /// thrown away (`run --rm`): the unmount at the end would otherwise
+        /// flush every dirty page of the whole host filesystem holding
+        /// `upper`, which after a large write takes seconds.
+        #[serde(default)]
+        volatile: bool,
     },
     /// A plain directory, used in place (changes are written into it).
     Dir(PathBuf),
@@ -203,6 +210,7 @@ fn mount_rootfs<S: Syscalls>(sys: &S, rootfs: &Rootfs, target: &Path) -> Result<
             lowers,
             upper,
             work,
+            volatile,
         } => {
             if lowers.is_empty() {
                 return Err(Error::NoLowers);
@@ -215,14 +223,21 @@ fn mount_rootfs<S: Syscalls>(sys: &S, rootfs: &Rootfs, target: &Path) -> Result<
                 work.display()
             );
             let source = Some(Path::new("overlay"));
-            mount(
-                sys,
-                source,
-                target,
-                Some("overlay"),
-                MsFlags::empty(),
-                Some(&data),
-            )
+            let overlay = |data: &str| {
+                mount(
+                    sys,
+                    source,
+                    target,
+                    Some("overlay"),
+                    MsFlags::empty(),
+                    Some(data),
+                )
+            };
+            // Kernels before 5.10 know no `volatile`: mount as before.
+            match volatile {
+                true => overlay(&format!("{data},volatile")).or_else(|_| overlay(&data)),
+                false => overlay(&data),
+            }
         }
     }
 }
@@ -598,6 +613,7 @@ mod tests {
             lowers: vec!["/s/top".into(), "/s/base".into()],
             upper: "/c/upper".into(),
             work: "/c/work".into(),
+            volatile: false,
         };
         let spec = spec(false);
         let etc = EtcFiles::default();
@@ -684,6 +700,7 @@ mod tests {
             lowers: vec!["/l".into()],
             upper: "/c/upper".into(),
             work: "/c/work".into(),
+            volatile: false,
         };
         assert_eq!(
             host_path(&upper, Path::new("etc/hostname")),

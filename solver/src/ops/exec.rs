@@ -56,10 +56,13 @@ pub fn run(
         fs::create_dir_all(&empty)?;
         lowers.push(empty);
     }
+    // Not volatile: the step's upper becomes a layer, and taking it into
+    // the store flushes that filesystem anyway (a snapshot's syncfs).
     let rootfs = Rootfs::Overlay {
         lowers: lowers.clone(),
         upper: req.upper.to_path_buf(),
         work: req.work.to_path_buf(),
+        volatile: false,
     };
     let user = kiln_runtime::resolve_user(&rootfs, &op.user).map_err(kiln_runtime::Error::from)?;
     let mut binds = Vec::new();

@@ -368,6 +368,7 @@ pub(super) fn resolve_rootfs(
             lowers,
             upper,
             work,
+            volatile: args.rm,
         },
         config,
         cmd.to_vec(),

@@ -1,6 +1,7 @@
 //! The rest of the lifecycle list end to end: `restart`, `wait`, `kill -s`,
 //! `--restart always|unless-stopped`, `run -d --rm`, `exec -d`, `ps -n/-q`,
-//! `logs --since`, `-P`, and `VOLUME` in an image.
+//! `logs --since`, `-P`, `VOLUME` in an image, and the overlay of a
+//! `--rm` container.
 
 use std::time::Duration;
 
@@ -215,4 +216,18 @@ fn image_volume_is_anonymous_seeded_and_removed_with_rm_v() {
     assert_eq!(env.ok(&["volume", "ls", "-q"]).trim(), name);
     env.ok(&["rm", "-v", "user"]);
     assert_eq!(env.ok(&["volume", "ls", "-q"]), "", "rm -v left it");
+}
+
+#[test]
+fn only_a_throwaway_container_skips_the_sync_of_its_overlay() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    let root_options = "awk '$2 == \"/\" { print $4 }' /proc/mounts";
+    let thrown = env.ok(&["run", "--rm", "busybox", "sh", "-c", root_options]);
+    assert!(thrown.contains("volatile"), "{thrown}");
+    let kept = env.ok(&["run", "--name", "kept", "busybox", "sh", "-c", root_options]);
+    assert!(kept.contains("upperdir="), "{kept}");
+    assert!(!kept.contains("volatile"), "{kept}");
 }
