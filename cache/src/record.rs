@@ -61,6 +61,15 @@ pub struct Ingredient {
     pub value: String,
 }
 
+impl Ingredient {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Ingredient {
+        Ingredient {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
 /// A cache record as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheRecord {

@@ -24,10 +24,7 @@ impl KeyBuilder {
     }
 
     pub fn add(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
-        self.ingredients.push(Ingredient {
-            name: name.into(),
-            value: value.into(),
-        });
+        self.ingredients.push(Ingredient::new(name, value));
         self
     }
 

@@ -304,13 +304,7 @@ mod tests {
     use super::*;
 
     fn ing(pairs: &[(&str, &str)]) -> Vec<Ingredient> {
-        pairs
-            .iter()
-            .map(|(n, v)| Ingredient {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect()
+        pairs.iter().map(|&(n, v)| Ingredient::new(n, v)).collect()
     }
 
     #[test]
