@@ -6,13 +6,16 @@
 //! overlay with the new mount API (`fsopen`/`fsmount`) as a *detached*
 //! mount: it is attached nowhere, no other process can see it, and it goes
 //! away when the descriptor is closed, so a crash leaves no mount behind.
+//! A stopped container's volumes and bind mounts are not mounted in that
+//! tree; [`in_mount`] says when a path lies in one, so `cp` goes there.
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+use super::state::MountPoint;
 use crate::process::rootfs::Rootfs;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,8 @@ pub enum Error {
     NoLayers,
     #[error("a layer path contains a character overlayfs cannot take: {0}")]
     BadPath(PathBuf),
+    #[error("{0}: the volume mounted there is read-only")]
+    ReadOnly(String),
 }
 
 // linux/mount.h; the libc crate has the syscall numbers but not these.
@@ -51,6 +56,55 @@ pub fn open(rootfs: &Rootfs, pid: Option<i32>) -> Result<OwnedFd, Error> {
             ..
         } => mount_overlay(lowers, upper, work),
     }
+}
+
+/// The volume or bind mount that `path` (inside the container) lies in,
+/// if any, and the path within it: the mount with the longest destination
+/// that is `path` or one of its parents, compared after `.` and `..` are
+/// resolved by name (as the container would, short of its symlinks).
+pub fn in_mount<'m>(mounts: &'m [MountPoint], path: &Path) -> Option<(&'m MountPoint, PathBuf)> {
+    let path = lexical(path);
+    mounts
+        .iter()
+        .filter_map(|m| {
+            let rest = path.strip_prefix(lexical(Path::new(&m.destination))).ok()?;
+            Some((m, Path::new("/").join(rest)))
+        })
+        .max_by_key(|(m, _)| lexical(Path::new(&m.destination)).components().count())
+}
+
+/// Where to copy from (`write` false) or into for `rest`, a path inside
+/// `mount` ([`in_mount`]): its source directory and `rest`, or for a file
+/// mounted on its own, the file's directory and its name.
+pub fn open_mount(
+    mount: &MountPoint,
+    rest: PathBuf,
+    write: bool,
+) -> Result<(OwnedFd, PathBuf), Error> {
+    if write && mount.read_only {
+        return Err(Error::ReadOnly(mount.destination.clone()));
+    }
+    match (mount.source.parent(), mount.source.file_name()) {
+        (Some(dir), Some(name)) if rest == Path::new("/") && !mount.source.is_dir() => {
+            Ok((open_dir(dir)?, Path::new("/").join(name)))
+        }
+        _ => Ok((open_dir(&mount.source)?, rest)),
+    }
+}
+
+/// `/a/./b/../c` → `/a/c`; never above `/`.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
@@ -151,6 +205,35 @@ fn check(r: libc::c_long, step: &'static str) -> Result<i32, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn point(destination: &str, source: &str) -> MountPoint {
+        MountPoint {
+            kind: "volume".into(),
+            name: String::new(),
+            source: source.into(),
+            destination: destination.into(),
+            read_only: false,
+            anonymous: false,
+        }
+    }
+
+    #[test]
+    fn a_path_under_a_mount_is_found_in_it_the_deepest_first() {
+        let mounts = [point("/data", "/v/data"), point("/data/cache/", "/v/cache")];
+        let found = |p: &str| in_mount(&mounts, Path::new(p)).map(|(m, r)| (m.source.clone(), r));
+        assert_eq!(found("/data/x"), Some(("/v/data".into(), "/x".into())));
+        assert_eq!(found("/data"), Some(("/v/data".into(), "/".into())));
+        assert_eq!(
+            found("/data/cache/a/b"),
+            Some(("/v/cache".into(), "/a/b".into()))
+        );
+        assert_eq!(
+            found("/etc/../data/./y"),
+            Some(("/v/data".into(), "/y".into()))
+        );
+        assert_eq!(found("/database"), None);
+        assert_eq!(found("/data/../etc/passwd"), None);
+    }
 
     #[test]
     fn layer_paths_that_overlayfs_would_misread_are_refused() {

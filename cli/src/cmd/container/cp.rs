@@ -36,19 +36,29 @@ pub fn run(args: CpArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("must specify at least one container source"),
     };
     let c = containers(globals).find(name)?;
-    // Docker's cp works on a container in any state; a stopped one's
-    // files are its layers and upper directory.
-    let live = matches!(c.state.status, Status::Running | Status::Paused) && c.state.pid > 0;
-    let root = filesystem::open(&c.record.rootfs, live.then_some(c.state.pid))?;
     let inside = if inside.starts_with('/') {
         inside.to_string()
     } else {
         format!("/{inside}")
     };
+    // Docker's cp works on a container in any state. A running one's root
+    // shows its volumes; a stopped one's files are its layers and upper
+    // directory, and under a volume's destination, that volume's.
+    let live = matches!(c.state.status, Status::Running | Status::Paused) && c.state.pid > 0;
+    let mount = (!live)
+        .then(|| filesystem::in_mount(&c.record.mounts, Path::new(&inside)))
+        .flatten();
+    let (root, inside) = match mount {
+        Some((m, rest)) => filesystem::open_mount(m, rest, !outward)?,
+        None => (
+            filesystem::open(&c.record.rootfs, live.then_some(c.state.pid))?,
+            inside.into(),
+        ),
+    };
     if outward {
-        copy::copy_out(root.as_fd(), Path::new(&inside), Path::new(host))?;
+        copy::copy_out(root.as_fd(), &inside, Path::new(host))?;
     } else {
-        copy::copy_in(root.as_fd(), Path::new(host), Path::new(&inside))?;
+        copy::copy_in(root.as_fd(), Path::new(host), &inside)?;
     }
     Ok(ExitCode::SUCCESS)
 }

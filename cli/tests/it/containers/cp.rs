@@ -54,3 +54,56 @@ fn cp_works_on_created_and_exited_containers() {
     assert!(env.ok(&["diff", "done"]).lines().any(|l| l == "A /dropped"));
     assert_eq!(env.ok(&["start", "-a", "done"]), "pwned\n");
 }
+
+#[test]
+fn cp_on_a_stopped_container_reaches_its_volumes() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    let host = tempfile::tempdir().unwrap();
+    let bound = host.path().join("bound");
+    std::fs::create_dir(&bound).unwrap();
+    let payload = host.path().join("payload");
+    std::fs::write(&payload, "into the volume\n").unwrap();
+    let ro_bind = format!("{}:/bound:ro", bound.display());
+    let script = "echo from-run > /data/made";
+    env.ok(&[
+        "run",
+        "--name",
+        "v",
+        "-v",
+        "vol:/data",
+        "-v",
+        &ro_bind,
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    // in: it lands in the volume, where the next container finds it
+    env.ok(&["cp", payload.to_str().unwrap(), "v:/data/payload"]);
+    let read = [
+        "run",
+        "--rm",
+        "-v",
+        "vol:/data",
+        "busybox",
+        "cat",
+        "/data/payload",
+    ];
+    assert_eq!(env.ok(&read), "into the volume\n");
+    // out: from the volume, not from the empty directory under it
+    let out = host.path().join("out");
+    env.ok(&["cp", "v:/etc/../data/made", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "from-run\n");
+    // a read-only mount refuses what is copied in; the host dir stays as it was
+    let refused = env.out(&["cp", payload.to_str().unwrap(), "v:/bound/x"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("/bound: the volume mounted there is read-only"),
+        "{err}"
+    );
+    assert!(!bound.join("x").exists());
+}
