@@ -1,10 +1,11 @@
 //! `kiln run`'s init helper, started before the command line is parsed.
-//! Parsing kiln's whole command tree takes about as long as the helper's
-//! exec and start-up, so a foreground `run` starts the helper first (a
-//! fork: the exec is not waited for) and the two overlap. The flags that matter (`-i`, `-t`, `-d`, `--runtime`)
-//! are guessed from the raw arguments; `run` takes the helper only when
-//! the parsed flags agree, and otherwise drops it (its socket closes and it
-//! exits) and spawns another. A wrong guess costs time, never behaviour.
+//! Parsing takes about as long as the helper's exec and start-up, so a
+//! foreground `run` starts the helper first (a fork: the exec is not waited
+//! for) and the two overlap. The flags that matter (`-i`, `-t`, `-d`,
+//! `--runtime`) are guessed from the raw arguments; `run` takes the helper
+//! only when the parsed flags agree, and otherwise drops it (its socket
+//! closes and it exits) and spawns another. A wrong guess costs time,
+//! never behaviour.
 
 use std::ffi::OsString;
 use std::sync::Mutex;
@@ -105,7 +106,7 @@ fn guess(run_args: &[OsString]) -> Option<Wanted> {
             "--" => break,
             "--tty" => wanted.tty = true,
             "--interactive" => wanted.interactive = true,
-            "--detach" | "--runtime" => return None,
+            "--detach" | "--runtime" | "--help" => return None,
             a if a.starts_with("--runtime=") => return None,
             a if a.starts_with("--") => {
                 if !RUN_SWITCHES.contains(&a) && !a.contains('=') {
@@ -176,6 +177,7 @@ mod tests {
         assert_eq!(guessed("run -dit img"), None);
         assert_eq!(guessed("run --runtime crun img"), None);
         assert_eq!(guessed("run --runtime=runc img"), None);
+        assert_eq!(guessed("run --help"), None);
         assert_eq!(guessed(""), None);
     }
 }
