@@ -112,17 +112,20 @@ fn v1_hierarchies(lines: &[MountLine], proc_self_cgroup: &str) -> Vec<Hierarchy>
     found
 }
 
+/// A hybrid host's cgroup mounts as `/proc/self/mountinfo` lists them, for
+/// the tests here and of the mounts made from them.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HYBRID: &str = "\
+pub(crate) const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn v1_lists_each_hierarchy_with_the_own_directory() {

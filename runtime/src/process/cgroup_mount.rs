@@ -104,12 +104,7 @@ mod tests {
     use crate::syscalls::{Call, Recording};
     use std::path::PathBuf;
 
-    const MOUNTINFO: &str = "\
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
+    use crate::cgroups::view::HYBRID as MOUNTINFO;
 
     fn recording(mountinfo: &str, cgroup: &str) -> Recording {
         Recording::new()
