@@ -18,7 +18,7 @@ mod network;
 mod prune;
 
 pub use crate::support::privileged;
-use crate::support::{busybox_rootfs, kiln_with_busybox, Kiln};
+use crate::support::{kiln_with_busybox, Kiln};
 
 /// A root with the busybox image imported as `busybox`; every container
 /// left is removed (`rm -f`) when it drops, so no monitor outlives a test.
@@ -586,35 +586,75 @@ fn names_are_unique() {
 }
 
 #[test]
-fn etc_mount_stubs_are_removed_after_the_run() {
+fn build_layers_hold_no_etc_mount_stubs() {
     if !privileged() {
         return;
     }
-    // why: a build step must not leave the empty /etc/hosts mount points in its layer
-    let dir = tempfile::tempdir().unwrap();
-    let rootfs = dir.path().join("rootfs");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(busybox_rootfs())
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(!rootfs.join("etc/hosts").exists());
-    let kiln = Kiln::new();
-    let o = kiln
-        .cmd(["run", "--rm", "--rootfs"])
-        .arg(&rootfs)
-        .args(["cat", "/etc/hostname"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    assert!(!o.stdout.is_empty(), "the generated file was mounted");
+    // The busybox image has no /etc/hosts: the step's mount point for it
+    // must not end up in the step's layer.
+    let env = Env::new();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN cat /etc/hostname > /seen\n",
+    )
+    .unwrap();
+    let out = ctx.path().join("out");
+    let dest = format!("type=local,dest={}", out.display());
+    env.ok(&["build", "-q", "-o", &dest, ctx.path().to_str().unwrap()]);
+    assert!(out.join("seen").metadata().unwrap().len() > 0);
     for f in ["hosts", "hostname", "resolv.conf"] {
-        assert!(
-            !rootfs.join("etc").join(f).exists(),
-            "/etc/{f} stub left behind"
+        let path = out.join("etc").join(f);
+        assert!(!path.exists(), "/etc/{f} stub left in the layer");
+    }
+}
+
+#[test]
+fn a_rootfs_run_keeps_the_etc_mounts_of_another_run_from_it() {
+    if !privileged() {
+        return;
+    }
+    // Two containers on one directory. The first creates the /etc mount
+    // points, the second finds them there; the first's end must not
+    // unlink them, since unlinking a mount point detaches the second's
+    // mount in its namespace.
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = crate::support::make_busybox_rootfs(&dir.path().join("rootfs"));
+    let kiln = Kiln::new();
+    let start = |name: &str| {
+        let script = format!(
+            "touch /tmp/{name}.ready; until [ -e /tmp/{name}.go ]; do sleep 0.05; done; cat /etc/hostname"
         );
+        let child = kiln
+            .cmd(["run", "--rm", "-h", name, "--rootfs"])
+            .arg(&rootfs)
+            .args(["sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ready = rootfs.join(format!("tmp/{name}.ready"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(ready.exists(), "container {name} did not start");
+        child
+    };
+    let finish = |name: &str, child: std::process::Child| {
+        std::fs::write(rootfs.join(format!("tmp/{name}.go")), "").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{name}\n"));
+        assert!(out.status.success(), "{name}: {:?}", out.status);
+    };
+    let first = start("first");
+    let second = start("second");
+    finish("first", first);
+    finish("second", second);
+    // What stays in the directory is the empty mount points, never the
+    // generated contents.
+    for f in ["hosts", "hostname", "resolv.conf"] {
+        let len = rootfs.join("etc").join(f).metadata().map_or(0, |m| m.len());
+        assert_eq!(len, 0, "/etc/{f} holds generated contents");
     }
 }
 

@@ -63,36 +63,48 @@ pub fn privileged() -> bool {
     panic!("{test} needs root; set KILN_SKIP_PRIVILEGED=1 to skip it");
 }
 
-/// A busybox rootfs made once per test process from Debian's busybox-static
-/// by testdata/scripts/make-busybox-rootfs.sh.
+/// A busybox rootfs made once per test process from Debian's busybox-static.
+/// Tests run containers from it in place, so it may gain the empty /etc
+/// mount points a `--rootfs` run leaves, as runc leaves them.
 pub fn busybox_rootfs() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-busybox-")
-            .tempdir()
-            .expect("temp dir");
-        let root = dir.keep().join("rootfs");
-        let script = testdata().join("scripts/make-busybox-rootfs.sh");
-        let status = Command::new("sh")
-            .arg(script)
-            .arg(&root)
-            .status()
-            .expect("running make-busybox-rootfs.sh");
-        assert!(
-            status.success(),
-            "make-busybox-rootfs.sh failed (is busybox-static installed?)"
-        );
-        root
-    })
+    ROOT.get_or_init(|| make_busybox_rootfs(&scratch_dir().join("rootfs")))
+}
+
+/// A directory that outlives the test that made it (shared fixtures).
+fn scratch_dir() -> PathBuf {
+    tempfile::Builder::new()
+        .prefix("kiln-busybox-")
+        .tempdir()
+        .expect("temp dir")
+        .keep()
+}
+
+/// Makes a fresh busybox rootfs at `dest` with
+/// testdata/scripts/make-busybox-rootfs.sh.
+#[allow(dead_code)]
+pub fn make_busybox_rootfs(dest: &Path) -> PathBuf {
+    let script = testdata().join("scripts/make-busybox-rootfs.sh");
+    let status = Command::new("sh")
+        .arg(script)
+        .arg(dest)
+        .status()
+        .expect("running make-busybox-rootfs.sh");
+    assert!(
+        status.success(),
+        "make-busybox-rootfs.sh failed (is busybox-static installed?)"
+    );
+    dest.to_path_buf()
 }
 
 /// The busybox rootfs as a tar with numeric owners, made once per process.
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let root = busybox_rootfs();
-        let tar = root.with_file_name("busybox.tar");
+        // Its own pristine rootfs: the shared one may hold mount stubs.
+        let dir = scratch_dir();
+        let root = make_busybox_rootfs(&dir.join("rootfs"));
+        let tar = dir.join("busybox.tar");
         let ok = Command::new("tar")
             .args(["--numeric-owner", "-C"])
             .arg(root)

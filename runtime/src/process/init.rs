@@ -302,7 +302,11 @@ fn setup_and_exec(
     let stubs = rootfs::setup(&Real, &layout).map_err(setup("rootfs"))?;
     // A spec without a cgroup mount still runs in its cgroup.
     join.join().map_err(Failure::Setup)?;
-    if !stubs.is_empty() {
+    // Stubs in a plain directory stay, as runc leaves them: another
+    // container may run from the same directory, and unlinking a file that
+    // is a mount point elsewhere detaches that container's mount.
+    let private = matches!(config.rootfs, rootfs::Rootfs::Overlay { .. });
+    if private && !stubs.is_empty() {
         let host: Vec<_> = stubs
             .iter()
             .map(|s| rootfs::host_path(&config.rootfs, s))
