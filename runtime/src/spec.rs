@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, LinuxSeccomp, Mount,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    BoxBuilder, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
+    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
+    LinuxSeccomp, Mount, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::process::capabilities::DOCKER_DEFAULT;
@@ -109,6 +109,9 @@ pub struct Config {
     pub tmpfs: Vec<String>,
     pub limits: Limits,
     pub terminal: bool,
+    /// The pty's (rows, columns) from its first instant, so the command
+    /// never sees a 0×0 terminal before the caller's size arrives.
+    pub console_size: Option<(u16, u16)>,
     pub init: Init,
 }
 
@@ -136,6 +139,7 @@ impl Default for Config {
             tmpfs: Vec::new(),
             limits: Limits::default(),
             terminal: false,
+            console_size: None,
             init: Init::None,
         }
     }
@@ -377,7 +381,7 @@ impl Config {
             .additional_gids(self.user.additional_gids.clone())
             .build()
             .map_err(build_err)?;
-        let process = ProcessBuilder::default()
+        let mut process = ProcessBuilder::default()
             .terminal(self.terminal)
             .user(user)
             .args(self.args())
@@ -389,6 +393,14 @@ impl Config {
             .rlimits(Vec::new())
             .build()
             .map_err(build_err)?;
+        if let (true, Some((rows, cols))) = (self.terminal, self.console_size) {
+            let size = BoxBuilder::default()
+                .height(u64::from(rows))
+                .width(u64::from(cols))
+                .build()
+                .map_err(build_err)?;
+            process.set_console_size(Some(size));
+        }
         let mut linux = LinuxBuilder::default()
             .namespaces(self.namespaces())
             .resources(self.resources()?)
@@ -591,6 +603,22 @@ mod tests {
         assert!(env.contains(&"TERM=xterm".to_string()));
         assert!(env.contains(&"HOME=/root".to_string()));
         assert_eq!(spec.hostname().as_deref(), Some("0123456789ab"));
+    }
+
+    #[test]
+    fn console_size_goes_with_a_terminal_only() {
+        let size = |terminal| {
+            let config = Config {
+                terminal,
+                console_size: Some((33, 101)),
+                ..Config::default()
+            };
+            let spec = config.to_spec("c").unwrap();
+            spec.process().as_ref().unwrap().console_size()
+        };
+        let b = size(true).unwrap();
+        assert_eq!((b.height(), b.width()), (33, 101));
+        assert_eq!(size(false), None);
     }
 
     #[test]

@@ -458,7 +458,7 @@ fn tty_is_a_pty_with_the_callers_size() {
     }
     // util-linux `script` gives kiln a terminal, as a user's shell would.
     let inner = format!(
-        "stty rows 33 cols 101; {} --root {} run --rm -t --rootfs {} sh -c 'tty; stty size; echo $TERM'; echo status=$?; stty -a | grep -c -- '-icanon'",
+        "stty rows 33 cols 101; {} --root {} run --rm -t --rootfs {} sh -c 'stty size; tty; echo $TERM'; echo status=$?; stty -a | grep -c -- '-icanon'",
         crate::support::bin().display(),
         tempfile::tempdir().unwrap().keep().display(),
         busybox_rootfs().display()
@@ -469,7 +469,8 @@ fn tty_is_a_pty_with_the_callers_size() {
         .output()
         .unwrap();
     let out = stdout(&o).replace('\r', "");
-    assert!(out.contains("/dev/pts/0\n33 101\nxterm\n"), "{out}");
+    // the size is there from the command's first instant
+    assert!(out.contains("33 101\n/dev/pts/0\nxterm\n"), "{out}");
     assert!(out.contains("status=0"), "{out}");
     // the caller's terminal is back in canonical mode afterwards
     assert!(out.trim_end().ends_with('0'), "terminal left raw: {out}");

@@ -85,7 +85,11 @@ pub fn main(json: &str) -> ExitCode {
     }
     let pty = if req.tty {
         match nix::pty::openpty(None, None) {
-            Ok(p) => Some(p),
+            Ok(p) => {
+                // Sized before the command starts, which may ask at once.
+                copy_size(std::io::stdin().as_fd(), &p.master);
+                Some(p)
+            }
             Err(e) => return fail(&format!("openpty: {e}")),
         }
     } else {

@@ -400,7 +400,7 @@ impl Monitor {
                     }
                     // Under -t `stdin` is the pty master.
                     (Input::Resize { rows, cols }, Some(fd)) if tty => {
-                        super::terminal::set_size(fd, rows, cols)
+                        let _ = super::terminal::set_size(fd, rows, cols);
                     }
                     _ => {}
                 }

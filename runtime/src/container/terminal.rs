@@ -3,6 +3,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
+pub use crate::process::pty::set_size;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
 /// Puts a terminal in raw mode; restores the saved mode when dropped.
@@ -31,7 +32,7 @@ impl Drop for RawMode<'_> {
 /// Copies the window size of terminal `from` to pty `to`.
 pub fn copy_size(from: impl AsFd, to: impl AsFd) {
     if let Some((rows, cols)) = size(from) {
-        set_size(to, rows, cols);
+        let _ = set_size(to, rows, cols);
     }
 }
 
@@ -41,17 +42,4 @@ pub fn size(fd: impl AsFd) -> Option<(u16, u16)> {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
     (r == 0).then_some((ws.ws_row, ws.ws_col))
-}
-
-/// Sets a pty's size; the kernel then sends SIGWINCH to its foreground
-/// process group.
-pub fn set_size(fd: impl AsFd, rows: u16, cols: u16) {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize we own.
-    unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCSWINSZ, &ws) };
 }

@@ -380,6 +380,18 @@ fn stdio(sock: BorrowedFd, config: &HelperConfig) -> Result<(), Failure> {
         return Ok(());
     }
     let pair = pty::open(&Real).map_err(setup("pty"))?;
+    // The command must never see a 0x0 terminal before kiln copies the
+    // caller's size.
+    let size = config
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.console_size());
+    if let Some(size) = size {
+        let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+        pty::set_size(&pair.master, clamp(size.height()), clamp(size.width()))
+            .map_err(setup("pty size"))?;
+    }
     protocol::send(sock, &Message::Pty, Some(pair.master.as_raw_fd()))
         .map_err(setup("sending the pty"))?;
     drop(pair.master);

@@ -1,7 +1,7 @@
 //! A pty from the container's own devpts instance (as runc's console
 //! socket gives), so `tty` inside names a device the container can see.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -48,6 +48,22 @@ pub fn open<S: Syscalls>(sys: &S) -> Result<Pty, Error> {
         unsafe { OwnedFd::from_raw_fd(master.into_raw_fd()) }
     };
     Ok(Pty { master, slave })
+}
+
+/// Sets a pty's window size; the kernel then sends SIGWINCH to its
+/// foreground process group.
+pub fn set_size(fd: impl AsFd, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize we own.
+    if unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
 }
 
 /// Makes `slave` the controlling terminal and stdio of this process, which
