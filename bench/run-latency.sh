@@ -2,6 +2,9 @@
 # run-latency.sh - median wall time of `kiln run --rm --rootfs BUSYBOX true`
 # over N runs, beside `runc run` and `crun run` of runc's default spec
 # (`true`, no terminal) and of kiln's own spec ("-same"), as ratios to kiln.
+# The "kiln-image" row runs the same rootfs imported as an image
+# (`kiln run --rm busybox true`): the store lookup, the container record and
+# the overlay on top.
 #
 #   sudo bench/run-latency.sh
 #
@@ -50,6 +53,7 @@ summary() {
 }
 
 run_kiln() { "$KILN" --root "$WORK/kiln-root" run --rm --network none --rootfs "$WORK/bundle/rootfs" true; }
+run_kiln_image() { "$KILN" --root "$WORK/kiln-root" run --rm --network none busybox true; }
 run_runc() { runc run --bundle "$WORK/bundle" "kiln-bench-runc-$$-$1"; }
 run_crun() { crun run --bundle "$WORK/bundle" "kiln-bench-crun-$$-$1"; }
 run_runc_same() { runc run --bundle "$WORK/same" "kiln-bench-runc-same-$$-$1"; }
@@ -72,6 +76,8 @@ sh "$repo/testdata/scripts/make-busybox-rootfs.sh" "$WORK/bundle/rootfs"
 (cd "$WORK/bundle" && runc spec)
 sed -i -e 's/"terminal": true/"terminal": false/' -e 's/^\(\s*\)"sh"$/\1"true"/' "$WORK/bundle/config.json"
 grep -q '"true"' "$WORK/bundle/config.json" || { echo "could not set args in config.json" >&2; exit 1; }
+tar --numeric-owner -C "$WORK/bundle/rootfs" -cf "$WORK/busybox.tar" .
+"$KILN" --root "$WORK/kiln-root" import "$WORK/busybox.tar" busybox >/dev/null
 
 # runc's default spec has no seccomp profile and three capabilities; kiln
 # runs Docker's defaults. The "-same" rows give the peers kiln's own spec:
@@ -90,11 +96,12 @@ sed -i "s#$(cat "$WORK/same.from")#$WORK/same#g" "$WORK/same/config.json"
 echo "runs: $N in $B blocks (+$W warm-up each), median ms (min-max)"
 for ((b = 0; b < B; b++)); do
     time_block kiln run_kiln
+    time_block kiln-image run_kiln_image
     time_block runc run_runc
     time_block runc-same run_runc_same
     unshare -m --propagation private bash "$0" __crun "$WORK"
 done
-results=$(for l in kiln runc runc-same crun crun-same; do summary "$l"; done)
+results=$(for l in kiln kiln-image runc runc-same crun crun-same; do summary "$l"; done)
 echo "$results" | awk '
     { name[NR] = $1; med[NR] = $2; lo[NR] = $3; hi[NR] = $4; if ($1 == "kiln") k = $2 }
     END { for (i = 1; i <= NR; i++)

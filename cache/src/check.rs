@@ -208,7 +208,7 @@ fn find_problems(
             (Some(d), None) => found.add(Fix::Quarantine(path), format!("blob {d} is unreadable")),
         }
     }
-    let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+    let tx = session.read()?;
     let snapshots = check_snapshots(&tx, store, trees, &mut found, report)?;
     check_images(&tx, &snapshots, &mut found, report)?;
     check_records(&tx, &snapshots, &mut found, report)?;
@@ -446,7 +446,7 @@ fn describe(fix: &Fix) -> String {
 
 fn apply(session: &mut Session<'_>, fixes: Vec<Fix>) -> Result<(), StoreError> {
     let quarantine = session.store.dir(QUARANTINE_DIR);
-    let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+    let tx = session.write()?;
     for fix in &fixes {
         match fix {
             Fix::DeleteRow(table, key) => delete_row(&tx, table, key)?,

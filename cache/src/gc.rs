@@ -48,7 +48,7 @@ pub(crate) struct World {
 pub(crate) fn read_world(session: &mut Session<'_>) -> Result<World, StoreError> {
     let images = all_images(session)?;
     let records = all_records(session)?;
-    let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+    let tx = session.read()?;
     let snaps = tx.open_table(SNAPSHOTS).map_err(MetaError::from)?;
     let snapshots = meta::all_json::<SnapshotInfo, _>(&snaps, "snapshots")?
         .into_iter()
@@ -193,7 +193,7 @@ fn delete_dead_rows(
         .iter()
         .filter_map(|s| world.snapshots.get(s)?.diff_id.map(|d| d.to_string()))
         .collect();
-    let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+    let tx = session.write()?;
     {
         let mut snaps = tx.open_table(SNAPSHOTS).map_err(MetaError::from)?;
         for s in &dead {

@@ -118,7 +118,7 @@ impl Store {
         };
         let layer_records = layer_records_needed(&mut session, &image)?;
         crash_point("image-before-commit");
-        let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let tx = session.write()?;
         {
             let mut images = tx.open_table(IMAGES).map_err(MetaError::from)?;
             let key = image.manifest.digest.to_string();
@@ -149,7 +149,7 @@ impl Store {
         if image_in(&mut session, manifest)?.is_none() {
             return Err(StoreError::ImageNotFound(manifest.to_string()));
         }
-        let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let tx = session.write()?;
         let previous = {
             let mut refs = tx.open_table(REFS).map_err(MetaError::from)?;
             let old = refs
@@ -168,7 +168,7 @@ impl Store {
     /// stays (untagged) until [`Store::remove_image`].
     pub fn untag(&self, reference: &Reference) -> Result<Option<Digest>, StoreError> {
         let mut session = self.session()?;
-        let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let tx = session.write()?;
         let previous = {
             let mut refs = tx.open_table(REFS).map_err(MetaError::from)?;
             let old = refs
@@ -186,7 +186,7 @@ impl Store {
     pub fn remove_image(&self, manifest: &Digest) -> Result<RemovedImage, StoreError> {
         let mut session = self.session()?;
         let key = manifest.to_string();
-        let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let tx = session.write()?;
         let (image, refs) = {
             let mut images = tx.open_table(IMAGES).map_err(MetaError::from)?;
             let old = images.remove(key.as_str()).map_err(MetaError::from)?;
@@ -313,13 +313,13 @@ pub(crate) fn image_in(
     session: &mut Session<'_>,
     manifest: &Digest,
 ) -> Result<Option<ImageRecord>, StoreError> {
-    let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+    let tx = session.read()?;
     let table = tx.open_table(IMAGES).map_err(MetaError::from)?;
     Ok(meta::get_json(&table, "images", &manifest.to_string())?)
 }
 
 pub(crate) fn all_images(session: &mut Session<'_>) -> Result<Vec<ImageEntry>, StoreError> {
-    let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+    let tx = session.read()?;
     let images = tx.open_table(IMAGES).map_err(MetaError::from)?;
     let refs = tx.open_table(REFS).map_err(MetaError::from)?;
     let mut by_manifest: BTreeMap<String, Vec<Reference>> = BTreeMap::new();

@@ -7,10 +7,19 @@
 //! and several processes share a root, so the database is opened per
 //! operation, under the store lock, and closed at once; transactions stay
 //! short (reads of a few thousand entries, writes of a few).
+//!
+//! An operation that only reads opens the file read-only: a writable open
+//! and close costs redb three fdatasyncs (its recovery flag is set, then
+//! cleared with the allocator state), which every `kiln run IMAGE`,
+//! `images` or `inspect` would pay. Files in redb 2's format (kiln before
+//! redb 4) are upgraded in place on first open.
 
 use std::path::Path;
 
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -45,6 +54,8 @@ pub enum MetaError {
     },
     #[error("encoding metadata: {0}")]
     Encode(serde_json::Error),
+    #[error("upgrading the metadata database to redb's v3 format: {0}")]
+    Upgrade(String),
     #[error("creating the metadata database {path}: {source}")]
     Create {
         path: String,
@@ -66,17 +77,59 @@ from_redb!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SetDurabilityError
 );
 
-/// Opens (creating if needed) the database. The caller holds the store lock.
+/// A small cache: each process opens the file for milliseconds.
+const CACHE_SIZE: usize = 16 << 20;
+
+/// Opens (creating if needed) the database for writing. The caller holds
+/// the store lock.
 pub(crate) fn open(path: &Path) -> Result<Database, MetaError> {
     if !path.exists() {
         create(path)?;
     }
-    // A small cache: each process opens the file for milliseconds.
-    let db = Database::builder().set_cache_size(16 << 20).create(path)?;
-    Ok(db)
+    let builder = || Database::builder().set_cache_size(CACHE_SIZE).create(path);
+    match builder() {
+        Err(DatabaseError::UpgradeRequired(_)) => {
+            upgrade(path)?;
+            Ok(builder()?)
+        }
+        opened => Ok(opened?),
+    }
+}
+
+/// Opens the database without writing to it, or `None` when only a
+/// writable open will do: no file yet, a file to repair after a crash, or
+/// one in an older format. The caller holds the store lock.
+pub(crate) fn open_read_only(path: &Path) -> Result<Option<ReadOnlyDatabase>, MetaError> {
+    let opened = Database::builder()
+        .set_cache_size(CACHE_SIZE)
+        .open_read_only(path);
+    match opened {
+        Ok(db) if initialised(&db)? => Ok(Some(db)),
+        Ok(_) => Ok(None),
+        Err(DatabaseError::Storage(redb::StorageError::Io(e)))
+            if e.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(None)
+        }
+        Err(DatabaseError::RepairAborted | DatabaseError::UpgradeRequired(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Rewrites a redb 2 format file in redb 3's format, in place, with the
+/// redb 2.6 release that knows both (redb 3 and later read only the new
+/// one). Images, tags and cache records stay.
+fn upgrade(path: &Path) -> Result<(), MetaError> {
+    let mut old = redb2::Database::builder()
+        .create(path)
+        .map_err(|e| MetaError::Upgrade(e.to_string()))?;
+    old.upgrade()
+        .map_err(|e| MetaError::Upgrade(e.to_string()))?;
+    Ok(())
 }
 
 /// Makes a new database under another name, with its tables, and renames
@@ -130,7 +183,7 @@ pub(crate) fn init(db: &Database) -> Result<(), MetaError> {
 }
 
 /// Whether every table exists and the schema is recorded.
-fn initialised(db: &Database) -> Result<bool, MetaError> {
+fn initialised(db: &impl ReadableDatabase) -> Result<bool, MetaError> {
     let tx = db.begin_read()?;
     let strs = [REFS, DIFF_IDS, RECORD_KEYS];
     let jsons = [IMAGES, SNAPSHOTS, VARIANTS, RECORDS];

@@ -61,11 +61,10 @@ impl Store {
             return Ok(HashMap::new());
         }
         let mut session = self.session()?;
-        let db = session.db()?;
         let mut hits = HashMap::new();
         let mut used = Vec::new();
         {
-            let tx = db.begin_read().map_err(MetaError::from)?;
+            let tx = session.read()?;
             let tables: ReadTables = (
                 tx.open_table(RECORD_KEYS).map_err(MetaError::from)?,
                 tx.open_table(RECORDS).map_err(MetaError::from)?,
@@ -81,10 +80,14 @@ impl Store {
                 }
             }
         }
+        if used.is_empty() {
+            return Ok(hits);
+        }
         let now = SystemTime::now();
-        let mut tx = db.begin_write().map_err(MetaError::from)?;
+        let mut tx = session.write()?;
         // Usage statistics only (see `use_record`): no fsync for them.
-        tx.set_durability(redb::Durability::None);
+        tx.set_durability(redb::Durability::None)
+            .map_err(MetaError::from)?;
         {
             let mut records = tx.open_table(RECORDS).map_err(MetaError::from)?;
             for (id, raw) in used {

@@ -48,7 +48,7 @@ impl Store {
         let live = lock::live_leases(&self.dir(LOCKS_DIR))?;
         let world = gc::read_world(&mut session)?;
         let victims = select(&world, &live.snapshots, options, SystemTime::now());
-        let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let tx = session.write()?;
         {
             let mut records = tx.open_table(RECORDS).map_err(MetaError::from)?;
             let mut keys = tx.open_table(RECORD_KEYS).map_err(MetaError::from)?;

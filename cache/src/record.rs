@@ -116,7 +116,7 @@ impl Store {
     pub fn add_record(&self, new: NewRecord) -> Result<CacheRecord, StoreError> {
         let mut session = self.session()?;
         let record = new_record_in(&mut session, new)?;
-        let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let tx = session.write()?;
         {
             put_record(&tx, &record)?;
             if let Some(key) = &record.cache_key {
@@ -140,7 +140,7 @@ impl Store {
     pub fn record_by_key(&self, cache_key: &str) -> Result<Option<CacheRecord>, StoreError> {
         let mut session = self.session()?;
         let id = {
-            let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+            let tx = session.read()?;
             let keys = tx.open_table(RECORD_KEYS).map_err(MetaError::from)?;
             let v = keys.get(cache_key).map_err(MetaError::from)?;
             v.map(|v| v.value().to_string())
@@ -163,12 +163,13 @@ impl Store {
             self.lease()
                 .add(&Leased::Snapshot(s.as_str().to_string()))?;
         }
-        let mut tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let mut tx = session.write()?;
         // Usage statistics only: a crash may lose the newest last-used time,
         // never a record. Skipping the fsync here is what keeps a fully
         // cached build from paying one per step; the next durable commit
         // persists these too.
-        tx.set_durability(redb::Durability::None);
+        tx.set_durability(redb::Durability::None)
+            .map_err(MetaError::from)?;
         put_record(&tx, &record)?;
         tx.commit().map_err(MetaError::from)?;
         Ok(record)
@@ -187,7 +188,7 @@ impl Store {
             return Err(StoreError::RecordNotFound(prefix.to_string()));
         }
         let mut session = self.session()?;
-        let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+        let tx = session.read()?;
         let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
         let mut found = None;
         for entry in table.range(prefix..).map_err(MetaError::from)? {
@@ -263,13 +264,13 @@ pub(crate) fn record_in(
     session: &mut Session<'_>,
     id: &str,
 ) -> Result<Option<CacheRecord>, StoreError> {
-    let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+    let tx = session.read()?;
     let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
     Ok(meta::get_json(&table, "records", id)?)
 }
 
 pub(crate) fn all_records(session: &mut Session<'_>) -> Result<Vec<CacheRecord>, StoreError> {
-    let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+    let tx = session.read()?;
     let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
     Ok(meta::all_json::<CacheRecord, _>(&table, "records")?
         .into_iter()

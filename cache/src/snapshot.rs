@@ -230,7 +230,7 @@ pub(crate) fn snapshot_in(
     session: &mut crate::store::Session<'_>,
     id: &SnapshotId,
 ) -> Result<Option<SnapshotInfo>, StoreError> {
-    let tx = session.db()?.begin_read().map_err(meta::MetaError::from)?;
+    let tx = session.read()?;
     let table = tx.open_table(SNAPSHOTS).map_err(meta::MetaError::from)?;
     Ok(meta::get_json(&table, "snapshots", id.as_str())?)
 }
@@ -240,7 +240,7 @@ fn lookup_diff_id(
     diff_id: &Digest,
 ) -> Result<Option<SnapshotId>, StoreError> {
     let found = {
-        let tx = session.db()?.begin_read().map_err(meta::MetaError::from)?;
+        let tx = session.read()?;
         let table = tx.open_table(DIFF_IDS).map_err(meta::MetaError::from)?;
         let v = table
             .get(diff_id.to_string().as_str())
@@ -264,7 +264,7 @@ fn insert_snapshot(
     session: &mut crate::store::Session<'_>,
     info: &SnapshotInfo,
 ) -> Result<(), StoreError> {
-    let tx = session.db()?.begin_write().map_err(meta::MetaError::from)?;
+    let tx = session.write()?;
     {
         let mut snapshots = tx.open_table(SNAPSHOTS).map_err(meta::MetaError::from)?;
         snapshots

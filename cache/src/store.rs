@@ -19,7 +19,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::Database;
+use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 use crate::digest::{Digest, DigestError};
 use crate::lock::{self, Lease, LockError, StoreLock};
@@ -131,31 +131,59 @@ impl Store {
     pub(crate) fn session(&self) -> Result<Session<'_>, StoreError> {
         let lock = lock::lock_store(&self.dir(LOCKS_DIR))?;
         Ok(Session {
-            db: None,
+            read: None,
+            write: None,
             store: self,
             _lock: lock,
         })
     }
 }
 
-/// The store lock, and `meta.db` while it is held. Fields drop in order:
-/// the database closes before the lock is released.
+/// The store lock, and `meta.db` while it is held: read-only until the
+/// first write. Fields drop in order: the database closes before the lock
+/// is released.
 pub(crate) struct Session<'s> {
-    db: Option<Database>,
+    read: Option<ReadOnlyDatabase>,
+    write: Option<Database>,
     pub(crate) store: &'s Store,
     _lock: StoreLock,
 }
 
 impl Session<'_> {
-    pub(crate) fn db(&mut self) -> Result<&Database, StoreError> {
-        let db = match self.db.take() {
+    fn path(&self) -> PathBuf {
+        self.store.root.join(META_DB)
+    }
+
+    /// A read transaction. Without a writable handle open already, the
+    /// file is opened read-only: no write, no fdatasync.
+    pub(crate) fn read(&mut self) -> Result<ReadTransaction, StoreError> {
+        if self.read.is_none() && self.write.is_none() {
+            self.read = meta::open_read_only(&self.path())?;
+        }
+        let tx = match &self.read {
+            Some(db) => db.begin_read(),
+            None => self.writable()?.begin_read(),
+        };
+        Ok(tx.map_err(MetaError::from)?)
+    }
+
+    /// A write transaction. A read-only handle is closed first (redb opens
+    /// a file for writing only alone), so read transactions begun before
+    /// must be finished.
+    pub(crate) fn write(&mut self) -> Result<WriteTransaction, StoreError> {
+        Ok(self.writable()?.begin_write().map_err(MetaError::from)?)
+    }
+
+    fn writable(&mut self) -> Result<&Database, StoreError> {
+        let db = match self.write.take() {
             Some(db) => db,
             None => {
-                let db = meta::open(&self.store.root.join(META_DB))?;
+                self.read = None;
+                let db = meta::open(&self.path())?;
                 meta::init(&db)?;
                 db
             }
         };
-        Ok(self.db.insert(db))
+        Ok(self.write.insert(db))
     }
 }

@@ -406,3 +406,80 @@ fn records_from_a_newer_kiln_still_load() {
     assert_eq!(r.kind, RecordKind::Unknown);
     assert!(r.created < SystemTime::now());
 }
+
+#[test]
+fn reads_leave_meta_db_untouched() {
+    let (dir, store) = store();
+    let img = image(&store, "r", "busybox");
+    let db = dir.path().join("meta.db");
+    let before = fs::read(&db).unwrap();
+    // Another process's view: a fresh Store on the same root.
+    let other = Store::open(dir.path()).unwrap();
+    assert_eq!(other.resolve_image("busybox").unwrap().image, img);
+    assert_eq!(other.images().unwrap().len(), 1);
+    assert!(other.record_by_key("no-such-key").unwrap().is_none());
+    assert!(other.take_cached(&["no-such-key"]).unwrap().is_empty());
+    assert!(fs::read(&db).unwrap() == before, "a read wrote to meta.db");
+    // A write after reads in one store still lands.
+    other
+        .tag_image(
+            &img.manifest.digest,
+            &Reference::parse_normalized("again").unwrap(),
+        )
+        .unwrap();
+    assert_eq!(store.resolve_image("again").unwrap().image, img);
+}
+
+/// Rewrites `path` in redb 2's file format with the same tables, as kiln
+/// before redb 4 left it.
+fn downgrade(path: &std::path::Path) {
+    use redb::{ReadableDatabase, ReadableTable};
+    const STRS: [&str; 4] = ["refs", "diff_ids", "record_keys", "info"];
+    const JSONS: [&str; 4] = ["images", "snapshots", "variants", "records"];
+    let new = redb::ReadOnlyDatabase::open(path).unwrap();
+    let rx = new.begin_read().unwrap();
+    let old_path = path.with_extension("v2");
+    let old = redb2::Database::create(&old_path).unwrap();
+    let wx = old.begin_write().unwrap();
+    for name in STRS {
+        let from = rx.open_table(redb::TableDefinition::<&str, &str>::new(name));
+        let mut to = wx
+            .open_table(redb2::TableDefinition::<&str, &str>::new(name))
+            .unwrap();
+        for row in from.unwrap().iter().unwrap() {
+            let (k, v) = row.unwrap();
+            to.insert(k.value(), v.value()).unwrap();
+        }
+    }
+    for name in JSONS {
+        let from = rx.open_table(redb::TableDefinition::<&str, &[u8]>::new(name));
+        let mut to = wx
+            .open_table(redb2::TableDefinition::<&str, &[u8]>::new(name))
+            .unwrap();
+        for row in from.unwrap().iter().unwrap() {
+            let (k, v) = row.unwrap();
+            to.insert(k.value(), v.value()).unwrap();
+        }
+    }
+    wx.commit().unwrap();
+    drop((rx, new, old));
+    fs::rename(&old_path, path).unwrap();
+}
+
+#[test]
+fn a_meta_db_of_redb_2_is_upgraded_with_its_entries() {
+    let (dir, store) = store();
+    let img = image(&store, "old", "busybox:1");
+    let db = dir.path().join("meta.db");
+    downgrade(&db);
+    assert!(matches!(
+        redb::ReadOnlyDatabase::open(&db),
+        Err(redb::DatabaseError::UpgradeRequired(2))
+    ));
+    // A read alone upgrades (it cannot be done read-only), then reads.
+    let reopened = Store::open(dir.path()).unwrap();
+    assert_eq!(reopened.resolve_image("busybox:1").unwrap().image, img);
+    assert!(redb::ReadOnlyDatabase::open(&db).is_ok(), "still format 2");
+    let again = image(&reopened, "new", "busybox:2");
+    assert_eq!(store.resolve_image("busybox:2").unwrap().image, again);
+}

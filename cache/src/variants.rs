@@ -23,7 +23,7 @@ impl Store {
         compression: &str,
     ) -> Result<Option<BlobRef>, StoreError> {
         let mut session = self.session()?;
-        let tx = session.db()?.begin_read().map_err(MetaError::from)?;
+        let tx = session.read()?;
         let table = tx.open_table(VARIANTS).map_err(MetaError::from)?;
         let found: Option<BlobRef> =
             meta::get_json(&table, "variants", &key(diff_id, compression))?;
@@ -49,7 +49,7 @@ impl Store {
         if !self.blob_path(&blob.digest).is_file() {
             return Err(StoreError::BlobNotFound(blob.digest));
         }
-        let tx = session.db()?.begin_write().map_err(MetaError::from)?;
+        let tx = session.write()?;
         {
             let mut table = tx.open_table(VARIANTS).map_err(MetaError::from)?;
             let k = key(diff_id, compression);
