@@ -2,6 +2,7 @@
 //! v2 (one unified tree) behind the [`Cgroup`] trait, chosen at run time.
 //! This layer knows limits and paths, nothing of containers.
 
+pub mod device_filter;
 pub mod freezer;
 mod v1;
 mod v2;
@@ -25,6 +26,8 @@ pub enum Error {
     Io { path: PathBuf, source: io::Error },
     #[error("cgroup path {0} must be relative, without `..`")]
     BadPath(String),
+    #[error("cgroup {path}: attaching the device filter: {source}")]
+    DeviceFilter { path: PathBuf, source: io::Error },
     #[error("cgroup {0} still has processes after the container ended")]
     Busy(PathBuf),
 }

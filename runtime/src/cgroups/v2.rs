@@ -1,10 +1,11 @@
-//! cgroup v2: one unified tree with `memory.max`, `cpu.max`, `pids.max`.
+//! cgroup v2: one unified tree with `memory.max`, `cpu.max`, `pids.max`,
+//! and the device allow-list as an eBPF program.
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
-use super::{keyed_value, mkdir, rmdir, write, Cgroup, Result};
+use super::{device_filter, keyed_value, mkdir, rmdir, write, Cgroup, Error, Result};
 
 #[derive(Debug)]
 pub struct V2 {
@@ -98,6 +99,12 @@ impl Cgroup for V2 {
             };
             set("pids.max", v)?;
         }
+        if let Some(devices) = resources.devices() {
+            device_filter::attach(&self.dir, devices).map_err(|source| Error::DeviceFilter {
+                path: self.dir.clone(),
+                source,
+            })?;
+        }
         Ok(())
     }
 
@@ -125,6 +132,46 @@ impl Cgroup for V2 {
 mod tests {
     use super::*;
     use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder};
+
+    #[test]
+    fn apply_attaches_the_device_list() {
+        if !nix::unistd::geteuid().is_root() {
+            assert_eq!(
+                std::env::var("KILN_SKIP_PRIVILEGED").as_deref(),
+                Ok("1"),
+                "needs root; set KILN_SKIP_PRIVILEGED=1 to skip"
+            );
+            return;
+        }
+        use crate::cgroups::device_filter::tests::{cgroup2_mount, docker_rules};
+        use std::io::Write;
+        // On a hybrid host the cgroup2 mount has no controllers, but
+        // device programs work there as on a v2 host.
+        let mount = cgroup2_mount().expect("no cgroup2 mount");
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let rel = format!("kiln-v2-test-{}", std::process::id());
+        let cg = V2::new(&mount, &own, Path::new(&rel));
+        cg.create().unwrap();
+        let res = LinuxResourcesBuilder::default()
+            .devices(docker_rules(false))
+            .build()
+            .unwrap();
+        cg.apply(&res).unwrap();
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "read go; ( : < /dev/kmsg ) 2>/dev/null || echo denied",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        cg.join(child.id() as i32).unwrap();
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        cg.remove().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "denied\n");
+    }
 
     #[test]
     fn weight_follows_docker_conversion() {
