@@ -108,9 +108,32 @@ fn main() -> ExitCode {
 fn render(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
+        // `kiln images | head`: the reader left, as a shell pipeline's
+        // reader may; end as a process killed by SIGPIPE would, silently.
+        Err(err) if stdout_reader_gone(&err) => {
+            ExitCode::from(128 + nix::sys::signal::Signal::SIGPIPE as u8)
+        }
         Err(err) => {
             eprintln!("kiln: error: {err:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether `err` is a broken pipe on stdout: the error says so and the
+/// pipe behind stdout has no reader (poll reports an error on it).
+fn stdout_reader_gone(err: &anyhow::Error) -> bool {
+    let broken = err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+    let polled = poll(&mut fds, PollTimeout::ZERO).unwrap_or(0);
+    let errored = fds[0]
+        .revents()
+        .is_some_and(|r| r.contains(PollFlags::POLLERR));
+    broken && polled == 1 && errored
 }

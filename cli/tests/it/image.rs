@@ -103,6 +103,18 @@ fn import_lists_in_images() {
     assert!(digests.lines().next().unwrap().contains("DIGEST"));
 }
 
+#[test]
+fn a_reader_that_left_ends_the_listing_quietly() {
+    // `kiln images | head -0`: the pipe's reader is gone before kiln
+    // writes. A shell sees 141 (killed by SIGPIPE), and no error is shown.
+    let kiln = Kiln::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = kiln.cmd(["images"]).stdout(writer).output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
 // The same rootfs gives the same layer however it was compressed, as with
 // `docker import` (the diff_id is the digest of the uncompressed tar).
 #[test]
