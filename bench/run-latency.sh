@@ -105,4 +105,4 @@ results=$(for l in kiln kiln-image runc runc-same crun crun-same; do summary "$l
 echo "$results" | awk '
     { name[NR] = $1; med[NR] = $2; lo[NR] = $3; hi[NR] = $4; if ($1 == "kiln") k = $2 }
     END { for (i = 1; i <= NR; i++)
-        printf "%-5s %8.2f ms  (%.2f-%.2f)  %s/kiln = %.2f\n", name[i], med[i], lo[i], hi[i], name[i], med[i] / k }'
+        printf "%-10s %8.2f ms  (%.2f-%.2f)  %s/kiln = %.2f\n", name[i], med[i], lo[i], hi[i], name[i], med[i] / k }'

@@ -685,8 +685,20 @@ fn image_config_applies_as_docker_applies_it() {
         stdout(&run(&["bb:test", "sh", "-c", "ls /new 2>&1 || true"])),
         "ls: /new: No such file or directory\n"
     );
-    let left: Vec<_> = std::fs::read_dir(kiln.root().join("containers"))
-        .map(|d| d.collect())
-        .unwrap_or_default();
+    // Neither a container directory nor a name in the names index stays.
+    let listing = |dir: std::path::PathBuf| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != ".names")
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let containers = kiln.root().join("containers");
+    let left = listing(containers.clone());
     assert!(left.is_empty(), "container dirs left behind: {left:?}");
+    let names = listing(containers.join(".names"));
+    assert!(names.is_empty(), "names left in the index: {names:?}");
 }

@@ -212,10 +212,13 @@ pub fn remove(c: &Container, force: bool, volumes: bool) -> Result<()> {
 pub fn remove_files(c: &Container, volumes: bool) -> Result<()> {
     let containers_dir = c.dir.parent().unwrap_or(Path::new("/"));
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::Remove(c.record.name.clone(), e))?;
-    if !volumes {
+    let containers = Containers::new(containers_dir);
+    containers.forget(c)?;
+    // Reading every other record is only worth it for anonymous volumes.
+    if !volumes || !c.record.mounts.iter().any(|m| m.anonymous) {
         return Ok(());
     }
-    let others = Containers::new(containers_dir).list()?;
+    let others = containers.list()?;
     let vols = Volumes::new(containers_dir.with_file_name("volumes"));
     for m in c.record.mounts.iter().filter(|m| m.anonymous) {
         let used = others

@@ -15,6 +15,7 @@ mod helper_process;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+mod names;
 pub mod restart;
 pub mod state;
 pub mod terminal;

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
+use super::names::Names;
 use super::restart::RestartPolicy;
 use crate::network::{NetworkMode, PortBinding};
 use crate::process::rootfs::Rootfs;
@@ -208,6 +209,10 @@ impl Containers {
         check_name(&record.name)?;
         let _names = self.lock_names()?;
         self.name_free(&record.name, &record.id)?;
+        let index = self.names();
+        index
+            .set(&record.name, &record.id)
+            .map_err(io_err("indexing the name of", &self.dir))?;
         let dir = self.dir.join(&record.id);
         std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         write_json(&dir.join("config.json"), record)?;
@@ -220,16 +225,50 @@ impl Containers {
         })
     }
 
-    fn name_free(&self, name: &str, id: &str) -> Result<()> {
-        for c in self.list_raw()? {
-            if c.record.name == name && c.record.id != id {
-                return Err(Error::NameInUse {
-                    name: name.into(),
-                    holder: c.record.id,
-                });
-            }
+    fn names(&self) -> Names {
+        Names::new(&self.dir)
+    }
+
+    /// The names index, built from the records when the root predates it.
+    /// The caller holds the containers lock.
+    fn ensure_index(&self) -> Result<Names> {
+        let index = self.names();
+        if !index.exists() {
+            let all = self.list_raw()?;
+            let pairs = all
+                .iter()
+                .map(|c| (c.record.name.as_str(), c.record.id.as_str()));
+            index
+                .rebuild(pairs)
+                .map_err(io_err("indexing the names in", &self.dir))?;
         }
-        Ok(())
+        Ok(index)
+    }
+
+    /// The container `name` points at, if its record still has that name.
+    fn holder(&self, index: &Names, name: &str) -> Option<Container> {
+        let id = index.get(name)?;
+        let c = load_raw(&self.dir.join(&id)).ok()?;
+        (c.record.name == name).then_some(c)
+    }
+
+    fn name_free(&self, name: &str, id: &str) -> Result<()> {
+        let index = self.ensure_index()?;
+        match self.holder(&index, name) {
+            Some(c) if c.record.id != id => Err(Error::NameInUse {
+                name: name.into(),
+                holder: c.record.id,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops a removed container's name from the index.
+    pub fn forget(&self, c: &Container) -> Result<()> {
+        let _names = self.lock_names()?;
+        self.names()
+            .remove_if(&c.record.name, &c.record.id)
+            .map_err(io_err("unindexing the name of", &c.dir))
     }
 
     /// Every container, newest first, with truthful states.
@@ -249,28 +288,64 @@ impl Containers {
         };
         let mut all: Vec<Container> = entries
             .flatten()
+            .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
             .filter_map(|e| load_raw(&e.path()).ok())
             .collect();
         all.sort_by(|a, b| b.record.created.cmp(&a.record.created));
         Ok(all)
     }
 
-    /// A container by full ID, name, or unique ID prefix (Docker's order).
+    /// A container by full ID, name, or unique ID prefix (Docker's order),
+    /// reading only the record it returns.
     pub fn find(&self, key: &str) -> Result<Container> {
         let key = key.trim_start_matches('/');
-        let all = self.list()?;
-        if let Some(c) = all
-            .iter()
-            .find(|c| c.record.id == key || c.record.name == key)
-        {
-            return Ok(c.clone());
+        let plain = !key.is_empty() && !key.starts_with('.') && !key.contains('/');
+        if !plain {
+            return Err(Error::NotFound(key.into()));
         }
-        let mut hits = all.iter().filter(|c| c.record.id.starts_with(key));
+        if let Ok(c) = Container::load(&self.dir.join(key)) {
+            return Ok(c);
+        }
+        if let Some(c) = self.by_name(key)? {
+            return Ok(Container {
+                state: observe(&c.dir, c.state.clone()),
+                ..c
+            });
+        }
+        let mut hits = self.ids()?.into_iter().filter(|id| id.starts_with(key));
         match (hits.next(), hits.next()) {
-            (Some(c), None) if !key.is_empty() => Ok(c.clone()),
+            (Some(id), None) => Container::load(&self.dir.join(id)),
             (Some(_), Some(_)) => Err(Error::Ambiguous(key.into())),
-            _ => Err(Error::NotFound(key.into())),
+            // A record the index missed (written by a kiln before it).
+            _ => self
+                .list()?
+                .into_iter()
+                .find(|c| c.record.name == key)
+                .ok_or_else(|| Error::NotFound(key.into())),
         }
+    }
+
+    fn by_name(&self, name: &str) -> Result<Option<Container>> {
+        let mut index = self.names();
+        if !index.exists() {
+            let _names = self.lock_names()?;
+            index = self.ensure_index()?;
+        }
+        Ok(self.holder(&index, name))
+    }
+
+    /// The IDs of the containers' directories.
+    fn ids(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("reading", &self.dir)(e)),
+        };
+        Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect())
     }
 
     /// Renames a container; the new name must be free.
@@ -279,9 +354,16 @@ impl Containers {
         let _names = self.lock_names()?;
         let c = self.find(key)?;
         self.name_free(name, &c.record.id)?;
+        let index = self.names();
+        index
+            .set(name, &c.record.id)
+            .map_err(io_err("indexing the name of", &c.dir))?;
         let mut record = c.record;
-        record.name = name.into();
-        write_json(&c.dir.join("config.json"), &record)
+        let old = std::mem::replace(&mut record.name, name.into());
+        write_json(&c.dir.join("config.json"), &record)?;
+        index
+            .remove_if(&old, &record.id)
+            .map_err(io_err("unindexing the name of", &c.dir))
     }
 }
 
@@ -436,6 +518,38 @@ mod tests {
         cs.rename("db", "cache").unwrap();
         assert_eq!(cs.find("cache").unwrap().record.id, "abd456");
         assert!(cs.rename("cache", "bad name").is_err());
+    }
+
+    #[test]
+    fn a_name_frees_with_its_container_or_a_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = Containers::new(dir.path());
+        let web = cs.create(&record("abc", "web")).unwrap();
+        cs.rename("web", "site").unwrap();
+        cs.create(&record("def", "web")).unwrap();
+        assert_eq!(cs.find("site").unwrap().record.id, "abc");
+        // Removed by hand (or a crash before its record was written): the
+        // index's link is stale, and the name is free.
+        std::fs::remove_dir_all(&web.dir).unwrap();
+        cs.create(&record("ghi", "site")).unwrap();
+        let ghi = cs.find("site").unwrap();
+        assert_eq!(ghi.record.id, "ghi");
+        std::fs::remove_dir_all(&ghi.dir).unwrap();
+        cs.forget(&ghi).unwrap();
+        assert!(matches!(cs.find("site"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn a_root_from_before_the_index_is_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = Containers::new(dir.path());
+        cs.create(&record("abc", "web")).unwrap();
+        std::fs::remove_dir_all(dir.path().join(super::super::names::DIR)).unwrap();
+        assert_eq!(cs.find("web").unwrap().record.id, "abc");
+        std::fs::remove_dir_all(dir.path().join(super::super::names::DIR)).unwrap();
+        let clash = cs.create(&record("def", "web")).unwrap_err();
+        assert!(matches!(clash, Error::NameInUse { .. }), "{clash}");
+        assert_eq!(cs.list().unwrap().len(), 1, "the index is not a container");
     }
 
     #[test]
