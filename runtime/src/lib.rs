@@ -18,6 +18,8 @@ pub mod network;
 pub mod process;
 pub mod spec;
 pub mod syscalls;
+#[cfg(test)]
+mod testkit;
 pub mod volume;
 
 pub use container::{start, ExitStatus, Outcome, Request, Running, Stdio};

@@ -1,5 +1,5 @@
 use super::*;
-use oci_spec::runtime::LinuxDeviceCgroupBuilder;
+use crate::testkit::device_rule as rule;
 
 /// Runs `prog` on one device context with the eBPF semantics of the
 /// opcodes `program` emits (64-bit registers, 32-bit ALU ops zero-extend).
@@ -33,26 +33,6 @@ fn run(prog: &[Insn], kind: Kind, major: u32, minor: u32, access: u8) -> u64 {
             other => panic!("opcode {other:#x} not interpreted"),
         }
     }
-}
-
-fn rule(
-    allow: bool,
-    typ: LinuxDeviceType,
-    major: Option<i64>,
-    minor: Option<i64>,
-    access: &str,
-) -> LinuxDeviceCgroup {
-    let mut b = LinuxDeviceCgroupBuilder::default()
-        .allow(allow)
-        .typ(typ)
-        .access(access);
-    if let Some(m) = major {
-        b = b.major(m);
-    }
-    if let Some(m) = minor {
-        b = b.minor(m);
-    }
-    b.build().unwrap()
 }
 
 pub(crate) fn docker_rules(privileged: bool) -> Vec<LinuxDeviceCgroup> {
@@ -186,13 +166,7 @@ pub(crate) fn cgroup2_mount() -> Option<std::path::PathBuf> {
 
 #[test]
 fn the_kernel_enforces_dockers_list() {
-    if !nix::unistd::geteuid().is_root() {
-        assert_eq!(
-            std::env::var("KILN_SKIP_PRIVILEGED").as_deref(),
-            Ok("1"),
-            "needs root; set KILN_SKIP_PRIVILEGED=1 to skip"
-        );
-        eprintln!("skipped: needs root");
+    if !crate::testkit::privileged() {
         return;
     }
     let mount = cgroup2_mount().expect("no cgroup2 mount");

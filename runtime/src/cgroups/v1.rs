@@ -365,17 +365,9 @@ mod tests {
     #[test]
     fn device_rules_read_as_the_kernel_expects() {
         let rule = |typ, major, minor: Option<i64>, access: &str| {
-            let mut b = LinuxDeviceCgroupBuilder::default()
-                .allow(true)
-                .typ(typ)
-                .access(access);
-            if let Some(m) = major {
-                b = b.major(m);
-            }
-            if let Some(m) = minor {
-                b = b.minor(m);
-            }
-            device_rule(&b.build().unwrap())
+            device_rule(&crate::testkit::device_rule(
+                true, typ, major, minor, access,
+            ))
         };
         let c = LinuxDeviceType::C;
         assert_eq!(rule(c, Some(1), Some(3), "rwm").unwrap(), "c 1:3 rwm");

@@ -135,12 +135,7 @@ mod tests {
 
     #[test]
     fn apply_attaches_the_device_list() {
-        if !nix::unistd::geteuid().is_root() {
-            assert_eq!(
-                std::env::var("KILN_SKIP_PRIVILEGED").as_deref(),
-                Ok("1"),
-                "needs root; set KILN_SKIP_PRIVILEGED=1 to skip"
-            );
+        if !crate::testkit::privileged() {
             return;
         }
         use crate::cgroups::device_filter::tests::{cgroup2_mount, docker_rules};

@@ -248,13 +248,7 @@ mod tests {
 
     #[test]
     fn a_stopped_containers_root_is_its_layers_under_its_upper() {
-        if !nix::unistd::geteuid().is_root() {
-            assert_eq!(
-                std::env::var("KILN_SKIP_PRIVILEGED").as_deref(),
-                Ok("1"),
-                "needs root; set KILN_SKIP_PRIVILEGED=1 to skip"
-            );
-            eprintln!("skipped: needs root");
+        if !crate::testkit::privileged() {
             return;
         }
         let t = tempfile::tempdir().unwrap();
