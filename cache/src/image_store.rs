@@ -85,7 +85,7 @@ impl Store {
     /// snapshot with no cache record gets one of kind `source.image`, so
     /// the layers stay in the build cache after the image is removed.
     pub fn add_image(&self, new: NewImage, tags: &[Reference]) -> Result<ImageRecord, StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         let mut size = 0;
         for layer in &new.layers {
             let info = snapshot_in(&mut session, &layer.snapshot)?.ok_or_else(|| {
@@ -145,7 +145,7 @@ impl Store {
         manifest: &Digest,
         reference: &Reference,
     ) -> Result<Option<Digest>, StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         if image_in(&mut session, manifest)?.is_none() {
             return Err(StoreError::ImageNotFound(manifest.to_string()));
         }
@@ -167,7 +167,7 @@ impl Store {
     /// Removes a ref; returns the manifest it pointed at. The image itself
     /// stays (untagged) until [`Store::remove_image`].
     pub fn untag(&self, reference: &Reference) -> Result<Option<Digest>, StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         let tx = session.write()?;
         let previous = {
             let mut refs = tx.open_table(REFS).map_err(MetaError::from)?;
@@ -184,7 +184,7 @@ impl Store {
     /// nothing else needs. Its layer snapshots stay as build cache (their
     /// `source.image` records) until `cache prune`.
     pub fn remove_image(&self, manifest: &Digest) -> Result<RemovedImage, StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         let key = manifest.to_string();
         let tx = session.write()?;
         let (image, refs) = {
@@ -344,11 +344,7 @@ fn layer_records_needed(
     session: &mut Session<'_>,
     image: &ImageRecord,
 ) -> Result<Vec<record::CacheRecord>, StoreError> {
-    let existing = record::all_records(session)?;
-    let mut by_snapshot: BTreeMap<String, String> = existing
-        .iter()
-        .filter_map(|r| Some((r.snapshot.as_ref()?.to_string(), r.id.clone())))
-        .collect();
+    let mut by_snapshot = record::snapshot_owners(session)?;
     let mut new_records = Vec::new();
     let mut parent: Option<String> = None;
     let mut seen = HashSet::new();

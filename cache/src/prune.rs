@@ -44,7 +44,7 @@ pub struct PruneReport {
 impl Store {
     /// Prunes the build cache; see [`PruneOptions`].
     pub fn prune(&self, options: &PruneOptions) -> Result<PruneReport, StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         let live = lock::live_leases(&self.dir(LOCKS_DIR))?;
         let world = gc::read_world(&mut session)?;
         let victims = select(&world, &live.snapshots, options, SystemTime::now());
@@ -80,7 +80,7 @@ impl Store {
     /// Removes only what nothing references (crash leftovers, blobs of
     /// removed images); returns the bytes freed.
     pub fn collect_garbage(&self) -> Result<u64, StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         let swept = gc::collect_in(&mut session)?;
         drop(session);
         Ok(gc::empty_trash(&swept))

@@ -4,6 +4,7 @@
 //! ingredients. Stored as JSON with defaults, so fields can be added later
 //! without a migration.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -114,7 +115,7 @@ impl Store {
     /// mapped to another record now maps to this one (two builds that missed
     /// at once); the older record stays until pruned.
     pub fn add_record(&self, new: NewRecord) -> Result<CacheRecord, StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         let record = new_record_in(&mut session, new)?;
         let tx = session.write()?;
         {
@@ -154,7 +155,7 @@ impl Store {
     /// Marks a record used now (last used, usage count) and leases its
     /// snapshot to this process, so a prune running meanwhile keeps it.
     pub fn use_record(&self, id: &str) -> Result<CacheRecord, StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         let mut record =
             record_in(&mut session, id)?.ok_or_else(|| StoreError::RecordNotFound(id.into()))?;
         record.last_used = SystemTime::now();
@@ -267,6 +268,30 @@ pub(crate) fn record_in(
     let tx = session.read()?;
     let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
     Ok(meta::get_json(&table, "records", id)?)
+}
+
+/// A record's ID and snapshot only: decoding skips the rest, which for a
+/// COPY of a large context is megabytes of ingredients.
+#[derive(Deserialize)]
+struct SnapshotOwner {
+    id: String,
+    #[serde(default)]
+    snapshot: Option<SnapshotId>,
+}
+
+/// Snapshot ID -> the ID of a record that holds it.
+pub(crate) fn snapshot_owners(
+    session: &mut Session<'_>,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let tx = session.read()?;
+    let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
+    Ok(meta::all_json::<SnapshotOwner, _>(&table, "records")?
+        .into_iter()
+        .filter_map(|(_, r)| {
+            let r = r.ok()?;
+            Some((r.snapshot?.to_string(), r.id))
+        })
+        .collect())
 }
 
 pub(crate) fn all_records(session: &mut Session<'_>) -> Result<Vec<CacheRecord>, StoreError> {

@@ -152,7 +152,7 @@ impl Store {
             .map_err(io_context(format!("reading {}", staging.path().display())))?;
         durable::sync_filesystem(staging.path()).map_err(io_context("flushing a snapshot"))?;
         crash_point("snapshot-before-commit");
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         if let Some(diff_id) = &new.diff_id {
             if let Some(existing) = lookup_diff_id(&mut session, diff_id)? {
                 self.lease().add(&Leased::Snapshot(existing.0.clone()))?;

@@ -127,12 +127,24 @@ impl Store {
             .join(format!("{}-{what}-{n}", self.lease.id()))
     }
 
-    /// Takes the store lock; the database opens on first use.
+    /// Takes the store lock; the database opens on first use, read-only
+    /// until something is written.
     pub(crate) fn session(&self) -> Result<Session<'_>, StoreError> {
+        self.session_for(false)
+    }
+
+    /// A session for an operation that will write: its reads open the
+    /// database writable at once rather than read-only, then again.
+    pub(crate) fn write_session(&self) -> Result<Session<'_>, StoreError> {
+        self.session_for(true)
+    }
+
+    fn session_for(&self, writes: bool) -> Result<Session<'_>, StoreError> {
         let lock = lock::lock_store(&self.dir(LOCKS_DIR))?;
         Ok(Session {
             read: None,
             write: None,
+            writes,
             store: self,
             _lock: lock,
         })
@@ -145,6 +157,8 @@ impl Store {
 pub(crate) struct Session<'s> {
     read: Option<ReadOnlyDatabase>,
     write: Option<Database>,
+    /// Opened for a write: reads go through the writable handle.
+    writes: bool,
     pub(crate) store: &'s Store,
     _lock: StoreLock,
 }
@@ -157,7 +171,7 @@ impl Session<'_> {
     /// A read transaction. Without a writable handle open already, the
     /// file is opened read-only: no write, no fdatasync.
     pub(crate) fn read(&mut self) -> Result<ReadTransaction, StoreError> {
-        if self.read.is_none() && self.write.is_none() {
+        if self.read.is_none() && self.write.is_none() && !self.writes {
             self.read = meta::open_read_only(&self.path())?;
         }
         let tx = match &self.read {

@@ -45,7 +45,7 @@ impl Store {
         compression: &str,
         blob: &BlobRef,
     ) -> Result<(), StoreError> {
-        let mut session = self.session()?;
+        let mut session = self.write_session()?;
         if !self.blob_path(&blob.digest).is_file() {
             return Err(StoreError::BlobNotFound(blob.digest));
         }
