@@ -3,8 +3,9 @@
 //! per operation, under the store lock). Populates a root through the
 //! public API, then times the API and, when built, the `kiln` binary.
 //!
-//! `cargo bench -p kiln-cache --bench store` (KILN_BENCH_RECORDS to change
-//! the count, KILN_BENCH_ROOT to keep the root).
+//! `KILN=$(scripts/release.sh) cargo bench -p kiln-cache --bench store`
+//! (KILN_BENCH_RECORDS to change the count, KILN_BENCH_ROOT to keep the
+//! root; without KILN, target/release/kiln is timed if it exists).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -57,7 +58,11 @@ fn main() {
         next += 1;
     });
     drop(store);
-    let kiln = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/kiln");
+    // The binary scripts/release.sh prints, when given; a stale build
+    // from before the store's format change would not open this root.
+    let kiln = std::env::var_os("KILN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/kiln"));
     if kiln.exists() {
         for args in [
             &["cache", "du"][..],
@@ -72,7 +77,7 @@ fn main() {
                     .args(args)
                     .output()
                     .expect("kiln runs");
-                assert!(o.status.success());
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             });
         }
     } else {
