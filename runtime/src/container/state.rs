@@ -352,6 +352,8 @@ impl Containers {
     pub fn rename(&self, key: &str, name: &str) -> Result<()> {
         check_name(name)?;
         let _names = self.lock_names()?;
+        // Built first: `find` would take the lock held here to build it.
+        self.ensure_index()?;
         let c = self.find(key)?;
         self.name_free(name, &c.record.id)?;
         let index = self.names();
@@ -550,6 +552,9 @@ mod tests {
         let clash = cs.create(&record("def", "web")).unwrap_err();
         assert!(matches!(clash, Error::NameInUse { .. }), "{clash}");
         assert_eq!(cs.list().unwrap().len(), 1, "the index is not a container");
+        std::fs::remove_dir_all(dir.path().join(super::super::names::DIR)).unwrap();
+        cs.rename("web", "site").unwrap();
+        assert_eq!(cs.find("site").unwrap().record.id, "abc");
     }
 
     #[test]
