@@ -373,8 +373,7 @@ fn send(writer: &Writer, kind: u8, data: &[u8]) -> io::Result<()> {
 
 /// This terminal's size now: stdin's, or stdout's when stdin is not one.
 fn send_size(writer: &Writer) -> io::Result<()> {
-    let size = terminal::size(io::stdin().as_fd()).or_else(|| terminal::size(io::stdout().as_fd()));
-    let Some((rows, cols)) = size else {
+    let Some((rows, cols)) = terminal::caller_size() else {
         return Ok(());
     };
     let mut body = rows.to_be_bytes().to_vec();

@@ -260,10 +260,8 @@ fn supervise(child: Pid, master: Option<OwnedFd>) -> u8 {
         return 126;
     };
     let stdin = std::io::stdin();
+    // The pty got the caller's size before the fork.
     let _raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));
-    if let Some(m) = &master {
-        copy_size(stdin.as_fd(), m);
-    }
     let mut relay = Relay {
         master,
         stdin_open: true,

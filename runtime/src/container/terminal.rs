@@ -36,6 +36,11 @@ pub fn copy_size(from: impl AsFd, to: impl AsFd) {
     }
 }
 
+/// The caller's terminal size: stdin's, or stdout's when stdin is not one.
+pub fn caller_size() -> Option<(u16, u16)> {
+    size(std::io::stdin().as_fd()).or_else(|| size(std::io::stdout().as_fd()))
+}
+
 /// The terminal's (rows, columns); `None` when `fd` is not a terminal.
 pub fn size(fd: impl AsFd) -> Option<(u16, u16)> {
     // SAFETY: winsize is plain data filled by TIOCGWINSZ.

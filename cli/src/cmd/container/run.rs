@@ -462,17 +462,12 @@ pub(super) fn build_config(
         tmpfs: args.tmpfs.clone(),
         limits: limits(args)?,
         terminal: args.tty,
-        console_size: console_size(args.tty),
+        console_size: args
+            .tty
+            .then(kiln_runtime::container::terminal::caller_size)
+            .flatten(),
         init: init(args),
     })
-}
-
-/// The caller's terminal size for `-t`, from stdin or else stdout.
-fn console_size(tty: bool) -> Option<(u16, u16)> {
-    use kiln_runtime::container::terminal::size;
-    use std::os::fd::AsFd;
-    tty.then(|| size(std::io::stdin().as_fd()).or_else(|| size(std::io::stdout().as_fd())))
-        .flatten()
 }
 
 fn init(args: &RunArgs) -> Init {
