@@ -12,6 +12,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
+bin=$PWD/target/$host/release/kiln
+# A first build compiles about 300 crates (10-15 minutes on 2 cores): show
+# cargo's progress then; an up-to-date rebuild stays quiet.
+quiet=-q
+if [ ! -x "$bin" ]; then
+    quiet=
+    echo "release.sh: building kiln (release, static-pie); a first build takes 10-15 minutes on 2 cores" >&2
+fi
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
-    cargo build --release -q -p kiln --target "$host" >&2
-echo "$PWD/target/$host/release/kiln"
+    cargo build --release $quiet -p kiln --target "$host" >&2
+echo "$bin"

@@ -25,6 +25,10 @@ if [ "$(id -u)" -eq 0 ]; then
         grep -v '^#' /usr/lib/binfmt.d/qemu-aarch64.conf >/proc/sys/fs/binfmt_misc/register
 fi
 
+# The real-world judge's own tests: it must pass a build on a Debian base that
+# moved on since the references were recorded, and still fail a real difference.
+python3 testdata/realworld/test_check.py
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
