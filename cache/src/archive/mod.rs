@@ -16,7 +16,7 @@ use std::io;
 use crate::compression::CompressionError;
 use crate::digest::{Digest, DigestError};
 use crate::image::{ConfigError, ManifestError};
-use crate::layer::ApplyError;
+use crate::layer::{ApplyError, TarLimitError};
 use crate::store::StoreError;
 
 pub use load::{load, LoadedImage};
@@ -32,6 +32,8 @@ pub enum ArchiveError {
     Store(Box<StoreError>),
     #[error("unpacking a layer")]
     Layer(#[from] ApplyError),
+    #[error(transparent)]
+    Limit(#[from] TarLimitError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
@@ -54,6 +56,17 @@ pub enum ArchiveError {
     },
     #[error("invalid {what}: {detail}")]
     Invalid { what: String, detail: String },
+}
+
+impl ArchiveError {
+    /// A read error of the archive, which is the tar limit's refusal when it
+    /// carries one.
+    pub(crate) fn malformed(source: io::Error) -> ArchiveError {
+        match TarLimitError::find(&source) {
+            Some(limit) => ArchiveError::Limit(limit.clone()),
+            None => ArchiveError::Malformed(source),
+        }
+    }
 }
 
 impl From<StoreError> for ArchiveError {

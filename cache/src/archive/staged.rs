@@ -12,12 +12,15 @@ use std::path::{Path, PathBuf};
 use crate::compression;
 use crate::digest::Digest;
 use crate::digesting::DigestingWriter;
+use crate::layer::LimitedTar;
 use crate::store::Store;
 
 use super::{io_err, ArchiveError};
 
 /// Files up to this size are also kept in memory: JSON documents.
 const SMALL: u64 = 4 << 20;
+/// Linux's PATH_MAX.
+const NAME_LIMIT: usize = 4096;
 
 pub(crate) struct StagedFile {
     pub path: PathBuf,
@@ -57,11 +60,24 @@ impl Staged {
             by_digest: HashMap::new(),
         };
         let (_, stream) = compression::decoder(io::BufReader::with_capacity(1 << 20, input))?;
-        let mut archive = tar::Archive::new(stream);
+        let mut archive = tar::Archive::new(LimitedTar::new(stream, "image archive"));
         let mut links = Vec::new();
-        for entry in archive.entries().map_err(ArchiveError::Malformed)? {
-            let mut entry = entry.map_err(ArchiveError::Malformed)?;
-            let name = clean(&String::from_utf8_lossy(&entry.path_bytes()));
+        for entry in archive.entries().map_err(ArchiveError::malformed)? {
+            let mut entry = entry.map_err(ArchiveError::malformed)?;
+            let raw_name = entry.path_bytes();
+            // Names and link targets are kept for the whole read; image
+            // archives only hold short ones (`blobs/sha256/<hex>`).
+            let too_long = raw_name.len() > NAME_LIMIT
+                || entry
+                    .link_name_bytes()
+                    .is_some_and(|l| l.len() > NAME_LIMIT);
+            if too_long {
+                return Err(ArchiveError::Invalid {
+                    what: "image archive".to_string(),
+                    detail: format!("member name or link target longer than {NAME_LIMIT} bytes"),
+                });
+            }
+            let name = clean(&String::from_utf8_lossy(&raw_name));
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     staged.add(name, &mut entry)?
@@ -101,7 +117,7 @@ impl Staged {
         let path = self.dir.join(self.files.len().to_string());
         let file = File::create_new(&path).map_err(io_err("staging an archive member"))?;
         let mut out = DigestingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        io::copy(data, &mut out).map_err(ArchiveError::Malformed)?;
+        io::copy(data, &mut out).map_err(ArchiveError::malformed)?;
         let (buffered, digest, size) = out.finish();
         buffered
             .into_inner()

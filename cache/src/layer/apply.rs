@@ -20,6 +20,7 @@ use crate::compression::{self, CompressionError, Format};
 use crate::digest::Digest;
 use crate::digesting::DigestingReader;
 
+use super::tar_limits::{LimitedTar, TarLimitError};
 use super::whiteout::{self, OciName};
 use super::xattr;
 
@@ -45,6 +46,18 @@ pub enum ApplyError {
     Write { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Compression(#[from] CompressionError),
+    #[error(transparent)]
+    Limit(#[from] TarLimitError),
+}
+
+impl ApplyError {
+    /// A read error, which is the limit's refusal when it carries one.
+    fn malformed(source: io::Error) -> ApplyError {
+        match TarLimitError::find(&source) {
+            Some(limit) => ApplyError::Limit(limit.clone()),
+            None => ApplyError::Malformed(source),
+        }
+    }
 }
 
 /// What was applied: the diff_id lets the caller check the layer against the
@@ -88,17 +101,21 @@ fn prepare_target(target: &Path) -> Result<(), ApplyError> {
 
 fn unpack<R: io::BufRead>(blob: R, target: &Path) -> Result<Applied, ApplyError> {
     let (format, tar_stream) = compression::decoder(blob)?;
-    let mut archive = tar::Archive::new(DigestingReader::new(tar_stream));
+    let mut archive = tar::Archive::new(LimitedTar::new(
+        DigestingReader::new(tar_stream),
+        "layer tar",
+    ));
     let mut unpacker = Unpacker::new(target);
-    for entry in archive.entries().map_err(ApplyError::Malformed)? {
-        let mut entry = entry.map_err(ApplyError::Malformed)?;
+    for entry in archive.entries().map_err(ApplyError::malformed)? {
+        let mut entry = entry.map_err(ApplyError::malformed)?;
         unpacker.entry(&mut entry)?;
     }
     unpacker.finish()?;
     let (diff_id, uncompressed_size) = archive
         .into_inner()
+        .into_inner()
         .drain()
-        .map_err(ApplyError::Malformed)?;
+        .map_err(ApplyError::malformed)?;
     Ok(Applied {
         diff_id,
         uncompressed_size,
@@ -288,7 +305,7 @@ impl<'a> Unpacker<'a> {
         };
         made.map_err(|source| match source.kind() {
             io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
-                ApplyError::Malformed(source)
+                ApplyError::malformed(source)
             }
             _ => self.write_err(rel, source),
         })?;

@@ -4,11 +4,13 @@
 
 pub mod apply;
 pub mod diff;
+pub mod tar_limits;
 pub mod whiteout;
 mod xattr;
 
 pub use apply::{apply, Applied, ApplyError};
 pub use diff::{diff, DiffError, DiffOptions, LayerDigests};
+pub use tar_limits::{LimitedTar, TarLimitError};
 
 #[cfg(test)]
 mod escape_tests;
