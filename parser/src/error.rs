@@ -3,6 +3,7 @@
 //! `FILE:LINE:COL: message`, the line and a caret.
 
 use crate::ast::Position;
+use crate::excerpt;
 
 /// A Dockerfile that cannot be parsed (or typed), and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,17 +66,22 @@ pub enum ErrorKind {
 impl ParseError {
     /// The message as a compiler prints it: `FILE:LINE:COL: message`, then
     /// the line, then a caret under the column. Plain text, ends in `\n`.
+    /// The line and the message are short escaped excerpts: the Dockerfile
+    /// may be hostile, the terminal is not.
     pub fn render(&self, file: &str) -> String {
-        let caret_pad: String = self
-            .source_line
-            .chars()
-            .take(self.position.column.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let (line, caret_pad) = excerpt::line_with_caret(&self.source_line, self.position.column);
         format!(
-            "{file}:{}:{}: {}\n{}\n{caret_pad}^\n",
-            self.position.line, self.position.column, self.kind, self.source_line
+            "{}:{}:{}: {}\n{line}\n{caret_pad}^\n",
+            excerpt::excerpt(file, excerpt::MESSAGE_WIDTH),
+            self.position.line,
+            self.position.column,
+            self.message(),
         )
+    }
+
+    /// What is wrong, as a short escaped excerpt (it may quote the line).
+    pub fn message(&self) -> String {
+        excerpt::excerpt(&self.kind.to_string(), excerpt::MESSAGE_WIDTH)
     }
 }
 
@@ -94,5 +100,19 @@ mod tests {
             err.render("Dockerfile"),
             "Dockerfile:3:3: unknown instruction: FOO\n\t FOO bar\n\t ^\n"
         );
+    }
+
+    #[test]
+    fn render_shows_an_escaped_excerpt_of_a_hostile_line() {
+        let word = format!("\x1b]0;pwned\x07{}", "A".repeat(1_000_000));
+        let err = ParseError {
+            kind: ErrorKind::UnknownInstruction(word.clone()),
+            position: Position { line: 1, column: 1 },
+            source_line: format!("{word} x"),
+        };
+        let out = err.render("Dockerfile");
+        assert!(out.len() < 1000, "{} bytes", out.len());
+        assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out}");
+        assert!(out.starts_with("Dockerfile:1:1: unknown instruction: \\x1b]0;pwned\\x07AAA"));
     }
 }

@@ -6,6 +6,7 @@
 pub mod ast;
 pub mod dump;
 pub mod error;
+pub mod excerpt;
 pub mod expand;
 pub mod ignore;
 pub mod lint;

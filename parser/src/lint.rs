@@ -45,7 +45,11 @@ impl Diagnostic {
     pub fn render(&self, file: &str) -> String {
         format!(
             "{file}:{}:{}: {}[{}]: {}",
-            self.line, self.column, self.severity, self.rule, self.message
+            self.line,
+            self.column,
+            self.severity,
+            self.rule,
+            crate::excerpt::excerpt(&self.message, crate::excerpt::MESSAGE_WIDTH)
         )
     }
 }

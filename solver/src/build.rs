@@ -91,13 +91,14 @@ pub struct BuildResult {
 }
 
 pub(crate) fn read_dockerfile(opts: &BuildOptions) -> Result<(String, Vec<u8>), BuildError> {
-    let path = opts
-        .dockerfile
-        .clone()
-        .unwrap_or_else(|| opts.context.join("Dockerfile"));
-    let bytes = std::fs::read(&path).map_err(|source| BuildError::Read {
-        path: path.display().to_string(),
-        source,
+    // The context may be someone else's: its symlinks resolve inside it.
+    let at = crate::context::confined::anchor(&opts.context, opts.dockerfile.as_deref());
+    let path = at.path();
+    let bytes = crate::context::confined::read(&at.root, &at.relative).map_err(|source| {
+        BuildError::Read {
+            path: path.display().to_string(),
+            source,
+        }
     })?;
     let name = path
         .file_name()
@@ -213,7 +214,7 @@ pub fn build(
         file: file.clone(),
         line: e.position.line,
         column: e.position.column,
-        message: e.kind.to_string(),
+        message: e.message(),
     })?;
     for w in &df.warnings {
         progress.warn(format!("{file}:{}: {}", w.line, w.message));

@@ -21,7 +21,7 @@ pub fn lint(opts: &BuildOptions) -> Result<Vec<Finding>, BuildError> {
         file: file.clone(),
         line: e.position.line,
         column: e.position.column,
-        message: e.kind.to_string(),
+        message: e.message(),
     })?;
     let options = LintOptions {
         target: opts.target.clone(),

@@ -246,6 +246,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             code,
             last_good,
         }) => {
+            let step = kiln_parser::excerpt::excerpt(&step, 500);
             eprintln!("kiln: error: {file}:{line}: {step}: process did not complete successfully: exit code: {code}");
             if let Some(id) = last_good {
                 eprintln!("kiln: the last good step is image {id}; inspect it with: kiln run --rm -it {} sh", short(&id));

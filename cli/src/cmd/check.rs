@@ -61,6 +61,10 @@ fn read(file: &PathBuf) -> anyhow::Result<(String, Vec<u8>)> {
             .context("reading standard input")?;
         return Ok(("<stdin>".to_string(), bytes));
     }
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    // The working directory may be someone else's checkout: a Dockerfile
+    // that is a symlink resolves inside it (or the file's own directory).
+    let at = kiln_solver::context::confined::anchor(std::path::Path::new("."), Some(file));
+    let bytes = kiln_solver::context::confined::read(&at.root, &at.relative)
+        .with_context(|| format!("reading {}", file.display()))?;
     Ok((file.display().to_string(), bytes))
 }

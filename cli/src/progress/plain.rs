@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use kiln_solver::Event;
 
-pub fn render(events: Receiver<Event>) {
+pub fn render(events: impl IntoIterator<Item = Event>) {
     let mut started: HashMap<usize, Instant> = HashMap::new();
     let err = std::io::stderr();
     for e in events {

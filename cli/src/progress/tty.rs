@@ -3,7 +3,6 @@
 //! failing step's whole output is printed when it fails.
 
 use std::collections::HashMap;
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +14,7 @@ struct Running {
     log: Vec<String>,
 }
 
-pub fn render(events: Receiver<Event>) {
+pub fn render(events: impl IntoIterator<Item = Event>) {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg:.dim}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());

@@ -6,6 +6,7 @@ mod buildkit_surface;
 mod cache;
 mod check;
 mod containers;
+mod containment;
 mod context;
 mod crash;
 mod debug_ast;

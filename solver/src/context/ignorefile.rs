@@ -1,12 +1,11 @@
 //! Which ignore file a build uses, as BuildKit picks it: the Dockerfile's own
 //! `<Dockerfile>.dockerignore` beside it wins over `<context>/.dockerignore`.
 
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use kiln_parser::ignore::{dockerfile_ignore_path, Matcher};
 
-use super::ContextError;
+use super::{confined, ContextError};
 
 /// The ignore file in force and its compiled patterns.
 #[derive(Debug, Clone, Default)]
@@ -22,27 +21,31 @@ pub fn load_ignore_file(
     context: &Path,
     dockerfile: Option<&Path>,
 ) -> Result<IgnoreFile, ContextError> {
-    let dockerfile = dockerfile.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
-    for candidate in [
-        dockerfile_ignore_path(&dockerfile),
-        context.join(".dockerignore"),
-    ] {
-        match std::fs::read(&candidate) {
-            Ok(bytes) => {
-                let name = candidate.display().to_string();
-                let matcher = Matcher::parse(&name, &String::from_utf8_lossy(&bytes))?;
-                return Ok(IgnoreFile {
-                    path: Some(candidate),
-                    matcher,
-                });
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {}
-            Err(source) => {
-                return Err(ContextError::Io {
-                    path: candidate,
-                    source,
-                })
-            }
+    // Both files come from the context (or the Dockerfile's directory):
+    // their symlinks resolve there, never on the host.
+    let df = confined::anchor(context, dockerfile);
+    let beside = confined::Anchored {
+        relative: dockerfile_ignore_path(&df.relative),
+        root: df.root,
+    };
+    let top = confined::Anchored {
+        root: context.to_path_buf(),
+        relative: PathBuf::from(".dockerignore"),
+    };
+    for candidate in [beside, top] {
+        let path = candidate.path();
+        let read = confined::read_optional(&candidate.root, &candidate.relative);
+        let found = read.map_err(|source| ContextError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(bytes) = found {
+            let name = path.display().to_string();
+            let matcher = Matcher::parse(&name, &String::from_utf8_lossy(&bytes))?;
+            return Ok(IgnoreFile {
+                path: Some(path),
+                matcher,
+            });
         }
     }
     Ok(IgnoreFile::default())

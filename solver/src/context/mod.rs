@@ -3,6 +3,7 @@
 //! reads the ignore file BuildKit would use (`ignorefile`), and explains why
 //! a path is in or out. Hashing and the stat cache build on [`Entry`].
 
+pub mod confined;
 pub mod contenthash;
 mod entry;
 pub mod glob;

@@ -34,13 +34,14 @@ fn fail(name: &str) -> impl Fn(String) -> NamedError + '_ {
 /// The directory's `.dockerignore`, or nothing excluded.
 fn ignore_of(name: &str, dir: &Path) -> Result<Matcher, NamedError> {
     let path = dir.join(".dockerignore");
-    match fs::read(&path) {
-        Ok(bytes) => Matcher::parse(
+    // The named context's symlinks resolve inside it, never on the host.
+    match crate::context::confined::read_optional(dir, Path::new(".dockerignore")) {
+        Ok(Some(bytes)) => Matcher::parse(
             &path.display().to_string(),
             &String::from_utf8_lossy(&bytes),
         )
         .map_err(|e| fail(name)(e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Matcher::default()),
+        Ok(None) => Ok(Matcher::default()),
         Err(e) => Err(fail(name)(format!("{}: {e}", path.display()))),
     }
 }
