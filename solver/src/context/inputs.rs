@@ -25,6 +25,8 @@ pub enum InputError {
     Git(#[from] git::GitError),
     #[error("unable to prepare context: path {0:?} not found")]
     NotFound(String),
+    #[error(transparent)]
+    Archive(#[from] archive::ExtractError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InputError + '_ {
@@ -120,7 +122,7 @@ fn from_stdin(
     let dir = temp.path().join("context");
     fs::create_dir_all(&dir).map_err(io(&dir))?;
     if archive::is_archive(&data) {
-        archive::extract(&data, &dir).map_err(io(&data))?;
+        archive::extract_context(&data, &dir)?;
         return Ok(LoadedContext {
             dockerfile: inside(&dir, dockerfile),
             dir,

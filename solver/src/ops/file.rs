@@ -31,6 +31,8 @@ pub enum FileError {
     Chmod(#[from] ChmodError),
     #[error("\"{0}\": not found")]
     NotFound(String),
+    #[error(transparent)]
+    Archive(#[from] archive::ExtractError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FileError + '_ {
@@ -178,7 +180,7 @@ fn copy_context_item(
         if op.add && item.kind == EntryKind::File && archive::is_archive(&src_root) {
             ensure_dir(t, dest, rules)?;
             let abs = t.staging.join(dest);
-            return archive::extract(&src_root, &abs).map_err(io(&src_root));
+            return Ok(archive::extract(&src_root, &abs)?);
         }
         let target = if dest_is_dir {
             dest.join(&item.name)
