@@ -16,7 +16,7 @@ use std::io;
 use std::path::Path;
 
 use anyhow::Context;
-use kiln_cache::registry::{CredentialsFile, HostConfig, RegistryConfig};
+use kiln_cache::registry::{CredentialsFile, HostConfig, RegistryConfig, Timeouts};
 use serde::Deserialize;
 
 use crate::globals::Globals;
@@ -45,7 +45,25 @@ pub fn registry_config(globals: &Globals) -> anyhow::Result<RegistryConfig> {
         None => read(Path::new(DEFAULT_PATH))?.unwrap_or_default(),
     };
     let credentials = CredentialsFile::load_default()?;
-    Ok(RegistryConfig { hosts, credentials })
+    Ok(RegistryConfig {
+        hosts,
+        credentials,
+        timeouts: timeouts()?,
+    })
+}
+
+/// `KILN_REGISTRY_CONNECT_TIMEOUT` and `KILN_REGISTRY_READ_TIMEOUT` (`30s`,
+/// `2m`, `500ms`; a bare number is seconds): how long a registry may stay
+/// silent before a pull or push gives up on it (defaults 30s and 60s).
+fn timeouts() -> anyhow::Result<Timeouts> {
+    const CONNECT: &str = "KILN_REGISTRY_CONNECT_TIMEOUT";
+    const READ: &str = "KILN_REGISTRY_READ_TIMEOUT";
+    let connect = std::env::var(CONNECT).ok();
+    let read = std::env::var(READ).ok();
+    Ok(Timeouts::with(
+        connect.as_deref().map(|v| (CONNECT, v)),
+        read.as_deref().map(|v| (READ, v)),
+    )?)
 }
 
 /// The file's registry table; `None` when the file does not exist.

@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use super::auth::{self, Challenge};
 use super::config::Endpoint;
 use super::credentials::Credentials;
+use super::transfer::BlobReader;
 use super::RegistryError;
 
 /// Manifests and indexes larger than this are refused (containerd's limit).
@@ -107,6 +108,27 @@ impl Client {
         check(resp, "GET", &url)
     }
 
+    /// The blob's body of `size` bytes as a reader that survives a cut or
+    /// stalled connection: it asks again from where it stopped (see
+    /// [`BlobReader`]). The caller still verifies the digest.
+    pub fn blob_reader(&self, digest: &Digest, size: u64) -> Result<BlobReader<'_>, RegistryError> {
+        BlobReader::open(self, digest, size)
+    }
+
+    /// `GET` of a blob from byte `from` on (a `Range` request unless 0).
+    pub(crate) fn get_blob_from(
+        &self,
+        digest: &Digest,
+        from: u64,
+    ) -> Result<Response, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(Method::GET, &url, |r| match from {
+            0 => r,
+            n => r.header(header::RANGE, format!("bytes={n}-")),
+        })?;
+        check(resp, "GET", &url)
+    }
+
     pub fn blob_exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
         let resp = self.send(Method::HEAD, &url, |r| r)?;
@@ -144,7 +166,8 @@ impl Client {
     ) -> Result<Url, RegistryError> {
         let end = start + chunk.len() as u64 - 1;
         let resp = self.send(Method::PATCH, location.as_str(), |r| {
-            r.header(header::CONTENT_TYPE, "application/octet-stream")
+            r.timeout(self.upload_timeout(chunk.len()))
+                .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_RANGE, format!("{start}-{end}"))
                 .body(chunk.to_vec())
         })?;
@@ -164,7 +187,8 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let resp = self.send(Method::PUT, url.as_str(), |r| {
-            r.header(header::CONTENT_TYPE, "application/octet-stream")
+            r.timeout(self.upload_timeout(last.len()))
+                .header(header::CONTENT_TYPE, "application/octet-stream")
                 .body(last.to_vec())
         })?;
         check(resp, "PUT", url.as_str()).map(|_| ())
@@ -211,11 +235,8 @@ impl Client {
             if let Some(a) = authorization {
                 req = req.header(header::AUTHORIZATION, a);
             }
-            req.send().map_err(|source| RegistryError::Http {
-                method: method.to_string(),
-                url: url.to_string(),
-                source,
-            })
+            req.send()
+                .map_err(|source| self.transport_error(method.as_str(), url, source))
         };
         let current = self.current_authorization();
         let resp = attempt(current.as_deref())?;
@@ -229,6 +250,41 @@ impl Client {
         }
         *self.lock_authorization() = Some(fresh);
         Ok(resp)
+    }
+
+    /// A request's wait for its response includes sending its body: a
+    /// large chunk gets time for it at a slow link's pace (64 KiB/s).
+    fn upload_timeout(&self, len: usize) -> Duration {
+        let read = self.endpoint.timeouts.read;
+        read.saturating_add(Duration::from_secs(len as u64 / (64 << 10)))
+    }
+
+    /// A request that failed before a response: a stall is told as one,
+    /// naming the registry and what it did not do in time.
+    pub(crate) fn transport_error(
+        &self,
+        method: &str,
+        url: &str,
+        source: reqwest::Error,
+    ) -> RegistryError {
+        if !source.is_timeout() {
+            return RegistryError::Http {
+                method: method.to_string(),
+                url: url.to_string(),
+                source,
+            };
+        }
+        let timeouts = self.endpoint.timeouts;
+        let (what, after) = if source.is_connect() {
+            ("connect".to_string(), timeouts.connect)
+        } else {
+            (format!("respond to {method} {url}"), timeouts.read)
+        };
+        RegistryError::Timeout {
+            host: self.endpoint.host.clone(),
+            what,
+            after,
+        }
     }
 
     fn current_authorization(&self) -> Option<String> {
@@ -311,10 +367,15 @@ impl Client {
 }
 
 fn http_client(endpoint: &Endpoint) -> Result<Http, RegistryError> {
+    let timeouts = endpoint.timeouts;
     Http::builder()
-        // Layers take as long as they take; a stalled connect does not.
-        .timeout(None)
-        .connect_timeout(Duration::from_secs(30))
+        // The blocking client's timeout bounds each wait, not a transfer:
+        // the wait for response headers, and each read of a body. A layer
+        // takes as long as it takes while bytes keep coming; a silent
+        // registry fails after `read`. (reqwest's async `read_timeout`
+        // would panic here: blocking bodies are polled outside tokio.)
+        .timeout(timeouts.read)
+        .connect_timeout(timeouts.connect)
         .danger_accept_invalid_certs(endpoint.insecure)
         .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::credentials::CredentialsFile;
 
@@ -29,6 +30,71 @@ pub struct RegistryConfig {
     pub hosts: BTreeMap<String, HostConfig>,
     /// Credentials from Docker's config.json (empty: anonymous only).
     pub credentials: CredentialsFile,
+    pub timeouts: Timeouts,
+}
+
+/// How long a registry may keep kiln waiting. There is no limit on a whole
+/// transfer (a layer takes as long as it takes), only on silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open a TCP (and TLS) connection.
+    pub connect: Duration,
+    /// Between bytes: for response headers after a request, and between
+    /// two reads of a body.
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            read: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name} {value:?}: {reason} (a duration such as 30s or 500ms)")]
+pub struct TimeoutError {
+    pub name: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Timeouts {
+    /// The defaults with the values given (`30s`, `1m`, `500ms`; a bare
+    /// number is seconds) put in; `name`s are for the error.
+    pub fn with(
+        connect: Option<(&str, &str)>,
+        read: Option<(&str, &str)>,
+    ) -> Result<Timeouts, TimeoutError> {
+        let mut t = Timeouts::default();
+        if let Some((name, value)) = connect {
+            t.connect = parse_duration(name, value)?;
+        }
+        if let Some((name, value)) = read {
+            t.read = parse_duration(name, value)?;
+        }
+        Ok(t)
+    }
+}
+
+fn parse_duration(name: &str, value: &str) -> Result<Duration, TimeoutError> {
+    let err = |reason: String| TimeoutError {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason,
+    };
+    let trimmed = value.trim();
+    let parsed = match trimmed.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(trimmed).map_err(|e| err(e.to_string()))?,
+    };
+    // Zero would mean "fail at once", never what anyone wants from a timeout.
+    if parsed.is_zero() {
+        return Err(err("must be more than zero".to_string()));
+    }
+    Ok(parsed)
 }
 
 /// One place to send requests: a registry or a mirror.
@@ -41,6 +107,7 @@ pub struct Endpoint {
     pub base_url: String,
     pub insecure: bool,
     pub is_mirror: bool,
+    pub timeouts: Timeouts,
 }
 
 impl RegistryConfig {
@@ -72,6 +139,7 @@ impl RegistryConfig {
             base_url: format!("{}://{api_host}", if http { "http" } else { "https" }),
             insecure: settings.insecure,
             is_mirror: false,
+            timeouts: self.timeouts,
         }
     }
 
@@ -122,6 +190,23 @@ mod tests {
             "https://registry-1.docker.io"
         );
         assert!(!is_loopback("127.example.com"));
+    }
+
+    #[test]
+    fn timeouts_default_and_parse() {
+        let t = Timeouts::with(None, None).unwrap();
+        assert_eq!(t, Timeouts::default());
+        assert_eq!(t.connect, Duration::from_secs(30));
+        assert_eq!(t.read, Duration::from_secs(60));
+        let t = Timeouts::with(Some(("C", "5")), Some(("R", "500ms"))).unwrap();
+        assert_eq!(t.connect, Duration::from_secs(5));
+        assert_eq!(t.read, Duration::from_millis(500));
+        let err = Timeouts::with(None, Some(("KILN_REGISTRY_READ_TIMEOUT", "soon"))).unwrap_err();
+        assert!(
+            err.to_string().contains("KILN_REGISTRY_READ_TIMEOUT"),
+            "{err}"
+        );
+        assert!(Timeouts::with(Some(("C", "0s")), None).is_err());
     }
 
     #[test]

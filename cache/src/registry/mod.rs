@@ -19,6 +19,7 @@ pub mod platform;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod transfer;
 mod workers;
 
 use crate::digest::Digest;
@@ -26,7 +27,7 @@ use crate::image::{ConfigError, ManifestError};
 use crate::layer::ApplyError;
 use crate::store::StoreError;
 
-pub use config::{HostConfig, RegistryConfig};
+pub use config::{HostConfig, RegistryConfig, TimeoutError, Timeouts};
 pub use credentials::{Credentials, CredentialsFile};
 pub use login::{login, LoginError};
 pub use platform::Platform;
@@ -96,6 +97,14 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
+    #[error("registry {host} did not {what} within {}", humantime::format_duration(*after))]
+    Timeout {
+        host: String,
+        what: String,
+        after: std::time::Duration,
+    },
+    #[error(transparent)]
+    Transfer(#[from] transfer::TransferError),
     #[error("{0}")]
     Protocol(String),
     #[error(transparent)]

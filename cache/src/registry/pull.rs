@@ -25,6 +25,7 @@ use super::client::Client;
 use super::config::RegistryConfig;
 use super::platform::{self, Platform};
 use super::progress::{Event, LayerState, Progress};
+use super::transfer::TransferError;
 use super::{workers, RegistryError};
 
 /// Docker's default max-concurrent-downloads.
@@ -342,16 +343,16 @@ fn stream_layer(
     progress: Progress<'_>,
 ) -> Result<(Digest, SnapshotId), RegistryError> {
     let digest = descriptor_digest(desc)?;
-    let body = client.get_blob(&digest)?;
+    let body = client.blob_reader(&digest, desc.size())?;
     let mut blob = store.blob_writer()?;
     let staging = store.new_snapshot_staging()?;
-    let mut tee = Tee::new(body.take(desc.size()), &mut blob, desc, digest, progress);
+    let mut tee = Tee::new(body, &mut blob, desc, digest, progress);
     let applied = layer::apply(&mut tee, staging.path());
     let drained = io::copy(&mut tee, &mut io::sink());
     if let Some(source) = tee.failure.take() {
-        return Err(RegistryError::Read { digest, source });
+        return Err(read_error(digest, source));
     }
-    drained.map_err(|source| RegistryError::Read { digest, source })?;
+    drained.map_err(|source| read_error(digest, source))?;
     tee.report_done();
     commit_verified(blob, &digest, || format!("layer {digest}"))?;
     let applied = applied.map_err(|source| RegistryError::Apply { digest, source })?;
@@ -381,15 +382,23 @@ fn fetch_blob(
             expected: limit,
         });
     }
-    let body = client.get_blob(&digest)?;
+    let body = client.blob_reader(&digest, desc.size())?;
     let mut blob = store.blob_writer()?;
-    let mut tee = Tee::new(body.take(desc.size()), &mut blob, desc, digest, progress);
+    let mut tee = Tee::new(body, &mut blob, desc, digest, progress);
     let copied = io::copy(&mut tee, &mut io::sink());
     if let Some(source) = tee.failure.take() {
-        return Err(RegistryError::Read { digest, source });
+        return Err(read_error(digest, source));
     }
-    copied.map_err(|source| RegistryError::Read { digest, source })?;
+    copied.map_err(|source| read_error(digest, source))?;
     commit_verified(blob, &digest, || format!("blob {digest}"))
+}
+
+/// A transfer that failed after its retries is reported as such.
+fn read_error(digest: Digest, source: io::Error) -> RegistryError {
+    match TransferError::take_from(source) {
+        Ok(transfer) => RegistryError::Transfer(transfer),
+        Err(source) => RegistryError::Read { digest, source },
+    }
 }
 
 fn commit_verified(
@@ -464,7 +473,8 @@ impl<R: Read> Read for Tee<'_, '_, R> {
             Err(e) => {
                 let kind = e.kind();
                 let message = e.to_string();
-                self.failure = Some(e);
+                // The first failure is the cause; later reads only echo it.
+                self.failure.get_or_insert(e);
                 return Err(io::Error::new(kind, message));
             }
         };
