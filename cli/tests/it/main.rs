@@ -11,6 +11,7 @@ mod context;
 mod crash;
 mod debug_ast;
 mod expand;
+mod hostile_input;
 mod image;
 mod interop;
 mod registry;
