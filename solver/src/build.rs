@@ -133,7 +133,7 @@ fn global_scope(
                     None => d
                         .default
                         .as_ref()
-                        .map(|def| lexer.process_word(def, scope.pairs()))
+                        .map(|def| lexer.process_word(def, &scope))
                         .transpose()
                         .map_err(|e| BuildError::Instruction {
                             line: ins.span.start_line,
@@ -216,6 +216,7 @@ pub fn build(
         column: e.position.column,
         message: e.message(),
     })?;
+    cancel.checkpoint()?;
     for w in &df.warnings {
         progress.warn(format!("{file}:{}: {}", w.line, w.message));
     }
@@ -248,6 +249,7 @@ pub fn build(
             file: file.clone(),
             source,
         })?;
+    cancel.checkpoint()?;
     let vertex = AtomicUsize::new(0);
     if let Some(registry) = &opts.registry {
         let names = crate::pull::base_images(
@@ -303,6 +305,7 @@ pub fn build(
         source: &source_text,
         network_none: opts.network_none,
         named: &named,
+        cancel: &cancel,
     };
     let mut done: Dispatched = HashMap::new();
     for &i in &needed {
@@ -311,6 +314,7 @@ pub fn build(
         done.insert(i, Arc::new(p));
     }
     context.save();
+    cancel.checkpoint()?;
     let unused = build_args.unused();
     if !unused.is_empty() {
         progress.warn(format!(

@@ -21,6 +21,16 @@ impl Cancel {
         self.flag.load(Ordering::SeqCst)
     }
 
+    /// `Err(Cancelled)` once the build is cancelled: the check planning
+    /// makes between instructions and phases, so that Ctrl-C stops a
+    /// build that is still reading a huge Dockerfile.
+    pub fn checkpoint(&self) -> Result<(), crate::BuildError> {
+        if self.is_cancelled() {
+            return Err(crate::BuildError::Cancelled);
+        }
+        Ok(())
+    }
+
     /// Stops the build: no new step starts, running ones are killed.
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::SeqCst);
@@ -51,5 +61,18 @@ impl Cancel {
         if let Ok(mut h) = self.helpers.lock() {
             h.remove(&pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_fails_once_cancelled() {
+        let c = Cancel::new();
+        assert!(c.checkpoint().is_ok());
+        c.cancel();
+        assert!(matches!(c.checkpoint(), Err(crate::BuildError::Cancelled)));
     }
 }

@@ -127,14 +127,7 @@ impl ImageConfig {
 
     /// Appends a history entry, as BuildKit writes them.
     pub fn push_history(&mut self, created: &str, created_by: &str, empty_layer: bool) {
-        let mut entry = json!({
-            "created": created,
-            "created_by": created_by,
-            "comment": "buildkit.dockerfile.v0",
-        });
-        if empty_layer {
-            entry["empty_layer"] = Value::Bool(true);
-        }
+        let entry = history_entry(created, created_by, empty_layer);
         match self.doc.get_mut("history") {
             Some(Value::Array(h)) => h.push(entry),
             _ => self.doc["history"] = json!([entry]),
@@ -168,6 +161,19 @@ impl ImageConfig {
             m.remove("container");
         }
     }
+}
+
+/// One history entry, as BuildKit writes them.
+pub fn history_entry(created: &str, created_by: &str, empty_layer: bool) -> Value {
+    let mut entry = json!({
+        "created": created,
+        "created_by": created_by,
+        "comment": "buildkit.dockerfile.v0",
+    });
+    if empty_layer {
+        entry["empty_layer"] = Value::Bool(true);
+    }
+    entry
 }
 
 #[cfg(test)]

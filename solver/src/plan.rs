@@ -3,7 +3,7 @@
 //! A`, `COPY --from=A`. Only the stages reachable from the target are ever
 //! dispatched or run (BuildKit semantics: an unused stage costs nothing).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use kiln_parser::ast::{Dockerfile, From, Instruction, InstructionKind};
 use kiln_parser::expand::Lexer;
@@ -76,12 +76,15 @@ impl Plan {
     pub fn new(df: &Dockerfile) -> Result<Plan, PlanError> {
         let mut globals = Vec::new();
         let mut stages: Vec<Stage> = Vec::new();
+        // Names seen so far: a scan of the earlier stages per FROM was
+        // quadratic in the number of stages.
+        let mut names = HashSet::new();
         for ins in &df.instructions {
             match (&ins.kind, stages.last_mut()) {
                 (InstructionKind::From(from), _) => {
                     let name = from.name.as_ref().map(|n| n.to_ascii_lowercase());
                     if let Some(n) = &name {
-                        if stages.iter().any(|s| s.name.as_ref() == Some(n)) {
+                        if !names.insert(n.clone()) {
                             return Err(PlanError::DuplicateName {
                                 line: ins.span.start_line,
                                 name: n.clone(),
@@ -132,6 +135,22 @@ impl Plan {
     /// target needs, in index order.
     pub fn needed(&mut self, target: usize, globals: &Scope) -> Result<Vec<usize>, PlanError> {
         let lexer = Lexer::default();
+        // The first stage of each name (names are unique, see `new`), so a
+        // reference is found without scanning every stage.
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
+        for s in &self.stages {
+            if let Some(n) = &s.name {
+                by_name.entry(n.as_str()).or_insert(s.index);
+            }
+        }
+        // `stage_ref` with the index: a name, else a number, before `before`.
+        let find = |before: usize, reference: &str| {
+            let lower = reference.to_ascii_lowercase();
+            match by_name.get(lower.as_str()) {
+                Some(&i) if i < before => Some(i),
+                _ => reference.parse::<usize>().ok().filter(|i| *i < before),
+            }
+        };
         let mut graph = DiGraph::new();
         let nodes: Vec<NodeIndex> = self
             .stages
@@ -140,16 +159,15 @@ impl Plan {
             .collect();
         for stage in &self.stages {
             for (line, what, word) in references(stage) {
-                let name =
-                    lexer
-                        .process_word(&word, globals.pairs())
-                        .map_err(|e| PlanError::Expand {
-                            line,
-                            message: e.to_string(),
-                        })?;
-                if let Some(dep) = stage_ref(&self.stages, stage.index, &name) {
+                let name = lexer
+                    .process_word(&word, globals)
+                    .map_err(|e| PlanError::Expand {
+                        line,
+                        message: e.to_string(),
+                    })?;
+                if let Some(dep) = find(stage.index, &name) {
                     graph.update_edge(nodes[dep], nodes[stage.index], ());
-                } else if stage_ref(&self.stages, self.stages.len(), &name)
+                } else if find(self.stages.len(), &name)
                     .is_some_and(|i| i >= stage.index && name.parse::<usize>().is_err())
                 {
                     return Err(PlanError::ForwardReference { line, what, name });
@@ -168,9 +186,12 @@ impl Plan {
 
     /// The stages `index` reads directly.
     pub fn deps(&self, index: usize) -> Vec<usize> {
-        let Some(node) = self.graph.node_indices().find(|n| self.graph[*n] == index) else {
+        // `needed` adds stage i as node i: no search over the nodes (one
+        // per stage, for every stage, was quadratic).
+        let node = NodeIndex::new(index);
+        if self.graph.node_weight(node) != Some(&index) {
             return Vec::new();
-        };
+        }
         self.graph
             .neighbors_directed(node, petgraph::Direction::Incoming)
             .map(|n| self.graph[n])

@@ -27,7 +27,7 @@ pub fn for_stage(
         message,
     };
     let text = lexer
-        .process_word(flag, globals.pairs())
+        .process_word(flag, globals)
         .map_err(|e| bad(format!("FROM --platform: {e}")))?;
     Platform::parse(&text).map_err(|e| bad(format!("FROM --platform={text}: {e}")))
 }

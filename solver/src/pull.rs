@@ -42,7 +42,7 @@ pub fn base_images(
     for &i in needed {
         let Some(stage) = stages.get(i) else { continue };
         let name = lexer
-            .process_word(&stage.from.image, globals.pairs())
+            .process_word(&stage.from.image, globals)
             .map_err(|e| BuildError::Instruction {
                 line: stage.line,
                 message: e.to_string(),

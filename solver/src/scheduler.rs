@@ -371,7 +371,7 @@ impl Executor {
         config_so_far: &ImageConfig,
     ) -> BuildError {
         let last_good = if matches!(e, StepFailure::Exit(_)) {
-            let mut config = step.config_before.clone();
+            let mut config = (*step.config_before).clone();
             // Keep the history marks of the steps that ran in this stage.
             if let Some(h) = config_so_far.doc.get("history").and_then(|h| h.as_array()) {
                 let n = step.history_index.min(h.len());

@@ -1,11 +1,14 @@
 //! `kiln build`: Docker's flags into [`BuildOptions`], progress onto stderr
 //! (a printer thread per `--progress`), the image ID onto stdout. Ctrl-C
-//! or SIGTERM cancels the build: running steps are killed, exit 130.
+//! or SIGTERM cancels the build: running steps are killed, exit 130, in
+//! every phase within [`GRACE`] (planning checks between instructions).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kiln_solver::{build, BuildError, BuildOptions, Cancel, Progress};
@@ -118,33 +121,71 @@ fn build_args(list: &[String]) -> BTreeMap<String, String> {
     out
 }
 
-/// Cancels the build on SIGINT or SIGTERM.
-fn watch_signals(cancel: Arc<Cancel>) {
+/// How long a cancelled build may take to wind down (kill its steps, see
+/// the flag between instructions) before kiln exits anyway, so that a
+/// phase that does not look at the flag (a registry pull, a large export,
+/// parsing a huge file) cannot hold Ctrl-C up. The store stays sound when
+/// a process dies at any instant (DESIGN.md); what it staged in tmp/ is
+/// the next GC's.
+const GRACE: Duration = Duration::from_millis(400);
+
+/// Exit status of a cancelled build, for SIGINT and SIGTERM alike.
+const CANCELLED: u8 = 130;
+
+/// Set by whoever says "build cancelled" first: the build returning
+/// `Cancelled`, or the watcher when the grace period runs out.
+static REPORTED: AtomicBool = AtomicBool::new(false);
+
+fn report_cancelled() {
+    if !REPORTED.swap(true, Ordering::SeqCst) {
+        eprintln!("kiln: build cancelled");
+    }
+}
+
+/// Cancels the build on SIGINT or SIGTERM; a second signal, or the grace
+/// period running out, ends the process. The handlers are in place when
+/// this returns (a signal a moment later is not lost to the default
+/// action, which would kill kiln without its cleanup).
+fn watch_signals(cancel: Arc<Cancel>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal watcher")?;
+    let (mut int, mut term) = {
+        let _in_runtime = rt.enter();
+        (
+            signal(SignalKind::interrupt()).context("watching SIGINT")?,
+            signal(SignalKind::terminate()).context("watching SIGTERM")?,
+        )
+    };
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
         rt.block_on(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return;
-            };
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             cancel.cancel();
+            tokio::select! {
+                _ = tokio::time::sleep(GRACE) => {}
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
         });
+        report_cancelled();
+        // _exit, not exit: the main thread may be returning from main
+        // (running exit handlers) at this very moment.
+        // SAFETY: _exit(2) only ends the process; it touches no Rust state.
+        unsafe { nix::libc::_exit(i32::from(CANCELLED)) }
     });
+    Ok(())
 }
 
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
+    // First of all: reading a stdin or git context and planning can take
+    // seconds, and Ctrl-C must stop them too.
+    let cancel = Arc::new(Cancel::new());
+    watch_signals(cancel.clone())?;
     if let Some(n) = args.network.as_deref() {
         if !matches!(n, "default" | "host" | "none") {
             bail!("--network {n:?}: expected default, host or none");
@@ -202,8 +243,6 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         return lint_only(&opts);
     }
     let store = Arc::new(kiln_cache::Store::open(&globals.root).context("opening the store")?);
-    let cancel = Arc::new(Cancel::new());
-    watch_signals(cancel.clone());
     let mode = if args.quiet {
         Mode::Quiet
     } else {
@@ -236,8 +275,8 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(BuildError::Cancelled) => {
-            eprintln!("kiln: build cancelled");
-            Ok(ExitCode::from(130))
+            report_cancelled();
+            Ok(ExitCode::from(CANCELLED))
         }
         Err(BuildError::StepFailed {
             file,

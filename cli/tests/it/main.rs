@@ -2,6 +2,7 @@
 //! feature.
 
 mod build;
+mod build_network;
 mod buildkit_surface;
 mod cache;
 mod check;

@@ -48,7 +48,8 @@ impl Wiring {
     pub fn wire(&mut self, pid: u32) -> Result<(), String> {
         match &self.network {
             NetworkMode::Private => {
-                self.slirp = slirp::start(pid, false).map_err(|e| format!("slirp4netns: {e}"))?;
+                let stack = slirp::require(pid, false).map_err(|e| format!("network: {e}"))?;
+                self.slirp = Some(stack);
             }
             NetworkMode::User(name) => {
                 let net = self.networks.get(name).map_err(|e| e.to_string())?;

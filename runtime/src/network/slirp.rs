@@ -71,6 +71,21 @@ pub fn start(pid: u32, host_loopback: bool) -> io::Result<Option<Slirp>> {
     Ok(Some(slirp))
 }
 
+/// [`start`] where outbound traffic is promised (`private`, and RUN steps
+/// of a build): a missing slirp4netns is an error naming the package, not
+/// a namespace that silently has only `lo`.
+pub fn require(pid: u32, host_loopback: bool) -> io::Result<Slirp> {
+    start(pid, host_loopback)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{PROGRAM} not found: a private network's outbound traffic needs Debian's \
+                 {PROGRAM} package (apt-get install {PROGRAM}); --network none runs without it"
+            ),
+        )
+    })
+}
+
 fn wait_ready(fd: OwnedFd) -> io::Result<()> {
     let mut fds = [PollFd::new(
         std::os::fd::AsFd::as_fd(&fd),

@@ -16,17 +16,16 @@ impl State<'_> {
         }
         let (args, script, shown) = self.run_args(run);
         let mut env: Vec<String> = Vec::new();
-        let image_env = self.config.env();
         let mut k = self.base_key("RUN");
         k.add("cmd", json!(args).to_string());
         if let Some((name, body)) = &script {
             k.add(format!("script:{name}"), body.clone());
         }
         for (name, value) in self.args.pairs() {
-            if !image_env.iter().any(|(k, _)| k == name) {
+            if !self.env.contains(name) {
                 env.push(format!("{name}={value}"));
-                if !PROXY_ARGS.contains(&name.as_str()) {
-                    k.add(format!("arg:{name}"), value.clone());
+                if !PROXY_ARGS.contains(&name) {
+                    k.add(format!("arg:{name}"), value);
                 }
             }
         }
@@ -35,7 +34,7 @@ impl State<'_> {
                 env.push(format!("{name}={value}"));
             }
         }
-        for (name, value) in &image_env {
+        for (name, value) in self.env.pairs() {
             env.push(format!("{name}={value}"));
             k.add(format!("env:{name}"), value.clone());
         }

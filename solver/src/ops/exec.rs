@@ -87,10 +87,13 @@ pub fn run(
         cwd: op.cwd.clone(),
         user,
         hostname: Some("buildkitsandbox".into()),
-        // BuildKit's default for RUN is the host's network: steps fetch packages.
+        // Docker's builder runs RUN on its bridge: a namespace of the step's
+        // own, outbound through slirp4netns, the host's loopback closed.
+        // The host's namespace is an explicit opt-in (`--network host`).
         network: match op.network {
             Network::None => NetMode::None,
-            Network::Host | Network::Default => NetMode::Host,
+            Network::Host => NetMode::Host,
+            Network::Default => NetMode::Private,
         },
         binds,
         tmpfs: req.mounts.tmpfs.clone(),
@@ -125,7 +128,7 @@ pub fn run(
                 buf.clear();
             }
         });
-        let result = start_and_wait(request, req.cancel);
+        let result = start_and_wait(request, op.network == Network::Default, req.cancel);
         let _ = lines.join();
         result
     })?;
@@ -137,11 +140,23 @@ pub fn run(
     Ok(outcome)
 }
 
-fn start_and_wait(request: Request, cancel: &Cancel) -> Result<u8, ExecError> {
+fn start_and_wait(request: Request, private: bool, cancel: &Cancel) -> Result<u8, ExecError> {
     if cancel.is_cancelled() {
         return Err(ExecError::Cancelled);
     }
-    let running = kiln_runtime::start(request)?;
+    // slirp4netns is attached before the command runs, so its first packet
+    // finds the way out; it stops when the step ends (dropped here).
+    let mut stack = None;
+    let mut wire = |pid: u32| -> Result<(), String> {
+        let s = kiln_runtime::network::slirp::require(pid, false).map_err(|e| e.to_string())?;
+        stack = Some(s);
+        Ok(())
+    };
+    let gate: Option<kiln_runtime::container::Gate> = match private {
+        true => Some(&mut wire),
+        false => None,
+    };
+    let running = kiln_runtime::container::start_with(request, gate)?;
     let pid = running.helper_pid();
     if !cancel.register(pid) {
         let _ = running.wait();
