@@ -64,6 +64,10 @@ pub struct BuildOptions {
     pub no_cache_mounts: bool,
     /// `--network none`: RUN steps without a network unless they ask.
     pub network_none: bool,
+    /// `--network host`: RUN steps share the host's network namespace.
+    pub network_host: bool,
+    /// `--allow network.host`: `RUN --network=host` may share it too.
+    pub allow_network_host: bool,
     /// Clamp layer mtimes (SOURCE_DATE_EPOCH).
     pub source_date_epoch: Option<i64>,
     /// Registries for FROM auto-pull, `--push` and registry caches;
@@ -304,6 +308,8 @@ pub fn build(
         platform: opts.platform.as_ref(),
         source: &source_text,
         network_none: opts.network_none,
+        network_host: opts.network_host,
+        allow_network_host: opts.allow_network_host,
         named: &named,
         cancel: &cancel,
     };

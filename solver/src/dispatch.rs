@@ -153,6 +153,10 @@ pub struct Inputs<'a> {
     pub source: &'a str,
     /// `kiln build --network none`.
     pub network_none: bool,
+    /// `kiln build --network host`.
+    pub network_host: bool,
+    /// `kiln build --allow network.host` (BuildKit's entitlement).
+    pub allow_network_host: bool,
     /// `--build-context` names (OCI layouts already loaded as images).
     pub named: &'a std::collections::BTreeMap<String, crate::context::named::NamedContext>,
     /// Checked once per instruction: a huge Dockerfile stops planning
@@ -737,6 +741,8 @@ mod key_tests {
             platform: None,
             source: text,
             network_none: false,
+            network_host: false,
+            allow_network_host: false,
             named: &Default::default(),
             cancel: &crate::cancel::Cancel::new(),
         };

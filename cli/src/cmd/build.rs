@@ -37,9 +37,12 @@ pub struct Args {
     /// Set metadata for the image (K=V)
     #[arg(long = "label", value_name = "K=V")]
     labels: Vec<String>,
-    /// Default network for RUN steps: default (host), host, none
+    /// Network for RUN steps: default (a private namespace with outbound access, the host's loopback closed), host, none
     #[arg(long)]
     network: Option<String>,
+    /// Grant an entitlement: network.host lets `RUN --network=host` share the host's network
+    #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
+    allow: Vec<String>,
     /// Do not use the cache when building the image
     #[arg(long)]
     no_cache: bool,
@@ -191,6 +194,13 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             bail!("--network {n:?}: expected default, host or none");
         }
     }
+    for a in &args.allow {
+        match a.as_str() {
+            "network.host" => {}
+            "security.insecure" => bail!("--allow security.insecure: not supported by kiln"),
+            other => bail!("--allow {other:?}: expected network.host"),
+        }
+    }
     if let Some(p) = args.platform.as_deref() {
         inputs::check_platform(p)?;
     }
@@ -221,6 +231,8 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         ssh: inputs::ssh(&args.ssh)?,
         no_cache_mounts: args.no_cache_mounts,
         network_none: args.network.as_deref() == Some("none"),
+        network_host: args.network.as_deref() == Some("host"),
+        allow_network_host: args.allow.iter().any(|a| a == "network.host"),
         source_date_epoch: source_date_epoch(&args.build_args),
         registry: Some(crate::config::registry_config(globals)?),
         pull: args.pull,

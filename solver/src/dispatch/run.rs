@@ -43,12 +43,25 @@ impl State<'_> {
             w => w,
         };
         let user = self.config.text("User");
-        let fallback = if self.inputs.network_none {
-            Network::None
-        } else {
-            Network::Default
+        let fallback = match (self.inputs.network_none, self.inputs.network_host) {
+            (true, _) => Network::None,
+            (false, true) => Network::Host,
+            (false, false) => Network::Default,
         };
-        let network = run.network.unwrap_or(fallback);
+        let network = match run.network {
+            Some(Network::Default) | None => fallback,
+            Some(n) => n,
+        };
+        // A Dockerfile may not grant itself the host's network: the person
+        // building must (BuildKit's network.host entitlement).
+        let granted = self.inputs.network_host || self.inputs.allow_network_host;
+        if run.network == Some(Network::Host) && !granted {
+            return Err(err(
+                line,
+                "RUN --network=host is not allowed: the build must be started with \
+                 --allow network.host (or --network host)",
+            ));
+        }
         k.add("workdir", cwd.clone());
         k.add("user", user.clone());
         k.add("network", format!("{network:?}"));
