@@ -4,6 +4,9 @@
 //! quarantines corrupt content (moves it to `quarantine/`), drops the
 //! entries that depended on it, and says what it did.
 //!
+//! A container (a [`Hold`]) whose layers are gone is a problem no repair
+//! can fix: the store says which, and the container must be removed.
+//!
 //! Unreferenced content is not a problem: a crash between writing data and
 //! recording it leaves some, by design, and GC removes it. Leftover `tmp/`
 //! entries of dead processes are removed at once.
@@ -19,6 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::blobs::{hash_file, BlobRef};
 use crate::digest::Digest;
 use crate::gc::{self, list_dir};
+use crate::hold::{Hold, Holds};
 use crate::image_store::ImageRecord;
 use crate::lock;
 use crate::meta::{
@@ -70,7 +74,9 @@ enum Fix {
 }
 
 impl Store {
-    pub fn check(&self, repair: bool) -> Result<CheckReport, StoreError> {
+    /// Checks the store, and that every snapshot `holds` names (the layers
+    /// of containers) is there.
+    pub fn check(&self, repair: bool, holds: &dyn Holds) -> Result<CheckReport, StoreError> {
         // Content hashing is the slow part and needs no lock: blobs and
         // snapshots never change once visible; one that vanishes meanwhile
         // was collected and is skipped.
@@ -78,6 +84,7 @@ impl Store {
         let snapshot_trees = measure_snapshots(&self.dir(SNAPSHOTS_DIR))?;
         let mut session = self.session()?;
         let live = lock::live_leases(&self.dir(LOCKS_DIR))?;
+        let held = holds.holds()?;
         let mut report = CheckReport {
             tmp_removed: remove_dead_tmp(&session, &live)?,
             ..CheckReport::default()
@@ -107,10 +114,39 @@ impl Store {
             apply(&mut session, fresh.into_iter().map(|(f, _)| f).collect())?;
         }
         let world = gc::read_world(&mut session)?;
-        let marked = gc::mark(&world, &live);
+        report.problems.extend(missing_held(self, &world, &held));
+        let marked = gc::mark(&world, &live, &held);
         report.unreferenced = unreferenced(&session, &marked)?;
         Ok(report)
     }
+}
+
+/// Holders whose snapshots (or a parent of one) are not in the store, in
+/// metadata or on disk: a container that cannot start.
+fn missing_held(store: &Store, world: &gc::World, held: &[Hold]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for hold in held {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<String> = hold.snapshots.iter().map(|s| s.to_string()).collect();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let info = world.snapshots.get(&id);
+            let on_disk = store.dir(SNAPSHOTS_DIR).join(&id).is_dir();
+            match info {
+                Some(info) if on_disk => stack.extend(info.parent.iter().map(|p| p.to_string())),
+                _ => problems.push(Problem {
+                    description: format!(
+                        "{hold} needs snapshot {id}, a layer of its image, which is missing: \
+                         the container cannot run; remove it"
+                    ),
+                    repair: None,
+                }),
+            }
+        }
+    }
+    problems
 }
 
 fn hash_blobs(dir: &std::path::Path) -> Result<HashMap<String, Option<Digest>>, StoreError> {

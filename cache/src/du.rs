@@ -113,7 +113,9 @@ impl Store {
 }
 
 fn usage(world: World, leased: &HashSet<String>) -> DiskUsage {
-    let protected = gc::image_snapshots(&world);
+    // Containers' holds are not known here (no caller passes them): a
+    // record only they keep shows as reclaimable, and a prune keeps it.
+    let protected = gc::image_snapshots(&world, &[]);
     let mut owners: HashMap<&str, usize> = HashMap::new();
     for r in &world.records {
         if let Some(s) = &r.snapshot {

@@ -1,8 +1,9 @@
 //! Garbage collection: mark what the roots need, remove the rest.
 //!
 //! Roots: image records (their manifest, config, index and layer blobs,
-//! their layer snapshots), cache records (their snapshots), and the leases
-//! of live processes. A live snapshot keeps its parent chain and the
+//! their layer snapshots), cache records (their snapshots), the holds of
+//! containers (their snapshots, see `hold.rs`), and the leases of live
+//! processes. A live snapshot keeps its parent chain and the
 //! compressed variants of its diff_id. Everything else in `snapshots/`,
 //! `blobs/` and `meta.db` goes, including leftovers of crashed writers.
 //!
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::crashpoint::crash_point;
 use crate::digest::Digest;
 use crate::durable;
+use crate::hold::{Hold, Holds};
 use crate::id;
 use crate::image_store::{all_images, ImageEntry};
 use crate::lock::{self, LiveLeases};
@@ -76,13 +78,20 @@ pub(crate) struct Marked {
     pub blobs: HashSet<Digest>,
 }
 
-/// Snapshots that images need (with their parent chains): never pruned.
-pub(crate) fn image_snapshots(world: &World) -> HashSet<String> {
+/// Snapshots that images and containers need (with their parent chains):
+/// never pruned.
+pub(crate) fn image_snapshots(world: &World, held: &[Hold]) -> HashSet<String> {
     let roots = world
         .images
         .iter()
-        .flat_map(|e| e.image.layers.iter().map(|l| l.snapshot.to_string()));
+        .flat_map(|e| e.image.layers.iter().map(|l| l.snapshot.to_string()))
+        .chain(held_snapshots(held));
     with_parents(roots, &world.snapshots)
+}
+
+fn held_snapshots(held: &[Hold]) -> impl Iterator<Item = String> + '_ {
+    held.iter()
+        .flat_map(|h| h.snapshots.iter().map(|s| s.to_string()))
 }
 
 fn with_parents(
@@ -102,7 +111,7 @@ fn with_parents(
     out
 }
 
-pub(crate) fn mark(world: &World, live: &LiveLeases) -> Marked {
+pub(crate) fn mark(world: &World, live: &LiveLeases, held: &[Hold]) -> Marked {
     let roots = world
         .images
         .iter()
@@ -113,7 +122,8 @@ pub(crate) fn mark(world: &World, live: &LiveLeases) -> Marked {
                 .iter()
                 .filter_map(|r| r.snapshot.as_ref().map(|s| s.to_string())),
         )
-        .chain(live.snapshots.iter().cloned());
+        .chain(live.snapshots.iter().cloned())
+        .chain(held_snapshots(held));
     let snapshots = with_parents(roots, &world.snapshots);
     let mut blobs: HashSet<Digest> = live.blobs.clone();
     for e in &world.images {
@@ -141,11 +151,19 @@ fn variant_diff_id(key: &str) -> Option<&str> {
 
 /// Marks, deletes unmarked metadata, and moves unmarked files to the
 /// trash. The caller empties the trash after releasing the session.
-pub(crate) fn collect_in(session: &mut Session<'_>) -> Result<Swept, StoreError> {
+/// `holds` is asked here, under the store lock (see `hold.rs`).
+pub(crate) fn collect_in(
+    session: &mut Session<'_>,
+    holds: &dyn Holds,
+) -> Result<Swept, StoreError> {
     let store = session.store;
+    // Leases before holds: a kiln that creates a container leases its
+    // snapshots, then records the container, then exits. Read in this
+    // order, it is alive for the first read or recorded for the second.
     let live = lock::live_leases(&store.dir(LOCKS_DIR))?;
+    let held = holds.holds()?;
     let world = read_world(session)?;
-    let marked = mark(&world, &live);
+    let marked = mark(&world, &live, &held);
     let mut swept = Swept::default();
     delete_dead_rows(session, &world, &marked)?;
     crash_point("gc-after-meta");

@@ -14,6 +14,8 @@ use crate::blobs::BlobRef;
 use crate::crashpoint::crash_point;
 use crate::digest::Digest;
 use crate::gc;
+use crate::hold::Holds;
+use crate::lock::Leased;
 use crate::meta::{self, MetaError, IMAGES, REFS};
 use crate::record::{self, put_record, NewRecord, RecordKind};
 use crate::reference::Reference;
@@ -183,9 +185,24 @@ impl Store {
     /// Removes an image record and every ref to it, then frees the blobs
     /// nothing else needs. Its layer snapshots stay as build cache (their
     /// `source.image` records) until `cache prune`.
-    pub fn remove_image(&self, manifest: &Digest) -> Result<RemovedImage, StoreError> {
+    /// Refused when a hold (a container) was made from the image: checked
+    /// under the store lock, with what `holds` says then.
+    pub fn remove_image(
+        &self,
+        manifest: &Digest,
+        holds: &dyn Holds,
+    ) -> Result<RemovedImage, StoreError> {
         let mut session = self.write_session()?;
         let key = manifest.to_string();
+        let held = holds.holds()?;
+        if let Some(image) = image_in(&mut session, manifest)? {
+            if let Some(h) = held.iter().find(|h| h.image.as_ref() == Some(image.id())) {
+                return Err(StoreError::ImageInUse {
+                    image: image.id().short(),
+                    holder: h.holder.clone(),
+                });
+            }
+        }
         let tx = session.write()?;
         let (image, refs) = {
             let mut images = tx.open_table(IMAGES).map_err(MetaError::from)?;
@@ -210,7 +227,7 @@ impl Store {
             (image, refs)
         };
         tx.commit().map_err(MetaError::from)?;
-        let swept = gc::collect_in(&mut session)?;
+        let swept = gc::collect_in(&mut session, holds)?;
         drop(session);
         let reclaimed = gc::empty_trash(&swept);
         Ok(RemovedImage {
@@ -237,25 +254,36 @@ impl Store {
     /// Finds the image a user means: a name (`busybox`, `busybox:1.36`,
     /// `ghcr.io/x/y@sha256:…`), a full image ID or manifest digest, or an ID
     /// prefix (`1a2b3c4d5e6f`, `sha256:1a2b`), as `docker run` accepts.
+    ///
+    /// The image's snapshots and blobs are leased to this process before
+    /// the store lock is released: a build on it, or a container being
+    /// created from it, keeps them even if the image is removed meanwhile.
     pub fn resolve_image(&self, user_ref: &str) -> Result<ImageEntry, StoreError> {
-        let not_found = || StoreError::ImageNotFound(user_ref.to_string());
-        let images = self.images()?;
-        if let Ok(d) = Digest::parse(user_ref) {
-            return images
-                .into_iter()
-                .find(|e| e.image.config.digest == d || e.image.manifest.digest == d)
-                .ok_or_else(not_found);
-        }
-        if let Ok(r) = Reference::parse_normalized(user_ref) {
-            let by_ref = images.iter().find(|e| {
-                e.refs.contains(&r)
-                    || (r.digest() == Some(&e.image.manifest.digest) && r.tag().is_none())
-            });
-            if let Some(found) = by_ref {
-                return Ok(found.clone());
-            }
-        }
-        find_by_id_prefix(images, user_ref)?.ok_or_else(not_found)
+        let mut session = self.session()?;
+        let found = resolve_in(all_images(&mut session)?, user_ref)?;
+        let image = &found.image;
+        let blobs = [
+            Some(&image.manifest),
+            Some(&image.config),
+            image.index.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(image.layers.iter().map(|l| &l.blob))
+        .map(|b| Leased::Blob(b.digest));
+        let snapshots = image
+            .layers
+            .iter()
+            .map(|l| Leased::Snapshot(l.snapshot.as_str().to_string()));
+        self.lease().add_all(blobs.chain(snapshots))?;
+        drop(session);
+        Ok(found)
+    }
+
+    /// [`Store::resolve_image`] without the lease: for removing the image,
+    /// which a lease of this process would keep on disk.
+    pub fn find_image(&self, user_ref: &str) -> Result<ImageEntry, StoreError> {
+        resolve_in(self.images()?, user_ref)
     }
 
     /// The image's layer directories, bottom layer first: what the runtime
@@ -281,6 +309,27 @@ pub struct RemovedImage {
     pub refs: Vec<Reference>,
     /// Bytes freed now (blobs only image needed).
     pub reclaimed: u64,
+}
+
+/// The image a user means among `images`.
+fn resolve_in(images: Vec<ImageEntry>, user_ref: &str) -> Result<ImageEntry, StoreError> {
+    let not_found = || StoreError::ImageNotFound(user_ref.to_string());
+    if let Ok(d) = Digest::parse(user_ref) {
+        return images
+            .into_iter()
+            .find(|e| e.image.config.digest == d || e.image.manifest.digest == d)
+            .ok_or_else(not_found);
+    }
+    if let Ok(r) = Reference::parse_normalized(user_ref) {
+        let by_ref = images.iter().find(|e| {
+            e.refs.contains(&r)
+                || (r.digest() == Some(&e.image.manifest.digest) && r.tag().is_none())
+        });
+        if let Some(found) = by_ref {
+            return Ok(found.clone());
+        }
+    }
+    find_by_id_prefix(images, user_ref)?.ok_or_else(not_found)
 }
 
 fn find_by_id_prefix(

@@ -94,13 +94,32 @@ impl Lease {
     /// Records that this process uses `what`. Callers add to the lease
     /// before the thing becomes visible or while holding the store lock.
     pub(crate) fn add(&self, what: &Leased) -> Result<(), LockError> {
-        let line = match what {
-            Leased::Blob(d) => format!("blob {d}\n"),
-            Leased::Snapshot(s) => format!("snapshot {s}\n"),
-        };
         (&self.file)
-            .write_all(line.as_bytes())
+            .write_all(line(what).as_bytes())
             .map_err(io_err(&self.path))
+    }
+}
+
+impl Lease {
+    /// Records several things in one write (one line each).
+    pub(crate) fn add_all(&self, what: impl IntoIterator<Item = Leased>) -> Result<(), LockError> {
+        let mut text = String::new();
+        for w in what {
+            text.push_str(&line(&w));
+        }
+        if text.is_empty() {
+            return Ok(());
+        }
+        (&self.file)
+            .write_all(text.as_bytes())
+            .map_err(io_err(&self.path))
+    }
+}
+
+fn line(what: &Leased) -> String {
+    match what {
+        Leased::Blob(d) => format!("blob {d}\n"),
+        Leased::Snapshot(s) => format!("snapshot {s}\n"),
     }
 }
 

@@ -147,6 +147,9 @@ fn create(path: &Path) -> Result<(), MetaError> {
         _ => {}
     }
     init(&Database::builder().create(&fresh)?)?;
+    // Only root reads the metadata (the store's root guards it too).
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(&fresh, private).map_err(io)?;
     crate::crashpoint::crash_point("meta-before-rename");
     std::fs::rename(&fresh, path).map_err(io)?;
     if let Some(dir) = path.parent() {

@@ -1,6 +1,7 @@
 //! `cache prune`: removes cache records, least recently used first, then
 //! collects what no longer has a root. Never removes a record whose
-//! snapshot an image needs, nor one a running kiln has leased.
+//! snapshot an image or a container needs, nor one a running kiln has
+//! leased.
 //!
 //! Without `all`, `source.image` records (layers of images that were
 //! loaded, imported or pulled) are kept, as BuildKit keeps its internal
@@ -11,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::crashpoint::crash_point;
 use crate::gc::{self, World};
+use crate::hold::{Hold, Holds};
 use crate::lock;
 use redb::ReadableTable;
 
@@ -42,12 +44,18 @@ pub struct PruneReport {
 }
 
 impl Store {
-    /// Prunes the build cache; see [`PruneOptions`].
-    pub fn prune(&self, options: &PruneOptions) -> Result<PruneReport, StoreError> {
+    /// Prunes the build cache; see [`PruneOptions`]. What `holds` names
+    /// (containers' layers) stays, with its records.
+    pub fn prune(
+        &self,
+        options: &PruneOptions,
+        holds: &dyn Holds,
+    ) -> Result<PruneReport, StoreError> {
         let mut session = self.write_session()?;
         let live = lock::live_leases(&self.dir(LOCKS_DIR))?;
+        let held = holds.holds()?;
         let world = gc::read_world(&mut session)?;
-        let victims = select(&world, &live.snapshots, options, SystemTime::now());
+        let victims = select(&world, &live.snapshots, &held, options, SystemTime::now());
         let tx = session.write()?;
         {
             let mut records = tx.open_table(RECORDS).map_err(MetaError::from)?;
@@ -68,7 +76,9 @@ impl Store {
         }
         tx.commit().map_err(MetaError::from)?;
         crash_point("prune-after-records");
-        let swept = gc::collect_in(&mut session)?;
+        // The same holds again, not `held`: a container may have been
+        // recorded since (its creator's lease is read first, see gc.rs).
+        let swept = gc::collect_in(&mut session, holds)?;
         drop(session);
         let reclaimed = gc::empty_trash(&swept);
         Ok(PruneReport {
@@ -78,10 +88,10 @@ impl Store {
     }
 
     /// Removes only what nothing references (crash leftovers, blobs of
-    /// removed images); returns the bytes freed.
-    pub fn collect_garbage(&self) -> Result<u64, StoreError> {
+    /// removed images, layers no container holds); returns the bytes freed.
+    pub fn collect_garbage(&self, holds: &dyn Holds) -> Result<u64, StoreError> {
         let mut session = self.write_session()?;
-        let swept = gc::collect_in(&mut session)?;
+        let swept = gc::collect_in(&mut session, holds)?;
         drop(session);
         Ok(gc::empty_trash(&swept))
     }
@@ -91,10 +101,11 @@ impl Store {
 pub(crate) fn select(
     world: &World,
     leased: &HashSet<String>,
+    held: &[Hold],
     options: &PruneOptions,
     now: SystemTime,
 ) -> Vec<CacheRecord> {
-    let protected = gc::image_snapshots(world);
+    let protected = gc::image_snapshots(world, held);
     let in_use = |r: &CacheRecord| {
         r.snapshot
             .as_ref()

@@ -137,7 +137,8 @@ impl Store {
     }
 
     /// The record a cache key maps to. Does not count as a use: call
-    /// [`Store::use_record`] when the build takes it.
+    /// [`Store::use_record`] when the build takes it. Its snapshot is
+    /// leased to this process already, so a prune between the two keeps it.
     pub fn record_by_key(&self, cache_key: &str) -> Result<Option<CacheRecord>, StoreError> {
         let mut session = self.session()?;
         let id = {
@@ -146,10 +147,15 @@ impl Store {
             let v = keys.get(cache_key).map_err(MetaError::from)?;
             v.map(|v| v.value().to_string())
         };
-        match id {
-            Some(id) => record_in(&mut session, &id),
-            None => Ok(None),
+        let found = match id {
+            Some(id) => record_in(&mut session, &id)?,
+            None => None,
+        };
+        if let Some(s) = found.as_ref().and_then(|r| r.snapshot.as_ref()) {
+            self.lease()
+                .add(&Leased::Snapshot(s.as_str().to_string()))?;
         }
+        Ok(found)
     }
 
     /// Marks a record used now (last used, usage count) and leases its

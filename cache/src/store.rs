@@ -10,12 +10,17 @@
 //! quarantine/          what `cache check --repair` moved out of the way
 //! ```
 //!
+//! Nothing under the root is for other users ([`PERMISSIONS`]): snapshots
+//! hold images' files, setuid binaries among them, and a user who could
+//! reach `snapshots/<id>/bin/su` (mode 4755, owner root) would be root.
+//!
 //! Every operation that reads or writes metadata, or makes content appear
 //! or disappear, runs in a [`Session`]: the store lock, then `meta.db`
 //! opened, then closed before the lock is released.
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -34,6 +39,37 @@ pub(crate) const QUARANTINE_DIR: &str = "quarantine";
 pub(crate) const CONTAINERS_DIR: &str = "containers";
 pub(crate) const VOLUMES_DIR: &str = "volumes";
 const META_DB: &str = "meta.db";
+
+/// The most each store directory may allow, as Docker sets up
+/// `/var/lib/docker`. The root is the one gate: `0710` (Docker's), so no
+/// other user can look up anything below it, whatever a subdirectory's
+/// mode; group root may traverse (and nobody may list), which is what
+/// Docker keeps it for. Below it, nothing is anybody's but root's: overlay
+/// looks up lower, upper and work dirs with the credentials of the process
+/// that mounted it (root), and the runtime bind-mounts volumes and files
+/// before it drops to the container's user, so a `--user nobody` container
+/// or a `USER nobody` RUN step never needs to traverse the store itself.
+/// `containers/` keeps Docker's `0710`; each container's directory is made
+/// `0700` by whoever creates it.
+pub const PERMISSIONS: &[(&str, u32)] = &[
+    ("", 0o710),
+    ("blobs", 0o700),
+    (BLOBS_DIR, 0o700),
+    (SNAPSHOTS_DIR, 0o700),
+    (TMP_DIR, 0o700),
+    (LOCKS_DIR, 0o700),
+    (CONTAINERS_DIR, 0o710),
+    (VOLUMES_DIR, 0o700),
+];
+
+/// Existing entries that are tightened when found too open, but not made:
+/// they belong to the code that creates them.
+const TIGHTENED: &[(&str, u32)] = &[
+    (META_DB, 0o600),
+    (QUARANTINE_DIR, 0o700),
+    ("builds", 0o700),
+    ("networks", 0o700),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,6 +101,10 @@ pub enum StoreError {
     InvalidId(String),
     #[error("{what} refers to {missing}, which is not in the store")]
     MissingDependency { what: String, missing: String },
+    #[error("listing what containers use of the store: {0}")]
+    Holds(#[from] crate::hold::HoldsError),
+    #[error("conflict: unable to delete {image} - image is being used by {holder}")]
+    ImageInUse { image: String, holder: String },
 }
 
 /// Wraps an `io::Error` with what was being done.
@@ -82,20 +122,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the store at `root`, creating its layout if needed.
+    /// Opens the store at `root`, creating its layout if needed, and takes
+    /// from other users any access an older kiln (or an admin) gave them.
     pub fn open(root: impl AsRef<Path>) -> Result<Store, StoreError> {
         let root = root.as_ref().to_path_buf();
-        for dir in [
-            BLOBS_DIR,
-            SNAPSHOTS_DIR,
-            TMP_DIR,
-            LOCKS_DIR,
-            CONTAINERS_DIR,
-            VOLUMES_DIR,
-        ] {
-            let path = root.join(dir);
-            fs::create_dir_all(&path)
-                .map_err(io_context(format!("creating {}", path.display())))?;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .map_err(io_context(format!("creating {}", parent.display())))?;
+        }
+        for (dir, mode) in PERMISSIONS {
+            ensure_private(&root.join(dir), *mode, true)?;
+        }
+        for (name, mode) in TIGHTENED {
+            ensure_private(&root.join(name), *mode, false)?;
         }
         let lease = Lease::create(&root.join(LOCKS_DIR))?;
         // meta.db is opened (and its tables checked) by the first session
@@ -151,6 +190,36 @@ impl Store {
     }
 }
 
+/// Makes `path` (a directory, when `create`) with at most `allowed`, or
+/// removes what an existing one grants beyond it. Never widens: a mode an
+/// admin made tighter stays. One `stat` per entry when all is well.
+fn ensure_private(path: &Path, allowed: u32, create: bool) -> Result<(), StoreError> {
+    // Following symlinks: a root or `snapshots/` moved to another disk and
+    // linked back is guarded at its target.
+    let found = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+            match fs::DirBuilder::new().mode(allowed).create(path) {
+                Ok(()) => return Ok(()),
+                // Another kiln made it meanwhile: check its mode below.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    fs::metadata(path).map_err(io_context(format!("reading {}", path.display())))?
+                }
+                Err(e) => return Err(io_context(format!("creating {}", path.display()))(e)),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_context(format!("reading {}", path.display()))(e)),
+    };
+    let mode = found.permissions().mode() & 0o7777;
+    if mode & !allowed == 0 {
+        return Ok(());
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & allowed)).map_err(io_context(
+        format!("restricting {} to mode {allowed:o}", path.display()),
+    ))
+}
+
 /// The store lock, and `meta.db` while it is held: read-only until the
 /// first write. Fields drop in order: the database closes before the lock
 /// is released.
@@ -199,5 +268,50 @@ impl Session<'_> {
             }
         };
         Ok(self.write.insert(db))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_new_store_is_closed_to_other_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let _store = Store::open(&root).unwrap();
+        for (sub, allowed) in PERMISSIONS {
+            let m = mode(&root.join(sub));
+            assert_eq!(m & 0o007, 0, "{sub:?} is open to others: {m:o}");
+            assert_eq!(
+                m & !allowed,
+                0,
+                "{sub:?} allows more than {allowed:o}: {m:o}"
+            );
+        }
+    }
+
+    #[test]
+    fn opening_tightens_an_open_store_and_never_widens() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        drop(Store::open(&root).unwrap());
+        for sub in ["", "snapshots", "blobs/sha256", "containers"] {
+            fs::set_permissions(root.join(sub), fs::Permissions::from_mode(0o4777)).unwrap();
+        }
+        fs::create_dir(root.join("builds")).unwrap();
+        fs::set_permissions(root.join("builds"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(root.join("volumes"), fs::Permissions::from_mode(0o500)).unwrap();
+        drop(Store::open(&root).unwrap());
+        assert_eq!(mode(&root), 0o710);
+        assert_eq!(mode(&root.join("snapshots")), 0o700);
+        assert_eq!(mode(&root.join("blobs/sha256")), 0o700);
+        assert_eq!(mode(&root.join("containers")), 0o710);
+        assert_eq!(mode(&root.join("builds")), 0o700);
+        assert_eq!(mode(&root.join("volumes")), 0o500);
     }
 }

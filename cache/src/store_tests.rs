@@ -5,8 +5,8 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    Digest, ImageRecord, LayerRecord, NewImage, NewRecord, NewSnapshot, PruneOptions, RecordKind,
-    Reference, SnapshotId, Store, StoreError,
+    Digest, ImageRecord, LayerRecord, NewImage, NewRecord, NewSnapshot, NoHolds, PruneOptions,
+    RecordKind, Reference, SnapshotId, Store, StoreError,
 };
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -169,7 +169,7 @@ fn removing_an_image_keeps_its_layers_as_cache_until_prune_all() {
     let records = store.records().unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].kind, RecordKind::SourceImage);
-    let removed = store.remove_image(&img.manifest.digest).unwrap();
+    let removed = store.remove_image(&img.manifest.digest, &NoHolds).unwrap();
     assert_eq!(removed.refs.len(), 1);
     assert!(
         removed.reclaimed > 0,
@@ -180,20 +180,23 @@ fn removing_an_image_keeps_its_layers_as_cache_until_prune_all() {
     assert!(store.snapshot_path(snap).exists());
     // Plain prune keeps base layers; --all removes them.
     assert!(store
-        .prune(&PruneOptions::default())
+        .prune(&PruneOptions::default(), &NoHolds)
         .unwrap()
         .deleted
         .is_empty());
     let report = store
-        .prune(&PruneOptions {
-            all: true,
-            ..Default::default()
-        })
+        .prune(
+            &PruneOptions {
+                all: true,
+                ..Default::default()
+            },
+            &NoHolds,
+        )
         .unwrap();
     assert_eq!(report.deleted.len(), 1);
     assert_eq!(report.reclaimed, 1);
     assert!(!store.snapshot_path(snap).exists());
-    assert!(store.check(false).unwrap().is_healthy());
+    assert!(store.check(false, &NoHolds).unwrap().is_healthy());
 }
 
 #[test]
@@ -203,10 +206,13 @@ fn prune_never_removes_what_an_image_needs() {
     drop(store);
     let store = Store::open(d.path()).unwrap();
     let report = store
-        .prune(&PruneOptions {
-            all: true,
-            ..Default::default()
-        })
+        .prune(
+            &PruneOptions {
+                all: true,
+                ..Default::default()
+            },
+            &NoHolds,
+        )
         .unwrap();
     assert!(report.deleted.is_empty());
     assert_eq!(report.reclaimed, 0);
@@ -220,10 +226,10 @@ fn prune_spares_what_a_live_process_has_leased() {
     let rec = build_record(&builder, "x", "k1");
     let pruner = Store::open(d.path()).unwrap();
     // Not leased by a snapshot commit? It is: the builder committed it.
-    let report = pruner.prune(&PruneOptions::default()).unwrap();
+    let report = pruner.prune(&PruneOptions::default(), &NoHolds).unwrap();
     assert!(report.deleted.is_empty(), "{report:?}");
     drop(builder);
-    let report = pruner.prune(&PruneOptions::default()).unwrap();
+    let report = pruner.prune(&PruneOptions::default(), &NoHolds).unwrap();
     assert_eq!(report.deleted, vec![rec.id]);
     assert_eq!(report.reclaimed, 1);
 }
@@ -239,10 +245,13 @@ fn prune_is_least_recently_used_first_within_keep_storage() {
     drop(store);
     let store = Store::open(d.path()).unwrap();
     let report = store
-        .prune(&PruneOptions {
-            keep_storage: Some(8),
-            ..Default::default()
-        })
+        .prune(
+            &PruneOptions {
+                keep_storage: Some(8),
+                ..Default::default()
+            },
+            &NoHolds,
+        )
         .unwrap();
     assert_eq!(report.deleted.len(), 1);
     assert_eq!(report.reclaimed, 4);
@@ -262,12 +271,12 @@ fn prune_until_keeps_recently_used_records() {
         until: Some(Duration::from_secs(3600)),
         ..Default::default()
     };
-    assert!(store.prune(&opts).unwrap().deleted.is_empty());
+    assert!(store.prune(&opts, &NoHolds).unwrap().deleted.is_empty());
     let opts = PruneOptions {
         until: Some(Duration::ZERO),
         ..Default::default()
     };
-    assert_eq!(store.prune(&opts).unwrap().deleted.len(), 1);
+    assert_eq!(store.prune(&opts, &NoHolds).unwrap().deleted.len(), 1);
 }
 
 #[test]
@@ -291,13 +300,16 @@ fn prune_keeps_a_parent_while_its_child_stays() {
     // Budget allows only one record: the LRU one is the parent, but the
     // child stays, so the parent must stay too.
     let report = store
-        .prune(&PruneOptions {
-            keep_storage: Some(1),
-            ..Default::default()
-        })
+        .prune(
+            &PruneOptions {
+                keep_storage: Some(1),
+                ..Default::default()
+            },
+            &NoHolds,
+        )
         .unwrap();
     assert_eq!(report.deleted.len(), 0, "{report:?}");
-    let report = store.prune(&PruneOptions::default()).unwrap();
+    let report = store.prune(&PruneOptions::default(), &NoHolds).unwrap();
     assert_eq!(report.deleted.len(), 2);
 }
 
@@ -305,9 +317,9 @@ fn prune_keeps_a_parent_while_its_child_stays() {
 fn check_finds_and_repairs_a_corrupt_blob_and_its_image() {
     let (d, store) = store();
     let img = image(&store, "a", "busybox");
-    assert!(store.check(false).unwrap().problems.is_empty());
+    assert!(store.check(false, &NoHolds).unwrap().problems.is_empty());
     fs::write(store.blob_path(&img.config.digest), b"bit rot").unwrap();
-    let report = store.check(false).unwrap();
+    let report = store.check(false, &NoHolds).unwrap();
     assert!(!report.is_healthy());
     let text: Vec<String> = report
         .problems
@@ -315,7 +327,7 @@ fn check_finds_and_repairs_a_corrupt_blob_and_its_image() {
         .map(|p| p.description.clone())
         .collect();
     assert!(text.iter().any(|t| t.contains("is corrupt")), "{text:?}");
-    let report = store.check(true).unwrap();
+    let report = store.check(true, &NoHolds).unwrap();
     assert!(report.is_healthy());
     assert!(
         report
@@ -326,7 +338,7 @@ fn check_finds_and_repairs_a_corrupt_blob_and_its_image() {
     );
     assert!(store.resolve_image("busybox").is_err());
     assert!(d.path().join("quarantine").read_dir().unwrap().count() >= 1);
-    assert!(store.check(false).unwrap().problems.is_empty());
+    assert!(store.check(false, &NoHolds).unwrap().problems.is_empty());
 }
 
 #[test]
@@ -335,13 +347,13 @@ fn check_repairs_a_missing_snapshot() {
     let rec = build_record(&store, "x", "k");
     let snap = rec.snapshot.clone().unwrap();
     fs::remove_dir_all(store.snapshot_path(&snap)).unwrap();
-    let report = store.check(false).unwrap();
+    let report = store.check(false, &NoHolds).unwrap();
     assert!(!report.is_healthy());
-    let report = store.check(true).unwrap();
+    let report = store.check(true, &NoHolds).unwrap();
     assert!(report.is_healthy(), "{report:?}");
     assert!(store.record(&rec.id).unwrap().is_none());
     assert!(store.record_by_key("k").unwrap().is_none());
-    assert!(store.check(false).unwrap().problems.is_empty());
+    assert!(store.check(false, &NoHolds).unwrap().problems.is_empty());
 }
 
 #[test]
@@ -350,7 +362,7 @@ fn check_notices_a_changed_snapshot() {
     let rec = build_record(&store, "x", "k");
     let path = store.snapshot_path(rec.snapshot.as_ref().unwrap());
     fs::write(path.join("file"), "y").unwrap();
-    let report = store.check(false).unwrap();
+    let report = store.check(false, &NoHolds).unwrap();
     assert!(
         report
             .problems
@@ -365,7 +377,7 @@ fn a_crashed_writers_tmp_is_cleaned_by_check() {
     let (d, store) = store();
     fs::create_dir(d.path().join("tmp/0deadlease-snapshot-0")).unwrap();
     let mine = store.new_snapshot_staging().unwrap();
-    let report = store.check(false).unwrap();
+    let report = store.check(false, &NoHolds).unwrap();
     assert_eq!(report.tmp_removed, 1);
     assert!(mine.path().exists(), "a live process's staging is kept");
 }
@@ -482,4 +494,91 @@ fn a_meta_db_of_redb_2_is_upgraded_with_its_entries() {
     assert!(redb::ReadOnlyDatabase::open(&db).is_ok(), "still format 2");
     let again = image(&reopened, "new", "busybox:2");
     assert_eq!(store.resolve_image("busybox:2").unwrap().image, again);
+}
+
+fn prune_all() -> PruneOptions {
+    PruneOptions {
+        all: true,
+        ..Default::default()
+    }
+}
+
+fn container_on(img: &ImageRecord) -> Vec<crate::Hold> {
+    vec![crate::Hold {
+        holder: "stopped container c0ffee".into(),
+        image: Some(*img.id()),
+        snapshots: img.layers.iter().map(|l| l.snapshot.clone()).collect(),
+    }]
+}
+
+#[test]
+fn a_container_keeps_its_image_and_its_layers() {
+    let (d, store) = store();
+    let img = image(&store, "a", "busybox");
+    drop(store);
+    let store = Store::open(d.path()).unwrap();
+    let holds = container_on(&img);
+    let refused = store.remove_image(&img.manifest.digest, &holds);
+    match refused {
+        Err(StoreError::ImageInUse { holder, .. }) => assert!(holder.contains("c0ffee")),
+        other => panic!("rmi of a container's image: {other:?}"),
+    }
+    assert!(store.image(&img.manifest.digest).unwrap().is_some());
+    // The image goes another way (an older kiln, `rmi -f` elsewhere): the
+    // container's layers are still roots of every collection.
+    store.remove_image(&img.manifest.digest, &NoHolds).unwrap();
+    let report = store.prune(&prune_all(), &holds).unwrap();
+    assert!(report.deleted.is_empty(), "{report:?}");
+    store.collect_garbage(&holds).unwrap();
+    let snap = &img.layers[0].snapshot;
+    assert!(store.snapshot_path(snap).join("file").exists());
+    assert!(store.check(false, &holds).unwrap().is_healthy());
+    // Once they are gone (collected without the container), check says so.
+    store.prune(&prune_all(), &NoHolds).unwrap();
+    assert!(!store.snapshot_path(snap).exists());
+    let report = store.check(true, &holds).unwrap();
+    assert!(!report.is_healthy());
+    assert!(
+        report.problems[0].description.contains("c0ffee")
+            && report.problems[0].description.contains(snap.as_str()),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn holds_that_cannot_be_listed_stop_the_collection() {
+    struct Broken;
+    impl crate::Holds for Broken {
+        fn holds(&self) -> Result<Vec<crate::Hold>, crate::HoldsError> {
+            Err(crate::HoldsError("containers/x/config.json: bad".into()))
+        }
+    }
+    let (d, store) = store();
+    let rec = build_record(&store, "x", "k1");
+    drop(store);
+    let store = Store::open(d.path()).unwrap();
+    assert!(matches!(
+        store.prune(&prune_all(), &Broken),
+        Err(StoreError::Holds(_))
+    ));
+    assert!(store.record(&rec.id).unwrap().is_some());
+}
+
+#[test]
+fn a_resolved_image_is_leased_until_its_process_ends() {
+    let (d, store) = store();
+    let img = image(&store, "a", "busybox");
+    drop(store);
+    let builder = Store::open(d.path()).unwrap();
+    builder.resolve_image("busybox").unwrap();
+    let pruner = Store::open(d.path()).unwrap();
+    pruner.remove_image(&img.manifest.digest, &NoHolds).unwrap();
+    pruner.prune(&prune_all(), &NoHolds).unwrap();
+    let snap = &img.layers[0].snapshot;
+    assert!(pruner.snapshot_path(snap).exists(), "leased by the builder");
+    assert!(pruner.blob_path(&img.layers[0].blob.digest).exists());
+    drop(builder);
+    pruner.prune(&prune_all(), &NoHolds).unwrap();
+    assert!(!pruner.snapshot_path(snap).exists());
 }

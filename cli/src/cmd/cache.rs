@@ -12,6 +12,7 @@ use kiln_cache::units::{
 use kiln_cache::{CheckReport, PruneOptions, RecordUsage, Store};
 use serde_json::json;
 
+use crate::cmd::container::ContainerHolds;
 use crate::globals::Globals;
 
 #[derive(clap::Subcommand)]
@@ -98,8 +99,8 @@ impl Command {
             Command::Du(a) => du(&store, &a, &mut out),
             Command::Ls(a) => ls(&store, &a, &mut out),
             Command::Inspect(a) => inspect(&store, &a, &mut out),
-            Command::Prune(a) => prune(&store, &a, &mut out),
-            Command::Check(a) => check(&store, &a, &mut out),
+            Command::Prune(a) => prune(&store, &a, globals, &mut out),
+            Command::Check(a) => check(&store, &a, globals, &mut out),
             Command::Why(_) => unreachable!("handled before the store is opened"),
         }
     }
@@ -317,13 +318,19 @@ fn confirmed(all: bool, out: &mut impl Write) -> io::Result<bool> {
     Ok(answer.trim().eq_ignore_ascii_case("y"))
 }
 
-fn prune(store: &Store, args: &PruneArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+fn prune(
+    store: &Store,
+    args: &PruneArgs,
+    globals: &Globals,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let options = prune_options(args)?;
     if !args.force && !confirmed(args.all, out)? {
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let report = store.prune(&options)?;
+    // Containers' layers are roots, as images' are.
+    let report = store.prune(&options, &ContainerHolds::new(globals))?;
     if !report.deleted.is_empty() {
         writeln!(out, "Deleted build cache objects:")?;
         for id in &report.deleted {
@@ -339,8 +346,13 @@ fn prune(store: &Store, args: &PruneArgs, out: &mut impl Write) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(store: &Store, args: &CheckArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let report = store.check(args.repair)?;
+fn check(
+    store: &Store,
+    args: &CheckArgs,
+    globals: &Globals,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let report = store.check(args.repair, &ContainerHolds::new(globals))?;
     write_check(&report, out)?;
     if report.is_healthy() {
         return Ok(ExitCode::SUCCESS);

@@ -19,7 +19,9 @@ use kiln_cache::reference::Reference;
 use kiln_cache::Store;
 use kiln_parser::ast::{CommandLine, InstructionKind};
 use kiln_parser::expand::Lexer;
+use kiln_runtime::container::state::Container;
 
+use crate::cmd::container::ContainerHolds;
 use crate::globals::Globals;
 
 #[derive(clap::Subcommand)]
@@ -119,7 +121,7 @@ impl Command {
         match self {
             Command::Images(args) => images(&store, args),
             Command::Tag { source, target } => tag(&store, &source, &target),
-            Command::Rmi { force, images } => rmi(&store, force, &images),
+            Command::Rmi { force, images } => rmi(&store, globals, force, &images),
             Command::Image(ImageCommand::Inspect { images }) => inspect_images(&store, &images),
             Command::History {
                 image,
@@ -271,11 +273,16 @@ fn tag(store: &Store, source: &str, target: &str) -> anyhow::Result<ExitCode> {
 
 /// Docker's rules: a name untags (and deletes the image when that was its
 /// last name); an ID deletes, which needs -f when several names remain.
-fn rmi(store: &Store, force: bool, refs: &[String]) -> anyhow::Result<ExitCode> {
+/// An image a container (running or stopped) was made from is not deleted:
+/// without -f that is a conflict naming the container; with -f its names
+/// go and the image stays, untagged, with its content (an image in use by
+/// a running container is never deleted by ID, as in Docker).
+fn rmi(store: &Store, globals: &Globals, force: bool, refs: &[String]) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut out = io::stdout().lock();
+    let holds = ContainerHolds::new(globals);
     for user_ref in refs {
-        if let Err(err) = rmi_one(store, force, user_ref, &mut out) {
+        if let Err(err) = rmi_one(store, &holds, force, user_ref, &mut out) {
             eprintln!("kiln: error: {err:#}");
             failed = true;
         }
@@ -287,28 +294,66 @@ fn rmi(store: &Store, force: bool, refs: &[String]) -> anyhow::Result<ExitCode> 
     })
 }
 
-fn rmi_one(store: &Store, force: bool, user_ref: &str, out: &mut impl Write) -> anyhow::Result<()> {
-    let entry = store.resolve_image(user_ref)?;
+fn rmi_one(
+    store: &Store,
+    holds: &ContainerHolds,
+    force: bool,
+    user_ref: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    // Not resolve_image: its lease would keep what the removal frees.
+    let entry = store.find_image(user_ref)?;
+    let image_id = entry.image.id().to_string();
+    let short = entry.image.id().short();
+    let users: Vec<Container> = holds
+        .containers()?
+        .into_iter()
+        .filter(|c| c.record.image_id == image_id)
+        .collect();
+    let running = users.iter().find(|c| c.state.status.is_live());
     let by_name = Reference::parse_normalized(user_ref)
         .ok()
         .filter(|r| entry.refs.contains(r));
     if let Some(name) = by_name {
+        let last = entry.refs.len() == 1;
+        if let (true, false, Some(c)) = (last, force, users.first()) {
+            bail!(
+                "conflict: unable to remove repository reference \"{user_ref}\" (must force) - container {} is using its referenced image {short}",
+                c.short_id()
+            );
+        }
         store.untag(&name)?;
         writeln!(out, "Untagged: {}", name.familiar())?;
-        if entry.refs.len() > 1 {
+        if !last || !users.is_empty() {
             return Ok(());
         }
+    } else if let Some(c) = running {
+        bail!(
+            "conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}",
+            c.short_id()
+        );
+    } else if let (false, Some(c)) = (force, users.first()) {
+        bail!(
+            "conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}",
+            c.short_id()
+        );
     } else if entry.refs.len() > 1 && !force {
         bail!(
-            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-            entry.image.id().short()
+            "conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
         );
+    } else if !users.is_empty() {
+        // -f on an image stopped containers use: its names go, it stays.
+        for name in &entry.refs {
+            store.untag(name)?;
+            writeln!(out, "Untagged: {}", name.familiar())?;
+        }
+        return Ok(());
     } else {
         for name in &entry.refs {
             writeln!(out, "Untagged: {}", name.familiar())?;
         }
     }
-    let removed = store.remove_image(&entry.image.manifest.digest)?;
+    let removed = store.remove_image(&entry.image.manifest.digest, holds)?;
     writeln!(out, "Deleted: {}", removed.image.id())?;
     Ok(())
 }

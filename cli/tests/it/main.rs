@@ -15,6 +15,7 @@ mod expand;
 mod hostile_input;
 mod image;
 mod interop;
+mod keep;
 mod registry;
 mod remotecache;
 mod run;

@@ -214,7 +214,11 @@ impl Containers {
             .set(&record.name, &record.id)
             .map_err(io_err("indexing the name of", &self.dir))?;
         let dir = self.dir.join(&record.id);
-        std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        // Private (as Docker's containers/<id>): its upper dir holds what
+        // the container wrote, setuid files included.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)
+            .map_err(io_err("creating", &dir))?;
         write_json(&dir.join("config.json"), record)?;
         let state = State::default();
         write_json(&dir.join("state.json"), &state)?;

@@ -11,6 +11,7 @@ mod create;
 pub mod early_helper;
 mod exec;
 mod filter;
+mod holds;
 mod lifecycle;
 mod network;
 mod prune;
@@ -22,6 +23,7 @@ use std::process::ExitCode;
 
 use crate::globals::Globals;
 
+pub use holds::ContainerHolds;
 pub use prune::{df_rows, system_prune, SystemPruneArgs};
 pub use run::{run, RunArgs};
 

@@ -19,6 +19,7 @@ use kiln_runtime::network::NetworkMode;
 use kiln_runtime::volume::Volumes;
 
 use super::create::containers;
+use super::holds::ContainerHolds;
 use crate::globals::Globals;
 
 #[derive(clap::Args)]
@@ -216,6 +217,9 @@ pub fn system_prune(args: SystemPruneArgs, globals: &Globals) -> anyhow::Result<
     }
     let remaining = containers(globals).list()?;
     let store = Store::open(&globals.root)?;
+    // Asked again under the store lock by each removal and the prune: a
+    // container made since `remaining` was read keeps its image's layers.
+    let holds = ContainerHolds::new(globals);
     let mut gone = Vec::new();
     for e in store.images()? {
         let used = remaining
@@ -223,21 +227,30 @@ pub fn system_prune(args: SystemPruneArgs, globals: &Globals) -> anyhow::Result<
             .any(|c| c.record.image_id == e.image.id().to_string());
         let wanted = (args.all || e.refs.is_empty()) && image_selected(&store, &e, &filters);
         if !used && wanted {
-            let r = store.remove_image(&e.image.manifest.digest)?;
-            reclaimed += r.reclaimed;
-            gone.push(format!("deleted: {}", e.image.id()));
+            match store.remove_image(&e.image.manifest.digest, &holds) {
+                Ok(r) => {
+                    reclaimed += r.reclaimed;
+                    gone.push(format!("deleted: {}", e.image.id()));
+                }
+                // A container was made from it since `remaining` was read.
+                Err(kiln_cache::StoreError::ImageInUse { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     section("Deleted Images", &gone);
     // Cache records carry no labels: a label filter selects none of them.
     if !filters.has_labels() {
-        let report = store.prune(&PruneOptions {
-            all: args.all,
-            until: filters
-                .until()
-                .and_then(|t| SystemTime::now().duration_since(t).ok()),
-            ..PruneOptions::default()
-        })?;
+        let report = store.prune(
+            &PruneOptions {
+                all: args.all,
+                until: filters
+                    .until()
+                    .and_then(|t| SystemTime::now().duration_since(t).ok()),
+                ..PruneOptions::default()
+            },
+            &holds,
+        )?;
         reclaimed += report.reclaimed;
         section("Deleted build cache objects", &report.deleted);
     }

@@ -360,6 +360,11 @@ pub(super) fn resolve_rootfs(
     config.id = entry.image.id().to_string();
     config.lowers = lowers.clone();
     let (upper, work) = (dir.join("upper"), dir.join("work"));
+    // The container's directory is root's alone, as Docker's
+    // containers/<id>: its upper holds what the container wrote.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     for d in [&upper, &work] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
