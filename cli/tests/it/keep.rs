@@ -447,3 +447,46 @@ fn builds_keep_what_they_use_while_system_prune_loops() {
     );
     ok(&k, &["cache", "check"]);
 }
+
+#[test]
+fn a_killed_builds_leases_do_not_pin_its_layers() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN head -c 300000 /bin/busybox > /big\nRUN sleep 30\n",
+    )
+    .unwrap();
+    let mut child = k
+        .cmd(["build", "--progress=plain", "-t", "killed"])
+        .arg(ctx.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kiln build");
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines {
+        if line.unwrap_or_default().contains("] RUN sleep 30") {
+            break;
+        }
+    }
+    // While it lives, its first layer is leased: a prune keeps it.
+    let first = ok(&k, &["cache", "prune", "-af"]);
+    assert!(!first.contains("Deleted build cache objects"), "{first}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Dead: the next prune takes its lease over and frees the layer.
+    let second = ok(&k, &["cache", "prune", "-af"]);
+    assert!(second.contains("Deleted build cache objects"), "{second}");
+    let leases: Vec<_> = std::fs::read_dir(k.root().join("locks"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("lease"))
+        .collect();
+    assert!(leases.is_empty(), "stale leases: {leases:?}");
+    ok(&k, &["cache", "check"]);
+}
