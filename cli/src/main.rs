@@ -6,6 +6,7 @@ mod cmd;
 mod config;
 mod globals;
 mod progress;
+mod table;
 
 use std::process::ExitCode;
 

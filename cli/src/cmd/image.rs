@@ -23,6 +23,7 @@ use kiln_runtime::container::state::Container;
 
 use crate::cmd::container::ContainerHolds;
 use crate::globals::Globals;
+use crate::table::{ellipsis, Table};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -423,7 +424,11 @@ fn show_history(
             vec![
                 id_of(r),
                 since(created),
-                truncate(&r.created_by, if no_trunc { usize::MAX } else { 45 }),
+                // Docker shows a tab of a step as a space.
+                ellipsis(
+                    &r.created_by.replace('\t', " "),
+                    if no_trunc { usize::MAX } else { 45 },
+                ),
                 human_size(r.size),
                 r.comment.clone(),
             ]
@@ -435,15 +440,6 @@ fn show_history(
         body,
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
 }
 
 fn import(
@@ -631,31 +627,12 @@ fn load(store: &Store, input: Option<PathBuf>, quiet: bool) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// Columns separated by at least three spaces, as Docker's tabwriter.
 fn write_table(out: &mut impl Write, header: &[&str], rows: Vec<Vec<String>>) -> io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    let mut table = Table::new(header);
+    for row in rows {
+        table.push(row);
     }
-    let line = |cells: Vec<&str>| -> String {
-        let last = cells.len().saturating_sub(1);
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            s.push_str(cell);
-            if i < last {
-                let pad = widths[i] - cell.chars().count() + 3;
-                s.push_str(&" ".repeat(pad));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(header.to_vec()))?;
-    for row in &rows {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
-    }
-    Ok(())
+    table.write(out)
 }
 
 /// Docker's `units.HumanSize`: decimal units, three significant digits.

@@ -19,4 +19,5 @@ mod keep;
 mod registry;
 mod remotecache;
 mod run;
+mod screen;
 mod support;

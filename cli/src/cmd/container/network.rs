@@ -8,6 +8,7 @@ use kiln_runtime::network::user::{Networks, Options};
 
 use super::run::new_id;
 use crate::globals::Globals;
+use crate::table::Table;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -45,23 +46,23 @@ impl Command {
                 println!("{}", net.id);
             }
             Command::Ls { quiet } => {
-                if !quiet {
-                    println!("{:<14}{:<20}{:<10}SUBNET", "NETWORK ID", "NAME", "DRIVER");
-                    for mode in ["bridge", "host", "none"] {
-                        println!("{:<14}{:<20}{:<10}", "-", mode, mode);
-                    }
+                let mut table = Table::new(&["NETWORK ID", "NAME", "DRIVER", "SUBNET"]);
+                for mode in ["bridge", "host", "none"] {
+                    table.push(vec!["-".into(), mode.into(), mode.into(), String::new()]);
                 }
                 for n in nets.list()? {
                     match quiet {
                         true => println!("{}", &n.id[..12]),
-                        false => println!(
-                            "{:<14}{:<20}{:<10}{}",
-                            &n.id[..12],
-                            n.name,
-                            "bridge",
-                            n.subnet()
-                        ),
+                        false => table.push(vec![
+                            n.id[..12].to_string(),
+                            n.name.clone(),
+                            "bridge".into(),
+                            n.subnet(),
+                        ]),
                     }
+                }
+                if !quiet {
+                    table.write(&mut std::io::stdout().lock())?;
                 }
             }
             Command::Prune(args) => return super::prune::network_prune(args, globals),

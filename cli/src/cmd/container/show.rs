@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::create::containers;
 use crate::globals::Globals;
+use crate::table::{ellipsis, Table};
 
 #[derive(clap::Args)]
 pub struct One {
@@ -116,25 +117,35 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(
-        out,
-        "{:<14}{:<16}{:<24}{:<24}{:<28}{:<32}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
-    )?;
+    // Docker cuts the ID and the command, never a status, name or image
+    // name: columns widen to fit them.
+    let mut table = Table::new(&[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]);
     for c in &list {
-        let cmd = format!("\"{}\"", truncate(&c.record.command(), 20));
-        writeln!(
-            out,
-            "{:<14}{:<16}{:<24}{:<24}{:<28}{:<32}{}",
-            id_of(c, args.no_trunc),
-            truncate(&image_of(c), 15),
-            cmd,
+        let cmd = c.record.command();
+        let cmd = if args.no_trunc {
+            cmd
+        } else {
+            ellipsis(&cmd, 20)
+        };
+        table.push(vec![
+            id_of(c, args.no_trunc).to_string(),
+            image_shown(c, args.no_trunc),
+            kiln_parser::quote(cmd.as_bytes()),
             ago(&c.record.created),
             status_text(&c.state),
             ports_text(&c.state),
-            c.record.name
-        )?;
+            c.record.name.clone(),
+        ]);
     }
+    table.write(&mut out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -154,12 +165,14 @@ fn image_of(c: &Container) -> String {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
+/// An image given by ID is shown by its short ID, as Docker does.
+fn image_shown(c: &Container, no_trunc: bool) -> String {
+    let image = image_of(c);
+    let hex = image.strip_prefix("sha256:").unwrap_or(&image);
+    if !no_trunc && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return hex[..12].to_string();
     }
+    image
 }
 
 fn ps_json(c: &Container) -> serde_json::Value {
@@ -430,7 +443,8 @@ pub fn top(args: One, globals: &Globals) -> anyhow::Result<ExitCode> {
     }
     let needle = format!("kiln/{}", c.record.id);
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<8}{:<10}{:<10}CMD", "UID", "PID", "PPID")?;
+    // `docker top` sets its own tabwriter minimum (20).
+    let mut table = Table::new(&["UID", "PID", "PPID", "CMD"]).min_width(20);
     for entry in std::fs::read_dir("/proc")?.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
@@ -455,15 +469,14 @@ pub fn top(args: One, globals: &Globals) -> anyhow::Result<ExitCode> {
             .filter(|p| !p.is_empty())
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect();
-        writeln!(
-            out,
-            "{:<8}{:<10}{:<10}{}",
+        table.push(vec![
             field("Uid:"),
-            pid,
+            pid.to_string(),
             field("PPid:"),
-            cmd.join(" ")
-        )?;
+            cmd.join(" "),
+        ]);
     }
+    table.write(&mut out)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::create::containers;
 use super::run::new_id;
 use crate::globals::Globals;
+use crate::table::Table;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -66,14 +67,15 @@ impl Command {
                 println!("{}", v.name);
             }
             Command::Ls { quiet } => {
-                if !quiet {
-                    println!("{:<10}VOLUME NAME", "DRIVER");
-                }
+                let mut table = Table::new(&["DRIVER", "VOLUME NAME"]);
                 for v in vols.list()? {
                     match quiet {
                         true => println!("{}", v.name),
-                        false => println!("{:<10}{}", "local", v.name),
+                        false => table.push(vec!["local".into(), v.name]),
                     }
+                }
+                if !quiet {
+                    table.write(&mut std::io::stdout().lock())?;
                 }
             }
             Command::Inspect { names } => {
