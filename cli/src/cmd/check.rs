@@ -53,7 +53,7 @@ pub fn run(args: Args, _globals: &Globals) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn read(file: &PathBuf) -> anyhow::Result<(String, Vec<u8>)> {
+fn read(file: &std::path::Path) -> anyhow::Result<(String, Vec<u8>)> {
     if file.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::stdin()
