@@ -65,8 +65,6 @@ impl BlobWriter<'_> {
         let file = out
             .into_inner()
             .map_err(|e| io_context("writing blob")(e.into_error()))?;
-        file.sync_all().map_err(io_context("flushing blob"))?;
-        drop(file);
         let actual = Digest::from_sha256_bytes(std::mem::take(&mut self.hasher).finalize().into());
         if let Some(expected) = expected {
             if *expected != actual {
@@ -76,12 +74,21 @@ impl BlobWriter<'_> {
                 });
             }
         }
-        crash_point("blob-before-rename");
-        self.store.place_blob(&self.path, &actual)?;
-        Ok(BlobRef {
+        let blob = BlobRef {
             digest: actual,
             size: self.size,
-        })
+        };
+        // A rebuild writes the same config and manifest again: the blob is
+        // there already, so the copy is dropped unflushed (a cached build
+        // then syncs nothing).
+        if self.store.has_blob(&actual)? {
+            return Ok(blob);
+        }
+        file.sync_all().map_err(io_context("flushing blob"))?;
+        drop(file);
+        crash_point("blob-before-rename");
+        self.store.place_blob(&self.path, &actual)?;
+        Ok(blob)
     }
 }
 
@@ -118,8 +125,16 @@ impl Store {
         w.commit(expected)
     }
 
-    /// Stores `bytes` (a config, a manifest) as a blob.
+    /// Stores `bytes` (a config, a manifest) as a blob; one the store has
+    /// already is only leased, not written again.
     pub fn put_blob_bytes(&self, bytes: &[u8]) -> Result<BlobRef, StoreError> {
+        let digest = Digest::of_bytes(bytes);
+        if self.has_blob(&digest)? {
+            return Ok(BlobRef {
+                digest,
+                size: bytes.len() as u64,
+            });
+        }
         self.put_blob_from_reader(bytes, None)
     }
 
@@ -205,4 +220,30 @@ pub(crate) fn hash_file(path: &std::path::Path) -> io::Result<Digest> {
         hasher.update(&buf[..n]);
     }
     Ok(Digest::from_sha256_bytes(hasher.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    #[test]
+    fn a_blob_stored_again_keeps_the_first_copy_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = store.put_blob_bytes(b"{\"config\":1}").unwrap();
+        let inode = |s: &Store| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(s.blob_path(&first.digest)).unwrap().ino()
+        };
+        let before = inode(&store);
+        let again = store.put_blob_bytes(b"{\"config\":1}").unwrap();
+        let mut w = store.blob_writer().unwrap();
+        std::io::Write::write_all(&mut w, b"{\"config\":1}").unwrap();
+        let streamed = w.commit(Some(&first.digest)).unwrap();
+        assert_eq!((again.digest, again.size), (first.digest, first.size));
+        assert_eq!((streamed.digest, streamed.size), (first.digest, first.size));
+        assert_eq!(inode(&store), before);
+        let tmp: Vec<_> = std::fs::read_dir(dir.path().join("tmp")).unwrap().collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
+    }
 }

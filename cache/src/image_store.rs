@@ -87,6 +87,9 @@ impl Store {
     /// snapshot with no cache record gets one of kind `source.image`, so
     /// the layers stay in the build cache after the image is removed.
     pub fn add_image(&self, new: NewImage, tags: &[Reference]) -> Result<ImageRecord, StoreError> {
+        if let Some(image) = self.unchanged_image(&new, tags)? {
+            return Ok(image);
+        }
         let mut session = self.write_session()?;
         let mut size = 0;
         for layer in &new.layers {
@@ -138,6 +141,45 @@ impl Store {
         }
         tx.commit().map_err(MetaError::from)?;
         Ok(image)
+    }
+
+    /// The stored image when adding `new` with `tags` would change nothing,
+    /// as after a fully cached rebuild: then no write session is opened,
+    /// and meta.db is neither rewritten nor flushed (a writable open alone
+    /// costs redb two fdatasyncs, its close two more).
+    fn unchanged_image(
+        &self,
+        new: &NewImage,
+        tags: &[Reference],
+    ) -> Result<Option<ImageRecord>, StoreError> {
+        let mut session = self.session()?;
+        let Some(image) = image_in(&mut session, &new.manifest.digest)? else {
+            return Ok(None);
+        };
+        let same = image.manifest_media_type == new.manifest_media_type
+            && image.config == new.config
+            && image.layers == new.layers
+            && image.created == new.created
+            && image.index == new.index;
+        if !same {
+            return Ok(None);
+        }
+        let key = new.manifest.digest.to_string();
+        {
+            let tx = session.read()?;
+            let refs = tx.open_table(REFS).map_err(MetaError::from)?;
+            for tag in tags {
+                let at = refs
+                    .get(tag.to_string().as_str())
+                    .map_err(MetaError::from)?;
+                if at.is_none_or(|v| v.value() != key) {
+                    return Ok(None);
+                }
+            }
+        }
+        let owners = record::snapshot_owners(&mut session)?;
+        let owned = |l: &LayerRecord| owners.contains_key(&l.snapshot.to_string());
+        Ok(image.layers.iter().all(owned).then_some(image))
     }
 
     /// Points `reference` at the image with this manifest; returns the
