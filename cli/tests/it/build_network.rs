@@ -3,37 +3,19 @@
 //! unless the person building says so. Each test performs the attack: a
 //! Dockerfile reaching a service on the host's 127.0.0.1.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
-use crate::support::{kiln_with_busybox, privileged, run_sh, Kiln};
+use crate::support::{kiln_with_busybox, loopback_http_server, privileged, run_sh, Kiln};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// A service on the host's loopback (a registry, a database, a metadata
-/// endpoint); its port. Answers every request with a marker.
+/// endpoint); its port.
 fn host_service() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf);
-            let body = "host-secret-service";
-            let _ = write!(
-                conn,
-                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
+    loopback_http_server("host-secret-service")
 }
 
 fn build(k: &Kiln, dockerfile: &str, flags: &[&str]) -> Output {

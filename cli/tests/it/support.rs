@@ -63,6 +63,29 @@ pub fn privileged() -> bool {
     panic!("{test} needs root; set KILN_SKIP_PRIVILEGED=1 to skip it");
 }
 
+/// An HTTP server on the host's 127.0.0.1 answering every request with
+/// `body` (a service a container or RUN step must or must not reach); its
+/// port. It lives as long as the test process.
+#[allow(dead_code)]
+pub fn loopback_http_server(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = write!(
+                conn,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
 /// A busybox rootfs made once per test process from Debian's busybox-static.
 /// Tests run containers from it in place, so it may gain the empty /etc
 /// mount points a `--rootfs` run leaves, as runc leaves them.

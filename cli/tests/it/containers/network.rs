@@ -4,31 +4,8 @@
 //! on a network created with `allow_host_loopback=true`. (No `wget -T`:
 //! Debian's static busybox 1.35 segfaults with it.)
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::time::Duration;
-
 use super::{privileged, Env, WEB};
-
-/// An HTTP server on the host's loopback answering every request with
-/// `body`; its port.
-fn host_server(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf);
-            let _ = write!(
-                conn,
-                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
+use crate::support::loopback_http_server as host_server;
 
 fn wget_in(env: &Env, net: &str, url: &str) -> (bool, String) {
     let o = env.out(&[
