@@ -337,15 +337,7 @@ fn check_images(
                 continue;
             }
         };
-        let blobs: Vec<&BlobRef> = [
-            Some(&image.manifest),
-            Some(&image.config),
-            image.index.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .chain(image.layers.iter().map(|l| &l.blob))
-        .collect();
+        let blobs: Vec<&BlobRef> = image.blobs().collect();
         let bad_blob = blobs.iter().find(|b| !(found.blob_ok)(&b.digest));
         let bad_snap = image
             .layers

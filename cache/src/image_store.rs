@@ -72,6 +72,18 @@ impl ImageRecord {
     pub fn id(&self) -> &Digest {
         &self.config.digest
     }
+
+    /// Every blob the image needs: manifest, config, index, layers.
+    pub fn blobs(&self) -> impl Iterator<Item = &BlobRef> {
+        [
+            Some(&self.manifest),
+            Some(&self.config),
+            self.index.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.layers.iter().map(|l| &l.blob))
+    }
 }
 
 /// An image with the refs that point at it.
@@ -304,15 +316,7 @@ impl Store {
         let mut session = self.session()?;
         let found = resolve_in(all_images(&mut session)?, user_ref)?;
         let image = &found.image;
-        let blobs = [
-            Some(&image.manifest),
-            Some(&image.config),
-            image.index.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .chain(image.layers.iter().map(|l| &l.blob))
-        .map(|b| Leased::Blob(b.digest));
+        let blobs = image.blobs().map(|b| Leased::Blob(b.digest));
         let snapshots = image
             .layers
             .iter()
