@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::image::{run_ok, stdout};
-use super::support::{busybox_tar, kiln_with_busybox, privileged, testdata, Kiln};
+use super::support::{busybox_tar, kiln_with_busybox, privileged, Kiln, Registry};
 
 const BLOCK: usize = 512;
 
@@ -248,35 +248,6 @@ fn pull_from_a_registry_that_never_answers_times_out() {
     drop(listener);
 }
 
-/// Debian's docker-registry on 127.0.0.1, stopped when dropped.
-struct Registry {
-    dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let out = run_ok(
-            Command::new(testdata().join("scripts/registry.sh"))
-                .arg("start")
-                .arg(dir.path()),
-        );
-        let addr = stdout(&out).trim().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Registry { dir, addr }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = Command::new(testdata().join("scripts/registry.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 /// A proxy on 127.0.0.1 in front of the registry, one request per
 /// connection, that cuts the first large blob response in the middle.
 struct CuttingProxy {
@@ -357,7 +328,7 @@ fn relay(
 
 #[test]
 fn pull_survives_a_connection_cut_in_the_middle_of_a_layer() {
-    let reg = Registry::start();
+    let reg = Registry::start(None);
     let cfg = tempfile::tempdir().unwrap();
     let seeder = Kiln::new();
     let name = format!("{}/busybox:latest", reg.addr);

@@ -15,36 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::image::{run_ok, stdout};
-use super::support::{testdata, Kiln};
-
-/// A docker-registry process on 127.0.0.1, stopped when dropped.
-struct Registry {
-    dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Registry {
-    fn start(auth: Option<(&str, &str)>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(testdata().join("scripts/registry.sh"));
-        cmd.arg("start").arg(dir.path());
-        if let Some((user, password)) = auth {
-            cmd.args([user, password]);
-        }
-        let addr = stdout(&run_ok(&mut cmd)).trim().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Registry { dir, addr }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = Command::new(testdata().join("scripts/registry.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
+use super::support::{testdata, Kiln, Registry};
 
 /// `kiln` with a private Docker config dir and no way to the internet.
 fn kiln_cmd(kiln: &Kiln, docker_config: &Path, args: &[&str]) -> Command {

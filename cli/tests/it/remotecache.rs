@@ -9,25 +9,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::image::{run_ok, stdout};
-use super::support::{privileged, testdata, Kiln};
+use super::support::{self, privileged, testdata, Kiln};
 
 /// A docker-registry on 127.0.0.1 holding `library/busybox:latest`, and a
 /// kiln config that makes it docker.io's mirror. Stopped when dropped.
-struct Registry {
-    dir: tempfile::TempDir,
-    addr: String,
+struct Registry(support::Registry);
+
+impl std::ops::Deref for Registry {
+    type Target = support::Registry;
+    fn deref(&self) -> &support::Registry {
+        &self.0
+    }
 }
 
 impl Registry {
     fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let out = run_ok(
-            Command::new(testdata().join("scripts/registry.sh"))
-                .arg("start")
-                .arg(dir.path()),
-        );
-        let addr = stdout(&out).trim().to_string();
-        let reg = Registry { dir, addr };
+        let reg = Registry(support::Registry::start(None));
         std::fs::write(
             reg.config(),
             format!("[registry.\"docker.io\"]\nmirrors = [\"{}\"]\n", reg.addr),
@@ -63,15 +60,6 @@ impl Registry {
         let target = self.name("library/busybox:latest");
         let ctx = ctx.to_str().unwrap();
         kiln_ok(&seed, self, &["build", "--push", "-t", &target, ctx]);
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = Command::new(testdata().join("scripts/registry.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
     }
 }
 

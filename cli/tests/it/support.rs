@@ -63,6 +63,42 @@ pub fn privileged() -> bool {
     panic!("{test} needs root; set KILN_SKIP_PRIVILEGED=1 to skip it");
 }
 
+/// Debian's docker-registry on 127.0.0.1 (testdata/scripts/registry.sh),
+/// with htpasswd auth when `auth` names a user and password; stopped when
+/// dropped.
+#[allow(dead_code)]
+pub struct Registry {
+    pub dir: tempfile::TempDir,
+    pub addr: String,
+}
+
+#[allow(dead_code)]
+impl Registry {
+    pub fn start(auth: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(testdata().join("scripts/registry.sh"));
+        cmd.arg("start").arg(dir.path());
+        if let Some((user, password)) = auth {
+            cmd.args([user, password]);
+        }
+        let out = cmd.output().expect("registry.sh");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert!(out.status.success(), "registry.sh: {}", text(&out.stderr));
+        let addr = text(&out.stdout).trim().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        Registry { dir, addr }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = Command::new(testdata().join("scripts/registry.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
 /// An HTTP server on the host's 127.0.0.1 answering every request with
 /// `body` (a service a container or RUN step must or must not reach); its
 /// port. It lives as long as the test process.
