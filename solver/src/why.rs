@@ -1,12 +1,28 @@
 //! `kiln cache why`: for each step of a build that missed the cache, the
-//! ingredient that differs from the closest earlier record of that step.
+//! true cause. A step is compared with its own step of the previous build
+//! of the same target (`history`, `matching`), never with whichever record
+//! looks closest; where it has none, it is a new step. Causes are told in
+//! a fixed order and the first kind that explains the miss is the answer,
+//! the rest are listed as "also": `--no-cache`, then the step's own
+//! ingredients (command, env, build args, files), then the stage's base
+//! image, then the previous step.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use kiln_cache::{CacheRecord, Ingredient, Store, StoreError};
+use serde::Serialize;
 
 use crate::cachekey::files;
 use crate::scheduler::StepLog;
+
+pub mod causes;
+pub mod history;
+pub mod matching;
+
+pub use causes::Cause;
+use history::{BuildEntry, StepEntry};
+use matching::How;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WhyError {
@@ -18,13 +34,157 @@ pub enum WhyError {
     Store(#[from] StoreError),
 }
 
+/// The explanation of a build.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildWhy {
+    /// The image it made.
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<history::Target>,
+    /// The image of the build it is compared with.
+    pub previous: Option<String>,
+    pub steps: Vec<StepWhy>,
+}
+
 /// The explanation of one step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StepWhy {
     pub name: String,
     pub cached: bool,
-    /// What changed, in words; empty for a cached step.
-    pub reasons: Vec<String>,
+    pub key: String,
+    pub record: Option<String>,
+    /// Its own step of the previous build.
+    pub counterpart: Option<Counterpart>,
+    /// What made it miss (empty for a cached step).
+    pub causes: Vec<Cause>,
+    /// Other changes that would have made it miss too.
+    pub also: Vec<Cause>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Counterpart {
+    pub name: String,
+    pub key: String,
+    pub how: How,
+}
+
+/// Explains the build that made `image` (an image ID), or the last build.
+pub fn explain(store: &Store, image: Option<&str>) -> Result<BuildWhy, WhyError> {
+    let root = store.root();
+    let found = match image {
+        Some(id) => history::of_image(root, id),
+        None => history::last(root),
+    };
+    let Some(found) = found else {
+        return older_log(root, image);
+    };
+    let records = store.records()?;
+    let index = Records::new(&records);
+    let copy_lists = files::dir(root);
+    let from_lists = causes::from_lists(root);
+    let mut stage_of_key = HashMap::new();
+    for b in found.previous.iter().chain([&found.build]) {
+        for s in &b.stages {
+            stage_of_key.insert(s.final_key.clone(), s.label.clone());
+        }
+    }
+    let look = causes::Lookup {
+        copy_lists: &copy_lists,
+        from_lists: &from_lists,
+        stage_of_key: &stage_of_key,
+    };
+    let build = &found.build;
+    let pairs = match &found.previous {
+        Some(p) => matching::pair(&p.steps, &build.steps),
+        None => vec![None; build.steps.len()],
+    };
+    let mut steps = Vec::new();
+    for (n, step) in build.steps.iter().enumerate() {
+        let counterpart = found
+            .previous
+            .as_ref()
+            .zip(pairs[n])
+            .map(|(p, (o, how))| (p, &p.steps[o], how));
+        let mut why = StepWhy {
+            name: step.name.clone(),
+            cached: step.cached,
+            key: step.key.clone(),
+            record: step.record.clone(),
+            counterpart: counterpart.map(|(_, s, how)| Counterpart {
+                name: s.name.clone(),
+                key: s.key.clone(),
+                how,
+            }),
+            causes: Vec::new(),
+            also: Vec::new(),
+        };
+        if !step.cached {
+            let tiers = match (&found.previous, counterpart) {
+                (None, _) => vec![
+                    no_cache(build, step),
+                    vec![Cause::plain(
+                        "new-step",
+                        "new step (no earlier build of this target)",
+                    )],
+                ],
+                (Some(_), None) => vec![
+                    no_cache(build, step),
+                    vec![Cause::plain("new-step", "new step")],
+                ],
+                (Some(_), Some((prev, old, how))) => {
+                    let pair = Pair {
+                        build,
+                        prev,
+                        step,
+                        old,
+                        how,
+                        index: &index,
+                        look: &look,
+                    };
+                    pair.tiers()
+                }
+            };
+            let mut tiers = tiers.into_iter().filter(|t| !t.is_empty());
+            why.causes = tiers.next().unwrap_or_default();
+            why.also = tiers.flatten().collect();
+        }
+        steps.push(why);
+    }
+    Ok(BuildWhy {
+        image: Some(build.image.clone()),
+        target: Some(found.target),
+        previous: found.previous.map(|p| p.image),
+        steps,
+    })
+}
+
+/// A build from before histories were kept: its steps, without causes.
+fn older_log(root: &Path, image: Option<&str>) -> Result<BuildWhy, WhyError> {
+    let log = load_log(root, image)?;
+    let steps = log
+        .into_iter()
+        .map(|s| StepWhy {
+            causes: match s.cached {
+                true => Vec::new(),
+                false => vec![Cause::plain(
+                    "unknown",
+                    "no earlier build of this target is known (built by an older kiln)",
+                )],
+            },
+            name: s.name,
+            cached: s.cached,
+            key: s.key,
+            record: s.record,
+            counterpart: None,
+            also: Vec::new(),
+        })
+        .collect();
+    Ok(BuildWhy {
+        image: image.map(str::to_string),
+        target: None,
+        previous: None,
+        steps,
+    })
 }
 
 /// Reads the log of the build that made `image_id` (or the last build).
@@ -39,363 +199,188 @@ pub fn load_log(root: &Path, image_id: Option<&str>) -> Result<Vec<StepLog>, Why
     serde_json::from_slice(&bytes).map_err(|e| WhyError::Read(e.to_string()))
 }
 
-/// Explains every step of `log`.
-pub fn explain(store: &Store, log: &[StepLog]) -> Result<Vec<StepWhy>, WhyError> {
-    let records = store.records()?;
-    let mut out = Vec::new();
-    for step in log {
-        if step.cached {
-            out.push(StepWhy {
-                name: step.name.clone(),
-                cached: true,
-                reasons: Vec::new(),
-            });
-            continue;
+/// Ingredients by cache key (a key is the hash of its ingredients, so any
+/// record under it has them), else by record ID.
+struct Records<'a> {
+    by_key: HashMap<&'a str, &'a CacheRecord>,
+    by_id: HashMap<&'a str, &'a CacheRecord>,
+}
+
+impl<'a> Records<'a> {
+    fn new(records: &'a [CacheRecord]) -> Records<'a> {
+        let mut by_key = HashMap::new();
+        let mut by_id = HashMap::new();
+        for r in records {
+            if let Some(k) = &r.cache_key {
+                by_key.insert(k.as_str(), r);
+            }
+            by_id.insert(r.id.as_str(), r);
         }
-        let this = step
-            .record
-            .as_ref()
-            .and_then(|id| records.iter().find(|r| &r.id == id));
-        let reasons = match this {
-            None => vec!["its cache record is gone".to_string()],
-            Some(r) => match closest(&records, r) {
-                None => vec!["no earlier build of this step".to_string()],
-                Some(prev) => {
-                    let lists = files::dir(store.root());
-                    with_file_lists(
-                        &lists,
-                        prev,
-                        r,
-                        differences(&prev.ingredients, &r.ingredients),
+        Records { by_key, by_id }
+    }
+
+    fn ingredients(&self, step: &StepEntry) -> Option<&'a [Ingredient]> {
+        let r = self
+            .by_key
+            .get(step.key.as_str())
+            .or_else(|| step.record.as_deref().and_then(|id| self.by_id.get(id)))?;
+        Some(&r.ingredients)
+    }
+}
+
+fn no_cache(build: &BuildEntry, step: &StepEntry) -> Vec<Cause> {
+    match build.stage(&step.stage).and_then(|s| s.no_cache.as_ref()) {
+        Some(flag) => vec![Cause::plain(
+            "no-cache",
+            format!("{flag}: the cache was not used"),
+        )],
+        None => Vec::new(),
+    }
+}
+
+/// A step and its own step of the previous build.
+struct Pair<'a> {
+    build: &'a BuildEntry,
+    prev: &'a BuildEntry,
+    step: &'a StepEntry,
+    old: &'a StepEntry,
+    how: How,
+    index: &'a Records<'a>,
+    look: &'a causes::Lookup<'a>,
+}
+
+impl Pair<'_> {
+    /// Causes by kind, in the order they are told.
+    fn tiers(&self) -> Vec<Vec<Cause>> {
+        let first = no_cache(self.build, self.step);
+        let (old, new) = (
+            self.index.ingredients(self.old),
+            self.index.ingredients(self.step),
+        );
+        let (Some(old), Some(new)) = (old, new) else {
+            let text = match new {
+                None => "its cache record is gone",
+                Some(_) => "the previous build's record of this step is gone",
+            };
+            return vec![first, vec![Cause::plain("record-gone", text)]];
+        };
+        let own = causes::own(old, new, self.look);
+        let parent = |list: &[Ingredient]| {
+            list.iter()
+                .find(|i| i.name == "parent")
+                .map(|i| i.value.clone())
+        };
+        // A `COPY --link` has no parent: nothing below it counts.
+        let chained = parent(new).is_some();
+        let base = match chained {
+            true => self.base_changed(),
+            false => Vec::new(),
+        };
+        let leads = |b: &BuildEntry, s: &StepEntry| {
+            b.steps.iter().find(|x| x.stage == s.stage).map(|x| &x.name) == Some(&s.name)
+        };
+        // The first step of a stage chains from the base: when the base
+        // changed and it was first before too, the base says it all.
+        let base_says_all =
+            !base.is_empty() && leads(self.build, self.step) && leads(self.prev, self.old);
+        let mut previous = Vec::new();
+        if chained && parent(old) != parent(new) && !base_says_all {
+            let text = match self.how {
+                How::Moved => {
+                    let was = self
+                        .old
+                        .name
+                        .split_once(' ')
+                        .and_then(|(_, r)| r.split_once(']'));
+                    format!(
+                        "the previous step changed (moved from {})",
+                        was.map_or("elsewhere", |(at, _)| at)
                     )
                 }
-            },
+                _ => "the previous step changed".to_string(),
+            };
+            previous.push(Cause::plain("previous-step", text));
+        }
+        let mut tiers = vec![first, own, base, previous];
+        if tiers.iter().all(Vec::is_empty) {
+            let text = match self.old.key == self.step.key {
+                true => "same inputs as the previous build; its result was no longer in the cache",
+                false => "its cache key changed",
+            };
+            tiers.push(vec![Cause::plain("not-in-cache", text)]);
+        }
+        tiers
+    }
+
+    /// The stage's base, if it differs from the previous build's.
+    fn base_changed(&self) -> Vec<Cause> {
+        let label = &self.step.stage;
+        let (Some(now), Some(before)) = (self.build.stage(label), self.prev.stage(label)) else {
+            return Vec::new();
         };
-        out.push(StepWhy {
-            name: step.name.clone(),
-            cached: false,
-            reasons,
-        });
-    }
-    Ok(out)
-}
-
-/// Most files a changed file list is described by, one line each.
-const LISTED: usize = 10;
-
-/// A large COPY's files are one ingredient naming a kept list: where both
-/// lists are still kept, the files that differ replace the "files of …
-/// changed" line.
-fn with_file_lists(
-    lists: &Path,
-    old: &CacheRecord,
-    new: &CacheRecord,
-    reasons: Vec<String>,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for n in new
-        .ingredients
-        .iter()
-        .filter(|i| i.name.starts_with(files::PREFIX))
-    {
-        let Some(o) = old.ingredients.iter().find(|i| i.name == n.name) else {
-            continue;
-        };
-        if o.value == n.value {
-            continue;
-        }
-        if let (Some(a), Some(b)) = (files::load(lists, &o.value), files::load(lists, &n.value)) {
-            out.extend(list_changes(&a, &b));
-        }
-    }
-    if out.is_empty() {
-        return reasons;
-    }
-    let generic = |r: &String| r.starts_with("files of ");
-    out.extend(reasons.into_iter().filter(|r| !generic(r)));
-    out
-}
-
-fn list_changes(
-    old: &std::collections::BTreeMap<String, String>,
-    new: &std::collections::BTreeMap<String, String>,
-) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (path, value) in new {
-        match old.get(path) {
-            None => lines.push(format!("file {path} added ({})", short(value))),
-            Some(o) if o != value => lines.push(format!("file {path} {}", file_change(o, value))),
-            Some(_) => {}
-        }
-    }
-    for path in old.keys().filter(|p| !new.contains_key(*p)) {
-        lines.push(format!("file {path} removed"));
-    }
-    if lines.len() > LISTED {
-        let more = lines.len() - LISTED;
-        lines.truncate(LISTED);
-        lines.push(format!("and {more} more files"));
-    }
-    lines
-}
-
-/// The stage label and instruction word of a step name (`[build 2/4] RUN make`).
-fn identity(description: &str) -> Option<(String, String)> {
-    let rest = description.strip_prefix('[')?;
-    let (head, tail) = rest.split_once("] ")?;
-    let stage = head.split_whitespace().next()?.to_string();
-    let word = tail.split_whitespace().next()?.to_string();
-    Some((stage, word))
-}
-
-/// The earlier record of the same stage and instruction sharing the most ingredients.
-fn closest<'a>(records: &'a [CacheRecord], this: &CacheRecord) -> Option<&'a CacheRecord> {
-    let id = identity(&this.description)?;
-    records
-        .iter()
-        .filter(|r| r.id != this.id && r.created <= this.created && r.cache_key != this.cache_key)
-        .filter(|r| identity(&r.description).as_ref() == Some(&id))
-        .max_by_key(|r| (shared(&r.ingredients, &this.ingredients), r.created))
-}
-
-fn shared(a: &[Ingredient], b: &[Ingredient]) -> usize {
-    a.iter().filter(|i| b.contains(i)).count()
-}
-
-/// Differences in words, most telling first; "the previous step changed"
-/// only when nothing else did. A name may repeat (one `source` per COPY
-/// source): repeated names are compared position by position.
-pub fn differences(old: &[Ingredient], new: &[Ingredient]) -> Vec<String> {
-    let (old_by, new_by) = (by_name(old), by_name(new));
-    let mut out = Vec::new();
-    for (name, new_values) in &new_by {
-        let old_values = old_by.get(name).map(Vec::as_slice).unwrap_or_default();
-        compare(name, old_values, new_values, &mut out);
-    }
-    for (name, old_values) in &old_by {
-        if !new_by.contains_key(name) {
-            compare(name, old_values, &[], &mut out);
-        }
-    }
-    if out.is_empty() && old_by.first("parent") != new_by.first("parent") {
-        out.push(
-            match new_by
-                .first("parent")
-                .and_then(|p| p.strip_prefix("image:"))
-            {
-                Some(d) => format!("base image changed: now {d}"),
-                None => "the previous step changed".to_string(),
-            },
-        );
-    }
-    out
-}
-
-/// Ingredients grouped by name, in the order names first appear, with an
-/// index by name (a COPY of a large context has one name per file).
-struct ByName<'a>(
-    Vec<(&'a str, Vec<&'a str>)>,
-    std::collections::HashMap<&'a str, usize>,
-);
-
-impl<'a> ByName<'a> {
-    fn get(&self, name: &str) -> Option<&Vec<&'a str>> {
-        self.1.get(name).map(|&i| &self.0[i].1)
-    }
-    fn first(&self, name: &str) -> Option<&'a str> {
-        self.get(name).and_then(|v| v.first().copied())
-    }
-    fn contains_key(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-}
-
-impl<'b, 'a> IntoIterator for &'b ByName<'a> {
-    type Item = &'b (&'a str, Vec<&'a str>);
-    type IntoIter = std::slice::Iter<'b, (&'a str, Vec<&'a str>)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-fn by_name(list: &[Ingredient]) -> ByName<'_> {
-    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
-    let mut index: std::collections::HashMap<&str, usize> = Default::default();
-    for i in list {
-        match index.get(i.name.as_str()) {
-            Some(&at) => out[at].1.push(i.value.as_str()),
-            None => {
-                index.insert(i.name.as_str(), out.len());
-                out.push((&i.name, vec![&i.value]));
+        match (&now.base_stage, &before.base_stage) {
+            (Some(s), Some(t)) if s == t => {
+                if fingerprint(self.build, s, 0) == fingerprint(self.prev, s, 0) {
+                    return Vec::new();
+                }
+                vec![Cause {
+                    kind: "base-stage",
+                    subject: Some(s.clone()),
+                    old: None,
+                    new: None,
+                    text: format!("base stage {s} changed"),
+                }]
             }
-        }
-    }
-    ByName(out, index)
-}
-
-fn compare(name: &str, old: &[&str], new: &[&str], out: &mut Vec<String>) {
-    if name == "parent" {
-        return;
-    }
-    for i in 0..old.len().max(new.len()) {
-        let (o, n) = (old.get(i).copied(), new.get(i).copied());
-        if o != n {
-            out.push(describe(name, o, n));
-        }
-    }
-}
-
-fn describe(name: &str, old: Option<&str>, new: Option<&str>) -> String {
-    let what = match name.split_once(':') {
-        Some(("file", p)) => format!("file {p}"),
-        Some(("arg", a)) => format!("build arg {a}"),
-        Some(("env", e)) => format!("env {e}"),
-        Some(("heredoc", h)) => format!("heredoc {h}"),
-        _ => name.to_string(),
-    };
-    if let Some(source) = name.strip_prefix(files::PREFIX) {
-        let count = new.and_then(|v| v.split(' ').next()).unwrap_or("?");
-        return format!("files of {source} changed ({count} files)");
-    }
-    // `from-content:<stage>`: the digest of what a COPY --from reads.
-    if let Some(stage) = name.strip_prefix("from-content:") {
-        return match (old, new) {
-            (Some(_), Some(_)) => format!("the files it copies from stage {stage} changed"),
-            _ => format!("it now copies by content from stage {stage}"),
-        };
-    }
-    match (old, new) {
-        (Some(_), None) => format!("{what} removed"),
-        (None, Some(v)) => format!("{what} added ({})", short(v)),
-        (Some(_), Some(_)) if name == "from-stage" => {
-            "the stage it copies from changed".to_string()
-        }
-        (Some(o), Some(n)) if name.starts_with("file:") => format!("{what} {}", file_change(o, n)),
-        (Some(o), Some(n)) => format!("{what} changed: {} -> {}", short(o), short(n)),
-        (None, None) => what,
-    }
-}
-
-/// File ingredients read `MODE KIND:DIGEST`: say which part changed.
-fn file_change(old: &str, new: &str) -> String {
-    let split = |v: &str| {
-        v.split_once(' ')
-            .map(|(m, rest)| (m.to_string(), rest.to_string()))
-    };
-    match (split(old), split(new)) {
-        (Some((om, oc)), Some((nm, nc))) if om == nm && oc != nc => "content changed".to_string(),
-        (Some((om, oc)), Some((nm, nc))) if om != nm && oc == nc => {
-            format!("mode changed: {om} -> {nm}")
-        }
-        _ => format!("changed: {} -> {}", short(old), short(new)),
-    }
-}
-
-fn short(v: &str) -> String {
-    if v.chars().count() > 60 {
-        format!("{}…", v.chars().take(57).collect::<String>())
-    } else {
-        v.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ing(pairs: &[(&str, &str)]) -> Vec<Ingredient> {
-        pairs.iter().map(|&(n, v)| Ingredient::new(n, v)).collect()
-    }
-
-    #[test]
-    fn names_the_changed_file_and_arg() {
-        let old = ing(&[
-            ("parent", "p"),
-            ("file:src/a.rs", "644 file:1"),
-            ("arg:V", "1"),
-        ]);
-        let new = ing(&[
-            ("parent", "p"),
-            ("file:src/a.rs", "644 file:2"),
-            ("arg:V", "2"),
-        ]);
-        let d = differences(&old, &new);
-        assert_eq!(d[0], "file src/a.rs content changed", "{d:?}");
-        assert!(d[1].starts_with("build arg V changed: 1 -> 2"), "{d:?}");
-    }
-
-    #[test]
-    fn repeated_names_compare_by_position() {
-        let old = ing(&[
-            ("source", "a.txt"),
-            ("source", "b.txt"),
-            ("file:b.txt", "644 file:1"),
-        ]);
-        let new = ing(&[
-            ("source", "a.txt"),
-            ("source", "b.txt"),
-            ("file:b.txt", "755 file:1"),
-        ]);
-        assert_eq!(
-            differences(&old, &new),
-            ["file b.txt mode changed: 644 -> 755"]
-        );
-        let fewer = ing(&[("source", "a.txt"), ("file:b.txt", "644 file:1")]);
-        assert_eq!(differences(&old, &fewer), ["source removed"]);
-    }
-
-    #[test]
-    fn a_large_copy_names_its_changed_files_from_the_kept_lists() {
-        use crate::cachekey::KeyBuilder;
-        use crate::context::Entry;
-        let lists = tempfile::tempdir().unwrap();
-        let entries: Vec<Entry> = (0..=files::MANY)
-            .map(|i| Entry::file_fixture(&format!("src/f{i:04}")))
-            .collect();
-        let record = |digests: &[String]| {
-            let mut k = KeyBuilder::new("COPY");
-            files::add(&mut k, lists.path(), "src", entries.iter().zip(digests));
-            let (key, ingredients) = k.finish();
-            CacheRecord {
-                id: key.clone(),
-                cache_key: Some(key),
-                parent: None,
-                snapshot: None,
-                ingredients,
-                description: "[a 2/2] COPY src /src".into(),
-                created: std::time::SystemTime::UNIX_EPOCH,
-                last_used: std::time::SystemTime::UNIX_EPOCH,
-                usage_count: 0,
-                size: 0,
-                kind: kiln_cache::RecordKind::Regular,
+            _ if now.from != before.from => vec![Cause {
+                kind: "base-image",
+                subject: Some(now.from.clone()),
+                old: Some(before.from.clone()),
+                new: Some(now.from.clone()),
+                text: format!("base image changed: {} -> {}", before.from, now.from),
+            }],
+            _ if now.base != before.base => {
+                let digest = |b: &str| b.strip_prefix("image:").unwrap_or(b).to_string();
+                vec![Cause {
+                    kind: "base-image",
+                    subject: Some(now.from.clone()),
+                    old: Some(digest(&before.base)),
+                    new: Some(digest(&now.base)),
+                    text: format!(
+                        "base image {} changed: {} -> {}",
+                        now.from,
+                        short_digest(&digest(&before.base)),
+                        short_digest(&digest(&now.base))
+                    ),
+                }]
             }
-        };
-        let mut digests: Vec<String> = entries.iter().map(|_| "file:1".to_string()).collect();
-        let old = record(&digests);
-        digests[3] = "file:2".into();
-        let new = record(&digests);
-        let generic = differences(&old.ingredients, &new.ingredients);
-        assert_eq!(
-            generic,
-            [format!("files of src changed ({} files)", files::MANY + 1)]
-        );
-        let named = with_file_lists(lists.path(), &old, &new, generic);
-        assert_eq!(named, ["file src/f0003 content changed"]);
+            _ => Vec::new(),
+        }
     }
+}
 
-    #[test]
-    fn parent_only_change_says_so() {
-        let d = differences(&ing(&[("parent", "a")]), &ing(&[("parent", "b")]));
-        assert_eq!(d, ["the previous step changed"]);
-        let d = differences(
-            &ing(&[("from-content:build", "d1")]),
-            &ing(&[("from-content:build", "d2")]),
-        );
-        assert_eq!(d, ["the files it copies from stage build changed"]);
-        let d = differences(
-            &ing(&[("parent", "image:x")]),
-            &ing(&[("parent", "image:y")]),
-        );
-        assert_eq!(d, ["base image changed: now y"]);
+/// `sha256:` and 12 hex digits, as image IDs are shown.
+fn short_digest(d: &str) -> String {
+    match d.split_once(':') {
+        Some((algo, hex)) => format!("{algo}:{}", &hex[..hex.len().min(12)]),
+        None => d.to_string(),
     }
+}
+
+/// What a stage's result depends on, as far as the log shows: its base
+/// and its steps' keys. Equal fingerprints, equal results.
+fn fingerprint(build: &BuildEntry, label: &str, depth: usize) -> String {
+    let Some(stage) = build.stage(label) else {
+        return String::new();
+    };
+    let base = match (&stage.base_stage, depth < 64) {
+        (Some(s), true) => fingerprint(build, s, depth + 1),
+        _ => stage.base.clone(),
+    };
+    let mut h = blake3::Hasher::new();
+    h.update(base.as_bytes());
+    for s in build.steps.iter().filter(|s| s.stage == label) {
+        h.update(b"\0");
+        h.update(s.key.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
 }

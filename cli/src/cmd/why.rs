@@ -1,10 +1,11 @@
-//! `kiln cache why [IMAGE|--last]`: for each step of a build that missed
-//! the cache, which ingredient changed since the closest earlier record.
+//! `kiln cache why [IMAGE|--last] [--format text|json]`: for each step of
+//! a build that missed the cache, what changed since its own step of the
+//! previous build of the same target.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-use kiln_solver::why::{explain, load_log};
+use kiln_solver::why::{explain, BuildWhy};
 
 use crate::globals::Globals;
 
@@ -16,6 +17,15 @@ pub struct Args {
     /// Explain the last build on this root (the default)
     #[arg(long)]
     last: bool,
+    /// Output format: text or json
+    #[arg(long, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
@@ -24,16 +34,34 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         Some(name) => Some(store.resolve_image(name)?.image.id().to_string()),
         None => None,
     };
-    let log = load_log(&globals.root, id.as_deref())?;
-    for step in explain(&store, &log)? {
-        if step.cached {
-            println!("CACHED {}", step.name);
-            continue;
+    let why = explain(&store, id.as_deref())?;
+    let out = match args.format {
+        Format::Json => {
+            let mut text = serde_json::to_string_pretty(&why)?;
+            text.push('\n');
+            text
         }
-        println!("RAN    {}", step.name);
-        for reason in step.reasons {
-            println!("         {reason}");
+        Format::Text => text(&why),
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per step, then its causes indented; causes beyond the first
+/// kind that explains the miss are marked `also:`.
+fn text(why: &BuildWhy) -> String {
+    let mut out = String::new();
+    for step in &why.steps {
+        let mark = if step.cached { "CACHED" } else { "RAN   " };
+        out.push_str(&format!("{mark} {}\n", step.name));
+        for c in &step.causes {
+            for line in c.text.lines() {
+                out.push_str(&format!("         {line}\n"));
+            }
+        }
+        for c in &step.also {
+            out.push_str(&format!("         also: {}\n", c.text));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    out
 }

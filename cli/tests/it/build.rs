@@ -335,7 +335,7 @@ fn content_change_invalidates_from_its_copy_on() {
         .expect("cache why");
     assert!(why.status.success(), "{}", text(&why.stderr));
     let why = text(&why.stdout);
-    assert!(why.contains("file b.txt content changed"), "{why}");
+    assert!(why.contains("file b.txt: content changed"), "{why}");
 }
 
 #[test]
@@ -650,5 +650,5 @@ fn cache_why_names_the_changed_file_of_a_large_copy() {
         .output()
         .expect("cache why");
     let why = text(&out.stdout);
-    assert!(why.contains("file src/f123 content changed"), "{why}");
+    assert!(why.contains("file src/f123: content changed"), "{why}");
 }

@@ -60,7 +60,7 @@ pub fn add<'a>(
 }
 
 /// `PATH\tMODE DIGEST` lines; a tab or newline in a path is escaped.
-fn encode(listed: &[Listed]) -> String {
+pub(crate) fn encode(listed: &[Listed]) -> String {
     let mut out = String::new();
     for (path, value) in listed {
         let path = path
@@ -75,7 +75,7 @@ fn encode(listed: &[Listed]) -> String {
     out
 }
 
-fn save(lists: &Path, digest: &str, text: &str) -> std::io::Result<()> {
+pub(crate) fn save(lists: &Path, digest: &str, text: &str) -> std::io::Result<()> {
     let file = lists.join(digest);
     if file.exists() {
         // Touched, so the newest lists are the ones kept.

@@ -45,10 +45,20 @@ pub fn digest(memo: &Path, diff_ids: &[Digest], layers: &Layered, paths: &[Strin
     {
         return known;
     }
-    let digest = compute(layers, paths);
-    // A memo only saves work: failing to write one is not an error.
+    let (digest, listed) = compute_listed(layers, paths);
+    // A memo only saves work, and a list only `cache why` detail: failing
+    // to write either is not an error.
     let _ = remember(&file, &digest);
+    if let Some(root) = memo.parent().and_then(Path::parent) {
+        let _ = super::files::save(&list_dir(root), &digest, &super::files::encode(&listed));
+    }
     digest
+}
+
+/// Where the file lists behind content digests live under the store root
+/// (`cache why` compares two of them to name the files that changed).
+pub fn list_dir(root: &Path) -> PathBuf {
+    root.join("builds").join("copy-from-files")
 }
 
 /// Memos kept; older ones are removed (a removed one is computed again).
@@ -74,17 +84,25 @@ fn remember(file: &Path, digest: &str) -> std::io::Result<()> {
 /// symlinks as the copy does; entries below them are described, never
 /// followed.
 pub fn compute(layers: &Layered, paths: &[String]) -> String {
+    compute_listed(layers, paths).0
+}
+
+/// [`compute`], and every entry it covered: `/PATH` -> `MODE UID:GID
+/// KIND` (KIND as context file digests read: `file:HEX`, `link:TARGET`,
+/// `dir`, `other:RDEV`). The list never enters the digest.
+pub fn compute_listed(layers: &Layered, paths: &[String]) -> (String, Vec<super::files::Listed>) {
     let mut h = blake3::Hasher::new();
     h.update(VERSION);
+    let mut listed = Vec::new();
     for p in paths {
         field(&mut h, p.as_bytes());
         let rel = layers.resolve(&literal_prefix(p), true);
         match layers.lookup(&rel) {
             None => field(&mut h, b"missing"),
-            Some((abs, meta)) => tree(&mut h, layers, &rel, &abs, &meta),
+            Some((abs, meta)) => tree(&mut h, &mut listed, layers, &rel, &abs, &meta),
         }
     }
-    h.finalize().to_hex().to_string()
+    (h.finalize().to_hex().to_string(), listed)
 }
 
 /// The part of a source path before its first wildcard component: a
@@ -104,6 +122,7 @@ fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
 
 fn tree(
     h: &mut blake3::Hasher,
+    listed: &mut Vec<super::files::Listed>,
     layers: &Layered,
     rel: &Path,
     abs: &Path,
@@ -112,24 +131,43 @@ fn tree(
     let head = format!("{:o} {}:{}", meta.mode(), meta.uid(), meta.gid());
     field(h, head.as_bytes());
     let kind = meta.file_type();
-    if kind.is_symlink() {
+    let what = if kind.is_symlink() {
         let target = std::fs::read_link(abs).unwrap_or_default();
         field(h, b"link");
         field(h, target.as_os_str().as_bytes());
+        format!(
+            "link:{}",
+            String::from_utf8_lossy(target.as_os_str().as_bytes())
+        )
     } else if kind.is_file() {
+        let digest = file_digest(abs);
         field(h, b"file");
-        field(h, &file_digest(abs));
+        field(h, &digest);
+        match digest.len() {
+            32 => format!("file:{}", hex(&digest)),
+            _ => "file:unreadable".to_string(),
+        }
     } else if kind.is_dir() {
+        "dir".to_string()
+    } else {
+        format!("other:{}", meta.rdev())
+    };
+    listed.push((format!("/{}", rel.display()), format!("{head} {what}")));
+    if kind.is_dir() {
         field(h, b"dir");
         for (name, child_abs, child) in layers.read_dir(rel) {
             field(h, name.as_bytes());
-            tree(h, layers, &rel.join(&name), &child_abs, &child);
+            tree(h, listed, layers, &rel.join(&name), &child_abs, &child);
         }
         field(h, b"end");
-    } else {
+    } else if !kind.is_symlink() && !kind.is_file() {
         field(h, b"other");
         field(h, &meta.rdev().to_le_bytes());
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// blake3 of a file's bytes; an unreadable file digests as such (the copy
@@ -187,6 +225,28 @@ mod tests {
         let paths = vec!["/out/*.txt".to_string()];
         assert_ne!(compute(&view(&a), &paths), compute(&view(&b), &paths));
         assert_eq!(literal_prefix("/out/x*/y"), PathBuf::from("out"));
+    }
+
+    #[test]
+    fn the_list_names_what_the_digest_covers() {
+        let a = layer(&[("out/bin", "1")]);
+        let view = Layered::new(vec![a.path().to_path_buf()]);
+        let paths = vec!["/out".to_string()];
+        let (whole, listed) = compute_listed(&view, &paths);
+        assert_eq!(whole, compute(&view, &paths));
+        let paths: Vec<&str> = listed.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["/out", "/out/bin"]);
+        let bin = &listed[1].1;
+        assert!(
+            bin.starts_with("100644 ") && bin.contains(":0 file:"),
+            "{bin}"
+        );
+        // Saved beside the memo for `cache why`, named by the digest.
+        let root = tempfile::tempdir().unwrap();
+        let ids = [Digest::of_bytes(b"layer")];
+        let d = digest(&memo_dir(root.path()), &ids, &view, &["/out".to_string()]);
+        let kept = crate::cachekey::files::load(&list_dir(root.path()), &d).unwrap();
+        assert_eq!(kept.len(), 2);
     }
 
     #[test]
