@@ -396,6 +396,14 @@ pub fn build(
     )?;
     let log = exec.log.lock().map(|l| l.clone()).unwrap_or_default();
     let _ = save_log(store.root(), &image.id().to_string(), &log);
+    let _ = crate::why::history::record(
+        store.root(),
+        opts,
+        &done,
+        target,
+        &image.id().to_string(),
+        &log,
+    );
     for output in &opts.outputs {
         match output {
             Output::Image => {}

@@ -21,3 +21,4 @@ mod remotecache;
 mod run;
 mod screen;
 mod support;
+mod why;
