@@ -2,6 +2,7 @@
 //! `tty` live lines with timers and a log tail, `plain` numbered lines for
 //! CI logs, `rawjson` one JSON event per line. All write to stderr.
 
+pub mod live;
 mod plain;
 mod rawjson;
 mod tty;

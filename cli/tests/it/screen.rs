@@ -4,10 +4,13 @@
 //! person's: one line per layer in its final state, no line left behind by
 //! a redraw, table columns that do not run into each other.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::support::{kiln_with_busybox, privileged, Kiln};
+use super::support::{kiln_with_busybox, privileged, testdata, Kiln};
 
 const DONE: &str = "__screen_done__";
 
@@ -66,6 +69,27 @@ impl Tmux {
             .unwrap();
         assert!(out.status.success(), "capture-pane: {}", text(&out.stderr));
         text(&out.stdout)
+    }
+
+    /// The rows on the screen now, as tmux shows them (no scrollback, no
+    /// joining).
+    fn visible(&self) -> Vec<String> {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "t"])
+            .output()
+            .unwrap();
+        text(&out.stdout).lines().map(str::to_string).collect()
+    }
+
+    fn resize(&self, width: usize) {
+        let ok = self
+            .cmd()
+            .args(["resize-window", "-t", "t", "-x", &width.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux resize-window");
     }
 
     /// Waits for the script to end; the captured pane without the marker.
@@ -271,4 +295,265 @@ fn ps_a_columns_fit_their_content_at_80_and_200_columns() {
         assert_eq!(piped[0], lines[at], "{pane}");
         assert_eq!(piped.len(), 5);
     }
+}
+
+/// Debian's docker-registry on 127.0.0.1 (testdata/scripts/registry.sh),
+/// stopped when dropped.
+struct Registry {
+    dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(testdata().join("scripts/registry.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "registry.sh: {}", text(&out.stderr));
+        let addr = text(&out.stdout).trim().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        Registry { dir, addr }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = Command::new(testdata().join("scripts/registry.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// What a kiln talking to the test registry needs: its own Docker config
+/// and no way out of the machine.
+fn registry_env(docker_config: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("DOCKER_CONFIG", docker_config.to_str().unwrap().to_string()),
+        ("HTTPS_PROXY", "http://127.0.0.1:9".into()),
+        ("HTTP_PROXY", "http://127.0.0.1:9".into()),
+        ("NO_PROXY", "127.0.0.1".into()),
+    ]
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Builds `name` FROM scratch with ten COPY layers of `layer_size` bytes
+/// that do not compress (so each takes a while to move).
+fn build_ten_layers(kiln: &Kiln, env: &[(&'static str, String)], name: &str, layer_size: usize) {
+    let ctx = kiln.root().join("ten-layers");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let mut dockerfile = String::from("FROM scratch\n");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..10 {
+        let bytes: Vec<u8> = (0..layer_size)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(ctx.join(format!("f{i}")), bytes).unwrap();
+        dockerfile.push_str(&format!("COPY f{i} /f{i}\n"));
+    }
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let mut cmd = kiln.cmd(["build", "--progress", "plain", "-t", name]);
+    cmd.arg(&ctx).envs(env.iter().map(|(k, v)| (k, v)));
+    let out = cmd.output().unwrap();
+    assert_ok(&["build"], &out);
+}
+
+/// The lines of a pull or push that name a layer (`0123456789ab: …`).
+fn layer_lines(pane: &str) -> Vec<&str> {
+    pane.lines()
+        .filter(|l| {
+            l.len() > 13
+                && l.as_bytes()[12] == b':'
+                && l[..12].bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .collect()
+}
+
+/// One line per layer, each in `final_state`, each layer once; no line
+/// repeated and none wider than the terminal.
+fn assert_one_final_line_per_layer(pane: &str, width: usize, final_state: &str) {
+    let lines: Vec<&str> = pane.lines().collect();
+    assert!(
+        repeated(&lines).is_empty(),
+        "repeated lines at {width} columns:\n{pane}"
+    );
+    let layers = layer_lines(pane);
+    assert_eq!(
+        layers.len(),
+        10,
+        "ten layer lines at {width} columns:\n{pane}"
+    );
+    let digests: std::collections::HashSet<&str> = layers.iter().map(|l| &l[..12]).collect();
+    assert_eq!(
+        digests.len(),
+        10,
+        "each layer once at {width} columns:\n{pane}"
+    );
+    for l in &layers {
+        assert_eq!(
+            l[12..].trim_end(),
+            format!(": {final_state}"),
+            "at {width} columns:\n{pane}"
+        );
+    }
+    for l in &layers {
+        assert!(
+            l.trim_end().chars().count() < width,
+            "a progress line as wide as the terminal ({width}):\n{pane}"
+        );
+    }
+    for l in &lines {
+        assert!(
+            !l.contains("=>") && !l.contains("Downloading") && !l.contains("Pushing"),
+            "a bar left on the screen at {width} columns:\n{pane}"
+        );
+    }
+}
+
+#[test]
+fn push_and_pull_of_ten_layers_leave_one_line_per_layer_at_80_and_200_columns() {
+    let reg = Registry::start();
+    let cfg = tempfile::tempdir().unwrap();
+    let env = registry_env(cfg.path());
+    let a = Kiln::new();
+    let name = format!("{}/screen/ten:latest", reg.addr);
+    build_ten_layers(&a, &env, &name, 1 << 20);
+
+    let tmux = Tmux::start(80, 50, &kiln_line(&a, &env_refs(&env), &["push", &name]));
+    let pane = tmux.wait(Duration::from_secs(120));
+    eprintln!("push at 80 columns:\n{pane}");
+    assert_one_final_line_per_layer(&pane, 80, "Pushed");
+    drop(tmux);
+
+    for width in [80, 200] {
+        let b = Kiln::new();
+        let tmux = Tmux::start(width, 50, &kiln_line(&b, &env_refs(&env), &["pull", &name]));
+        let pane = tmux.wait(Duration::from_secs(120));
+        eprintln!("pull at {width} columns:\n{pane}");
+        assert_one_final_line_per_layer(&pane, width, "Pull complete");
+        let first: Vec<&str> = pane.lines().filter(|l| !l.is_empty()).take(1).collect();
+        assert_eq!(first, ["latest: Pulling from screen/ten"], "{pane}");
+        assert!(
+            pane.contains("Status: Downloaded newer image for"),
+            "{pane}"
+        );
+    }
+}
+
+/// A TCP forwarder to `to` that lets the registry's answers through at
+/// about `bytes_per_sec` per connection, so a pull is still moving bytes
+/// when the test resizes the terminal. Runs until the test process ends.
+fn slow_forwarder(to: &str, bytes_per_sec: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let to = to.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&to) else {
+                continue;
+            };
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_read, &mut s_write);
+                let _ = s_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let chunk = 16 * 1024;
+                let pause = Duration::from_secs_f64(chunk as f64 / bytes_per_sec as f64);
+                let mut buf = vec![0; chunk];
+                while let Ok(n) = s_read.read(&mut buf) {
+                    if n == 0 || c_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(pause);
+                }
+                let _ = c_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// Pulls `name` through a slow forwarder under tmux, resizing the window
+/// from `widths[0]` to each of the rest while bytes are moving; returns the
+/// window (and the store, which must outlive the pull) while it goes on.
+fn pull_while_resizing(
+    registry: &str,
+    env: &[(&'static str, String)],
+    widths: &[usize],
+) -> (Tmux, Kiln) {
+    let slow = slow_forwarder(registry, 1 << 20);
+    let name = format!("{slow}/screen/resize:latest");
+    let b = Kiln::new();
+    let tmux = Tmux::start(
+        widths[0],
+        40,
+        &kiln_line(&b, &env_refs(env), &["pull", &name]),
+    );
+    let start = Instant::now();
+    while !tmux.capture().contains("Downloading [") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no bar:\n{}",
+            tmux.capture()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for &width in &widths[1..] {
+        tmux.resize(width);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        !tmux.capture().contains(DONE),
+        "the pull ended before the last resize; slow the forwarder down"
+    );
+    (tmux, b)
+}
+
+#[test]
+fn resizing_the_terminal_during_a_pull_leaves_no_debris() {
+    let reg = Registry::start();
+    let cfg = tempfile::tempdir().unwrap();
+    let env = registry_env(cfg.path());
+    let a = Kiln::new();
+    let name = format!("{}/screen/resize:latest", reg.addr);
+    build_ten_layers(&a, &env, &name, 1 << 20);
+    let mut push = a.cmd(["push", &name]);
+    push.envs(env.iter().map(|(k, v)| (k, v)));
+    assert_ok(&["push"], &push.output().unwrap());
+
+    // Never below 80 columns: no line is re-wrapped, so nothing is left
+    // anywhere, scrollback included.
+    let widths = [200, 120, 80, 160, 100];
+    let (tmux, _store) = pull_while_resizing(&reg.addr, &env, &widths);
+    let pane = tmux.wait(Duration::from_secs(120));
+    eprintln!("pull resized {widths:?}:\n{pane}");
+    assert_one_final_line_per_layer(&pane, 100, "Pull complete");
+    let header = pane.lines().filter(|l| l.contains("Pulling from")).count();
+    assert_eq!(header, 1, "{pane}");
+    drop(tmux);
+
+    // Narrower than a line: the terminal re-wraps what was drawn (tmux
+    // pushes rows into its scrollback to keep the cursor's row); the
+    // screen a person looks at is redrawn clean.
+    let widths = [120, 60, 45, 100];
+    let (tmux, _store) = pull_while_resizing(&reg.addr, &env, &widths);
+    tmux.wait(Duration::from_secs(120));
+    let screen = tmux.visible().join("\n");
+    let screen = &screen[..screen.find(DONE).unwrap_or(screen.len())];
+    eprintln!("pull resized {widths:?}, the screen:\n{screen}");
+    assert_one_final_line_per_layer(screen, 100, "Pull complete");
 }
