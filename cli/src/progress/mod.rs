@@ -53,7 +53,8 @@ pub fn render(mode: Mode, events: Receiver<Event>) {
         m => m,
     };
     match mode {
-        Mode::Tty => tty::render(events.into_iter().map(for_terminal)),
+        // Events come one at a time with timers ticking between them.
+        Mode::Tty => tty::render(events),
         Mode::Plain => plain::render(events.into_iter().map(for_terminal)),
         // JSON escapes control characters itself; machines get every byte.
         Mode::Rawjson => rawjson::render(events),

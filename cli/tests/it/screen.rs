@@ -557,3 +557,98 @@ fn resizing_the_terminal_during_a_pull_leaves_no_debris() {
     eprintln!("pull resized {widths:?}, the screen:\n{screen}");
     assert_one_final_line_per_layer(screen, 100, "Pull complete");
 }
+
+#[test]
+fn build_of_two_parallel_stages_leaves_one_line_per_step_at_80_and_200_columns() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let ctx = k.root().join("parallel");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // Both stages run at once, printing while the other does; the last
+    // stage needs both.
+    let stage = |name: &str| {
+        format!(
+            "FROM busybox AS {name}\n\
+             RUN for i in 1 2 3 4 5 6; do echo {name}-output-$i; sleep 0.3; done > /{name}.txt\n\
+             RUN for i in 1 2 3 4 5 6; do echo {name}-line-$i; sleep 0.2; done\n"
+        )
+    };
+    let dockerfile = format!(
+        "{}{}FROM busybox\nCOPY --from=left /left.txt /\nCOPY --from=right /right.txt /\n",
+        stage("left"),
+        stage("right")
+    );
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    for width in [80, 200] {
+        let ctx_arg = ctx.to_str().unwrap();
+        let args = [
+            "build",
+            "--no-cache",
+            "--progress",
+            "tty",
+            "-t",
+            "two",
+            ctx_arg,
+        ];
+        let tmux = Tmux::start(width, 50, &kiln_line(&k, &[], &args));
+        // While both stages run: a live line for each, with its output.
+        let start = Instant::now();
+        let mut both = None;
+        loop {
+            let pane = tmux.capture();
+            if pane.contains(DONE) || start.elapsed() > Duration::from_secs(120) {
+                break;
+            }
+            let lines: Vec<&str> = pane.lines().collect();
+            assert!(repeated(&lines).is_empty(), "repeated lines:\n{pane}");
+            let tail = |stage: &str| {
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("    {stage}-line-")))
+            };
+            if tail("left") && tail("right") {
+                both = Some(pane);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let both =
+            both.unwrap_or_else(|| panic!("never saw both stages running at {width} columns"));
+        eprintln!("build at {width} columns, both stages running:\n{both}");
+        let pane = tmux.wait(Duration::from_secs(120));
+        eprintln!("build at {width} columns:\n{pane}");
+        let lines: Vec<&str> = pane.lines().collect();
+        assert!(repeated(&lines).is_empty(), "repeated lines:\n{pane}");
+        // Every step once, finished: ` => #N [stage i/n] … 1.2s`.
+        let steps: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(" => "))
+            .collect();
+        let vertices: std::collections::HashSet<&str> = steps
+            .iter()
+            .map(|l| l.split_whitespace().nth(1).unwrap())
+            .collect();
+        assert_eq!(vertices.len(), steps.len(), "a step twice:\n{pane}");
+        for stage in ["left", "right"] {
+            for (i, word) in [(2, "output"), (3, "line")] {
+                let step = steps
+                    .iter()
+                    .find(|l| l.contains(&format!("[{stage} {i}/3]")))
+                    .unwrap_or_else(|| panic!("no step {stage} {i}/3:\n{pane}"));
+                assert!(step.contains(&format!("{stage}-{word}")), "{step}");
+                assert!(step.trim_end().ends_with('s'), "not finished: {step}");
+            }
+        }
+        // The live lines (timers, a step's last output) are gone.
+        for n in 1..=6 {
+            for word in ["output", "line"] {
+                assert!(
+                    !pane.contains(&format!("-{word}-{n}")),
+                    "a step's output left behind:\n{pane}"
+                );
+            }
+        }
+    }
+}
