@@ -168,7 +168,7 @@ fn older_log(root: &Path, image: Option<&str>) -> Result<BuildWhy, WhyError> {
                 true => Vec::new(),
                 false => vec![Cause::plain(
                     "unknown",
-                    "no earlier build of this target is known (built by an older kiln)",
+                    "its build is not in the kept history (an older kiln, or more than 16 builds of this target ago)",
                 )],
             },
             name: s.name,
