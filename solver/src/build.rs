@@ -239,6 +239,9 @@ pub fn build(
         file: file.clone(),
         source,
     })?;
+    // The plan holds its own copy of every instruction: the AST would
+    // only add to the peak of a huge file.
+    drop(df);
     let globals = global_scope(&plan, &build_args, &lexer, opts.platform.as_ref())
         .map_err(|e| locate(&file, e))?;
     let target = plan

@@ -273,6 +273,8 @@ pub fn dispatch(
         state.instruction(ins, stages, done)?;
     }
     state.flush_env();
+    // A stage of 100,000 steps: up to half of the list's room is spare.
+    state.steps.shrink_to_fit();
     let mut config = Arc::unwrap_or_clone(state.config);
     if state.had_history || !state.history.is_empty() {
         config.doc["history"] = Value::Array(state.history);

@@ -205,6 +205,9 @@ impl Executor {
             return;
         }
         let mut keys = Vec::new();
+        // `keys` without duplicates, by a set: `keys.contains` was a scan
+        // per step, quadratic in a stage of 100,000 steps.
+        let mut listed = std::collections::HashSet::new();
         let mut chain = chain.clone();
         for (i, step) in plan.steps.iter().enumerate().skip(n) {
             let key = match i == n {
@@ -213,7 +216,7 @@ impl Executor {
                 false => Keyed::new(step, &chain, None).key,
             };
             for k in [&key, &step.key] {
-                if !step.no_cache && !asked(k) && !keys.contains(k) {
+                if !step.no_cache && !asked(k) && listed.insert(k.clone()) {
                     keys.push(k.clone());
                 }
             }

@@ -130,7 +130,7 @@ fn build_args(list: &[String]) -> BTreeMap<String, String> {
 /// parsing a huge file) cannot hold Ctrl-C up. The store stays sound when
 /// a process dies at any instant (DESIGN.md); what it staged in tmp/ is
 /// the next GC's.
-const GRACE: Duration = Duration::from_millis(400);
+const GRACE: Duration = Duration::from_millis(250);
 
 /// Exit status of a cancelled build, for SIGINT and SIGTERM alike.
 const CANCELLED: u8 = 130;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `kiln` binary: one test binary, a module per
 //! feature.
 
+mod bounded;
 mod build;
 mod build_network;
 mod buildkit_surface;
