@@ -44,13 +44,7 @@ pub struct Wanted {
 
 impl Wanted {
     pub fn stdio(self) -> Stdio {
-        if self.tty {
-            Stdio::Pty
-        } else {
-            Stdio::Inherit {
-                stdin: self.interactive,
-            }
-        }
+        kiln_engine::container::stdio(self.tty, self.interactive)
     }
 }
 

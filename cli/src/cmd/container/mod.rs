@@ -1,4 +1,4 @@
-//! Container commands: `run` and `create` (flags → runtime config and
+//! Container commands: `run` and `create` (flags → the engine's options and
 //! record), the lifecycle (`start`, `stop`, `kill`, `rm` …), what can be
 //! seen of a container (`ps`, `logs`, `inspect` …), `exec`, and the
 //! `volume` and `network` groups. Behaviour lives in `kiln_runtime`; these
@@ -11,21 +11,24 @@ mod create;
 pub mod early_helper;
 mod exec;
 mod filter;
+mod flags;
 mod holds;
 mod lifecycle;
 mod network;
 mod prune;
 mod run;
 mod show;
+mod status;
 mod volume;
 
 use std::process::ExitCode;
 
 use crate::globals::Globals;
 
+pub use flags::RunArgs;
 pub use holds::ContainerHolds;
 pub use prune::{df_rows, system_prune, SystemPruneArgs};
-pub use run::{run, RunArgs};
+pub use run::run;
 
 #[derive(clap::Subcommand)]
 pub enum Command {

@@ -1,0 +1,197 @@
+//! `run` and `create`'s flags (Docker's), and the engine's
+//! [`CreateOptions`] they stand for.
+
+use std::path::PathBuf;
+
+use kiln_engine::container::{CreateOptions, LimitOptions, Runtime};
+
+use super::early_helper::Wanted;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeName {
+    Kiln,
+    Crun,
+    Runc,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Keep STDIN open
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Set environment variables (K=V, or K to copy it from here)
+    #[arg(short, long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Read environment variables from a file
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (name|uid[:group|gid])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Overwrite the image's ENTRYPOINT
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Memory limit (e.g. 64m)
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<u64>,
+    /// Tune the container's pids limit (-1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Network: private (own namespace, outbound via slirp4netns), none
+    /// (only lo), host, or the name of a `kiln network`
+    #[arg(long, alias = "net", default_value = "private")]
+    network: String,
+    /// Run in the background and print the container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Set metadata on the container (K=V, or K for an empty value)
+    #[arg(short, long = "label", value_name = "K=V")]
+    label: Vec<String>,
+    /// Restart policy: no, always, on-failure[:N], unless-stopped
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Publish a container's port: [IP:][HOSTPORT:]CTRPORT[/tcp|udp]
+    #[arg(short, long = "publish")]
+    publish: Vec<String>,
+    /// Publish every EXPOSEd port to a free host port
+    #[arg(short = 'P', long)]
+    publish_all: bool,
+    /// Signal to stop the container (default: the image's STOPSIGNAL or SIGTERM)
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Seconds to wait before killing the container on stop
+    #[arg(long)]
+    stop_timeout: Option<u64>,
+    /// Mount the volumes of another container (C[:ro|rw])
+    #[arg(long)]
+    volumes_from: Vec<String>,
+    /// Add a link to another container (C[:ALIAS])
+    #[arg(long)]
+    link: Vec<String>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    read_only: bool,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Security options: no-new-privileges, seccomp=unconfined|FILE.json
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Mount a volume: /ctr (anonymous), NAME:/ctr or /host:/ctr, [:ro]
+    #[arg(short, long)]
+    volume: Vec<String>,
+    /// Mount a tmpfs directory (DST[:OPTIONS])
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Runtime to use: kiln's own, or an OCI runtime given a bundle
+    #[arg(long, value_enum, default_value = "kiln")]
+    runtime: RuntimeName,
+    /// Run this directory as the root filesystem instead of an image
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// IMAGE [COMMAND [ARG...]], or COMMAND [ARG...] with --rootfs
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE|CMD"
+    )]
+    args: Vec<String>,
+}
+
+impl RunArgs {
+    /// What the engine is asked for: the flags, with the positional words
+    /// split into image and command unless `--rootfs` stands for the image.
+    pub(super) fn options(&self) -> CreateOptions {
+        let (image, command) = match (&self.rootfs, self.args.split_first()) {
+            (None, Some((image, command))) => (Some(image.clone()), command.to_vec()),
+            _ => (None, self.args.clone()),
+        };
+        CreateOptions {
+            image,
+            rootfs: self.rootfs.clone(),
+            command,
+            entrypoint: self.entrypoint.clone(),
+            env: self.env.clone(),
+            env_files: self.env_file.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            limits: LimitOptions {
+                memory: self.memory.clone(),
+                memory_swap: self.memory_swap.clone(),
+                cpus: self.cpus,
+                cpu_shares: self.cpu_shares,
+                pids_limit: self.pids_limit,
+            },
+            network: self.network.clone(),
+            name: self.name.clone(),
+            labels: self.label.clone(),
+            restart: self.restart.clone(),
+            publish: self.publish.clone(),
+            publish_all: self.publish_all,
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
+            volumes_from: self.volumes_from.clone(),
+            links: self.link.clone(),
+            read_only: self.read_only,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            privileged: self.privileged,
+            security_opts: self.security_opt.clone(),
+            volumes: self.volume.clone(),
+            tmpfs: self.tmpfs.clone(),
+            init: self.init,
+            rm: self.rm,
+            tty: self.tty,
+            interactive: self.interactive,
+            runtime: match self.runtime {
+                RuntimeName::Kiln => Runtime::Kiln,
+                RuntimeName::Runc => Runtime::Runc,
+                RuntimeName::Crun => Runtime::Crun,
+            },
+        }
+    }
+
+    pub(super) fn wanted(&self) -> Wanted {
+        Wanted {
+            tty: self.tty,
+            interactive: self.interactive,
+        }
+    }
+}

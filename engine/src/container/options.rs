@@ -1,0 +1,121 @@
+//! What a container is made with: Docker's `create`/`run` choices as plain
+//! values (the CLI fills them from its flags, the API server from JSON).
+//! Texts (`-e`, `-v`, `-p`, `--restart` …) keep Docker's syntax and are
+//! checked when the container is made.
+
+use std::path::PathBuf;
+
+/// Who runs the container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// kiln's own (the only one with records, networks and a monitor).
+    #[default]
+    Kiln,
+    /// An OCI runtime handed a bundle.
+    Runc,
+    Crun,
+}
+
+/// Resource limits in Docker's syntax (`64m`, `-1` for unlimited swap).
+#[derive(Debug, Clone, Default)]
+pub struct LimitOptions {
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// The image reference; `None` with `rootfs`.
+    pub image: Option<String>,
+    /// A directory to run as the root filesystem instead of an image.
+    pub rootfs: Option<PathBuf>,
+    /// Words that replace the image's Cmd.
+    pub command: Vec<String>,
+    /// `--entrypoint`: replaces the image's and drops its Cmd; empty for none.
+    pub entrypoint: Option<String>,
+    /// `K=V`, or `K` to copy it from this process's environment.
+    pub env: Vec<String>,
+    /// Files of `K=V` lines, read when the container is made.
+    pub env_files: Vec<PathBuf>,
+    pub workdir: Option<String>,
+    /// `name|uid[:group|gid]`, looked up in the container's files.
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub limits: LimitOptions,
+    /// `private`, `none`, `host`, or a kiln network's name.
+    pub network: String,
+    pub name: Option<String>,
+    /// `K=V`, or `K` for an empty value.
+    pub labels: Vec<String>,
+    /// `no`, `always`, `on-failure[:N]`, `unless-stopped`.
+    pub restart: String,
+    /// `[IP:][HOSTPORT:]CTRPORT[/tcp|udp]`.
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    /// `C[:ro|rw]`.
+    pub volumes_from: Vec<String>,
+    /// `C[:ALIAS]`.
+    pub links: Vec<String>,
+    pub read_only: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    /// `no-new-privileges[=true|false]`, `seccomp=unconfined|FILE.json`.
+    pub security_opts: Vec<String>,
+    /// `/ctr`, `NAME:/ctr[:ro]` or `/host:/ctr[:ro]`.
+    pub volumes: Vec<String>,
+    /// `DST[:OPTIONS]`.
+    pub tmpfs: Vec<String>,
+    pub init: bool,
+    /// Remove the container when it exits.
+    pub rm: bool,
+    pub tty: bool,
+    pub interactive: bool,
+    pub runtime: Runtime,
+}
+
+/// Docker's defaults: no image, command or flags; the private network,
+/// restart policy `no`.
+impl Default for CreateOptions {
+    fn default() -> CreateOptions {
+        CreateOptions {
+            image: None,
+            rootfs: None,
+            command: Vec::new(),
+            entrypoint: None,
+            env: Vec::new(),
+            env_files: Vec::new(),
+            workdir: None,
+            user: None,
+            hostname: None,
+            limits: LimitOptions::default(),
+            network: "private".into(),
+            name: None,
+            labels: Vec::new(),
+            restart: "no".into(),
+            publish: Vec::new(),
+            publish_all: false,
+            stop_signal: None,
+            stop_timeout: None,
+            volumes_from: Vec::new(),
+            links: Vec::new(),
+            read_only: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            privileged: false,
+            security_opts: Vec::new(),
+            volumes: Vec::new(),
+            tmpfs: Vec::new(),
+            init: false,
+            rm: false,
+            tty: false,
+            interactive: false,
+            runtime: Runtime::Kiln,
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Everything the engine's operations can fail with. The messages are the
+//! ones `kiln` prints (Docker's where Docker has one); a failure of a lower
+//! crate is kept whole, as its own variant, so its source chain survives.
+
+use std::io;
+use std::path::PathBuf;
+
+use kiln_cache::image::config::ConfigError;
+use kiln_cache::StoreError;
+use kiln_runtime::container::restart::BadPolicy;
+use kiln_runtime::container::{self, state};
+use kiln_runtime::{network, process, spec, volume};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("\"kiln run\" requires an IMAGE (or --rootfs DIR)")]
+    NoImage,
+    #[error("--rootfs {}: not a directory", .0.display())]
+    RootfsNotDir(PathBuf),
+    #[error("opening the store")]
+    OpenStore(#[source] StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading the image config")]
+    ImageConfig(#[source] ConfigError),
+    #[error("creating {}", .path.display())]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("{op} /dev/urandom")]
+    Random { op: &'static str, source: io::Error },
+
+    #[error("no command specified")]
+    NoCommand,
+    #[error("reading {}", .path.display())]
+    EnvFile { path: PathBuf, source: io::Error },
+    #[error("invalid {flag} value {value:?}")]
+    BadSize { flag: &'static str, value: String },
+    #[error("you should always set the memory limit when using the memory swap limit")]
+    SwapWithoutMemory,
+    #[error("invalid --cpus value {0}: must be positive")]
+    BadCpus(f64),
+    #[error("reading seccomp profile {file}")]
+    SeccompRead { file: String, source: io::Error },
+    #[error("parsing seccomp profile {file}")]
+    SeccompParse {
+        file: String,
+        source: serde_json::Error,
+    },
+    #[error("unsupported --security-opt {0:?}")]
+    SecurityOpt(String),
+
+    #[error("invalid volume specification {0:?}: use SRC:DST[:ro]")]
+    BindSpec(String),
+    #[error("invalid bind {0:?}: the host path must be absolute")]
+    BindNotAbsolute(String),
+    #[error("invalid volume {0:?}: the container path must be absolute")]
+    VolumeNotAbsolute(String),
+    #[error("invalid volume mode {mode:?} in {spec:?}")]
+    VolumeMode { mode: String, spec: String },
+    #[error("invalid volume specification {0:?}")]
+    VolumeSpec(String),
+    #[error("published ports are discarded when using host network mode")]
+    PortsOnHost,
+    #[error("conflicting options: --restart and --rm")]
+    RestartWithRm,
+    #[error("could not link to {key}")]
+    Link { key: String, source: state::Error },
+    /// The runtime reports network wiring failures as text.
+    #[error("{0}")]
+    Wiring(String),
+
+    #[error(transparent)]
+    Run(#[from] container::Error),
+    #[error(transparent)]
+    State(#[from] state::Error),
+    #[error(transparent)]
+    Spec(#[from] spec::Error),
+    #[error(transparent)]
+    User(#[from] process::user::Error),
+    #[error(transparent)]
+    Restart(#[from] BadPolicy),
+    #[error(transparent)]
+    Network(#[from] network::user::Error),
+    #[error(transparent)]
+    Port(#[from] network::Error),
+    #[error(transparent)]
+    Volume(#[from] volume::Error),
+}
+
+impl Error {
+    /// Docker's 126/127 when the container's command could not be run.
+    pub fn exec_exit_code(&self) -> Option<u8> {
+        match self {
+            Error::Run(container::Error::Exec(e)) => Some(e.exit_code()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! kiln as a whole, as typed operations: what a user asks of kiln
+//! (containers from images, so far) takes typed options and returns typed
+//! results or an [`Error`]. The CLI and the API server both call this
+//! crate; it never prints and knows no command line.
+
+pub mod container;
+mod error;
+pub mod image;
+
+use std::path::{Path, PathBuf};
+
+use kiln_runtime::container::state::Containers;
+
+pub use error::Error;
+
+/// One store root and everything kept under it.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    root: PathBuf,
+}
+
+impl Engine {
+    pub fn new(root: impl Into<PathBuf>) -> Engine {
+        Engine { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The container records (`<root>/containers`).
+    pub fn containers(&self) -> Containers {
+        Containers::new(self.root.join("containers"))
+    }
+}
