@@ -322,6 +322,7 @@ pub fn build(
             .map_err(|e| locate(&file, e))?;
         done.insert(i, Arc::new(p));
     }
+    plan.release_instructions();
     context.save();
     cancel.checkpoint()?;
     let unused = build_args.unused();
@@ -330,6 +331,7 @@ pub fn build(
             "one or more build-args {unused:?} were not consumed"
         ));
     }
+    let configs = crate::scheduler::take_configs(&mut done);
     let target_plan = done
         .get(&target)
         .cloned()
@@ -367,11 +369,14 @@ pub fn build(
             context_ignore: load_ignore_file(&opts.context, opts.dockerfile.as_deref())?.matcher,
         },
     });
-    let results = execute(exec.clone(), plans, deps, opts.jobs)?;
+    let mut results = execute(exec.clone(), plans, deps, configs, opts.jobs)?;
     let result = results
-        .get(&target_plan.index)
+        .remove(&target_plan.index)
         .ok_or(BuildError::Internal("target did not run"))?;
-    let mut config = result.config.clone();
+    drop(results);
+    // The target's config is taken, not copied (see `take_configs`).
+    let result = Arc::try_unwrap(result).unwrap_or_else(|shared| (*shared).clone());
+    let mut config = result.config;
     for (k, v) in &opts.labels {
         config.insert_in("Labels", k, serde_json::Value::String(v.clone()));
     }

@@ -23,7 +23,11 @@ impl KeyBuilder {
         k
     }
 
-    pub fn add(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
+    pub fn add(
+        &mut self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> &mut Self {
         self.ingredients.push(Ingredient::new(name, value));
         self
     }
@@ -41,7 +45,7 @@ pub fn key_of(ingredients: &[Ingredient]) -> String {
     let mut h = blake3::Hasher::new();
     h.update(b"kiln-step-key-v1\0");
     for i in ingredients {
-        for part in [&i.name, &i.value] {
+        for part in [i.name.as_ref(), i.value.as_str()] {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
@@ -56,7 +60,7 @@ mod tests {
     fn key(pairs: &[(&str, &str)]) -> String {
         let mut k = KeyBuilder::new("RUN");
         for (n, v) in pairs {
-            k.add(*n, *v);
+            k.add(n.to_string(), *v);
         }
         k.finish().0
     }

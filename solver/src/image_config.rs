@@ -28,6 +28,11 @@ impl ImageConfig {
         }
     }
 
+    /// A placeholder holding nothing (a config moved elsewhere).
+    pub fn empty() -> ImageConfig {
+        ImageConfig { doc: Value::Null }
+    }
+
     /// A base image's config; BuildKit adds the default PATH when it has none.
     pub fn from_base(bytes: &[u8]) -> Result<ImageConfig, serde_json::Error> {
         let mut doc: Value = serde_json::from_slice(bytes)?;

@@ -185,6 +185,15 @@ impl Plan {
     }
 
     /// The stages `index` reads directly.
+    /// Frees the stages' instructions once dispatch has read them all:
+    /// they are the plan's bulk (tens of MB at 100,000 lines) and nothing
+    /// after dispatch reads them; names, bases and the graph stay.
+    pub fn release_instructions(&mut self) {
+        for stage in &mut self.stages {
+            stage.instructions = Vec::new();
+        }
+    }
+
     pub fn deps(&self, index: usize) -> Vec<usize> {
         // `needed` adds stage i as node i: no search over the nodes (one
         // per stage, for every stage, was quadratic).

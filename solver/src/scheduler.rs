@@ -97,8 +97,14 @@ impl Executor {
 
     /// Runs one stage to the end, waiting for other stages only where a
     /// step reads them.
-    fn run_stage(&self, plan: &StagePlan, board: &Board) -> Result<StageResult, BuildError> {
-        let mut config = plan.config.clone();
+    /// `config` is the stage's dispatched config, moved here (not copied:
+    /// its history has an entry per instruction).
+    fn run_stage(
+        &self,
+        plan: &StagePlan,
+        mut config: ImageConfig,
+        board: &Board,
+    ) -> Result<StageResult, BuildError> {
         let (mut layers, mut chain, mut fresh) = match &plan.base {
             Base::Scratch => (Vec::new(), Chain::at(&plan.base_key), false),
             Base::Image(e) => {
@@ -684,10 +690,13 @@ fn layer_record(l: kiln_cache::CachedLayer) -> LayerRecord {
 /// Runs the stages of `plans` (those the target needs): one worker thread
 /// per stage, at most `jobs` steps executing at once; a failure cancels
 /// the rest.
+/// `configs`: the stages' configs taken out of their plans (see
+/// [`take_configs`]); a stage whose config is not there copies its plan's.
 pub fn execute(
     exec: Arc<Executor>,
     plans: Vec<Arc<StagePlan>>,
     _deps: HashMap<usize, Vec<usize>>,
+    mut configs: HashMap<usize, ImageConfig>,
     jobs: usize,
 ) -> Result<HashMap<usize, Arc<StageResult>>, BuildError> {
     let labels = plans.iter().map(|p| (p.index, p.label.clone())).collect();
@@ -695,10 +704,27 @@ pub fn execute(
     std::thread::scope(|scope| {
         for plan in &plans {
             let (exec, board) = (&exec, &board);
-            scope.spawn(move || board.finish(plan.index, exec.run_stage(plan, board)));
+            let config = configs
+                .remove(&plan.index)
+                .unwrap_or_else(|| plan.config.clone());
+            scope.spawn(move || board.finish(plan.index, exec.run_stage(plan, config, board)));
         }
     });
     board.outcome()
+}
+
+/// Moves each dispatched stage's config out of its plan, once dispatch no
+/// longer reads them (a child stage starts from its parent's): at 100,000
+/// steps a copy of a config, history and all, was a fifth of a build's
+/// memory. A plan shared elsewhere keeps its config (execute copies it).
+pub fn take_configs(done: &mut crate::dispatch::Dispatched) -> HashMap<usize, ImageConfig> {
+    done.iter_mut()
+        .filter_map(|(i, plan)| {
+            let plan = Arc::get_mut(plan)?;
+            let config = std::mem::replace(&mut plan.config, ImageConfig::empty());
+            Some((*i, config))
+        })
+        .collect()
 }
 
 /// Writes the step log `cache why` reads (`builds/<image>.json`, `builds/last.json`).

@@ -50,7 +50,7 @@ pub fn rekey(
     }
     if let Some((stage, digest)) = content {
         if let Some(i) = list.iter_mut().find(|i| i.name == FROM_STAGE) {
-            i.name = format!("{FROM_CONTENT}:{stage}");
+            i.name = format!("{FROM_CONTENT}:{stage}").into();
             i.value = digest.to_string();
         }
     }
@@ -86,7 +86,10 @@ mod tests {
     use super::*;
 
     fn ing(pairs: &[(&str, &str)]) -> Vec<Ingredient> {
-        pairs.iter().map(|&(n, v)| Ingredient::new(n, v)).collect()
+        pairs
+            .iter()
+            .map(|&(n, v)| Ingredient::new(n.to_string(), v))
+            .collect()
     }
 
     #[test]
@@ -105,7 +108,7 @@ mod tests {
         let (key, new) = rekey(&list, &chain, Some(("a", "d1"))).unwrap();
         assert_eq!(new[1].value, "q");
         assert_eq!(
-            (new[2].name.as_str(), new[2].value.as_str()),
+            (new[2].name.as_ref(), new[2].value.as_str()),
             ("from-content:a", "d1")
         );
         assert_eq!(key, key_of(&new));

@@ -104,7 +104,7 @@ fn group(list: &[Ingredient]) -> Grouped<'_> {
     let mut out: Grouped<'_> = Vec::new();
     let mut at: HashMap<&str, usize> = HashMap::new();
     for i in list {
-        match at.get(i.name.as_str()) {
+        match at.get(i.name.as_ref()) {
             Some(&n) => out[n].1.push(&i.value),
             None => {
                 at.insert(&i.name, out.len());
@@ -435,7 +435,10 @@ mod tests {
     use super::*;
 
     fn ing(pairs: &[(&str, &str)]) -> Vec<Ingredient> {
-        pairs.iter().map(|&(n, v)| Ingredient::new(n, v)).collect()
+        pairs
+            .iter()
+            .map(|&(n, v)| Ingredient::new(n.to_string(), v))
+            .collect()
     }
 
     fn texts(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<String> {
