@@ -14,25 +14,31 @@ pub enum UnitsError {
 
 const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 
-/// `1.23MB`: decimal units, four significant digits (go-units HumanSize).
+/// `1.234MB`: decimal units, four significant digits (go-units HumanSize,
+/// as `system df` and `cache du` print sizes).
 pub fn human_size(bytes: u64) -> String {
+    human_size_with_precision(bytes, 4)
+}
+
+/// go-units HumanSizeWithPrecision: `images` and `history` print sizes
+/// with three significant digits (`4.26MB`), `system df` with four.
+pub fn human_size_with_precision(bytes: u64, digits: i32) -> String {
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1000.0 && unit < DECIMAL_UNITS.len() - 1 {
         value /= 1000.0;
         unit += 1;
     }
-    format!("{}{}", four_significant(value), DECIMAL_UNITS[unit])
+    format!("{}{}", significant(value, digits), DECIMAL_UNITS[unit])
 }
 
-/// Go's `%.4g` for 0 <= v < 1000: four significant digits, no trailing
-/// zeros.
-fn four_significant(v: f64) -> String {
+/// Go's `%.Ng` for 0 <= v < 1000: N significant digits, no trailing zeros.
+fn significant(v: f64, digits: i32) -> String {
     if v == 0.0 {
         return "0".to_string();
     }
     let int_digits = (v.abs().log10().floor() as i32 + 1).max(1);
-    let decimals = (4 - int_digits).max(0) as usize;
+    let decimals = (digits - int_digits).max(0) as usize;
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -235,6 +241,16 @@ mod tests {
         assert_eq!(human_size(1_234_567), "1.235MB");
         assert_eq!(human_size(1_200_000_000), "1.2GB");
         assert_eq!(human_size(20_480), "20.48kB");
+        // `images` and `history`: three significant digits.
+        assert_eq!(human_size_with_precision(4_261_000, 3), "4.26MB");
+        assert_eq!(human_size_with_precision(12_345, 3), "12.3kB");
+        assert_eq!(human_size_with_precision(1_500_000_000, 3), "1.5GB");
+    }
+
+    #[test]
+    fn hours_round_as_go_units_does() {
+        // 1 h 40 min: go-units rounds to "2 hours"; truncating said "About an hour".
+        assert_eq!(human_duration(Duration::from_secs(6000)), "2 hours");
     }
 
     #[test]

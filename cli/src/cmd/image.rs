@@ -635,34 +635,10 @@ fn write_table(out: &mut impl Write, header: &[&str], rows: Vec<Vec<String>>) ->
     table.write(out)
 }
 
-/// Docker's `units.HumanSize`: decimal units, three significant digits.
+/// Docker's image tables print sizes with three significant digits
+/// (`units.HumanSizeWithPrecision(size, 3)`).
 fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    let text = format!("{value:.4}");
-    let digits: String = significant(&text, 3);
-    format!("{digits}{}", units[unit])
-}
-
-/// `%.3g` without exponent: three significant digits, trailing zeros cut.
-fn significant(text: &str, n: usize) -> String {
-    let value: f64 = text.parse().unwrap_or(0.0);
-    if value == 0.0 {
-        return "0".to_string();
-    }
-    let int_digits = (value.abs().log10().floor() as i32 + 1).max(1) as usize;
-    let decimals = n.saturating_sub(int_digits);
-    let s = format!("{value:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
+    kiln_cache::units::human_size_with_precision(bytes, 3)
 }
 
 /// Docker's `units.HumanDuration` + " ago".
@@ -673,25 +649,7 @@ fn since(t: Option<SystemTime>) -> String {
     let d = SystemTime::now()
         .duration_since(t)
         .unwrap_or(Duration::ZERO);
-    format!("{} ago", human_duration(d))
-}
-
-fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let hours = s / 3600;
-    match s {
-        0 => "Less than a second".to_string(),
-        1 => "1 second".to_string(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".to_string(),
-        _ if s < 3600 => format!("{} minutes", s / 60),
-        _ if hours < 2 => "About an hour".to_string(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", hours / 24 / 365),
-    }
+    format!("{} ago", kiln_cache::units::human_duration(d))
 }
 
 #[cfg(test)]
@@ -705,14 +663,6 @@ mod tests {
         assert_eq!(human_size(4_261_000), "4.26MB");
         assert_eq!(human_size(1_500_000_000), "1.5GB");
         assert_eq!(human_size(12_345), "12.3kB");
-    }
-
-    #[test]
-    fn durations_print_like_docker() {
-        assert_eq!(human_duration(Duration::from_secs(0)), "Less than a second");
-        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
-        assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
-        assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
     }
 
     #[test]
