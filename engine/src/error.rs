@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use kiln_cache::image::config::ConfigError;
 use kiln_cache::StoreError;
 use kiln_runtime::container::restart::BadPolicy;
-use kiln_runtime::container::{self, state};
+use kiln_runtime::container::{self, lifecycle, monitor, state};
 use kiln_runtime::{network, process, spec, volume};
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,15 @@ pub enum Error {
     Port(#[from] network::Error),
     #[error(transparent)]
     Volume(#[from] volume::Error),
+    #[error(transparent)]
+    Lifecycle(#[from] lifecycle::Error),
+    /// The container's monitor could not start it (Docker's exit status
+    /// is in the error).
+    #[error(transparent)]
+    Monitor(#[from] monitor::Error),
+    /// Marking the container as expecting an attach client.
+    #[error(transparent)]
+    AttachClient(io::Error),
 }
 
 impl Error {

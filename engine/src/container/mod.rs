@@ -1,9 +1,10 @@
 //! Containers from images: [`CreateOptions`] become a runtime spec
 //! (`spec`, `limits`, `security`), a root filesystem (`rootfs`), mounts,
 //! ports and links, then a container record (`create`) or a foreground run
-//! (`run`).
+//! (`run`); `lifecycle` is what is done to a container once it exists.
 
 mod create;
+mod lifecycle;
 mod limits;
 mod links;
 mod mounts;
@@ -16,6 +17,7 @@ mod spec;
 
 use kiln_runtime::Stdio;
 
+pub use lifecycle::{stop_timeout, KillOptions, RemoveOptions, Signal, StartOptions, StopOptions};
 pub use options::{CreateOptions, LimitOptions, Runtime};
 pub use spec::new_id;
 

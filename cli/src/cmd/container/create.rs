@@ -7,7 +7,6 @@ use kiln_runtime::container::state::Containers;
 
 use super::flags::RunArgs;
 use super::status::report_error;
-pub(super) use super::status::start_failed;
 use crate::globals::Globals;
 
 pub(super) fn containers(globals: &Globals) -> Containers {

@@ -1,14 +1,15 @@
 //! `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`, `pause`,
 //! `unpause` (`container prune` is with the other prunes). Commands taking several containers go
-//! on after a failure and exit 1 at the end, as Docker's do.
+//! on after a failure and exit 1 at the end, as Docker's do. The engine
+//! does each; this maps flags to its options and renders the outcome.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use kiln_runtime::container::state::Container;
-use kiln_runtime::container::{lifecycle as lc, monitor};
+use kiln_engine::container::{KillOptions, RemoveOptions, StartOptions, StopOptions};
+use kiln_engine::{Engine, Error};
 
-use super::create::{containers, start_failed};
+use super::status::start_failed;
 use crate::globals::Globals;
 
 #[derive(clap::Args)]
@@ -72,12 +73,11 @@ pub struct RenameArgs {
 fn for_each(
     globals: &Globals,
     names: &[String],
-    mut each: impl FnMut(&Container) -> anyhow::Result<()>,
+    mut each: impl FnMut(&Engine, &str) -> Result<(), Error>,
 ) -> ExitCode {
-    let all = containers(globals);
+    let engine = Engine::new(&globals.root);
     report(names.iter().map(|name| {
-        let c = all.find(name)?;
-        each(&c)?;
+        each(&engine, name)?;
         Ok(name.clone())
     }))
 }
@@ -107,14 +107,11 @@ pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         let [name] = args.names.as_slice() else {
             anyhow::bail!("you cannot start and attach multiple containers at once");
         };
-        let c = containers(globals).find(name)?;
-        if !c.state.status.is_live() {
-            kiln_runtime::container::attach::expect_client(&c.dir)?;
-        }
-        if let Err(e) = start_one(&c) {
-            kiln_runtime::container::attach::forget_client(&c.dir);
-            return Ok(start_failed(e));
-        }
+        let c = match Engine::new(&globals.root).start(name, StartOptions { attach: true }) {
+            Ok(c) => c,
+            Err(Error::Monitor(e)) => return Ok(start_failed(e)),
+            Err(e) => return Err(e.into()),
+        };
         let opts = kiln_runtime::container::attach::Options {
             stdin: args.interactive && c.record.open_stdin,
             detach_keys: kiln_runtime::container::attach::parse_keys(&args.detach_keys)?,
@@ -123,34 +120,30 @@ pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         };
         return super::attach::join(&c, &opts);
     }
-    Ok(for_each(globals, &args.names, |c| Ok(start_one(c)?)))
+    Ok(for_each(globals, &args.names, |e, name| {
+        e.start(name, StartOptions::default()).map(drop)
+    }))
 }
 
-/// Starts a stopped container; a running one is left alone (Docker).
-fn start_one(c: &Container) -> Result<(), monitor::Error> {
-    if c.state.status.is_live() {
-        return Ok(());
+fn stop_options(args: &StopArgs) -> StopOptions {
+    StopOptions {
+        timeout: args.time.map(Duration::from_secs),
     }
-    monitor::spawn(&c.dir)
-}
-
-fn timeout(c: &Container, flag: Option<u64>) -> Duration {
-    Duration::from_secs(flag.or(c.record.stop_timeout).unwrap_or(10))
 }
 
 /// Stops every container at once (as Docker's CLI does), so N
 /// containers take one timeout, not N.
 pub fn stop(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let all = containers(globals);
+    let engine = Engine::new(&globals.root);
+    let opts = stop_options(&args);
     let results: Vec<(String, anyhow::Result<()>)> = std::thread::scope(|s| {
         let handles: Vec<_> = args
             .names
             .iter()
             .map(|name| {
-                let all = &all;
+                let engine = &engine;
                 s.spawn(move || {
-                    let c = all.find(name)?;
-                    lc::stop(&c, timeout(&c, args.time))?;
+                    engine.stop(name, opts)?;
                     anyhow::Ok(())
                 })
             })
@@ -174,47 +167,45 @@ pub fn stop(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 pub fn restart(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    Ok(for_each(globals, &args.names, |c| {
-        lc::stop(c, timeout(c, args.time))?;
-        // The monitor finishes its bookkeeping before a new one may start.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while kiln_runtime::container::state::monitor_alive(&c.dir)
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let c = Container::load(&c.dir)?;
-        monitor::spawn(&c.dir)?;
-        Ok(())
+    let opts = stop_options(&args);
+    Ok(for_each(globals, &args.names, |e, name| {
+        e.restart(name, opts)
     }))
 }
 
 pub fn kill(args: KillArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let sig = lc::parse_signal(&args.signal)?;
-    Ok(for_each(globals, &args.names, |c| Ok(lc::kill(c, sig)?)))
+    let opts = KillOptions {
+        signal: args.signal.parse()?,
+    };
+    Ok(for_each(globals, &args.names, |e, name| e.kill(name, opts)))
 }
 
 pub fn rm(args: RmArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    Ok(for_each(globals, &args.names, |c| {
-        Ok(lc::remove(c, args.force, args.volumes)?)
+    let opts = RemoveOptions {
+        force: args.force,
+        volumes: args.volumes,
+    };
+    Ok(for_each(globals, &args.names, |e, name| {
+        e.remove(name, opts)
     }))
 }
 
 pub fn wait(args: Names, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let all = containers(globals);
-    Ok(report(args.names.iter().map(|name| {
-        let c = all.find(name)?;
-        Ok(lc::wait(&c.dir)?.to_string())
-    })))
+    let engine = Engine::new(&globals.root);
+    Ok(report(
+        args.names
+            .iter()
+            .map(|name| Ok(engine.wait(name)?.to_string())),
+    ))
 }
 
 pub fn rename(args: RenameArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    containers(globals).rename(&args.container, &args.new_name)?;
+    Engine::new(&globals.root).rename(&args.container, &args.new_name)?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn pause(args: Names, globals: &Globals, paused: bool) -> anyhow::Result<ExitCode> {
-    Ok(for_each(globals, &args.names, |c| {
-        Ok(lc::set_paused(c, paused)?)
+    Ok(for_each(globals, &args.names, |e, name| {
+        e.set_paused(name, paused)
     }))
 }

@@ -1,8 +1,9 @@
 //! Container commands: `run` and `create` (flags → the engine's options and
 //! record), the lifecycle (`start`, `stop`, `kill`, `rm` …), what can be
 //! seen of a container (`ps`, `logs`, `inspect` …), `exec`, and the
-//! `volume` and `network` groups. Behaviour lives in `kiln_runtime`; these
-//! modules parse and render.
+//! `volume` and `network` groups. Behaviour lives in `kiln_engine` (or, for
+//! commands not moved there yet, `kiln_runtime`); these modules parse and
+//! render.
 
 mod attach;
 mod commit;
