@@ -40,6 +40,15 @@ impl KeyBuilder {
     }
 }
 
+/// `(name, value)` pairs as ingredients, for tests.
+#[cfg(test)]
+pub(crate) fn ingredients(pairs: &[(&str, &str)]) -> Vec<Ingredient> {
+    pairs
+        .iter()
+        .map(|&(n, v)| Ingredient::new(n.to_string(), v))
+        .collect()
+}
+
 /// blake3 of an ingredient list, as [`KeyBuilder::finish`] computes it.
 pub fn key_of(ingredients: &[Ingredient]) -> String {
     let mut h = blake3::Hasher::new();

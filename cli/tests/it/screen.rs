@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::support::{kiln_with_busybox, privileged, testdata, Kiln};
+use super::support::{kiln_with_busybox, privileged, Kiln, Registry};
 
 const DONE: &str = "__screen_done__";
 
@@ -297,37 +297,6 @@ fn ps_a_columns_fit_their_content_at_80_and_200_columns() {
     }
 }
 
-/// Debian's docker-registry on 127.0.0.1 (testdata/scripts/registry.sh),
-/// stopped when dropped.
-struct Registry {
-    dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(testdata().join("scripts/registry.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "registry.sh: {}", text(&out.stderr));
-        let addr = text(&out.stdout).trim().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Registry { dir, addr }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = Command::new(testdata().join("scripts/registry.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 /// What a kiln talking to the test registry needs: its own Docker config
 /// and no way out of the machine.
 fn registry_env(docker_config: &Path) -> Vec<(&'static str, String)> {
@@ -423,7 +392,7 @@ fn assert_one_final_line_per_layer(pane: &str, width: usize, final_state: &str) 
 
 #[test]
 fn push_and_pull_of_ten_layers_leave_one_line_per_layer_at_80_and_200_columns() {
-    let reg = Registry::start();
+    let reg = Registry::start(None);
     let cfg = tempfile::tempdir().unwrap();
     let env = registry_env(cfg.path());
     let a = Kiln::new();
@@ -525,7 +494,7 @@ fn pull_while_resizing(
 
 #[test]
 fn resizing_the_terminal_during_a_pull_leaves_no_debris() {
-    let reg = Registry::start();
+    let reg = Registry::start(None);
     let cfg = tempfile::tempdir().unwrap();
     let env = registry_env(cfg.path());
     let a = Kiln::new();

@@ -85,12 +85,7 @@ pub fn link_chain(parent: &str, step: &str) -> String {
 mod tests {
     use super::*;
 
-    fn ing(pairs: &[(&str, &str)]) -> Vec<Ingredient> {
-        pairs
-            .iter()
-            .map(|&(n, v)| Ingredient::new(n.to_string(), v))
-            .collect()
-    }
+    use crate::cachekey::ingredients as ing;
 
     #[test]
     fn unchanged_chain_keeps_the_dispatch_key() {

@@ -434,12 +434,7 @@ pub fn from_lists(root: &Path) -> std::path::PathBuf {
 mod tests {
     use super::*;
 
-    fn ing(pairs: &[(&str, &str)]) -> Vec<Ingredient> {
-        pairs
-            .iter()
-            .map(|&(n, v)| Ingredient::new(n.to_string(), v))
-            .collect()
-    }
+    use crate::cachekey::ingredients as ing;
 
     fn texts(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<String> {
         let dir = tempfile::tempdir().unwrap();
