@@ -301,11 +301,7 @@ fn relay(
         .unwrap_or_default();
     seen.lock().unwrap().push(format!("{first}{range}"));
     let is_blob = first.starts_with("GET ") && first.contains("/blobs/");
-    let kept: Vec<&str> = text
-        .split("\r\n")
-        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
-        .collect();
-    let request = format!("{}\r\nConnection: close\r\n\r\n", kept.join("\r\n"));
+    let request = crate::support::one_shot_request(&text);
     let mut up = TcpStream::connect(upstream)?;
     up.set_read_timeout(Some(Duration::from_secs(20)))?;
     up.write_all(request.as_bytes())?;

@@ -455,11 +455,7 @@ fn serve(mut client: TcpStream, upstream: &str, mode: u8, sent: &AtomicU64) -> s
         .lines()
         .next()
         .is_some_and(|l| l.starts_with("GET ") && l.contains("/blobs/"));
-    let kept: Vec<&str> = text
-        .split("\r\n")
-        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
-        .collect();
-    let request = format!("{}\r\nConnection: close\r\n\r\n", kept.join("\r\n"));
+    let request = crate::support::one_shot_request(&text);
     let mut up = TcpStream::connect(upstream)?;
     up.write_all(request.as_bytes())?;
     let mut response = Vec::new();

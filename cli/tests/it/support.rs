@@ -99,6 +99,18 @@ impl Drop for Registry {
     }
 }
 
+/// An HTTP request head as a forwarding test proxy sends it on: its own
+/// `Connection` header replaced by `close`, so the response ends with the
+/// connection.
+#[allow(dead_code)]
+pub fn one_shot_request(head: &str) -> String {
+    let kept: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    format!("{}\r\nConnection: close\r\n\r\n", kept.join("\r\n"))
+}
+
 /// An HTTP server on the host's 127.0.0.1 answering every request with
 /// `body` (a service a container or RUN step must or must not reach); its
 /// port. It lives as long as the test process.
