@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kiln_cache::{Digest, ImageEntry, Ingredient, Store};
+use kiln_cache::{Digest, Store};
 use kiln_parser::ast::{
     CommandLine, Copy, Healthcheck, Instruction, InstructionKind, Network, Run,
 };
@@ -19,9 +19,11 @@ mod copyflags;
 mod mounts;
 mod remote;
 mod run;
+mod step;
 
 pub use mounts::{MountFrom, RunMount};
 pub use remote::Remote;
+pub use step::{Base, CopyFrom, CopyOp, Op, RunOp, StagePlan, Step};
 
 use crate::cachekey::KeyBuilder;
 use crate::context::select::Selected;
@@ -29,111 +31,6 @@ use crate::image_config::ImageConfig;
 use crate::plan::{stage_ref, Stage};
 use crate::variables::{BuildArgs, EnvList, Scope, StageVars, PROXY_ARGS};
 use crate::BuildError;
-
-/// Where a stage starts.
-#[derive(Debug, Clone)]
-pub enum Base {
-    Scratch,
-    Image(Box<ImageEntry>),
-    Stage(usize),
-}
-
-/// Where COPY reads from.
-#[derive(Debug, Clone)]
-pub enum CopyFrom {
-    /// Selected context entries (heredoc sources are kept apart).
-    Context(Vec<Selected>),
-    Stage(usize),
-    Image(Box<ImageEntry>),
-    /// ADD of URLs or a git repository.
-    Remote(Vec<Remote>),
-}
-
-#[derive(Debug, Clone)]
-pub struct CopyOp {
-    pub from: CopyFrom,
-    /// Source paths for stage and image sources (expanded).
-    pub paths: Vec<String>,
-    /// `(name, content)` of heredoc sources.
-    pub heredocs: Vec<(String, String)>,
-    /// Absolute destination, trailing `/` kept.
-    pub dest: String,
-    /// More than one source: the destination is a directory.
-    pub multi: bool,
-    pub chown: Option<String>,
-    pub chmod: Option<String>,
-    /// ADD: local archives are extracted.
-    pub add: bool,
-    /// `--parents`: sources keep their path below the destination.
-    pub parents: bool,
-    /// `--link`: written as if onto an empty filesystem.
-    pub link: bool,
-    /// `--exclude` patterns for a stage or image source (context sources
-    /// are filtered when they are selected).
-    pub exclude: Option<kiln_parser::ignore::Matcher>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RunOp {
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub user: String,
-    pub network: Network,
-    /// A heredoc with a shebang, run as a script file: `(name, content)`.
-    pub script: Option<(String, String)>,
-    /// `--mount=…`, resolved.
-    pub mounts: Vec<RunMount>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Op {
-    Run(RunOp),
-    Copy(CopyOp),
-    /// WORKDIR: BuildKit creates the directory as its own step.
-    Mkdir {
-        path: String,
-        user: String,
-    },
-}
-
-/// One step that may make a layer.
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// `[build 2/4] RUN make`, as progress and records name it.
-    pub name: String,
-    pub line: usize,
-    pub key: String,
-    pub ingredients: Vec<Ingredient>,
-    pub op: Op,
-    /// The config as it stands when the step starts (for the image of the
-    /// last good step when it fails), without its history: the scheduler
-    /// takes that from the stage's run, which knows the `empty_layer`
-    /// marks. Shared by the steps between two config changes; a copy per
-    /// step, history included, made planning quadratic (100,000 RUN lines
-    /// took 12 GB).
-    pub config_before: Arc<ImageConfig>,
-    /// Index of the step's history entry in the final config.
-    pub history_index: usize,
-    pub no_cache: bool,
-}
-
-/// A dispatched stage: its base, steps and final config.
-#[derive(Debug, Clone)]
-pub struct StagePlan {
-    pub index: usize,
-    pub label: String,
-    pub base: Base,
-    /// The key the first step chains from.
-    pub base_key: String,
-    /// The key a child stage or `COPY --from` chains from.
-    pub final_key: String,
-    pub steps: Vec<Step>,
-    pub config: ImageConfig,
-    pub from_name: String,
-    /// Instructions in the stage, FROM included (the `/N` of step names).
-    pub total: usize,
-}
 
 /// Selects COPY sources in the context: the entries and their digests.
 pub type SelectSources<'a> = dyn Fn(&str) -> Result<(Vec<Selected>, Vec<String>), BuildError> + 'a;
@@ -707,114 +604,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod key_tests {
-    use super::*;
-    use crate::plan::Plan;
-
-    /// Keys of every step of the last stage of `text`, built FROM scratch.
-    fn keys(text: &str, args: &[(&str, &str)]) -> Vec<String> {
-        let last = last_stage(text, args);
-        last.steps.iter().map(|s| s.key.clone()).collect()
-    }
-
-    /// The last stage of `text`, dispatched.
-    fn last_stage(text: &str, args: &[(&str, &str)]) -> Arc<StagePlan> {
-        let root = tempfile::tempdir().unwrap();
-        let store = Store::open(root.path()).unwrap();
-        let df = kiln_parser::parse(text.as_bytes()).unwrap();
-        let plan = Plan::new(&df).unwrap();
-        let given = args
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let build_args = BuildArgs::new(given);
-        let globals = Scope::default();
-        let select = |_: &str| -> Result<(Vec<Selected>, Vec<String>), BuildError> {
-            Ok((Vec::new(), Vec::new()))
-        };
-        let inputs = Inputs {
-            store: &store,
-            lexer: Lexer::default(),
-            build_args: &build_args,
-            globals: &globals,
-            context: &select,
-            no_cache: &|_| false,
-            created: "t".into(),
-            platform: None,
-            source: text,
-            network_none: false,
-            network_host: false,
-            allow_network_host: false,
-            named: &Default::default(),
-            cancel: &crate::cancel::Cancel::new(),
-        };
-        let mut done = Dispatched::new();
-        for s in &plan.stages {
-            let p = dispatch(&inputs, s, &plan.stages, &done).unwrap();
-            done.insert(s.index, Arc::new(p));
-        }
-        done[&(plan.stages.len() - 1)].clone()
-    }
-
-    /// 20,000 instructions plan in well under a second in a release build
-    /// and a few seconds in a debug one; before, every step copied the
-    /// config with its whole history, and every ENV rewrote and every word
-    /// copied the whole environment (minutes, gigabytes). No clock here:
-    /// what is checked is the sharing that keeps it linear.
-    #[test]
-    fn twenty_thousand_instructions_share_the_config() {
-        let mut text = String::from("FROM scratch\nENV V0=base\n");
-        for i in 0..10_000 {
-            text.push_str(&format!("RUN true {i}\n"));
-        }
-        for i in 1..10_000 {
-            text.push_str(&format!("ENV V{i}=${{V0}}-{i}\n"));
-        }
-        text.push_str("RUN env\n");
-        let p = last_stage(&text, &[]);
-        assert_eq!(p.steps.len(), 10_001);
-        let first = &p.steps[0].config_before;
-        // No config change between the RUNs: one shared copy, no history in it.
-        assert!(p.steps[..10_000]
-            .iter()
-            .all(|s| Arc::ptr_eq(&s.config_before, first)));
-        assert_eq!(first.history_len(), 0);
-        assert_eq!(p.steps[9_999].history_index, 10_000);
-        let last = &p.steps[10_000];
-        assert!(!Arc::ptr_eq(&last.config_before, first));
-        assert_eq!(last.history_index, 20_000);
-        assert_eq!(p.config.history_len(), 20_001);
-        let env = p.config.env();
-        assert_eq!(env.len(), 10_001);
-        assert_eq!(env[10_000], ("V9999".to_string(), "base-9999".to_string()));
-        let Op::Run(run) = &last.op else {
-            panic!("not a RUN: {:?}", last.op)
-        };
-        assert_eq!(run.env.len(), 10_001);
-        assert_eq!(last.config_before.env(), env);
-    }
-
-    #[test]
-    fn keys_are_stable_and_follow_what_a_step_sees() {
-        let base = "FROM scratch\nARG V=1\nENV E=1\nRUN a\nLABEL l=1\nRUN b\n";
-        let k = keys(base, &[]);
-        assert_eq!(k, keys(base, &[]));
-        // A label is config only: no step key changes.
-        assert_eq!(k, keys(&base.replace("l=1", "l=2"), &[]));
-        // ENV and ARG values reach RUN: both keys change.
-        let env = keys(&base.replace("E=1", "E=2"), &[]);
-        assert!(env[0] != k[0] && env[1] != k[1]);
-        let arg = keys(base, &[("V", "2")]);
-        assert!(arg[0] != k[0] && arg[1] != k[1]);
-        // Editing the second RUN leaves the first one's key alone.
-        let edit = keys(&base.replace("RUN b", "RUN c"), &[]);
-        assert!(edit[0] == k[0] && edit[1] != k[1]);
-    }
-
-    #[test]
-    fn copy_from_stage_follows_that_stage() {
-        let text = "FROM scratch AS a\nRUN x\nFROM scratch\nCOPY --from=a /f /f\n";
-        let k = keys(text, &[]);
-        assert_ne!(k, keys(&text.replace("RUN x", "RUN y"), &[]));
-    }
-}
+mod key_tests;
