@@ -126,15 +126,8 @@ impl Store {
     }
 
     /// Stores `bytes` (a config, a manifest) as a blob; one the store has
-    /// already is only leased, not written again.
+    /// already is only leased (see [`BlobWriter::commit`]).
     pub fn put_blob_bytes(&self, bytes: &[u8]) -> Result<BlobRef, StoreError> {
-        let digest = Digest::of_bytes(bytes);
-        if self.has_blob(&digest)? {
-            return Ok(BlobRef {
-                digest,
-                size: bytes.len() as u64,
-            });
-        }
         self.put_blob_from_reader(bytes, None)
     }
 
