@@ -465,7 +465,11 @@ impl Executor {
                 };
                 let prepared = mounts::prepare(&run.mounts, &env).map_err(StepFailure::other)?;
                 let req = ExecRequest {
-                    id: format!("build-{}", &step.key[..16]),
+                    // The process and the step's vertex make it unique: two
+                    // builds (or two processes) running the same step at once
+                    // would otherwise share a cgroup, and the first to end
+                    // removes it under the other.
+                    id: format!("build-{}-{}-{vertex}", &step.key[..16], std::process::id()),
                     lowers: below.layers.clone(),
                     upper: staging.path(),
                     work: work.path(),
