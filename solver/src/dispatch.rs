@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use kiln_cache::image::ImageConfig;
 use kiln_cache::{Digest, Store};
 use kiln_parser::ast::{
     CommandLine, Copy, Healthcheck, Instruction, InstructionKind, Network, Run,
@@ -27,7 +28,6 @@ pub use step::{Base, CopyFrom, CopyOp, Op, RunOp, StagePlan, Step};
 
 use crate::cachekey::KeyBuilder;
 use crate::context::select::Selected;
-use crate::image_config::ImageConfig;
 use crate::plan::{stage_ref, Stage};
 use crate::variables::{BuildArgs, EnvList, Scope, StageVars, PROXY_ARGS};
 use crate::BuildError;
@@ -286,7 +286,8 @@ impl State<'_> {
     }
 
     fn history(&mut self, created_by: String, empty: bool) {
-        let entry = crate::image_config::history_entry(&self.inputs.created, &created_by, empty);
+        let entry =
+            kiln_cache::image::document::history_entry(&self.inputs.created, &created_by, empty);
         self.history.push(entry);
     }
 

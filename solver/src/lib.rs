@@ -13,7 +13,6 @@ pub mod context;
 mod created;
 pub mod dispatch;
 pub mod exporter;
-pub mod image_config;
 pub mod lint;
 pub mod ops;
 pub mod plan;

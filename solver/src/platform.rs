@@ -4,10 +4,10 @@
 //! final one); without it a stage is for the build's `--platform`, else for
 //! this machine.
 
+use kiln_cache::image::ImageConfig;
 use kiln_cache::registry::Platform;
 use kiln_parser::expand::Lexer;
 
-use crate::image_config::ImageConfig;
 use crate::plan::Stage;
 use crate::variables::{host_platform, Scope};
 use crate::BuildError;

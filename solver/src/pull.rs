@@ -109,7 +109,7 @@ fn is_for(store: &Store, image: &kiln_cache::ImageRecord, platform: &Platform) -
     store
         .image_config(image)
         .ok()
-        .and_then(|bytes| crate::image_config::ImageConfig::from_base(&bytes).ok())
+        .and_then(|bytes| kiln_cache::image::ImageConfig::from_base(&bytes).ok())
         .is_some_and(|c| crate::platform::check_base("", &c, platform).is_ok())
 }
 

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use kiln_cache::image::ImageConfig;
 use kiln_cache::{CachedStep, Ingredient, LayerRecord, NewRecord, RecordKind, Store};
 use serde::Serialize;
 
@@ -21,7 +22,6 @@ use crate::cachekey::runtime::{self, Chain};
 use crate::cancel::Cancel;
 use crate::dispatch::{Base, CopyFrom, CopyOp, MountFrom, Op, RunMount, StagePlan, Step};
 use crate::exporter::image::{commit_layer, write_image};
-use crate::image_config::ImageConfig;
 use crate::ops::exec::{self, ExecError, ExecRequest};
 use crate::ops::fetch;
 use crate::ops::file::{self, Target};

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::digest::Digest;
 
+use super::document::ImageConfig;
 use super::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,11 @@ impl ConfigBlob {
             config,
             bytes,
         })
+    }
+
+    /// The editable document these bytes hold, every field kept.
+    pub fn document(&self) -> Result<ImageConfig, ConfigError> {
+        ImageConfig::parse(&self.bytes)
     }
 
     /// The image ID, as `docker images --no-trunc` shows it.

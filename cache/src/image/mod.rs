@@ -4,6 +4,7 @@
 
 pub mod change;
 pub mod config;
+pub mod document;
 pub mod history;
 pub mod index;
 pub mod inspect;
@@ -12,5 +13,6 @@ pub mod manifest;
 pub mod media_type;
 
 pub use config::{ConfigBlob, ConfigError};
+pub use document::{ImageConfig, DEFAULT_PATH};
 pub use manifest::{ManifestBlob, ManifestError};
 pub use media_type::Flavor;

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
+use kiln_cache::image::ImageConfig;
 use kiln_cache::{ImageEntry, Ingredient};
 use kiln_parser::ast::Network;
 
 use super::{Remote, RunMount};
 use crate::context::select::Selected;
-use crate::image_config::ImageConfig;
 
 /// Where a stage starts.
 #[derive(Debug, Clone)]

@@ -7,14 +7,13 @@ use std::path::Path;
 
 use kiln_cache::compression::Compression;
 use kiln_cache::image::manifest::descriptor;
-use kiln_cache::image::{ConfigBlob, Flavor, ManifestBlob};
+use kiln_cache::image::{Flavor, ImageConfig, ManifestBlob};
 use kiln_cache::layer::diff::{diff, DiffOptions};
 use kiln_cache::{
     CacheRecord, ImageRecord, LayerRecord, NewImage, NewSnapshot, Reference, SnapshotId,
     StagingDir, Store,
 };
 
-use crate::image_config::ImageConfig;
 use crate::BuildError;
 
 fn is_empty_dir(p: &Path) -> bool {
@@ -113,9 +112,9 @@ pub fn write_image_annotated(
     tags: &[Reference],
     annotations: &[(String, String)],
 ) -> Result<ImageRecord, BuildError> {
-    let bytes = kiln_cache::image::json::canonical(&config.doc)
+    let blob = config
+        .to_blob()
         .map_err(|e| BuildError::Layer(e.to_string()))?;
-    let blob = ConfigBlob::parse(bytes).map_err(|e| BuildError::Layer(e.to_string()))?;
     let config_ref = store.put_blob_bytes(&blob.bytes)?;
     let descs = layers
         .iter()

@@ -333,7 +333,7 @@ fn fetch_layer(
 /// recorded for its result: the config (and so the image digest) is then
 /// the one the exporting machine made. Only this build's own timestamps
 /// (`now`) are replaced; the base image's history keeps its own.
-pub fn reuse_created(config: &mut crate::image_config::ImageConfig, now: &str, then: &str) {
+pub fn reuse_created(config: &mut kiln_cache::image::ImageConfig, now: &str, then: &str) {
     if let Some(history) = config.doc.get_mut("history").and_then(|h| h.as_array_mut()) {
         for entry in history {
             if entry.get("created").and_then(|c| c.as_str()) == Some(now) {

@@ -5,10 +5,10 @@
 //! are the image's, so the inline config names them by diff_id and the
 //! image's manifest and `rootfs.diff_ids` say where each one is.
 
+use kiln_cache::image::ImageConfig;
 use serde_json::Value;
 
 use super::format::{CacheConfig, CacheLayer, INLINE_KEY};
-use crate::image_config::ImageConfig;
 use crate::BuildError;
 
 /// Puts `cache` (records and results; no layer list) into `config`.

@@ -22,11 +22,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use kiln_cache::image::ImageConfig;
 use kiln_cache::registry::RegistryConfig;
 use kiln_cache::{Reference, Store};
 
 use crate::dispatch::StagePlan;
-use crate::image_config::ImageConfig;
 use crate::progress::{Event, Progress};
 use crate::pull::off_runtime;
 use crate::BuildError;

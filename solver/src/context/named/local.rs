@@ -14,13 +14,13 @@ use std::os::unix::fs::{lchown, PermissionsExt};
 use std::path::Path;
 use std::time::SystemTime;
 
+use kiln_cache::image::ImageConfig;
 use kiln_cache::{Ingredient, LayerRecord, NewRecord, RecordKind, Store};
 use kiln_parser::ignore::Matcher;
 
 use crate::context::stat_cache::StatCache;
 use crate::context::{contenthash, walk, Entry, EntryKind};
 use crate::exporter::image::{commit_layer, layer_of_record, write_image};
-use crate::image_config::ImageConfig;
 
 use super::NamedError;
 

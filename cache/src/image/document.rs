@@ -1,9 +1,13 @@
-//! The image config document as the build changes it: a JSON object kept
-//! as `serde_json::Value` so fields Docker keeps outside the OCI spec
+//! The image config as a build edits it: the whole document kept as
+//! `serde_json::Value`, so fields Docker keeps outside the OCI spec
 //! (`Healthcheck`, `Shell`, `OnBuild`, `ArgsEscaped`) and fields of a base
-//! image kiln does not know pass through untouched.
+//! image kiln does not know pass through untouched. [`ConfigBlob`] is the
+//! same config once stored: exact bytes, digest and oci-spec's typed view.
 
 use serde_json::{json, Map, Value};
+
+use super::config::{ConfigBlob, ConfigError};
+use super::json::canonical;
 
 /// BuildKit's default PATH for Linux images without one (`system.DefaultPathEnv`).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -44,6 +48,19 @@ impl ImageConfig {
             c.set_env("PATH", DEFAULT_PATH);
         }
         Ok(c)
+    }
+
+    /// A stored document as it is, without the defaults `from_base` adds.
+    pub fn parse(bytes: &[u8]) -> Result<ImageConfig, ConfigError> {
+        let doc = serde_json::from_slice(bytes).map_err(ConfigError::Parse)?;
+        Ok(ImageConfig { doc })
+    }
+
+    /// The document encoded as kiln stores it (canonical JSON), checked
+    /// against the OCI config schema.
+    pub fn to_blob(&self) -> Result<ConfigBlob, ConfigError> {
+        let bytes = canonical(&self.doc).map_err(ConfigError::Encode)?;
+        ConfigBlob::parse(bytes)
     }
 
     /// The `config` object, created when missing.
@@ -203,6 +220,25 @@ mod tests {
             .collect();
         assert_eq!(keys[..2], ["A=3".to_string(), "B=2".to_string()]);
         assert!(keys[2].starts_with("PATH="));
+    }
+
+    #[test]
+    fn blob_and_document_round_trip_with_docker_fields() {
+        let mut c = ImageConfig::scratch("amd64");
+        c.set("Healthcheck", json!({"Test": ["NONE"]}));
+        let blob = c.to_blob().unwrap();
+        assert_eq!(blob.config.architecture().to_string(), "amd64");
+        let again = blob.document().unwrap();
+        assert_eq!(again, c);
+        assert_eq!(again.to_blob().unwrap().digest, blob.digest);
+    }
+
+    #[test]
+    fn a_document_outside_the_schema_is_no_blob() {
+        let c = ImageConfig {
+            doc: json!({"rootfs": 3}),
+        };
+        assert!(matches!(c.to_blob(), Err(ConfigError::Parse(_))));
     }
 
     #[test]
