@@ -1,14 +1,18 @@
-//! The privileged calls that shape a container's filesystem, behind one
-//! trait: [`Real`] performs them, [`Recording`] writes them down so the
-//! mount plan can be unit-tested without root (youki's habit).
+//! The privileged calls kiln makes (mounts, namespaces, device nodes),
+//! behind one trait: [`Real`] performs them, [`Recording`] writes them
+//! down so the mount and namespace plans can be unit-tested without root
+//! (youki's habit).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::ffi::{CStr, CString};
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 
 /// What a path is, as far as mount planning cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +30,7 @@ pub struct Device {
     pub mode: u32,
 }
 
-/// The privileged operations rootfs setup needs.
+/// The privileged operations kiln needs.
 pub trait Syscalls {
     fn mount(
         &self,
@@ -49,7 +53,24 @@ pub trait Syscalls {
     fn sethostname(&self, name: &str) -> io::Result<()>;
     /// Reads a small kernel file such as `/proc/self/mountinfo`.
     fn read_to_string(&self, path: &Path) -> io::Result<String>;
+    /// Namespaces are per thread: `CLONE_NEWNET` moves only the caller.
+    fn unshare(&self, flags: CloneFlags) -> io::Result<()>;
+    fn setns(&self, fd: BorrowedFd, nstype: CloneFlags) -> io::Result<()>;
+    /// A filesystem context of the new mount API (close-on-exec).
+    fn fsopen(&self, fstype: &str) -> io::Result<OwnedFd>;
+    fn fsconfig_string(&self, fs: BorrowedFd, key: &str, value: &CStr) -> io::Result<()>;
+    /// Creates the superblock the context describes.
+    fn fsconfig_create(&self, fs: BorrowedFd) -> io::Result<()>;
+    /// A detached mount of the created context (close-on-exec): attached
+    /// nowhere, gone when the descriptor closes.
+    fn fsmount(&self, fs: BorrowedFd) -> io::Result<OwnedFd>;
 }
+
+// linux/mount.h; the libc crate has the syscall numbers but not these.
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 
 /// The kernel.
 #[derive(Debug, Default, Clone, Copy)]
@@ -57,6 +78,20 @@ pub struct Real;
 
 fn errno(e: nix::Error) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
+}
+
+/// The errno of a failed call, for callers whose messages name it the way
+/// nix prints it (`EPERM: Operation not permitted`).
+pub fn as_errno(e: &io::Error) -> nix::Error {
+    nix::Error::from_raw(e.raw_os_error().unwrap_or(0))
+}
+
+/// A raw syscall's result: the new descriptor or count, or errno.
+fn syscall_result(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r)
 }
 
 impl Syscalls for Real {
@@ -151,6 +186,62 @@ impl Syscalls for Real {
         std::io::Read::read_to_string(&mut std::fs::File::open(path)?, &mut text)?;
         Ok(text)
     }
+
+    fn unshare(&self, flags: CloneFlags) -> io::Result<()> {
+        nix::sched::unshare(flags).map_err(errno)
+    }
+
+    fn setns(&self, fd: BorrowedFd, nstype: CloneFlags) -> io::Result<()> {
+        nix::sched::setns(fd, nstype).map_err(errno)
+    }
+
+    fn fsopen(&self, fstype: &str) -> io::Result<OwnedFd> {
+        let name = CString::new(fstype)?;
+        // SAFETY: a NUL-terminated name and a flag.
+        let r = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) };
+        let fd = syscall_result(r)?;
+        // SAFETY: fsopen returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+
+    fn fsconfig_string(&self, fs: BorrowedFd, key: &str, value: &CStr) -> io::Result<()> {
+        let key = CString::new(key)?;
+        // SAFETY: NUL-terminated key and value that outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        };
+        syscall_result(r).map(|_| ())
+    }
+
+    fn fsconfig_create(&self, fs: BorrowedFd) -> io::Result<()> {
+        // SAFETY: a plain syscall on a borrowed descriptor, no pointers.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_CMD_CREATE,
+                std::ptr::null::<libc::c_char>(),
+                std::ptr::null::<libc::c_void>(),
+                0,
+            )
+        };
+        syscall_result(r).map(|_| ())
+    }
+
+    fn fsmount(&self, fs: BorrowedFd) -> io::Result<OwnedFd> {
+        // SAFETY: as above.
+        let r = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+        let fd = syscall_result(r)?;
+        // SAFETY: fsmount returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
 }
 
 /// One recorded call, in a form tests can compare.
@@ -163,7 +254,7 @@ pub enum Call {
         flags: MsFlags,
         data: Option<String>,
     },
-    Umount(PathBuf),
+    Umount(PathBuf, MntFlags),
     PivotRoot(PathBuf),
     Mkdir(PathBuf),
     Touch(PathBuf),
@@ -171,15 +262,25 @@ pub enum Call {
     Symlink(PathBuf, PathBuf),
     WriteFile(PathBuf, Vec<u8>),
     Sethostname(String),
+    Unshare(CloneFlags),
+    Setns(CloneFlags),
+    Fsopen(String),
+    /// A key and its value, as text.
+    Fsconfig(String, String),
+    FsconfigCreate,
+    Fsmount,
 }
 
 /// Records every call and answers `kind`/`read_link` from a fake tree.
+/// The descriptors it hands out (`fsopen`, `fsmount`) are `/dev/null`.
 #[derive(Debug, Default)]
 pub struct Recording {
     pub calls: RefCell<Vec<Call>>,
     tree: RefCell<BTreeMap<PathBuf, Kind>>,
     links: BTreeMap<PathBuf, PathBuf>,
     files: BTreeMap<PathBuf, String>,
+    /// The call (by its index among all calls) that fails, and its errno.
+    failure: Cell<Option<(usize, i32)>>,
 }
 
 impl Recording {
@@ -207,6 +308,13 @@ impl Recording {
         self
     }
 
+    /// Makes the `nth` call (0-based, counting every recorded call) fail
+    /// with `errno`, after it is recorded.
+    pub fn failing(self, nth: usize, errno: i32) -> Recording {
+        self.failure.set(Some((nth, errno)));
+        self
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.calls.borrow().clone()
     }
@@ -223,8 +331,19 @@ impl Recording {
             .collect()
     }
 
-    fn push(&self, call: Call) {
-        self.calls.borrow_mut().push(call);
+    fn push(&self, call: Call) -> io::Result<()> {
+        let mut calls = self.calls.borrow_mut();
+        calls.push(call);
+        match self.failure.get() {
+            Some((nth, errno)) if nth + 1 == calls.len() => {
+                Err(io::Error::from_raw_os_error(errno))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn descriptor() -> io::Result<OwnedFd> {
+        Ok(std::fs::File::open("/dev/null")?.into())
     }
 }
 
@@ -243,24 +362,20 @@ impl Syscalls for Recording {
             fstype: fstype.map(str::to_string),
             flags,
             data: data.map(str::to_string),
-        });
-        Ok(())
+        })
     }
 
-    fn umount(&self, target: &Path, _flags: MntFlags) -> io::Result<()> {
-        self.push(Call::Umount(target.to_path_buf()));
-        Ok(())
+    fn umount(&self, target: &Path, flags: MntFlags) -> io::Result<()> {
+        self.push(Call::Umount(target.to_path_buf(), flags))
     }
 
     fn pivot_root(&self, new_root: &Path) -> io::Result<()> {
-        self.push(Call::PivotRoot(new_root.to_path_buf()));
-        Ok(())
+        self.push(Call::PivotRoot(new_root.to_path_buf()))
     }
 
     fn mkdir_all(&self, path: &Path, _mode: u32) -> io::Result<()> {
         self.tree.borrow_mut().insert(path.to_path_buf(), Kind::Dir);
-        self.push(Call::Mkdir(path.to_path_buf()));
-        Ok(())
+        self.push(Call::Mkdir(path.to_path_buf()))
     }
 
     fn touch(&self, path: &Path) -> io::Result<()> {
@@ -268,23 +383,19 @@ impl Syscalls for Recording {
             .borrow_mut()
             .entry(path.to_path_buf())
             .or_insert(Kind::File);
-        self.push(Call::Touch(path.to_path_buf()));
-        Ok(())
+        self.push(Call::Touch(path.to_path_buf()))
     }
 
     fn mknod(&self, path: &Path, device: Device) -> io::Result<()> {
-        self.push(Call::Mknod(path.to_path_buf(), device));
-        Ok(())
+        self.push(Call::Mknod(path.to_path_buf(), device))
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
-        self.push(Call::Symlink(target.to_path_buf(), link.to_path_buf()));
-        Ok(())
+        self.push(Call::Symlink(target.to_path_buf(), link.to_path_buf()))
     }
 
     fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
-        self.push(Call::WriteFile(path.to_path_buf(), contents.to_vec()));
-        Ok(())
+        self.push(Call::WriteFile(path.to_path_buf(), contents.to_vec()))
     }
 
     fn kind(&self, path: &Path) -> Option<Kind> {
@@ -299,8 +410,7 @@ impl Syscalls for Recording {
     }
 
     fn sethostname(&self, name: &str) -> io::Result<()> {
-        self.push(Call::Sethostname(name.to_string()));
-        Ok(())
+        self.push(Call::Sethostname(name.to_string()))
     }
 
     fn read_to_string(&self, path: &Path) -> io::Result<String> {
@@ -308,5 +418,32 @@ impl Syscalls for Recording {
             .get(path)
             .cloned()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+    }
+
+    fn unshare(&self, flags: CloneFlags) -> io::Result<()> {
+        self.push(Call::Unshare(flags))
+    }
+
+    fn setns(&self, _fd: BorrowedFd, nstype: CloneFlags) -> io::Result<()> {
+        self.push(Call::Setns(nstype))
+    }
+
+    fn fsopen(&self, fstype: &str) -> io::Result<OwnedFd> {
+        self.push(Call::Fsopen(fstype.to_string()))?;
+        Recording::descriptor()
+    }
+
+    fn fsconfig_string(&self, _fs: BorrowedFd, key: &str, value: &CStr) -> io::Result<()> {
+        let value = value.to_string_lossy().into_owned();
+        self.push(Call::Fsconfig(key.to_string(), value))
+    }
+
+    fn fsconfig_create(&self, _fs: BorrowedFd) -> io::Result<()> {
+        self.push(Call::FsconfigCreate)
+    }
+
+    fn fsmount(&self, _fs: BorrowedFd) -> io::Result<OwnedFd> {
+        self.push(Call::Fsmount)?;
+        Recording::descriptor()
     }
 }

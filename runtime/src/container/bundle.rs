@@ -2,11 +2,13 @@
 //! (config.json + rootfs) and run by that runtime in the foreground.
 
 use std::ffi::OsString;
+use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
@@ -15,6 +17,7 @@ use oci_spec::runtime::{MountBuilder, Spec};
 use super::{etc, Error, ExitStatus, Outcome, Request};
 use crate::process::init::forwarded_mask;
 use crate::process::rootfs::Rootfs;
+use crate::syscalls::{Real, Syscalls};
 
 /// argv[1] of the shim that runs crun in a private mount namespace.
 pub const CRUN_MARKER: &str = "__kiln-crun";
@@ -40,16 +43,29 @@ impl OciRuntime {
 /// them. The bundle directory is left for the caller to remove.
 pub fn run(runtime: OciRuntime, req: Request, dir: &Path) -> Result<Outcome, Error> {
     std::fs::create_dir_all(dir)?;
-    let (root, mounted) = rootfs_dir(&req.rootfs, dir)?;
-    let result = write_and_run(runtime, &req, dir, &root);
+    with_rootfs(&Real, &req.rootfs, dir, |root| {
+        write_and_run(runtime, &req, dir, root)
+    })
+}
+
+/// Runs `f` on the bundle's root directory, unmounting it afterwards if
+/// it had to be mounted, whatever `f` returned.
+fn with_rootfs<S: Syscalls>(
+    sys: &S,
+    rootfs: &Rootfs,
+    dir: &Path,
+    f: impl FnOnce(&Path) -> Result<Outcome, Error>,
+) -> Result<Outcome, Error> {
+    let (root, mounted) = rootfs_dir(sys, rootfs, dir)?;
+    let result = f(&root);
     if mounted {
-        let _ = nix::mount::umount2(&root, MntFlags::MNT_DETACH);
+        let _ = sys.umount(&root, MntFlags::MNT_DETACH);
     }
     result
 }
 
 /// An overlay has to be mounted on the host for another runtime to use it.
-fn rootfs_dir(rootfs: &Rootfs, dir: &Path) -> Result<(PathBuf, bool), Error> {
+fn rootfs_dir<S: Syscalls>(sys: &S, rootfs: &Rootfs, dir: &Path) -> Result<(PathBuf, bool), Error> {
     match rootfs {
         Rootfs::Dir(d) => Ok((std::fs::canonicalize(d)?, false)),
         Rootfs::Overlay {
@@ -67,14 +83,14 @@ fn rootfs_dir(rootfs: &Rootfs, dir: &Path) -> Result<(PathBuf, bool), Error> {
                 upper.display(),
                 work.display()
             );
-            nix::mount::mount(
-                Some("overlay"),
+            sys.mount(
+                Some(Path::new("overlay")),
                 &target,
                 Some("overlay"),
                 MsFlags::empty(),
                 Some(data.as_str()),
             )
-            .map_err(|e| Error::Io(e.into()))?;
+            .map_err(Error::Io)?;
             Ok((target, true))
         }
     }
@@ -183,18 +199,130 @@ fn foreground(runtime: OciRuntime, mut cmd: Command) -> Result<Outcome, Error> {
 /// Debian's crun 1.8 refuses "cgroups in hybrid mode" otherwise.
 pub fn crun_shim() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(2).collect();
-    if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
+    if hide_unified_cgroup(&Real).is_err() {
         return ExitCode::from(125);
     }
-    let _ = nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    );
-    let _ = nix::mount::umount2("/sys/fs/cgroup/unified", MntFlags::MNT_DETACH);
     let err = Command::new("crun").args(args).exec();
     eprintln!("kiln: error: running crun: {err}");
     ExitCode::from(125)
+}
+
+/// A mount namespace of this process's own, private, without
+/// `/sys/fs/cgroup/unified`; only the namespace is required.
+fn hide_unified_cgroup<S: Syscalls>(sys: &S) -> io::Result<()> {
+    sys.unshare(CloneFlags::CLONE_NEWNS)?;
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    let _ = sys.mount(None, Path::new("/"), None, private, None);
+    let _ = sys.umount(Path::new("/sys/fs/cgroup/unified"), MntFlags::MNT_DETACH);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscalls::{Call, Recording};
+
+    fn overlay() -> Rootfs {
+        Rootfs::Overlay {
+            lowers: vec!["/s/2".into(), "/s/1".into()],
+            upper: "/c/upper".into(),
+            work: "/c/work".into(),
+            volatile: false,
+        }
+    }
+
+    fn ended() -> Outcome {
+        Outcome {
+            status: ExitStatus::Code(0),
+            oom_killed: false,
+        }
+    }
+
+    #[test]
+    fn an_overlay_bundle_is_mounted_for_the_run_and_unmounted_after_it() {
+        let t = tempfile::tempdir().unwrap();
+        let sys = Recording::new();
+        let target = t.path().join("rootfs");
+        let mut seen = None;
+        with_rootfs(&sys, &overlay(), t.path(), |root| {
+            seen = Some(root.to_path_buf());
+            Ok(ended())
+        })
+        .unwrap();
+        assert_eq!(seen.as_deref(), Some(target.as_path()));
+        assert!(target.is_dir(), "the mount point is made");
+        assert_eq!(
+            sys.calls(),
+            [
+                Call::Mount {
+                    source: Some("overlay".into()),
+                    target: target.clone(),
+                    fstype: Some("overlay".into()),
+                    flags: MsFlags::empty(),
+                    data: Some("lowerdir=/s/2:/s/1,upperdir=/c/upper,workdir=/c/work".into()),
+                },
+                Call::Umount(target, MntFlags::MNT_DETACH),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_run_still_unmounts_and_a_failed_mount_runs_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let sys = Recording::new();
+        let failed = with_rootfs(&sys, &overlay(), t.path(), |_| {
+            Err(Error::Setup("no runtime".into()))
+        });
+        assert!(matches!(failed, Err(Error::Setup(_))));
+        assert!(matches!(sys.calls().last(), Some(Call::Umount(..))));
+
+        let sys = Recording::new().failing(0, libc::EPERM);
+        let mut ran = false;
+        let e = with_rootfs(&sys, &overlay(), t.path(), |_| {
+            ran = true;
+            Ok(ended())
+        })
+        .unwrap_err();
+        assert!(!ran);
+        assert!(matches!(e, Error::Io(ref io) if io.raw_os_error() == Some(libc::EPERM)));
+        assert_eq!(sys.calls().len(), 1, "nothing to unmount");
+    }
+
+    #[test]
+    fn a_directory_rootfs_is_used_in_place() {
+        let t = tempfile::tempdir().unwrap();
+        let sys = Recording::new();
+        let rootfs = Rootfs::Dir(t.path().to_path_buf());
+        let root = with_rootfs(&sys, &rootfs, t.path(), |root| {
+            assert_eq!(root, t.path().canonicalize().unwrap());
+            Ok(ended())
+        });
+        assert!(root.is_ok());
+        assert!(sys.calls().is_empty());
+    }
+
+    #[test]
+    fn crun_runs_in_a_private_namespace_without_the_unified_cgroup() {
+        let sys = Recording::new();
+        hide_unified_cgroup(&sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                Call::Unshare(CloneFlags::CLONE_NEWNS),
+                Call::Mount {
+                    source: None,
+                    target: "/".into(),
+                    fstype: None,
+                    flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    data: None,
+                },
+                Call::Umount("/sys/fs/cgroup/unified".into(), MntFlags::MNT_DETACH),
+            ]
+        );
+        let sys = Recording::new().failing(0, libc::EPERM);
+        assert!(hide_unified_cgroup(&sys).is_err());
+        assert_eq!(sys.calls().len(), 1, "no namespace, no mounts");
+        let sys = Recording::new().failing(1, libc::EINVAL);
+        assert!(hide_unified_cgroup(&sys).is_ok(), "the rest is best effort");
+    }
 }

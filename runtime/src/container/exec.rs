@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio as S};
 
-use nix::sched::{setns, CloneFlags};
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -21,6 +21,7 @@ use super::terminal::{copy_size, RawMode};
 use crate::process::init::{forwarded_mask, set_no_new_privs, switch_user, Failure};
 use crate::process::rootfs::Rootfs;
 use crate::process::{capabilities, exec as pexec, seccomp};
+use crate::syscalls::{as_errno, Real, Syscalls};
 
 /// argv[1] of the exec helper.
 pub const MARKER: &str = "__kiln-exec";
@@ -146,8 +147,15 @@ fn join(pid: i32) -> Result<(), String> {
             Err(e) => return Err(format!("{path}: {e}")),
         }
     }
-    for (fd, flag) in &fds {
-        setns(fd.as_fd(), *flag).map_err(|e| format!("joining {flag:?}: {e}"))?;
+    enter(&Real, &fds)
+}
+
+/// Enters each namespace in the order given, stopping at the first that
+/// cannot be entered.
+fn enter<S: Syscalls>(sys: &S, namespaces: &[(OwnedFd, CloneFlags)]) -> Result<(), String> {
+    for (fd, flag) in namespaces {
+        sys.setns(fd.as_fd(), *flag)
+            .map_err(|e| format!("joining {flag:?}: {}", as_errno(&e)))?;
     }
     Ok(())
 }
@@ -369,6 +377,34 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syscalls::{Call, Recording};
+
+    fn namespaces(flags: &[CloneFlags]) -> Vec<(OwnedFd, CloneFlags)> {
+        let fd = || std::fs::File::open("/dev/null").unwrap().into();
+        flags.iter().map(|f| (fd(), *f)).collect()
+    }
+
+    #[test]
+    fn namespaces_are_entered_in_order_and_a_refusal_is_named_as_before() {
+        let order = [
+            CloneFlags::CLONE_NEWNET,
+            CloneFlags::CLONE_NEWPID,
+            CloneFlags::CLONE_NEWNS,
+        ];
+        let sys = Recording::new();
+        enter(&sys, &namespaces(&order)).unwrap();
+        let entered: Vec<Call> = order.iter().map(|f| Call::Setns(*f)).collect();
+        assert_eq!(sys.calls(), entered);
+
+        let sys = Recording::new().failing(1, libc::EPERM);
+        let e = enter(&sys, &namespaces(&order)).unwrap_err();
+        let flag = CloneFlags::CLONE_NEWPID;
+        assert_eq!(
+            e,
+            format!("joining {flag:?}: EPERM: Operation not permitted")
+        );
+        assert_eq!(sys.calls().len(), 2, "none after the refusal");
+    }
 
     #[test]
     fn exec_env_overrides_the_containers() {

@@ -11,12 +11,13 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::state::MountPoint;
 use crate::process::rootfs::Rootfs;
+use crate::syscalls::{Real, Syscalls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -35,12 +36,6 @@ pub enum Error {
     ReadOnly(String),
 }
 
-// linux/mount.h; the libc crate has the syscall numbers but not these.
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-
 /// The root of the container: its live root while `pid` runs (`Some`),
 /// else its layers mounted detached.
 pub fn open(rootfs: &Rootfs, pid: Option<i32>) -> Result<OwnedFd, Error> {
@@ -54,7 +49,7 @@ pub fn open(rootfs: &Rootfs, pid: Option<i32>) -> Result<OwnedFd, Error> {
             upper,
             work,
             ..
-        } => mount_overlay(lowers, upper, work),
+        } => mount_overlay(&Real, lowers, upper, work),
     }
 }
 
@@ -137,74 +132,37 @@ fn lowerdir(lowers: &[PathBuf]) -> Result<CString, Error> {
     CString::new(joined.join(&b':')).map_err(|_| Error::NoLayers)
 }
 
-fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path) -> Result<OwnedFd, Error> {
+fn mount_overlay<S: Syscalls>(
+    sys: &S,
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+) -> Result<OwnedFd, Error> {
     let options = [
         ("lowerdir", lowerdir(lowers)?),
         ("upperdir", option_path(upper)?),
         ("workdir", option_path(work)?),
     ];
-    let fs = fsopen("overlay")?;
+    let fs = sys.fsopen("overlay").map_err(failed("fsopen"))?;
     for (key, value) in &options {
-        fsconfig_string(&fs, key, value)?;
+        sys.fsconfig_string(fs.as_fd(), key, value)
+            .map_err(failed(key))?;
     }
-    // SAFETY: plain syscalls on a descriptor we own; no pointers besides
-    // the NUL-terminated strings above.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    };
-    check(r, "creating the overlay")?;
-    // SAFETY: as above.
-    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
-    let fd = check(m, "fsmount")?;
-    // SAFETY: fsmount returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    sys.fsconfig_create(fs.as_fd())
+        .map_err(failed("creating the overlay"))?;
+    sys.fsmount(fs.as_fd()).map_err(failed("fsmount"))
 }
 
-fn fsopen(fstype: &str) -> Result<OwnedFd, Error> {
-    let name = CString::new(fstype).map_err(|_| Error::NoLayers)?;
-    // SAFETY: a NUL-terminated name and a flag.
-    let r = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) };
-    let fd = check(r, "fsopen")?;
-    // SAFETY: fsopen returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn fsconfig_string(fs: &OwnedFd, key: &'static str, value: &CString) -> Result<(), Error> {
-    let k = CString::new(key).map_err(|_| Error::NoLayers)?;
-    // SAFETY: NUL-terminated key and value that outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_SET_STRING,
-            k.as_ptr(),
-            value.as_ptr(),
-            0,
-        )
-    };
-    check(r, key).map(|_| ())
-}
-
-fn check(r: libc::c_long, step: &'static str) -> Result<i32, Error> {
-    if r < 0 {
-        return Err(Error::Mount {
-            step,
-            source: io::Error::last_os_error(),
-        });
-    }
-    Ok(r as i32)
+fn failed(step: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Mount { step, source }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
+
     use super::*;
+    use crate::syscalls::{Call, Device, Recording};
 
     fn point(destination: &str, source: &str) -> MountPoint {
         MountPoint {
@@ -247,6 +205,40 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_containers_overlay_is_configured_then_mounted_detached() {
+        let sys = Recording::new();
+        let lowers = [PathBuf::from("/s/2"), PathBuf::from("/s/1")];
+        mount_overlay(&sys, &lowers, Path::new("/c/upper"), Path::new("/c/work")).unwrap();
+        let option = |k: &str, v: &str| Call::Fsconfig(k.into(), v.into());
+        assert_eq!(
+            sys.calls(),
+            [
+                Call::Fsopen("overlay".into()),
+                option("lowerdir", "/s/2:/s/1"),
+                option("upperdir", "/c/upper"),
+                option("workdir", "/c/work"),
+                Call::FsconfigCreate,
+                Call::Fsmount,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_mount_step_is_named_and_nothing_follows_it() {
+        let sys = Recording::new().failing(2, libc::ENOENT);
+        let lowers = [PathBuf::from("/s/1")];
+        let e = mount_overlay(&sys, &lowers, Path::new("/gone"), Path::new("/w")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "mounting the container's filesystem (upperdir): No such file or directory (os error 2)"
+        );
+        assert_eq!(sys.calls().len(), 3);
+        let bad = mount_overlay(&sys, &lowers, Path::new("/u,x"), Path::new("/w"));
+        assert!(matches!(bad, Err(Error::BadPath(_))));
+        assert_eq!(sys.calls().len(), 3, "a bad path is refused before fsopen");
+    }
+
+    #[test]
     fn a_stopped_containers_root_is_its_layers_under_its_upper() {
         if !crate::testkit::privileged() {
             return;
@@ -259,13 +251,12 @@ mod tests {
         std::fs::write(lower.join("base"), "from the image").unwrap();
         std::fs::write(lower.join("gone"), "deleted in the container").unwrap();
         // overlayfs's whiteout: a 0/0 character device in the upper dir
-        nix::sys::stat::mknod(
-            &upper.join("gone"),
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::empty(),
-            0,
-        )
-        .unwrap();
+        let whiteout = Device {
+            major: 0,
+            minor: 0,
+            mode: 0,
+        };
+        Real.mknod(&upper.join("gone"), whiteout).unwrap();
         let rootfs = Rootfs::Overlay {
             lowers: vec![lower.clone()],
             upper: upper.clone(),

@@ -11,9 +11,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::sched::{setns, CloneFlags};
+use nix::sched::CloneFlags;
 
 use super::{PortBinding, Proto};
+use crate::syscalls::{Real, Syscalls};
 
 /// Where connections go: a network namespace and an address in it.
 #[derive(Debug)]
@@ -91,7 +92,7 @@ fn enter(target: &Shared) -> io::Result<IpAddr> {
     let t = guard
         .as_ref()
         .ok_or_else(|| io::Error::other("the container is not running"))?;
-    setns(t.netns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+    Real.setns(t.netns.as_fd(), CloneFlags::CLONE_NEWNET)?;
     Ok(t.addr)
 }
 

@@ -10,16 +10,17 @@
 //! whose tap0 carries the default route while eth0 keeps the subnet: no
 //! NAT rules, no forwarding, nothing that outlives the container.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 use serde::{Deserialize, Serialize};
+
+use crate::syscalls::{Real, Syscalls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -208,11 +209,7 @@ impl Networks {
             let names: Vec<&str> = leases.iter().map(|l| l.name.as_str()).collect();
             return Err(Error::InUse(net.name, names.join(", ")));
         }
-        let nsfile = dir.join("netns");
-        let c =
-            CString::new(nsfile.as_os_str().as_bytes()).map_err(|_| Error::BadName(name.into()))?;
-        // SAFETY: a plain syscall on a NUL-terminated path.
-        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        let _ = release_netns(&Real, &dir.join("netns"));
         std::fs::remove_dir_all(&dir).map_err(io_err("removing", &dir))
     }
 
@@ -322,47 +319,52 @@ fn write_hosts(path: &Path, leases: &[Lease]) -> Result<()> {
 /// Runs `ip -batch -` inside the namespace bound at (or linked from) `ns`.
 fn ip_in_netns(ns: &Path, script: &str) -> Result<()> {
     let fd: OwnedFd = File::open(ns).map_err(io_err("opening", ns))?.into();
-    let raw = fd.as_raw_fd();
-    let mut cmd = Command::new("ip");
-    // SAFETY: setns is a single syscall, safe between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(raw, libc::CLONE_NEWNET) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    run_ip(cmd, script)
+    on_own_thread(|| {
+        enter_netns(&Real, fd.as_fd()).map_err(|e| ip_error(script, e.to_string()))?;
+        run_ip(Command::new("ip"), script)
+    })
 }
 
 /// Runs `ip -batch -` in a new network namespace, first bound onto
 /// `nsfile` so it outlives the command.
 fn ip_in_new_netns(nsfile: &Path, script: &str) -> Result<()> {
-    let target = CString::new(nsfile.as_os_str().as_bytes())
-        .map_err(|_| Error::BadName(nsfile.display().to_string()))?;
-    let source = CString::new("/proc/self/ns/net").unwrap_or_default();
-    let mut cmd = Command::new("ip");
-    // SAFETY: unshare and mount are single syscalls on prepared C strings.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::unshare(libc::CLONE_NEWNET) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let r = libc::mount(
-                source.as_ptr(),
-                target.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            );
-            if r != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    on_own_thread(|| {
+        enter_new_netns(&Real, nsfile).map_err(|e| ip_error(script, e.to_string()))?;
+        run_ip(Command::new("ip"), script)
+    })
+}
+
+/// Runs `f` on a thread of its own. Namespaces belong to threads: one
+/// that thread enters or makes is its alone, and a command it spawns
+/// starts there, while the rest of kiln stays in the host's.
+fn on_own_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| s.spawn(f).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn enter_netns<S: Syscalls>(sys: &S, ns: BorrowedFd) -> io::Result<()> {
+    sys.setns(ns, CloneFlags::CLONE_NEWNET)
+}
+
+/// Moves the calling thread into a new network namespace and binds it
+/// onto `nsfile`, which keeps it alive after the thread is gone.
+fn enter_new_netns<S: Syscalls>(sys: &S, nsfile: &Path) -> io::Result<()> {
+    sys.unshare(CloneFlags::CLONE_NEWNET)?;
+    // thread-self: /proc/self is the process's first thread, which stays
+    // in the host's namespace.
+    let own = Path::new("/proc/thread-self/ns/net");
+    sys.mount(Some(own), nsfile, None, MsFlags::MS_BIND, None)
+}
+
+/// Lets the namespace bound onto `nsfile` go once nothing else holds it.
+fn release_netns<S: Syscalls>(sys: &S, nsfile: &Path) -> io::Result<()> {
+    sys.umount(nsfile, MntFlags::MNT_DETACH)
+}
+
+fn ip_error(script: &str, message: String) -> Error {
+    Error::Ip {
+        args: script.lines().next().unwrap_or("").to_string(),
+        message,
     }
-    run_ip(cmd, script)
 }
 
 fn run_ip(mut cmd: Command, script: &str) -> Result<()> {
@@ -370,10 +372,7 @@ fn run_ip(mut cmd: Command, script: &str) -> Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let ip_err = |message: String| Error::Ip {
-        args: script.lines().next().unwrap_or("").to_string(),
-        message,
-    };
+    let ip_err = |message: String| ip_error(script, message);
     let mut child = cmd.spawn().map_err(|e| ip_err(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
@@ -412,6 +411,55 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syscalls::{Call, Recording};
+
+    #[test]
+    fn a_new_network_namespace_is_made_then_bound_to_outlive_its_thread() {
+        let sys = Recording::new();
+        let nsfile = Path::new("/root/networks/n/netns");
+        enter_new_netns(&sys, nsfile).unwrap();
+        release_netns(&sys, nsfile).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                Call::Unshare(CloneFlags::CLONE_NEWNET),
+                Call::Mount {
+                    source: Some("/proc/thread-self/ns/net".into()),
+                    target: nsfile.into(),
+                    fstype: None,
+                    flags: MsFlags::MS_BIND,
+                    data: None,
+                },
+                Call::Umount(nsfile.into(), MntFlags::MNT_DETACH),
+            ]
+        );
+        let refused = Recording::new().failing(0, libc::EPERM);
+        assert!(enter_new_netns(&refused, nsfile).is_err());
+        assert_eq!(refused.calls().len(), 1, "no bind without a namespace");
+    }
+
+    #[test]
+    fn joining_a_network_enters_its_namespace_only() {
+        let sys = Recording::new();
+        let ns = File::open("/dev/null").unwrap();
+        enter_netns(&sys, ns.as_fd()).unwrap();
+        assert_eq!(sys.calls(), [Call::Setns(CloneFlags::CLONE_NEWNET)]);
+    }
+
+    #[test]
+    fn a_namespace_that_cannot_be_entered_fails_as_ip_did() {
+        let e = ip_error(
+            "link set lo up\nlink add br0 type bridge\n",
+            "denied".into(),
+        );
+        assert_eq!(e.to_string(), "ip link set lo up: denied");
+        let thread = std::thread::current().id();
+        let other = on_own_thread(|| Ok(std::thread::current().id())).unwrap();
+        assert_ne!(
+            other, thread,
+            "the namespace change stays off the caller's thread"
+        );
+    }
 
     #[test]
     fn hosts_list_every_container() {

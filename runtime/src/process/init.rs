@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sched::{unshare, CloneFlags};
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -22,7 +22,7 @@ use super::rootfs::{self, Layout};
 use super::{capabilities, exec, namespaces, pty, reaper, seccomp};
 use crate::cgroups::{self, Cgroup};
 use crate::spec::{GATE_ANNOTATION, REAPER_ANNOTATION};
-use crate::syscalls::Real;
+use crate::syscalls::{as_errno, Real, Syscalls};
 
 /// argv[1] that makes the kiln binary act as the init helper.
 pub const MARKER: &str = "__kiln-init";
@@ -127,7 +127,8 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     // unshares it: inside the container's cgroup. The network, UTS and IPC
     // namespaces are the child's too (see CHILD_NAMESPACES): who needs the
     // container's network namespace finds it through the child's pid.
-    unshare(flags - CHILD_NAMESPACES).map_err(|e| format!("unshare: {e}"))?;
+    Real.unshare(flags - CHILD_NAMESPACES)
+        .map_err(|e| format!("unshare: {}", as_errno(&e)))?;
     // SAFETY: this process is single-threaded (a fresh exec).
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
@@ -192,7 +193,8 @@ impl Join {
             _ => return Err("the helper could not make the cgroup".into()),
         }
         if self.cgroupns {
-            unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("unshare: {e}"))?;
+            Real.unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| format!("unshare: {}", as_errno(&e)))?;
         }
         Ok(())
     }
@@ -286,7 +288,9 @@ fn setup_and_exec(
     // The cgroup namespace waits until the child stands in its cgroup.
     let own = flags.intersection(CHILD_NAMESPACES - CloneFlags::CLONE_NEWCGROUP);
     if !own.is_empty() {
-        unshare(own).map_err(setup("unshare"))?;
+        Real.unshare(own)
+            .map_err(|e| as_errno(&e))
+            .map_err(setup("unshare"))?;
     }
     if flags.contains(CloneFlags::CLONE_NEWNET) {
         namespaces::loopback_up().map_err(setup("network"))?;
@@ -315,7 +319,9 @@ fn setup_and_exec(
     }
     if flags.contains(CloneFlags::CLONE_NEWUTS) {
         if let Some(h) = spec.hostname() {
-            nix::unistd::sethostname(h).map_err(setup("sethostname"))?;
+            Real.sethostname(h)
+                .map_err(|e| as_errno(&e))
+                .map_err(setup("sethostname"))?;
         }
     }
     stdio(sock, config)?;
