@@ -83,8 +83,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Store(#[from] kiln_cache::StoreError),
-    #[error("writing a layer: {0}")]
-    Layer(String),
+    #[error(transparent)]
+    Export(#[from] exporter::error::ExportError),
     /// A COPY/ADD source that cannot be used (missing, outside the context).
     #[error("{0}")]
     Source(String),

@@ -8,6 +8,7 @@
 mod local;
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use kiln_cache::Store;
@@ -32,10 +33,35 @@ pub enum NamedError {
     Syntax(String),
     #[error("--build-context {name}: {path} is not a directory")]
     NotDir { name: String, path: String },
-    #[error("--build-context {name}: loading the OCI layout: {message}")]
-    Load { name: String, message: String },
+    #[error("--build-context {name}: loading the OCI layout: {cause}")]
+    Load { name: String, cause: LoadError },
     #[error("--build-context {name}: no image tagged {tag:?} in the OCI layout")]
     NoTag { name: String, tag: String },
+}
+
+/// Why a named context could not be made into an image. The build shows
+/// a named context's error by its text alone, so each cause is part of
+/// the text, held typed rather than as a source (which would repeat it).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: {cause}", path.display())]
+    File { path: PathBuf, cause: io::Error },
+    #[error("{0}")]
+    Io(io::Error),
+    #[error("{0}")]
+    Archive(kiln_cache::archive::ArchiveError),
+    #[error("no image in the layout")]
+    Empty,
+    #[error("{0}")]
+    Git(git::GitError),
+    #[error("{0}")]
+    Ignore(kiln_parser::ignore::IgnoreError),
+    #[error("{0}")]
+    Context(crate::context::ContextError),
+    #[error("{0}")]
+    Store(kiln_cache::StoreError),
+    #[error("{0}")]
+    Build(Box<crate::BuildError>),
 }
 
 /// Parses one `--build-context` flag.
@@ -75,17 +101,17 @@ pub fn load_layout(
     path: &Path,
     tag: Option<&str>,
 ) -> Result<String, NamedError> {
-    let fail = |message: String| NamedError::Load {
-        name: name.to_string(),
-        message,
-    };
+    let fail = load_failed(name);
     let mut builder = tar::Builder::new(Vec::new());
-    builder
-        .append_dir_all(".", path)
-        .map_err(|e| fail(format!("{}: {e}", path.display())))?;
-    let bytes = builder.into_inner().map_err(|e| fail(e.to_string()))?;
+    builder.append_dir_all(".", path).map_err(|cause| {
+        fail(LoadError::File {
+            path: path.to_path_buf(),
+            cause,
+        })
+    })?;
+    let bytes = builder.into_inner().map_err(|e| fail(LoadError::Io(e)))?;
     let images = kiln_cache::archive::load(store, std::io::Cursor::new(bytes))
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(LoadError::Archive(e)))?;
     let found = match tag {
         None => images.first(),
         Some(t) => images
@@ -98,7 +124,15 @@ pub fn load_layout(
             name: name.to_string(),
             tag: t.to_string(),
         }),
-        (None, None) => Err(fail("no image in the layout".into())),
+        (None, None) => Err(fail(LoadError::Empty)),
+    }
+}
+
+/// The error for named context `name` failing with a cause.
+pub(crate) fn load_failed(name: &str) -> impl Fn(LoadError) -> NamedError + '_ {
+    move |cause| NamedError::Load {
+        name: name.to_string(),
+        cause,
     }
 }
 
@@ -131,17 +165,15 @@ pub fn load_all(
 /// A git context checked out (without `.git`, as a git build context is)
 /// and imported as a directory.
 fn import_git(store: &Store, name: &str, url: &str, arch: &str) -> Result<String, NamedError> {
-    let fail = |message: String| NamedError::Load {
-        name: name.to_string(),
-        message,
-    };
+    let fail = load_failed(name);
     let r = GitRef::parse(url).ok_or_else(|| NamedError::Syntax(format!("{name}={url}")))?;
     let temp = tempfile::Builder::new()
         .prefix("kiln-named-context-")
         .tempdir()
-        .map_err(|e| fail(e.to_string()))?;
-    let commit = git::resolve(&r).map_err(|e| fail(e.to_string()))?;
-    let dir = git::checkout(&r, &commit, temp.path(), false).map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(LoadError::Io(e)))?;
+    let git_failed = |e| fail(LoadError::Git(e));
+    let commit = git::resolve(&r).map_err(git_failed)?;
+    let dir = git::checkout(&r, &commit, temp.path(), false).map_err(git_failed)?;
     local::import_dir(store, name, &dir, arch, false)
 }
 

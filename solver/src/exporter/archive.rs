@@ -21,6 +21,7 @@ use kiln_cache::{BlobRef, Digest, ImageRecord, LayerRecord, Reference, Store};
 
 use super::annotations::Annotations;
 use super::encoder::{LayerCompression, LayerEncoder};
+use super::error::ExportError;
 use crate::BuildError;
 use tarfile::{blob_path, TarFile};
 
@@ -53,7 +54,12 @@ impl Default for ArchiveOptions {
 }
 
 fn failed(dest: &Path) -> impl Fn(io::Error) -> BuildError + '_ {
-    move |e| BuildError::Output(format!("{}: {e}", dest.display()))
+    move |source| {
+        BuildError::from(ExportError::Write {
+            path: dest.to_path_buf(),
+            source,
+        })
+    }
 }
 
 /// Writes `image` under `names` to `dest`.
@@ -129,7 +135,7 @@ impl Writer<'_> {
             .and_then(|_| self.tar.dir("blobs/sha256/"));
         r.map_err(|e| self.io(e))?;
         let config = ConfigBlob::parse(self.store.read_blob(&image.config.digest)?)
-            .map_err(|e| BuildError::Output(e.to_string()))?;
+            .map_err(ExportError::OutputConfig)?;
         self.put(&config.digest, &config.bytes)?;
         let mut descs = Vec::new();
         let mut paths = Vec::new();
@@ -137,14 +143,13 @@ impl Writer<'_> {
             let blob = self.layer(layer, opts.layers)?;
             let media = flavor.layer(opts.layers.compression);
             descs.push(
-                descriptor(media, &blob.digest, blob.size)
-                    .map_err(|e| BuildError::Output(e.to_string()))?,
+                descriptor(media, &blob.digest, blob.size).map_err(ExportError::OutputManifest)?,
             );
             paths.push(blob_path(&blob.digest));
         }
         let notes = self.manifest_annotations(image, &opts.annotations)?;
         let manifest = ManifestBlob::build(flavor, &config, descs, Some(notes))
-            .map_err(|e| BuildError::Output(e.to_string()))?;
+            .map_err(ExportError::OutputManifest)?;
         self.put(&manifest.digest, &manifest.bytes)?;
         let index = index_json(&manifest, names, &opts.annotations)?;
         let mut files: Vec<(&str, Vec<u8>)> = vec![("oci-layout", LAYOUT.to_vec())];
@@ -170,7 +175,7 @@ impl Writer<'_> {
         extra: &Annotations,
     ) -> Result<HashMap<String, String>, BuildError> {
         let stored = ManifestBlob::parse(self.store.read_blob(&image.manifest.digest)?)
-            .map_err(|e| BuildError::Output(e.to_string()))?;
+            .map_err(ExportError::OutputManifest)?;
         let mut notes = stored.manifest.annotations().clone().unwrap_or_default();
         notes.extend(extra.manifest.clone());
         Ok(notes)
@@ -255,7 +260,7 @@ fn encode(source: File, out: &mut dyn Write, how: LayerCompression) -> io::Resul
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, BuildError> {
-    json::canonical(value).map_err(|e| BuildError::Output(e.to_string()))
+    Ok(json::canonical(value).map_err(ExportError::Encode)?)
 }
 
 /// index.json: the manifest once per name (by ID alone without one), its
@@ -266,9 +271,7 @@ fn index_json(
     names: &[Reference],
     notes: &Annotations,
 ) -> Result<Vec<u8>, BuildError> {
-    let desc = manifest
-        .descriptor()
-        .map_err(|e| BuildError::Output(e.to_string()))?;
+    let desc = manifest.descriptor().map_err(ExportError::OutputManifest)?;
     let named: Vec<_> = match names.is_empty() {
         true => vec![desc],
         false => names
@@ -278,7 +281,7 @@ fn index_json(
     };
     let mut entries = Vec::new();
     for d in named {
-        let mut v = serde_json::to_value(&d).map_err(|e| BuildError::Output(e.to_string()))?;
+        let mut v = serde_json::to_value(&d).map_err(ExportError::Encode)?;
         let mut extra: BTreeMap<String, String> = notes.index_descriptor.clone();
         extra.extend(notes.manifest_descriptor.clone());
         if !extra.is_empty() {
@@ -318,7 +321,7 @@ fn manifest_json(
         "RepoTags": if tags.is_empty() { serde_json::Value::Null } else { serde_json::json!(tags) },
         "Layers": layers,
     }]);
-    serde_json::to_vec(&entry).map_err(|e| BuildError::Output(e.to_string()))
+    Ok(serde_json::to_vec(&entry).map_err(ExportError::Encode)?)
 }
 
 /// The classic `repositories` file: name → tag → top layer's diff_id.
@@ -338,7 +341,6 @@ fn repositories(image: &ImageRecord, names: &[Reference]) -> Result<Option<Vec<u
     if repos.is_empty() {
         return Ok(None);
     }
-    serde_json::to_vec(&repos)
-        .map(Some)
-        .map_err(|e| BuildError::Output(e.to_string()))
+    let bytes = serde_json::to_vec(&repos).map_err(ExportError::Encode)?;
+    Ok(Some(bytes))
 }

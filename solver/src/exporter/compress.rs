@@ -11,6 +11,7 @@ use kiln_cache::image::media_type::{self, Flavor};
 use kiln_cache::{BlobRef, LayerRecord, Store};
 
 use super::encoder::{LayerCompression, LayerEncoder};
+use super::error::ExportError;
 use crate::BuildError;
 
 /// `layer` as a blob compressed with `want`, and its OCI media type.
@@ -26,10 +27,12 @@ pub fn compressed(
     if let Some(found) = store.compressed_variant(&layer.diff_id, want.as_str())? {
         return Ok((found, media));
     }
-    let failed = |e: io::Error| BuildError::Layer(format!("compressing {}: {e}", layer.diff_id));
+    let failed = |source| ExportError::Compress {
+        diff_id: layer.diff_id,
+        source,
+    };
     let source = BufReader::with_capacity(1 << 20, store.open_blob(&layer.blob.digest)?);
-    let (_, mut plain) =
-        compression::decoder(source).map_err(|e| BuildError::Layer(e.to_string()))?;
+    let (_, mut plain) = compression::decoder(source).map_err(ExportError::Decompress)?;
     let writer = store.blob_writer()?;
     // The same encoder as archive exports, so a layer has one digest per
     // compression wherever it goes.

@@ -14,6 +14,7 @@ use kiln_cache::{
     StagingDir, Store,
 };
 
+use super::error::ExportError;
 use crate::BuildError;
 
 fn is_empty_dir(p: &Path) -> bool {
@@ -36,8 +37,7 @@ pub fn commit_layer(
         return Ok(None);
     }
     if let Some(epoch) = source_date_epoch {
-        crate::exporter::epoch::clamp_tree(staging.path(), epoch)
-            .map_err(|e| BuildError::Layer(format!("clamping mtimes: {e}")))?;
+        crate::exporter::epoch::clamp_tree(staging.path(), epoch).map_err(ExportError::Clamp)?;
     }
     let opts = DiffOptions {
         source_date_epoch,
@@ -45,8 +45,7 @@ pub fn commit_layer(
         ..DiffOptions::default()
     };
     let writer = store.blob_writer()?;
-    let (writer, digests) =
-        diff(staging.path(), writer, &opts).map_err(|e| BuildError::Layer(e.to_string()))?;
+    let (writer, digests) = diff(staging.path(), writer, &opts).map_err(ExportError::Diff)?;
     let blob = writer.commit(Some(&digests.digest))?;
     let snapshot = store.commit_snapshot(
         staging,
@@ -112,18 +111,16 @@ pub fn write_image_annotated(
     tags: &[Reference],
     annotations: &[(String, String)],
 ) -> Result<ImageRecord, BuildError> {
-    let blob = config
-        .to_blob()
-        .map_err(|e| BuildError::Layer(e.to_string()))?;
+    let blob = config.to_blob().map_err(ExportError::Config)?;
     let config_ref = store.put_blob_bytes(&blob.bytes)?;
     let descs = layers
         .iter()
         .map(|l| descriptor(&l.media_type, &l.blob.digest, l.blob.size))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| BuildError::Layer(e.to_string()))?;
+        .map_err(ExportError::Manifest)?;
     let notes = (!annotations.is_empty()).then(|| annotations.iter().cloned().collect());
-    let manifest = ManifestBlob::build(Flavor::Oci, &blob, descs, notes)
-        .map_err(|e| BuildError::Layer(e.to_string()))?;
+    let manifest =
+        ManifestBlob::build(Flavor::Oci, &blob, descs, notes).map_err(ExportError::Manifest)?;
     let manifest_ref = store.put_blob_bytes(&manifest.bytes)?;
     let created = config
         .doc

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use kiln_cache::{LayerRecord, Store};
 
+use super::error::ExportError;
 use crate::ops::layered::Layered;
 use crate::ops::mounts::tree::materialize;
 use crate::BuildError;
@@ -23,18 +24,19 @@ fn merged(store: &Store, layers: &[LayerRecord]) -> Layered {
     )
 }
 
-fn out_err(dest: &Path) -> impl FnOnce(String) -> BuildError + '_ {
-    move |e| BuildError::Output(format!("{}: {e}", dest.display()))
-}
-
 /// Writes the filesystem of `layers` into directory `dest`.
 pub fn write_dir(store: &Store, layers: &[LayerRecord], dest: &Path) -> Result<(), BuildError> {
-    std::fs::create_dir_all(dest).map_err(|e| out_err(dest)(e.to_string()))?;
+    std::fs::create_dir_all(dest).map_err(ExportError::write(dest))?;
     if layers.is_empty() {
         return Ok(());
     }
-    materialize(&merged(store, layers), Path::new(""), dest, false)
-        .map_err(|e| out_err(dest)(e.to_string()))
+    materialize(&merged(store, layers), Path::new(""), dest, false).map_err(|cause| {
+        ExportError::Tree {
+            path: dest.to_path_buf(),
+            cause,
+        }
+    })?;
+    Ok(())
 }
 
 /// Writes the filesystem of `layers` as a tar to `dest` (`-`: stdout).
@@ -45,7 +47,7 @@ pub fn write_tar(store: &Store, layers: &[LayerRecord], dest: &Path) -> Result<(
     let out: Box<dyn Write> = if dest == Path::new("-") {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(File::create(dest).map_err(|e| out_err(dest)(e.to_string()))?)
+        Box::new(File::create(dest).map_err(ExportError::write(dest))?)
     };
     let mut tar = tar::Builder::new(BufWriter::new(out));
     tar.follow_symlinks(false);
@@ -53,5 +55,6 @@ pub fn write_tar(store: &Store, layers: &[LayerRecord], dest: &Path) -> Result<(
     tar.append_dir_all(".", &tree)
         .and_then(|_| tar.into_inner())
         .and_then(|mut w| w.flush())
-        .map_err(|e| out_err(dest)(e.to_string()))
+        .map_err(ExportError::write(dest))?;
+    Ok(())
 }

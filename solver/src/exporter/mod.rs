@@ -11,6 +11,7 @@ pub mod archive;
 pub mod compress;
 pub mod encoder;
 pub mod epoch;
+pub mod error;
 pub mod image;
 pub mod local;
 pub mod push;

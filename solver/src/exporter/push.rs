@@ -13,6 +13,7 @@ use kiln_cache::registry::{self, PushOptions, RegistryConfig};
 use kiln_cache::{Digest, ImageRecord, LayerRecord, Reference, Store};
 
 use super::compress::compressed;
+use super::error::ExportError;
 use crate::progress::{Event, Progress};
 use crate::pull::{layer_line, off_runtime};
 use crate::BuildError;
@@ -34,20 +35,19 @@ pub fn registry_form(
             snapshot: l.snapshot.clone(),
         });
     }
-    let bad = |e: String| BuildError::Output(format!("making the pushed manifest: {e}"));
     let config = ConfigBlob::parse(store.read_blob(&image.config.digest)?)
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(ExportError::PushConfig)?;
     let descs = layers
         .iter()
         .map(|l| descriptor(&l.media_type, &l.blob.digest, l.blob.size))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(ExportError::PushManifest)?;
     // The built manifest's annotations (`--annotation`) travel with it.
     let stored = ManifestBlob::parse(store.read_blob(&image.manifest.digest)?)
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(ExportError::PushManifest)?;
     let notes = stored.manifest.annotations().clone();
-    let manifest =
-        ManifestBlob::build(Flavor::Oci, &config, descs, notes).map_err(|e| bad(e.to_string()))?;
+    let manifest = ManifestBlob::build(Flavor::Oci, &config, descs, notes)
+        .map_err(ExportError::PushManifest)?;
     let manifest_ref = store.put_blob_bytes(&manifest.bytes)?;
     Ok(ImageRecord {
         manifest: manifest_ref,

@@ -22,13 +22,17 @@ use crate::context::stat_cache::StatCache;
 use crate::context::{contenthash, walk, Entry, EntryKind};
 use crate::exporter::image::{commit_layer, layer_of_record, write_image};
 
-use super::NamedError;
+use super::{load_failed as fail, LoadError, NamedError};
 
-fn fail(name: &str) -> impl Fn(String) -> NamedError + '_ {
-    move |message| NamedError::Load {
-        name: name.to_string(),
-        message,
+fn file_failed(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |cause| LoadError::File {
+        path: path.to_path_buf(),
+        cause,
     }
+}
+
+fn build_failed(e: crate::BuildError) -> LoadError {
+    LoadError::Build(Box::new(e))
 }
 
 /// The directory's `.dockerignore`, or nothing excluded.
@@ -40,9 +44,9 @@ fn ignore_of(name: &str, dir: &Path) -> Result<Matcher, NamedError> {
             &path.display().to_string(),
             &String::from_utf8_lossy(&bytes),
         )
-        .map_err(|e| fail(name)(e.to_string())),
+        .map_err(|e| fail(name)(LoadError::Ignore(e))),
         Ok(None) => Ok(Matcher::default()),
-        Err(e) => Err(fail(name)(format!("{}: {e}", path.display()))),
+        Err(e) => Err(fail(name)(file_failed(&path)(e))),
     }
 }
 
@@ -57,13 +61,14 @@ pub fn import_dir(
 ) -> Result<String, NamedError> {
     let err = fail(name);
     let matcher = ignore_of(name, dir)?;
-    let entries = walk(dir, &matcher).map_err(|e| err(e.to_string()))?;
+    let entries = walk(dir, &matcher).map_err(|e| err(LoadError::Context(e)))?;
     let refs: Vec<&Entry> = entries.iter().collect();
     let mut stats = match lasting {
         true => StatCache::load(&store.root().join("builds").join("stat-cache"), dir),
         false => StatCache::in_memory(),
     };
-    let digests = contenthash::digests(dir, &refs, &mut stats).map_err(|e| err(e.to_string()))?;
+    let digests =
+        contenthash::digests(dir, &refs, &mut stats).map_err(|e| err(LoadError::Context(e)))?;
     // The stat cache only saves work; failing to write it is not an error.
     let _ = stats.save();
     let mut key = blake3::Hasher::new();
@@ -73,7 +78,7 @@ pub fn import_dir(
         key.update(line.as_bytes());
     }
     let key = format!("named-context:{}", key.finalize().to_hex());
-    let layer = match reuse(store, &key).map_err(|e| err(e.to_string()))? {
+    let layer = match reuse(store, &key).map_err(|e| err(build_failed(e)))? {
         Some(layer) => layer,
         None => {
             let layer = copy_in(store, name, dir, &entries)?;
@@ -89,7 +94,7 @@ pub fn import_dir(
                     description: format!("build context {name}"),
                     kind: RecordKind::Regular,
                 })
-                .map_err(|e| err(e.to_string()))?;
+                .map_err(|e| err(LoadError::Store(e)))?;
             layer
         }
     };
@@ -118,12 +123,12 @@ fn copy_in(
     let err = fail(name);
     let staging = store
         .new_snapshot_staging()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(LoadError::Store(e)))?;
     let mut dirs = Vec::new();
     for e in entries {
         let src = dir.join(&e.path);
         let dest = staging.path().join(&e.path);
-        let io = |x: std::io::Error| err(format!("{}: {x}", src.display()));
+        let io = |x| err(file_failed(&src)(x));
         match e.kind {
             EntryKind::Dir => fs::create_dir_all(&dest).map_err(io)?,
             EntryKind::File => {
@@ -149,11 +154,10 @@ fn copy_in(
         }
     }
     for (dest, mtime) in dirs.iter().rev() {
-        filetime::set_file_mtime(dest, *mtime)
-            .map_err(|x| err(format!("{}: {x}", dest.display())))?;
+        filetime::set_file_mtime(dest, *mtime).map_err(|x| err(file_failed(dest)(x)))?;
     }
     commit_layer(store, staging, None, &format!("build context {name}"), None)
-        .map_err(|e| err(e.to_string()))
+        .map_err(|e| err(build_failed(e)))
 }
 
 /// A scratch image holding `layer`.
@@ -173,6 +177,7 @@ fn image_of(
         layers.iter().map(|l| l.diff_id.to_string()).collect(),
         &created,
     );
-    let image = write_image(store, &config, &layers, &[]).map_err(|e| fail(name)(e.to_string()))?;
+    let image =
+        write_image(store, &config, &layers, &[]).map_err(|e| fail(name)(build_failed(e)))?;
     Ok(image.id().to_string())
 }

@@ -1,0 +1,64 @@
+//! What writing an output can fail with, each lower error kept whole.
+
+use std::io;
+use std::path::PathBuf;
+
+use kiln_cache::compression::CompressionError;
+use kiln_cache::image::{ConfigError, ManifestError};
+use kiln_cache::layer::diff::DiffError;
+use kiln_cache::Digest;
+
+use crate::ops::mounts::MountError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    // A step's layer: a failed step's line shows these by Display alone,
+    // so they carry their cause in the text rather than as a source.
+    #[error("writing a layer: clamping mtimes: {0}")]
+    Clamp(io::Error),
+    #[error("writing a layer: {0}")]
+    Diff(DiffError),
+
+    #[error("writing a layer")]
+    Config(#[source] ConfigError),
+    #[error("writing a layer")]
+    Manifest(#[source] ManifestError),
+    #[error("writing a layer")]
+    Decompress(#[source] CompressionError),
+    #[error("writing a layer: compressing {diff_id}")]
+    Compress {
+        diff_id: Digest,
+        #[source]
+        source: io::Error,
+    },
+
+    /// An archive or directory output that could not be written.
+    #[error("output: {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The filesystem output: the mount error already names its cause.
+    #[error("output: {}: {cause}", path.display())]
+    Tree { path: PathBuf, cause: MountError },
+    #[error("output")]
+    OutputConfig(#[source] ConfigError),
+    #[error("output")]
+    OutputManifest(#[source] ManifestError),
+    #[error("output")]
+    Encode(#[source] serde_json::Error),
+    /// `--push`: the registry form of the image's manifest.
+    #[error("output: making the pushed manifest")]
+    PushConfig(#[source] ConfigError),
+    #[error("output: making the pushed manifest")]
+    PushManifest(#[source] ManifestError),
+}
+
+impl ExportError {
+    /// The error for a failed write to output `path`.
+    pub fn write(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> ExportError {
+        let path = path.into();
+        move |source| ExportError::Write { path, source }
+    }
+}
