@@ -31,6 +31,8 @@ use crate::progress::{Event, Progress};
 use crate::BuildError;
 
 mod board;
+#[cfg(test)]
+mod tests;
 
 use board::Board;
 

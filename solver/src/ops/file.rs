@@ -447,3 +447,7 @@ pub fn mkdir(path: &str, owner: (u32, u32), t: &Target<'_>) -> Result<(), FileEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;
