@@ -42,6 +42,8 @@ enum Command {
     /// Developer tools: the parse tree, word expansion
     #[command(subcommand)]
     Debug(cmd::debug::Command),
+    /// Get real time events: containers, images, volumes, networks
+    Events(cmd::events::Args),
     #[command(flatten)]
     Image(cmd::image::Command),
     /// See and prune the build cache and the store
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args, &cli.globals),
         Command::Context(c) => c.run(&cli.globals),
         Command::Debug(c) => c.run(&cli.globals),
+        Command::Events(args) => cmd::events::run(args, &cli.globals),
         Command::Image(c) => c.run(&cli.globals),
         Command::Cache(c) => c.run(&cli.globals),
         Command::System(c) => c.run(&cli.globals),

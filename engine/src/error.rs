@@ -93,6 +93,19 @@ pub enum Error {
     /// Marking the container as expecting an attach client.
     #[error(transparent)]
     AttachClient(io::Error),
+
+    #[error("opening the store at {}", .root.display())]
+    StoreAt { root: PathBuf, source: StoreError },
+    #[error("remove {name}: volume is in use - [{container}]")]
+    VolumeInUse { name: String, container: String },
+    #[error("{op} {}", .path.display())]
+    Events {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("encoding an event")]
+    EventEncode(#[source] serde_json::Error),
 }
 
 impl Error {

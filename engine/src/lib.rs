@@ -5,13 +5,22 @@
 
 pub mod container;
 mod error;
+pub mod events;
+pub mod filter;
+mod holds;
 pub mod image;
+mod network;
+pub mod prune;
+mod usage;
+mod volume;
 
 use std::path::{Path, PathBuf};
 
 use kiln_runtime::container::state::Containers;
 
 pub use error::Error;
+pub use holds::ContainerHolds;
+pub use volume::VolumeCreateOptions;
 
 /// One store root and everything kept under it.
 #[derive(Debug, Clone)]

@@ -10,9 +10,9 @@ use kiln_cache::units::{
     go_time_string, human_duration, human_size, parse_go_duration, parse_ram_bytes, rfc3339,
 };
 use kiln_cache::{CheckReport, PruneOptions, RecordUsage, Store};
+use kiln_engine::ContainerHolds;
 use serde_json::json;
 
-use crate::cmd::container::ContainerHolds;
 use crate::globals::Globals;
 
 #[derive(clap::Subcommand)]
@@ -330,7 +330,7 @@ fn prune(
         return Ok(ExitCode::SUCCESS);
     }
     // Containers' layers are roots, as images' are.
-    let report = store.prune(&options, &ContainerHolds::new(globals))?;
+    let report = store.prune(&options, &ContainerHolds::new(&globals.root))?;
     if !report.deleted.is_empty() {
         writeln!(out, "Deleted build cache objects:")?;
         for id in &report.deleted {
@@ -352,7 +352,7 @@ fn check(
     globals: &Globals,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let report = store.check(args.repair, &ContainerHolds::new(globals))?;
+    let report = store.check(args.repair, &ContainerHolds::new(&globals.root))?;
     write_check(&report, out)?;
     if report.is_healthy() {
         return Ok(ExitCode::SUCCESS);

@@ -17,11 +17,11 @@ use kiln_cache::image::{history, inspect, ConfigBlob};
 use kiln_cache::image_store::ImageEntry;
 use kiln_cache::reference::Reference;
 use kiln_cache::Store;
+use kiln_engine::ContainerHolds;
 use kiln_parser::ast::{CommandLine, InstructionKind};
 use kiln_parser::expand::Lexer;
 use kiln_runtime::container::state::Container;
 
-use crate::cmd::container::ContainerHolds;
 use crate::globals::Globals;
 use crate::table::{ellipsis, Table};
 
@@ -281,7 +281,7 @@ fn tag(store: &Store, source: &str, target: &str) -> anyhow::Result<ExitCode> {
 fn rmi(store: &Store, globals: &Globals, force: bool, refs: &[String]) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut out = io::stdout().lock();
-    let holds = ContainerHolds::new(globals);
+    let holds = ContainerHolds::new(&globals.root);
     for user_ref in refs {
         if let Err(err) = rmi_one(store, &holds, force, user_ref, &mut out) {
             eprintln!("kiln: error: {err:#}");

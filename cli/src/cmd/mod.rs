@@ -7,6 +7,7 @@ pub mod check;
 pub mod container;
 pub mod context;
 pub mod debug;
+pub mod events;
 pub mod expand;
 pub mod image;
 pub mod registry;

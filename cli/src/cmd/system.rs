@@ -4,9 +4,9 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use kiln_cache::units::human_size;
-use kiln_cache::{DfRow, Store};
+use kiln_cache::DfRow;
+use kiln_engine::Engine;
 use serde_json::json;
 
 use crate::cmd::cache::{row, write_table};
@@ -33,11 +33,7 @@ impl Command {
             Command::Df(args) => args,
             Command::Prune(args) => return crate::cmd::container::system_prune(args, globals),
         };
-        let store = Store::open(&globals.root)
-            .with_context(|| format!("opening the store at {}", globals.root.display()))?;
-        let mut df = store.system_df()?;
-        // The store cannot read container state: those rows come from the runtime.
-        (df.containers, df.volumes) = crate::cmd::container::df_rows(globals);
+        let df = Engine::new(&globals.root).system_df()?;
         let lines = [
             ("Images", df.images, true),
             ("Containers", df.containers, true),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod attach;
 mod commit;
 mod cp;
+mod events;
 mod lifecycle;
 mod links;
 mod network;

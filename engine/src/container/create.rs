@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::options::CreateOptions;
 use super::{links, ports, spec};
+use crate::events::Event;
 use crate::image::Image;
 use crate::{Engine, Error};
 
@@ -24,8 +25,11 @@ impl Engine {
         let id = spec::new_id()?;
         let dir = self.containers().dir().join(&id);
         let result = self.create_in(opts, &id, &dir);
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&dir);
+        match &result {
+            Ok(c) => self.note(Event::container("create", c)),
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
         }
         result
     }

@@ -12,6 +12,7 @@ use kiln_runtime::container::lifecycle as lc;
 use kiln_runtime::container::monitor;
 use kiln_runtime::container::state::{self, Container, State};
 
+use crate::events::Event;
 use crate::{Engine, Error};
 
 /// Docker's stop timeout when neither the caller nor the container sets one.
@@ -94,12 +95,15 @@ impl Engine {
         if opts.attach {
             attach::expect_client(&c.dir).map_err(Error::AttachClient)?;
         }
+        // Its last exit is journaled before the new run replaces it.
+        self.journal_exit(&c);
         if let Err(e) = monitor::spawn(&c.dir) {
             if opts.attach {
                 attach::forget_client(&c.dir);
             }
             return Err(e.into());
         }
+        self.note(Event::container("start", &c));
         Ok(c)
     }
 
@@ -107,13 +111,16 @@ impl Engine {
     /// The container's state once it ended.
     pub fn stop(&self, key: &str, opts: StopOptions) -> Result<State, Error> {
         let c = self.container(key)?;
-        stop(&c, opts)
+        let state = stop(&c, opts)?;
+        self.note_stopped(&c);
+        Ok(state)
     }
 
     /// Stops the container, then starts it under a new monitor.
     pub fn restart(&self, key: &str, opts: StopOptions) -> Result<(), Error> {
         let c = self.container(key)?;
         stop(&c, opts)?;
+        self.note_stopped(&c);
         // The monitor finishes its bookkeeping before a new one may start.
         let deadline = Instant::now() + MONITOR_EXIT_WAIT;
         while state::monitor_alive(&c.dir) && Instant::now() < deadline {
@@ -121,36 +128,69 @@ impl Engine {
         }
         let c = Container::load(&c.dir)?;
         monitor::spawn(&c.dir)?;
+        self.note(Event::container("start", &c));
+        self.note(Event::container("restart", &c));
         Ok(())
     }
 
     /// Sends a signal to the container's first process.
     pub fn kill(&self, key: &str, opts: KillOptions) -> Result<(), Error> {
         let c = self.container(key)?;
-        Ok(lc::kill(&c, opts.signal.0)?)
+        lc::kill(&c, opts.signal.0)?;
+        let signal = (opts.signal.0 as i32).to_string();
+        self.note(Event::container("kill", &c).with("signal", signal));
+        Ok(())
     }
 
     /// Docker's `rm`: refuses a live container unless forced.
     pub fn remove(&self, key: &str, opts: RemoveOptions) -> Result<(), Error> {
         let c = self.container(key)?;
-        Ok(lc::remove(&c, opts.force, opts.volumes)?)
+        self.remove_container(&c, opts)
+    }
+
+    /// [`Engine::remove`] of a container already found.
+    pub(crate) fn remove_container(&self, c: &Container, opts: RemoveOptions) -> Result<(), Error> {
+        self.journal_exit(c);
+        lc::remove(c, opts.force, opts.volumes)?;
+        self.note(Event::container("destroy", c));
+        Ok(())
     }
 
     /// Blocks until the container has run and stopped; its exit code.
     pub fn wait(&self, key: &str) -> Result<i32, Error> {
         let c = self.container(key)?;
-        Ok(lc::wait(&c.dir)?)
+        let code = lc::wait(&c.dir)?;
+        if let Ok(c) = Container::load(&c.dir) {
+            self.journal_exit(&c);
+        }
+        Ok(code)
     }
 
     /// The new name must be free and follow Docker's rule.
     pub fn rename(&self, key: &str, new_name: &str) -> Result<(), Error> {
-        Ok(self.containers().rename(key, new_name)?)
+        // The new name is checked first (by the rename), then the lookup.
+        let old = self.container(key).map(|c| c.record.name).ok();
+        self.containers().rename(key, new_name)?;
+        let c = self.container(new_name)?;
+        self.note(Event::container("rename", &c).with("oldName", old.unwrap_or_default()));
+        Ok(())
     }
 
     /// Freezes (`paused`) or thaws every process of a running container.
     pub fn set_paused(&self, key: &str, paused: bool) -> Result<(), Error> {
         let c = self.container(key)?;
-        Ok(lc::set_paused(&c, paused)?)
+        lc::set_paused(&c, paused)?;
+        let action = if paused { "pause" } else { "unpause" };
+        self.note(Event::container(action, &c));
+        Ok(())
+    }
+
+    /// A stopped container's exit, then Docker's `stop`.
+    fn note_stopped(&self, c: &Container) {
+        if let Ok(now) = Container::load(&c.dir) {
+            self.journal_exit(&now);
+        }
+        self.note(Event::container("stop", c));
     }
 }
 

@@ -10,6 +10,7 @@ use kiln_runtime::{Outcome, Request};
 
 use super::options::{CreateOptions, Runtime};
 use super::spec;
+use crate::events::Event;
 use crate::{Engine, Error};
 
 /// Docker's exit status when the container could not be created or started.
@@ -54,7 +55,9 @@ impl Engine {
 
     /// Starts `c` under a monitor process of its own and returns.
     pub fn start_detached(&self, c: &Container) -> Result<(), monitor::Error> {
-        monitor::spawn(&c.dir)
+        monitor::spawn(&c.dir)?;
+        self.note(Event::container("start", c));
+        Ok(())
     }
 
     fn run_recorded(
@@ -64,8 +67,8 @@ impl Engine {
     ) -> Result<Outcome, Error> {
         let c = self.create(opts)?;
         let result = self.foreground_recorded(opts, &c, helper);
-        if opts.rm {
-            let _ = lifecycle::remove_files(&c, true);
+        if opts.rm && lifecycle::remove_files(&c, true).is_ok() {
+            self.note(Event::container("destroy", &c));
         }
         result
     }
@@ -86,6 +89,7 @@ impl Engine {
             s.ports = bound;
             s.started_at = Some(state::now());
         })?;
+        self.note(Event::container("start", c));
         let req = Request {
             id: c.record.id.clone(),
             spec: c.record.spec.clone(),
@@ -98,7 +102,7 @@ impl Engine {
             .as_ref()
             .map(|o| o.exit_code() as i32)
             .unwrap_or(SETUP_FAILED);
-        c.update(|s| {
+        let ended = c.update(|s| {
             s.status = Status::Exited;
             s.pid = 0;
             s.exit_code = code;
@@ -107,6 +111,10 @@ impl Engine {
                 s.oom_killed = o.oom_killed;
             }
         })?;
+        self.journal_exit(&Container {
+            state: ended,
+            ..c.clone()
+        });
         Ok(result?)
     }
 

@@ -3,15 +3,10 @@
 use std::process::ExitCode;
 
 use kiln_engine::Engine;
-use kiln_runtime::container::state::Containers;
 
 use super::flags::RunArgs;
 use super::status::report_error;
 use crate::globals::Globals;
-
-pub(super) fn containers(globals: &Globals) -> Containers {
-    Engine::new(&globals.root).containers()
-}
 
 pub(super) fn create(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     Ok(match Engine::new(&globals.root).create(&args.options()) {

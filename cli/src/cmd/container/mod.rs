@@ -11,9 +11,8 @@ mod cp;
 mod create;
 pub mod early_helper;
 mod exec;
-mod filter;
+pub(crate) mod filter;
 mod flags;
-mod holds;
 mod lifecycle;
 mod network;
 mod prune;
@@ -27,8 +26,7 @@ use std::process::ExitCode;
 use crate::globals::Globals;
 
 pub use flags::RunArgs;
-pub use holds::ContainerHolds;
-pub use prune::{df_rows, system_prune, SystemPruneArgs};
+pub use prune::{system_prune, SystemPruneArgs};
 pub use run::run;
 
 #[derive(clap::Subcommand)]

@@ -3,10 +3,9 @@
 
 use std::process::ExitCode;
 
-use kiln_runtime::container::state::now;
-use kiln_runtime::network::user::{Networks, Options};
+use kiln_engine::Engine;
+use kiln_runtime::network::user::Options;
 
-use super::run::new_id;
 use crate::globals::Globals;
 use crate::table::Table;
 
@@ -38,11 +37,11 @@ pub enum Command {
 
 impl Command {
     pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
-        let nets = Networks::new(globals.root.join("networks"));
+        let engine = Engine::new(&globals.root);
         match self {
             Command::Create { opts, name } => {
                 let opts = Options::parse(&opts)?;
-                let net = nets.create(&name, &new_id()?, &now(), &opts)?;
+                let net = engine.create_network(&name, &opts)?;
                 println!("{}", net.id);
             }
             Command::Ls { quiet } => {
@@ -50,7 +49,7 @@ impl Command {
                 for mode in ["bridge", "host", "none"] {
                     table.push(vec!["-".into(), mode.into(), mode.into(), String::new()]);
                 }
-                for n in nets.list()? {
+                for n in engine.list_networks()? {
                     match quiet {
                         true => println!("{}", &n.id[..12]),
                         false => table.push(vec![
@@ -68,7 +67,7 @@ impl Command {
             Command::Prune(args) => return super::prune::network_prune(args, globals),
             Command::Rm { names } => {
                 for name in names {
-                    nets.remove(&name)?;
+                    engine.remove_network(&name)?;
                     println!("{name}");
                 }
             }

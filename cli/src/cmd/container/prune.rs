@@ -1,25 +1,16 @@
-//! `kiln container prune`, `volume prune`, `system prune` and the
-//! container/volume rows of `kiln system df`, as Docker shows them: each
-//! prune asks "Are you sure?" unless `-f`, and takes Docker's `--filter`
-//! (`until=…`, `label=…`, `label!=…`).
+//! `kiln container prune`, `volume prune`, `network prune` and `system
+//! prune`, as Docker shows them: each asks "Are you sure?" unless `-f`, and
+//! takes Docker's `--filter` (`until=…`, `label=…`, `label!=…`). What goes
+//! is the engine's decision; this asks, then lists it.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
-use std::time::SystemTime;
 
-use super::filter::{created_time, Filters};
 use kiln_cache::units::human_size;
-use kiln_cache::{DfRow, ImageEntry, PruneOptions, Store};
-use kiln_runtime::container::lifecycle as lc;
-use kiln_runtime::container::state::{Container, Status};
-use kiln_runtime::container::usage::{self, Usage};
-use kiln_runtime::network::user::Networks;
-use kiln_runtime::network::NetworkMode;
-use kiln_runtime::volume::Volumes;
+use kiln_engine::prune::{SystemPruneOptions, VolumePruneOptions};
+use kiln_engine::Engine;
 
-use super::create::containers;
-use super::holds::ContainerHolds;
+use super::filter;
 use crate::globals::Globals;
 
 #[derive(clap::Args)]
@@ -71,36 +62,20 @@ pub struct VolumePruneArgs {
     filter: Vec<String>,
 }
 
-/// The containers and volumes rows of `system df`, from container state.
-pub fn df_rows(globals: &Globals) -> (DfRow, DfRow) {
-    let all = containers(globals);
-    let vols = Volumes::new(globals.root.join("volumes"));
-    let row = |u: Usage| DfRow {
-        total: u.total,
-        active: u.active,
-        size: u.size,
-        reclaimable: u.reclaimable,
-    };
-    (
-        row(usage::containers(&all)),
-        row(usage::volumes(&vols, &all)),
-    )
-}
-
 pub fn container_prune(args: ContainerPruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let filters = Filters::parse(&args.filter, &["until", "label"])?;
+    let filters = filter::parse(&args.filter, &["until", "label"])?;
     let warning = "WARNING! This will remove all stopped containers.";
     if !args.force && !ask(&[warning], &args.filter)? {
         return Ok(ExitCode::SUCCESS);
     }
-    let (deleted, reclaimed) = prune_containers(globals, &filters)?;
-    section("Deleted Containers", &deleted);
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    let pruned = Engine::new(&globals.root).prune_containers(&filters)?;
+    section("Deleted Containers", &pruned.deleted);
+    println!("Total reclaimed space: {}", human_size(pruned.reclaimed));
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn volume_prune(args: VolumePruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let filters = Filters::parse(&args.filter, &["label"])?;
+    let filters = filter::parse(&args.filter, &["label"])?;
     let warning = if args.all {
         "WARNING! This will remove all local volumes not used by at least one container."
     } else {
@@ -109,193 +84,51 @@ pub fn volume_prune(args: VolumePruneArgs, globals: &Globals) -> anyhow::Result<
     if !args.force && !ask(&[warning], &args.filter)? {
         return Ok(ExitCode::SUCCESS);
     }
-    let (deleted, reclaimed) = prune_volumes(globals, args.all, &filters)?;
-    section("Deleted Volumes", &deleted);
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    let opts = VolumePruneOptions {
+        all: args.all,
+        filters,
+    };
+    let pruned = Engine::new(&globals.root).prune_volumes(&opts)?;
+    section("Deleted Volumes", &pruned.deleted);
+    println!("Total reclaimed space: {}", human_size(pruned.reclaimed));
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn network_prune(args: NetworkPruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let filters = Filters::parse(&args.filter, &["until"])?;
+    let filters = filter::parse(&args.filter, &["until"])?;
     let warning =
         "WARNING! This will remove all custom networks not used by at least one container.";
     if !args.force && !ask(&[warning], &args.filter)? {
         return Ok(ExitCode::SUCCESS);
     }
-    section("Deleted Networks", &prune_networks(globals, &filters)?);
+    let deleted = Engine::new(&globals.root).prune_networks(&filters)?;
+    section("Deleted Networks", &deleted);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Removes the user networks no container (running or stopped) names, as
-/// Docker keeps a network while any container is connected to it.
-fn prune_networks(globals: &Globals, filters: &Filters) -> anyhow::Result<Vec<String>> {
-    let users = containers(globals).list()?;
-    let nets = Networks::new(globals.root.join("networks"));
-    let mut deleted = Vec::new();
-    for n in nets.list()? {
-        let used = users
-            .iter()
-            .any(|c| c.record.network == NetworkMode::User(n.name.clone()));
-        if !used && filters.matches(created_time(&n.created), &BTreeMap::new()) {
-            nets.remove(&n.name)?;
-            deleted.push(n.name);
-        }
-    }
-    Ok(deleted)
-}
-
-/// Removes the stopped containers `filters` selects: their IDs and the
-/// bytes their upper directories held.
-fn prune_containers(globals: &Globals, filters: &Filters) -> anyhow::Result<(Vec<String>, u64)> {
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0;
-    for c in containers(globals).list()? {
-        let stopped = matches!(
-            c.state.status,
-            Status::Exited | Status::Dead | Status::Created
-        );
-        if !stopped || !selected(&c, filters) {
-            continue;
-        }
-        if let kiln_runtime::Rootfs::Overlay { upper, .. } = &c.record.rootfs {
-            reclaimed += usage::apparent_size(upper);
-        }
-        lc::remove(&c, true, false)?;
-        deleted.push(c.record.id);
-    }
-    Ok((deleted, reclaimed))
-}
-
-fn selected(c: &Container, filters: &Filters) -> bool {
-    filters.matches(created_time(&c.record.created), &c.record.labels())
-}
-
-/// Removes the volumes no container names (only anonymous ones unless
-/// `all`) that `filters` selects.
-fn prune_volumes(
-    globals: &Globals,
-    all: bool,
-    filters: &Filters,
-) -> anyhow::Result<(Vec<String>, u64)> {
-    let users = containers(globals).list()?;
-    let vols = Volumes::new(globals.root.join("volumes"));
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0;
-    for v in vols.list()? {
-        let used = users
-            .iter()
-            .any(|c| c.record.mounts.iter().any(|m| m.name == v.name));
-        let wanted = (all || v.anonymous) && filters.matches(created_time(&v.created), &v.labels);
-        if !used && wanted {
-            reclaimed += usage::apparent_size(&v.mountpoint);
-            vols.remove(&v.name)?;
-            deleted.push(v.name);
-        }
-    }
-    Ok((deleted, reclaimed))
 }
 
 pub fn system_prune(args: SystemPruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let filters = Filters::parse(&args.filter, &["until", "label"])?;
+    let filters = filter::parse(&args.filter, &["until", "label"])?;
     if !args.force && !ask(&system_warning(&args), &args.filter)? {
         return Ok(ExitCode::SUCCESS);
     }
-    let (deleted, mut reclaimed) = prune_containers(globals, &filters)?;
-    section("Deleted Containers", &deleted);
-    if args.volumes {
-        let volume_filters = Filters::parse(&label_filters(&args.filter), &["label"])?;
-        let (gone, bytes) = prune_volumes(globals, false, &volume_filters)?;
-        reclaimed += bytes;
-        section("Deleted Volumes", &gone);
-    }
-    let network_filters = Filters::parse(&until_filters(&args.filter), &["until"])?;
-    if !filters.has_labels() {
-        section(
-            "Deleted Networks",
-            &prune_networks(globals, &network_filters)?,
-        );
-    }
-    let remaining = containers(globals).list()?;
-    let store = Store::open(&globals.root)?;
-    // Asked again under the store lock by each removal and the prune: a
-    // container made since `remaining` was read keeps its image's layers.
-    let holds = ContainerHolds::new(globals);
-    let mut gone = Vec::new();
-    for e in store.images()? {
-        let used = remaining
-            .iter()
-            .any(|c| c.record.image_id == e.image.id().to_string());
-        let wanted = (args.all || e.refs.is_empty()) && image_selected(&store, &e, &filters);
-        if !used && wanted {
-            match store.remove_image(&e.image.manifest.digest, &holds) {
-                Ok(r) => {
-                    reclaimed += r.reclaimed;
-                    gone.push(format!("deleted: {}", e.image.id()));
-                }
-                // A container was made from it since `remaining` was read.
-                Err(kiln_cache::StoreError::ImageInUse { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    section("Deleted Images", &gone);
-    // Cache records carry no labels: a label filter selects none of them.
-    if !filters.has_labels() {
-        let report = store.prune(
-            &PruneOptions {
-                all: args.all,
-                until: filters
-                    .until()
-                    .and_then(|t| SystemTime::now().duration_since(t).ok()),
-                ..PruneOptions::default()
-            },
-            &holds,
-        )?;
-        reclaimed += report.reclaimed;
-        section("Deleted build cache objects", &report.deleted);
-    }
-    println!("Total reclaimed space: {}", human_size(reclaimed));
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `until` filters only (networks carry no labels here).
-fn until_filters(args: &[String]) -> Vec<String> {
-    args.iter()
-        .filter(|f| f.starts_with("until"))
-        .cloned()
-        .collect()
-}
-
-/// `label` filters only (volumes have no `until` in Docker's prune).
-fn label_filters(args: &[String]) -> Vec<String> {
-    args.iter()
-        .filter(|f| f.starts_with("label"))
-        .cloned()
-        .collect()
-}
-
-/// An image by its creation time (else when it entered the store) and
-/// its config's labels.
-fn image_selected(store: &Store, e: &ImageEntry, filters: &Filters) -> bool {
-    if filters.is_empty() {
-        return true;
-    }
-    let created = e
-        .image
-        .created
-        .as_deref()
-        .and_then(created_time)
-        .or(Some(e.image.added));
-    let labels: BTreeMap<String, String> = store
-        .image_config(&e.image)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|doc| doc["config"]["Labels"].as_object().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+    let opts = SystemPruneOptions {
+        all: args.all,
+        volumes: args.volumes,
+        filters,
+    };
+    let done = Engine::new(&globals.root).prune_system(&opts)?;
+    section("Deleted Containers", &done.containers);
+    section("Deleted Volumes", &done.volumes);
+    section("Deleted Networks", &done.networks);
+    let images: Vec<String> = done
+        .images
+        .iter()
+        .map(|id| format!("deleted: {id}"))
         .collect();
-    filters.matches(created, &labels)
+    section("Deleted Images", &images);
+    section("Deleted build cache objects", &done.build_cache);
+    println!("Total reclaimed space: {}", human_size(done.reclaimed));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn section(title: &str, items: &[String]) {

@@ -40,8 +40,3 @@ fn run_detached(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         Err(e) => start_failed(e),
     })
 }
-
-/// A new container or volume ID (for the commands not yet in the engine).
-pub(super) fn new_id() -> anyhow::Result<String> {
-    Ok(kiln_engine::container::new_id()?)
-}

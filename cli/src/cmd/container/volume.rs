@@ -4,12 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use kiln_runtime::container::state::now;
-use kiln_runtime::volume::{Volume, Volumes};
+use kiln_engine::{Engine, VolumeCreateOptions};
+use kiln_runtime::volume::Volume;
 use serde_json::json;
 
-use super::create::containers;
-use super::run::new_id;
 use crate::globals::Globals;
 use crate::table::Table;
 
@@ -49,13 +47,9 @@ pub enum Command {
 
 impl Command {
     pub fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
-        let vols = Volumes::new(globals.root.join("volumes"));
+        let engine = Engine::new(&globals.root);
         match self {
             Command::Create { label, name } => {
-                let name = match name {
-                    Some(n) => n,
-                    None => new_id()?,
-                };
                 let labels = label
                     .iter()
                     .map(|l| {
@@ -63,12 +57,12 @@ impl Command {
                         (k.to_string(), v.to_string())
                     })
                     .collect();
-                let v = vols.ensure_labeled(&name, false, &now(), labels)?;
+                let v = engine.create_volume(&VolumeCreateOptions { name, labels })?;
                 println!("{}", v.name);
             }
             Command::Ls { quiet } => {
                 let mut table = Table::new(&["DRIVER", "VOLUME NAME"]);
-                for v in vols.list()? {
+                for v in engine.list_volumes()? {
                     match quiet {
                         true => println!("{}", v.name),
                         false => table.push(vec!["local".into(), v.name]),
@@ -81,11 +75,11 @@ impl Command {
             Command::Inspect { names } => {
                 let docs: Vec<_> = names
                     .iter()
-                    .map(|n| vols.get(n).map(|v| volume_json(&v)))
+                    .map(|n| engine.volume(n).map(|v| volume_json(&v)))
                     .collect::<Result<_, _>>()?;
                 println!("{}", serde_json::to_string_pretty(&docs)?);
             }
-            Command::Rm { force: _, names } => return remove(globals, &vols, &names),
+            Command::Rm { force: _, names } => return remove(&engine, &names),
             Command::Prune(args) => return super::prune::volume_prune(args, globals),
         }
         Ok(ExitCode::SUCCESS)
@@ -98,26 +92,11 @@ fn volume_json(v: &Volume) -> serde_json::Value {
            "Options": {}, "Anonymous": v.anonymous})
 }
 
-/// (volume name, container ID) for every container's volumes.
-fn users(globals: &Globals) -> anyhow::Result<Vec<(String, String)>> {
-    let mut all = Vec::new();
-    for c in containers(globals).list()? {
-        for m in c.record.mounts.iter().filter(|m| m.kind == "volume") {
-            all.push((m.name.clone(), c.record.id.clone()));
-        }
-    }
-    Ok(all)
-}
-
-fn remove(globals: &Globals, vols: &Volumes, names: &[String]) -> anyhow::Result<ExitCode> {
-    let users = users(globals)?;
+/// Each name in turn; one that cannot go is reported and the rest tried.
+fn remove(engine: &Engine, names: &[String]) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for name in names {
-        let result = match users.iter().find(|(n, _)| n == name) {
-            Some((_, id)) => Err(anyhow::anyhow!("remove {name}: volume is in use - [{id}]")),
-            None => vols.remove(name).map_err(anyhow::Error::from),
-        };
-        match result {
+        match engine.remove_volume(name) {
             Ok(()) => println!("{name}"),
             Err(e) => {
                 eprintln!("kiln: error: {e}");

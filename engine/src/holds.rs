@@ -10,17 +10,19 @@ use kiln_cache::{Digest, Hold, Holds, HoldsError, SnapshotId};
 use kiln_runtime::container::state::{Container, Status};
 use kiln_runtime::Rootfs;
 
-use crate::globals::Globals;
+use crate::Engine;
 
 /// The holds of the containers under one root.
+#[derive(Debug, Clone)]
 pub struct ContainerHolds {
     dir: PathBuf,
 }
 
 impl ContainerHolds {
-    pub fn new(globals: &Globals) -> ContainerHolds {
+    /// The holds of the containers under the store root `root`.
+    pub fn new(root: impl AsRef<Path>) -> ContainerHolds {
         ContainerHolds {
-            dir: globals.root.join("containers"),
+            dir: root.as_ref().join("containers"),
         }
     }
 
@@ -54,6 +56,13 @@ impl ContainerHolds {
     }
 }
 
+impl Engine {
+    /// What the store must keep for this root's containers.
+    pub fn holds(&self) -> ContainerHolds {
+        ContainerHolds::new(self.root())
+    }
+}
+
 /// What one container needs: the snapshots its overlay stacks (lowers
 /// are `<root>/snapshots/<id>`), and its image.
 fn hold_of(c: &Container) -> Hold {
@@ -83,5 +92,29 @@ fn hold_of(c: &Container) -> Hold {
 impl Holds for ContainerHolds {
     fn holds(&self) -> Result<Vec<Hold>, HoldsError> {
         Ok(self.containers()?.iter().map(hold_of).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_containers_directory_holds_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(ContainerHolds::new(root.path()).holds().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_record_stops_the_collection() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("containers/abc");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A directory without a record is one being created: skipped.
+        std::fs::create_dir_all(root.path().join("containers/.tmp")).unwrap();
+        assert!(ContainerHolds::new(root.path()).holds().unwrap().is_empty());
+        std::fs::write(dir.join("config.json"), "{not json").unwrap();
+        let err = ContainerHolds::new(root.path()).holds().unwrap_err();
+        assert!(err.0.contains("containers/abc"), "{err:?}");
     }
 }

@@ -1,0 +1,154 @@
+//! `kiln events`: what happened to containers, images, volumes and
+//! networks, from the engine's journal, as `docker events` prints it.
+//! Without `--until` it keeps printing as events happen.
+
+mod template;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{bail, Context};
+use kiln_engine::events::{Event, EventFilters, EventType, EventsOptions};
+use kiln_engine::Engine;
+
+use self::template::Template;
+use crate::cmd::container::filter::{label, parse_time};
+use crate::globals::Globals;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Show events since this time (timestamp, RFC 3339 or a duration ago)
+    #[arg(long)]
+    since: Option<String>,
+    /// Show events until this time, then stop
+    #[arg(long)]
+    until: Option<String>,
+    /// type=, event=, container=, image=, volume=, network=, label=K[=V]
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    filter: Vec<String>,
+    /// A Go template ('{{.Type}} {{.Action}}') or json
+    #[arg(long)]
+    format: Option<String>,
+}
+
+pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let now = SystemTime::now();
+    let time = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<SystemTime>> {
+        text.as_deref()
+            .map(|t| parse_time(t, now).with_context(|| format!("invalid --{flag} value {t:?}")))
+            .transpose()
+    };
+    let until = time("until", &args.until)?;
+    let opts = EventsOptions {
+        // A follower without --since shows only what happens from now on.
+        since: time("since", &args.since)?.or(until.is_none().then_some(now)),
+        until,
+        filters: filters(&args.filter)?,
+        follow: until.is_none(),
+    };
+    let template = match args.format.as_deref() {
+        None => None,
+        Some("json") => Some(Template::parse("{{json .}}")?),
+        Some(text) => Some(Template::parse(text)?),
+    };
+    let mut out = std::io::stdout().lock();
+    for event in Engine::new(&globals.root).events(&opts)? {
+        let event = event?;
+        match &template {
+            Some(t) => writeln!(out, "{}", t.render(&event)?)?,
+            None => writeln!(out, "{}", line(&event))?,
+        }
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Docker's line: time, type, action, actor ID, then `(k=v, …)`.
+fn line(e: &Event) -> String {
+    let time = humantime::format_rfc3339_nanos(e.when());
+    let mut text = format!("{time} {} {} {}", e.kind.as_str(), e.action, e.actor.id);
+    if !e.actor.attributes.is_empty() {
+        let attrs: Vec<String> = e
+            .actor
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        text.push_str(&format!(" ({})", attrs.join(", ")));
+    }
+    text
+}
+
+/// `--filter KEY=VALUE`: a key given twice matches either value.
+fn filters(args: &[String]) -> anyhow::Result<EventFilters> {
+    let mut f = EventFilters::default();
+    for arg in args {
+        let Some((key, value)) = arg.split_once('=') else {
+            bail!("invalid filter {arg:?}: use KEY=VALUE");
+        };
+        let value = value.to_string();
+        match key {
+            "type" => f.types.push(event_type(&value)?),
+            "event" => f.actions.push(value),
+            "container" => f.containers.push(value),
+            "image" => f.images.push(value),
+            "volume" => f.volumes.push(value),
+            "network" => f.networks.push(value),
+            "label" => f.labels.push(label(&value, false)),
+            _ => bail!(
+                "invalid filter {key:?}: use type, event, container, image, volume, network or label"
+            ),
+        }
+    }
+    Ok(f)
+}
+
+fn event_type(text: &str) -> anyhow::Result<EventType> {
+    Ok(match text {
+        "container" => EventType::Container,
+        "image" => EventType::Image,
+        "volume" => EventType::Volume,
+        "network" => EventType::Network,
+        _ => bail!("invalid type filter {text:?}: use container, image, volume or network"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn the_default_line_is_dockers() {
+        let e = Event::new(EventType::Container, "start", "abc")
+            .dated(UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789))
+            .with("name", "foo")
+            .with("image", "busybox");
+        assert_eq!(
+            line(&e),
+            "2023-11-14T22:13:20.123456789Z container start abc (image=busybox, name=foo)"
+        );
+        let bare = Event::new(EventType::Volume, "create", "v").dated(UNIX_EPOCH);
+        assert_eq!(
+            line(&bare),
+            "1970-01-01T00:00:00.000000000Z volume create v"
+        );
+    }
+
+    #[test]
+    fn filters_are_read_by_key() {
+        let args: Vec<String> = ["type=container", "event=die", "event=stop", "label=a=b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let f = filters(&args).unwrap();
+        assert_eq!(f.types, [EventType::Container]);
+        assert_eq!(f.actions, ["die", "stop"]);
+        assert_eq!(f.labels, [label("a=b", false)]);
+        assert!(filters(&["type=daemon".into()]).is_err());
+        assert!(filters(&["status=up".into()]).is_err());
+        assert!(filters(&["type".into()]).is_err());
+    }
+}
