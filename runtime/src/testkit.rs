@@ -2,6 +2,12 @@
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
+use crate::container::restart::RestartPolicy;
+use crate::container::state::{now, Record};
+use crate::network::NetworkMode;
+use crate::spec::Config;
+use crate::Rootfs;
+
 /// True when a test may use root-only features. Without root it fails
 /// loudly, unless the person running it opted out with
 /// KILN_SKIP_PRIVILEGED=1.
@@ -37,4 +43,27 @@ pub fn device_rule(
         b = b.minor(m);
     }
     b.build().expect("a device rule")
+}
+
+/// A container record as `create` writes it, with Docker's defaults.
+pub fn record(id: &str, name: &str) -> Record {
+    Record {
+        id: id.into(),
+        name: name.into(),
+        created: now(),
+        image: "busybox".into(),
+        image_id: String::new(),
+        spec: Config::default().to_spec(id).unwrap(),
+        rootfs: Rootfs::Dir("/x".into()),
+        tty: false,
+        open_stdin: false,
+        restart: RestartPolicy::default(),
+        auto_remove: false,
+        stop_signal: "SIGTERM".into(),
+        stop_timeout: None,
+        network: NetworkMode::None,
+        ports: Vec::new(),
+        mounts: Vec::new(),
+        config: serde_json::Value::Null,
+    }
 }

@@ -232,14 +232,5 @@ pub fn remove_files(c: &Container, volumes: bool) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_by_name_or_number() {
-        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("sigusr1").unwrap(), Signal::SIGUSR1);
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert!(parse_signal("NOPE").is_err());
-    }
-}
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -485,29 +485,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Config;
-
-    fn record(id: &str, name: &str) -> Record {
-        Record {
-            id: id.into(),
-            name: name.into(),
-            created: now(),
-            image: "busybox".into(),
-            image_id: String::new(),
-            spec: Config::default().to_spec(id).unwrap(),
-            rootfs: Rootfs::Dir("/x".into()),
-            tty: false,
-            open_stdin: false,
-            restart: RestartPolicy::default(),
-            auto_remove: false,
-            stop_signal: "SIGTERM".into(),
-            stop_timeout: None,
-            network: NetworkMode::None,
-            ports: Vec::new(),
-            mounts: Vec::new(),
-            config: serde_json::Value::Null,
-        }
-    }
+    use crate::testkit::record;
 
     #[test]
     fn names_are_unique_and_found_by_prefix() {
