@@ -4,8 +4,8 @@
 //! nothing of containers; [`process`] is the re-executed init helper
 //! (namespaces, rootfs, capabilities, seccomp, user); [`container`] is the
 //! run lifecycle a caller drives (start, signals, terminal, exit status).
-//! Every syscall that needs root and shapes the rootfs goes through
-//! [`syscalls::Syscalls`], so the mount plan is unit-tested without root.
+//! Every mount and namespace call goes through [`syscalls::Syscalls`], so
+//! the mount and namespace plans are unit-tested without root.
 //!
 //! The runtime never sees the store: callers hand it directories
 //! ([`Rootfs`]) and an OCI runtime [`Spec`](oci_spec::runtime::Spec), which

@@ -82,7 +82,7 @@ fn errno(e: nix::Error) -> io::Error {
 
 /// The errno of a failed call, for callers whose messages name it the way
 /// nix prints it (`EPERM: Operation not permitted`).
-pub fn as_errno(e: &io::Error) -> nix::Error {
+pub(crate) fn as_errno(e: &io::Error) -> nix::Error {
     nix::Error::from_raw(e.raw_os_error().unwrap_or(0))
 }
 
