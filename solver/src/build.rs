@@ -1,113 +1,378 @@
-//! One build from options to image: parse, plan, dispatch (all keys), run,
-//! export. Progress goes to the caller's [`Progress`].
+//! One build from a [`BuildSession`] to an image: plan, pull the bases,
+//! dispatch (every key), import caches, run, write the image, deliver it
+//! (outputs, cache export, push). Progress goes to the caller's
+//! [`Progress`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+mod lazy_context;
+mod options;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use kiln_cache::{ImageRecord, Reference, Store};
+use kiln_cache::image::ImageConfig;
+use kiln_cache::{ImageRecord, LayerRecord, Reference, Store};
 use kiln_parser::expand::Lexer;
 
 use crate::cancel::Cancel;
-use crate::context::contenthash;
-use crate::context::select::{ContextIndex, Selected};
-use crate::context::stat_cache::StatCache;
-use crate::context::{load_ignore_file, walk};
 use crate::dispatch::{dispatch, Dispatched, Inputs};
-use crate::exporter::archive::{export, ArchiveKind, ArchiveOptions};
+use crate::exporter::archive::{export, ArchiveKind};
+use crate::ops::mounts::MountInputs;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::scheduler::{execute, save_log, Executor};
+use crate::remotecache::import::{self, Schedule};
+use crate::remotecache::{CacheScope, ExportTarget};
+use crate::scheduler::{execute, save_log, Executor, StageResult, StepLog};
+use crate::session::BuildSession;
 use crate::variables::{host_platform, platform_args, BuildArgs, Scope};
 use crate::BuildError;
+use lazy_context::LazyContext;
 
-/// Where the result goes besides the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Only the store (`type=image`, the default).
-    Image,
-    /// An OCI layout archive (layers gzip unless the options say otherwise).
-    Oci(PathBuf, ArchiveOptions),
-    /// A `docker save` archive.
-    Docker(PathBuf, ArchiveOptions),
-    /// `type=local,dest=DIR`: the final filesystem as files.
-    Local(PathBuf),
-    /// `type=tar,dest=FILE`: the final filesystem as one tar.
-    Tar(PathBuf),
+pub use options::{BuildOptions, BuildResult, Output};
+
+/// Builds the image `session` describes into `store`.
+pub fn build(
+    store: Arc<Store>,
+    session: &BuildSession,
+    progress: &Progress,
+    cancel: Arc<Cancel>,
+) -> Result<BuildResult, BuildError> {
+    let opts = session.options();
+    cancel.checkpoint()?;
+    warn_parse(session, progress);
+    let tags = parse_tags(&opts.tags)?;
+    let mut planned = plan(session)?;
+    cancel.checkpoint()?;
+    let vertex = AtomicUsize::new(0);
+    pull_bases(&store, session, &planned, progress, &vertex)?;
+    let created = created_time(opts.source_date_epoch);
+    let mut done = dispatch_stages(&store, session, &mut planned, &created, &cancel)?;
+    warn_unused(&planned.build_args, progress);
+    let configs = crate::scheduler::take_configs(&mut done);
+    let registry = opts.registry.clone().unwrap_or_default();
+    let platform = opts.platform.as_ref();
+    let caches = import::load_all(&opts.cache_from, &registry, platform, progress, &vertex);
+    let scope = CacheScope {
+        store: &store,
+        plans: &done,
+        target: planned.target,
+        imported: &caches,
+    };
+    let schedule = import::skip_stages(&scope, stages_to_run(&planned, &done)?, progress, &vertex)?;
+    let exec = executor(
+        &store,
+        session,
+        progress,
+        cancel,
+        &created,
+        vertex.into_inner(),
+    )?;
+    let result = run_target(&exec, schedule, configs, planned.target, opts.jobs)?;
+    let log = exec.log.lock().map(|mut l| std::mem::take(&mut *l)).ok();
+    let fully_cached = log.as_ref().is_some_and(|l| l.iter().all(|s| s.cached));
+    let log = log.unwrap_or_default();
+    let mut config = result.config;
+    for (k, v) in &opts.labels {
+        config.insert_in("Labels", k, serde_json::Value::String(v.clone()));
+    }
+    let created = crate::remotecache::finish_config(
+        &scope,
+        &mut config,
+        &created,
+        fully_cached,
+        &opts.cache_to,
+    )?;
+    let image = crate::exporter::image::write_image_annotated(
+        &store,
+        &config,
+        &result.layers,
+        &tags,
+        &opts.annotations,
+    )?;
+    remember(&store, opts, &done, planned.target, &image, &log);
+    write_outputs(&store, &opts.outputs, &image, &tags, &result.layers)?;
+    let export = ExportTarget {
+        cache_to: &opts.cache_to,
+        created: &created,
+        registry: opts.registry.as_ref(),
+    };
+    crate::remotecache::export_all(&scope, &export, progress, &exec.vertex)?;
+    if opts.push {
+        crate::exporter::push::push_image(
+            &store,
+            &image,
+            &tags,
+            &registry,
+            progress,
+            &exec.vertex,
+        )?;
+    }
+    let steps_cached = log.iter().filter(|s| s.cached).count();
+    Ok(BuildResult {
+        image,
+        tags,
+        steps_run: log.len() - steps_cached,
+        steps_cached,
+    })
 }
 
-/// `kiln build`'s inputs.
-#[derive(Debug, Clone)]
-pub struct BuildOptions {
-    pub context: PathBuf,
-    /// Default `<context>/Dockerfile`.
-    pub dockerfile: Option<PathBuf>,
-    pub tags: Vec<String>,
-    /// `--build-arg`s, values already taken from the environment for `K`.
-    pub build_args: BTreeMap<String, String>,
-    pub target: Option<String>,
-    pub labels: Vec<(String, String)>,
-    pub no_cache: bool,
-    pub no_cache_filter: Vec<String>,
-    pub jobs: usize,
-    /// Every `--output`, in order (none: the store only).
-    pub outputs: Vec<Output>,
-    /// `--annotation K=V`: on the image manifest.
-    pub annotations: Vec<(String, String)>,
-    /// `--secret`.
-    pub secrets: BTreeMap<String, crate::ops::mounts::SecretSource>,
-    /// `--ssh ID=SOCKET`.
-    pub ssh: BTreeMap<String, PathBuf>,
-    /// `--no-cache-mounts`: cache mounts start empty in this build.
-    pub no_cache_mounts: bool,
-    /// `--network none`: RUN steps without a network unless they ask.
-    pub network_none: bool,
-    /// `--network host`: RUN steps share the host's network namespace.
-    pub network_host: bool,
-    /// `--allow network.host`: `RUN --network=host` may share it too.
-    pub allow_network_host: bool,
-    /// Clamp layer mtimes (SOURCE_DATE_EPOCH).
-    pub source_date_epoch: Option<i64>,
-    /// Registries for FROM auto-pull, `--push` and registry caches;
-    /// `None`: nothing is pulled, base images must be in the store.
-    pub registry: Option<kiln_cache::registry::RegistryConfig>,
-    /// `--pull`: ask the registry for base images even when stored.
-    pub pull: bool,
-    /// `--platform`: which image of a multi-platform base to pull.
-    pub platform: Option<kiln_cache::registry::Platform>,
-    /// `--push` / `type=image,push=true`: push the result to its tags.
-    pub push: bool,
-    pub cache_to: Vec<crate::remotecache::CacheTo>,
-    pub cache_from: Vec<crate::remotecache::CacheFrom>,
-    /// `--build-context NAME=…`.
-    pub named_contexts: BTreeMap<String, crate::context::named::NamedContext>,
+/// What planning made of the Dockerfile: its stages, the global scope,
+/// the target and the stages the target needs.
+struct Planned {
+    plan: Plan,
+    lexer: Lexer,
+    build_args: BuildArgs,
+    globals: Scope,
+    target: usize,
+    needed: Vec<usize>,
 }
 
-/// What a build made.
-#[derive(Debug, Clone)]
-pub struct BuildResult {
-    pub image: ImageRecord,
-    pub tags: Vec<Reference>,
-    pub steps_run: usize,
-    pub steps_cached: usize,
+/// The parser's warnings (empty continuation lines and such), first.
+fn warn_parse(session: &BuildSession, progress: &Progress) {
+    for w in &session.dockerfile().warnings {
+        progress.warn(format!("{}:{}: {}", session.file(), w.line, w.message));
+    }
 }
 
-pub(crate) fn read_dockerfile(opts: &BuildOptions) -> Result<(String, Vec<u8>), BuildError> {
-    // The context may be someone else's: its symlinks resolve inside it.
-    let at = crate::context::confined::anchor(&opts.context, opts.dockerfile.as_deref());
-    let path = at.path();
-    let bytes = crate::context::confined::read(&at.root, &at.relative).map_err(|source| {
-        BuildError::Read {
-            path: path.display().to_string(),
-            source,
+fn parse_tags(tags: &[String]) -> Result<Vec<Reference>, BuildError> {
+    tags.iter()
+        .map(|t| {
+            Reference::parse_normalized(t).map_err(|e| BuildError::Tag(t.clone(), e.to_string()))
+        })
+        .collect()
+}
+
+/// The stages, the global scope, the target stage and what it needs.
+fn plan(session: &BuildSession) -> Result<Planned, BuildError> {
+    let opts = session.options();
+    let file = session.file();
+    let in_file = |source| BuildError::Plan {
+        file: file.to_string(),
+        source,
+    };
+    let lexer = Lexer::new(session.dockerfile().escape);
+    let build_args = BuildArgs::new(opts.build_args.clone());
+    // BuildKit consumes SOURCE_DATE_EPOCH itself: no "not consumed" warning.
+    let _ = build_args.take("SOURCE_DATE_EPOCH");
+    let mut plan = Plan::new(session.dockerfile()).map_err(in_file)?;
+    let globals = global_scope(&plan, &build_args, &lexer, opts.platform.as_ref())
+        .map_err(|e| locate(file, e))?;
+    let target = plan.target(opts.target.as_deref()).map_err(in_file)?;
+    let needed = plan.needed(target, &globals).map_err(in_file)?;
+    Ok(Planned {
+        plan,
+        lexer,
+        build_args,
+        globals,
+        target,
+        needed,
+    })
+}
+
+/// FROM auto-pull: the base images of the needed stages that the store
+/// lacks (all of them with `--pull`). Without a registry nothing is pulled.
+fn pull_bases(
+    store: &Store,
+    session: &BuildSession,
+    planned: &Planned,
+    progress: &Progress,
+    vertex: &AtomicUsize,
+) -> Result<(), BuildError> {
+    let opts = session.options();
+    let Some(registry) = &opts.registry else {
+        return Ok(());
+    };
+    let stages = &planned.plan.stages;
+    let platform = opts.platform.as_ref();
+    let names = crate::pull::base_images(
+        stages,
+        &planned.needed,
+        &planned.globals,
+        &planned.lexer,
+        platform,
+    )
+    .map_err(|e| locate(session.file(), e))?;
+    let names = crate::context::named::pull_names(names, &opts.named_contexts);
+    let settings = crate::pull::PullSettings {
+        registry,
+        always: opts.pull,
+        platform,
+    };
+    crate::pull::pull_missing(store, &names, &settings, progress, vertex)
+}
+
+/// The `created` time of this build's image and history:
+/// SOURCE_DATE_EPOCH's, else now.
+fn created_time(source_date_epoch: Option<i64>) -> String {
+    kiln_cache::image::config::timestamp(match source_date_epoch {
+        Some(s) => SystemTime::UNIX_EPOCH + Duration::from_secs(s.max(0) as u64),
+        None => SystemTime::now(),
+    })
+}
+
+/// Whether `--no-cache` or `--no-cache-filter` covers the stage `label`.
+fn no_cache(opts: &BuildOptions) -> impl Fn(&str) -> bool + '_ {
+    let filter: Vec<String> = opts
+        .no_cache_filter
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    move |label| opts.no_cache || filter.iter().any(|f| f == label)
+}
+
+/// Every needed stage into steps with their keys, before anything runs.
+/// The plan's instructions are released afterwards (see `Plan`).
+fn dispatch_stages(
+    store: &Store,
+    session: &BuildSession,
+    planned: &mut Planned,
+    created: &str,
+    cancel: &Cancel,
+) -> Result<Dispatched, BuildError> {
+    let opts = session.options();
+    let arch = arch(opts.platform.as_ref());
+    let named = crate::context::named::load_all(store, &opts.named_contexts, &arch)
+        .map_err(|e| BuildError::Source(e.to_string()))?;
+    let context = LazyContext::new(session, store.root().join("builds").join("stat-cache"));
+    let source = String::from_utf8_lossy(session.source());
+    let inputs = Inputs {
+        store,
+        lexer: planned.lexer,
+        build_args: &planned.build_args,
+        globals: &planned.globals,
+        context: &|s: &str| context.select(s),
+        no_cache: &no_cache(opts),
+        created: created.to_string(),
+        platform: opts.platform.as_ref(),
+        source: &source,
+        network_none: opts.network_none,
+        network_host: opts.network_host,
+        allow_network_host: opts.allow_network_host,
+        named: &named,
+        cancel,
+    };
+    let stages = &planned.plan.stages;
+    let mut done = Dispatched::new();
+    for &i in &planned.needed {
+        let p =
+            dispatch(&inputs, &stages[i], stages, &done).map_err(|e| locate(session.file(), e))?;
+        done.insert(i, Arc::new(p));
+    }
+    planned.plan.release_instructions();
+    context.save();
+    cancel.checkpoint()?;
+    Ok(done)
+}
+
+/// `--build-arg`s no needed stage declared, as BuildKit warns of them.
+fn warn_unused(build_args: &BuildArgs, progress: &Progress) {
+    let unused = build_args.unused();
+    if !unused.is_empty() {
+        progress.warn(format!(
+            "one or more build-args {unused:?} were not consumed"
+        ));
+    }
+}
+
+/// The needed stages' plans and what each waits for.
+fn stages_to_run(planned: &Planned, done: &Dispatched) -> Result<Schedule, BuildError> {
+    if !done.contains_key(&planned.target) {
+        return Err(BuildError::Internal("target not dispatched"));
+    }
+    let needed = &planned.needed;
+    let deps: HashMap<usize, Vec<usize>> =
+        needed.iter().map(|&i| (i, planned.plan.deps(i))).collect();
+    let plans = needed.iter().filter_map(|i| done.get(i).cloned()).collect();
+    Ok((plans, deps))
+}
+
+/// What runs the steps: the store, the context, and the build's
+/// secrets, ssh sockets and cache-mount choices. Vertices continue from
+/// `vertex`, the last one the planning phase used.
+fn executor(
+    store: &Arc<Store>,
+    session: &BuildSession,
+    progress: &Progress,
+    cancel: Arc<Cancel>,
+    created: &str,
+    vertex: usize,
+) -> Result<Arc<Executor>, BuildError> {
+    let opts = session.options();
+    let mounts = MountInputs {
+        secrets: opts.secrets.clone(),
+        ssh: opts.ssh.clone(),
+        no_cache_mounts: opts.no_cache_mounts,
+        emptied: Mutex::new(Default::default()),
+        context_ignore: session.ignore()?.matcher.clone(),
+    };
+    Ok(Arc::new(Executor {
+        store: store.clone(),
+        context: opts.context.clone(),
+        dockerfile_name: session.file().to_string(),
+        progress: progress.clone(),
+        cancel,
+        created: created.to_string(),
+        source_date_epoch: opts.source_date_epoch,
+        vertex: AtomicUsize::new(vertex),
+        log: Mutex::new(Vec::new()),
+        lookups: Default::default(),
+        mounts,
+    }))
+}
+
+/// Runs the scheduled stages; the target's result.
+fn run_target(
+    exec: &Arc<Executor>,
+    (plans, deps): Schedule,
+    configs: HashMap<usize, ImageConfig>,
+    target: usize,
+    jobs: usize,
+) -> Result<StageResult, BuildError> {
+    let mut results = execute(exec.clone(), plans, deps, configs, jobs)?;
+    let result = results
+        .remove(&target)
+        .ok_or(BuildError::Internal("target did not run"))?;
+    drop(results);
+    // The target's config is taken, not copied (see `take_configs`).
+    Ok(Arc::try_unwrap(result).unwrap_or_else(|shared| (*shared).clone()))
+}
+
+/// The build's step log and its steps for `cache why`; losing either
+/// costs only an explanation, never the build.
+fn remember(
+    store: &Store,
+    opts: &BuildOptions,
+    done: &Dispatched,
+    target: usize,
+    image: &ImageRecord,
+    log: &[StepLog],
+) {
+    let id = image.id().to_string();
+    let _ = save_log(store.root(), &id, log);
+    let _ = crate::why::history::record(store.root(), opts, done, target, &id, log);
+}
+
+/// Every `--output` besides the store.
+fn write_outputs(
+    store: &Store,
+    outputs: &[Output],
+    image: &ImageRecord,
+    tags: &[Reference],
+    layers: &[LayerRecord],
+) -> Result<(), BuildError> {
+    for output in outputs {
+        match output {
+            Output::Image => {}
+            Output::Oci(dest, o) => export(store, ArchiveKind::Oci, image, tags, dest, o)?,
+            Output::Docker(dest, o) => export(store, ArchiveKind::Docker, image, tags, dest, o)?,
+            Output::Local(dest) => crate::exporter::local::write_dir(store, layers, dest)?,
+            Output::Tar(dest) => crate::exporter::local::write_tar(store, layers, dest)?,
         }
-    })?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
-    Ok((name, bytes))
+    }
+    Ok(())
 }
 
 /// The architecture images are made for: `--platform`'s, else the host's.
@@ -153,48 +418,6 @@ fn global_scope(
     Ok(scope)
 }
 
-/// The build context, walked and hashed on first use only.
-struct LazyContext {
-    root: PathBuf,
-    dockerfile: Option<PathBuf>,
-    stat_dir: PathBuf,
-    state: Mutex<Option<(ContextIndex, StatCache)>>,
-}
-
-impl LazyContext {
-    fn select(&self, source: &str) -> Result<(Vec<Selected>, Vec<String>), BuildError> {
-        let mut guard = self
-            .state
-            .lock()
-            .map_err(|_| BuildError::Internal("context lock poisoned"))?;
-        if guard.is_none() {
-            let ignore = load_ignore_file(&self.root, self.dockerfile.as_deref())?;
-            let entries = walk(&self.root, &ignore.matcher)?;
-            let cache = StatCache::load(&self.stat_dir, &self.root);
-            *guard = Some((ContextIndex::new(&self.root, entries), cache));
-        }
-        let Some((index, cache)) = guard.as_mut() else {
-            return Err(BuildError::Internal("context not loaded"));
-        };
-        let selected = index
-            .select(source)
-            .map_err(|e| BuildError::Source(e.to_string()))?;
-        let refs: Vec<&crate::context::Entry> =
-            selected.iter().flat_map(|s| s.entries.iter()).collect();
-        let digests = contenthash::digests(&self.root, &refs, cache)?;
-        Ok((selected, digests))
-    }
-
-    fn save(&self) {
-        if let Ok(guard) = self.state.lock() {
-            if let Some((_, cache)) = guard.as_ref() {
-                // The stat cache only saves work; failing to write it is not an error.
-                let _ = cache.save();
-            }
-        }
-    }
-}
-
 fn locate(file: &str, e: BuildError) -> BuildError {
     match e {
         BuildError::Instruction { line, message } => BuildError::Dockerfile {
@@ -206,247 +429,7 @@ fn locate(file: &str, e: BuildError) -> BuildError {
     }
 }
 
-/// Builds the image `opts` describe into `store`.
-pub fn build(
-    store: Arc<Store>,
-    opts: &BuildOptions,
-    progress: &Progress,
-    cancel: Arc<Cancel>,
-) -> Result<BuildResult, BuildError> {
-    let (file, source) = read_dockerfile(opts)?;
-    let df = kiln_parser::parse(&source).map_err(|e| BuildError::Parse {
-        file: file.clone(),
-        line: e.position.line,
-        column: e.position.column,
-        message: e.message(),
-    })?;
-    cancel.checkpoint()?;
-    for w in &df.warnings {
-        progress.warn(format!("{file}:{}: {}", w.line, w.message));
-    }
-    let tags = opts
-        .tags
-        .iter()
-        .map(|t| {
-            Reference::parse_normalized(t).map_err(|e| BuildError::Tag(t.clone(), e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let lexer = Lexer::new(df.escape);
-    let build_args = BuildArgs::new(opts.build_args.clone());
-    // BuildKit consumes SOURCE_DATE_EPOCH itself: no "not consumed" warning.
-    let _ = build_args.take("SOURCE_DATE_EPOCH");
-    let mut plan = Plan::new(&df).map_err(|source| BuildError::Plan {
-        file: file.clone(),
-        source,
-    })?;
-    // The plan holds its own copy of every instruction: the AST would
-    // only add to the peak of a huge file.
-    drop(df);
-    let globals = global_scope(&plan, &build_args, &lexer, opts.platform.as_ref())
-        .map_err(|e| locate(&file, e))?;
-    let target = plan
-        .target(opts.target.as_deref())
-        .map_err(|source| BuildError::Plan {
-            file: file.clone(),
-            source,
-        })?;
-    let needed = plan
-        .needed(target, &globals)
-        .map_err(|source| BuildError::Plan {
-            file: file.clone(),
-            source,
-        })?;
-    cancel.checkpoint()?;
-    let vertex = AtomicUsize::new(0);
-    if let Some(registry) = &opts.registry {
-        let names = crate::pull::base_images(
-            &plan.stages,
-            &needed,
-            &globals,
-            &lexer,
-            opts.platform.as_ref(),
-        )
-        .map_err(|e| locate(&file, e))?;
-        let names = crate::context::named::pull_names(names, &opts.named_contexts);
-        let settings = crate::pull::PullSettings {
-            registry,
-            always: opts.pull,
-            platform: opts.platform.as_ref(),
-        };
-        crate::pull::pull_missing(&store, &names, &settings, progress, &vertex)?;
-    }
-
-    let named = crate::context::named::load_all(
-        &store,
-        &opts.named_contexts,
-        &arch(opts.platform.as_ref()),
-    )
-    .map_err(|e| BuildError::Source(e.to_string()))?;
-    let context = LazyContext {
-        root: opts.context.clone(),
-        dockerfile: opts.dockerfile.clone(),
-        stat_dir: store.root().join("builds").join("stat-cache"),
-        state: Mutex::new(None),
-    };
-    let select = |s: &str| context.select(s);
-    let filter: Vec<String> = opts
-        .no_cache_filter
-        .iter()
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
-    let no_cache = |label: &str| opts.no_cache || filter.iter().any(|f| f == label);
-    let created = kiln_cache::image::config::timestamp(match opts.source_date_epoch {
-        Some(s) => SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64),
-        None => SystemTime::now(),
-    });
-    let source_text = String::from_utf8_lossy(&source).into_owned();
-    let inputs = Inputs {
-        store: &store,
-        lexer,
-        build_args: &build_args,
-        globals: &globals,
-        context: &select,
-        no_cache: &no_cache,
-        created: created.clone(),
-        platform: opts.platform.as_ref(),
-        source: &source_text,
-        network_none: opts.network_none,
-        network_host: opts.network_host,
-        allow_network_host: opts.allow_network_host,
-        named: &named,
-        cancel: &cancel,
-    };
-    let mut done: Dispatched = HashMap::new();
-    for &i in &needed {
-        let p = dispatch(&inputs, &plan.stages[i], &plan.stages, &done)
-            .map_err(|e| locate(&file, e))?;
-        done.insert(i, Arc::new(p));
-    }
-    plan.release_instructions();
-    context.save();
-    cancel.checkpoint()?;
-    let unused = build_args.unused();
-    if !unused.is_empty() {
-        progress.warn(format!(
-            "one or more build-args {unused:?} were not consumed"
-        ));
-    }
-    let configs = crate::scheduler::take_configs(&mut done);
-    let target_plan = done
-        .get(&target)
-        .cloned()
-        .ok_or(BuildError::Internal("target not dispatched"))?;
-    let deps: HashMap<usize, Vec<usize>> = needed.iter().map(|&i| (i, plan.deps(i))).collect();
-    let plans: Vec<_> = needed.iter().filter_map(|i| done.get(i).cloned()).collect();
-    let default_registry = kiln_cache::registry::RegistryConfig::default();
-    let registry = opts.registry.as_ref().unwrap_or(&default_registry);
-    let caches = crate::remotecache::import::load_all(
-        &opts.cache_from,
-        registry,
-        opts.platform.as_ref(),
-        progress,
-        &vertex,
-    );
-    let (plans, deps) = crate::remotecache::import::skip_stages(
-        &store, &caches, &done, plans, deps, target, progress, &vertex,
-    )?;
-    let exec = Arc::new(Executor {
-        store: store.clone(),
-        context: opts.context.clone(),
-        dockerfile_name: file.clone(),
-        progress: progress.clone(),
-        cancel,
-        created: created.clone(),
-        source_date_epoch: opts.source_date_epoch,
-        vertex: AtomicUsize::new(vertex.load(std::sync::atomic::Ordering::SeqCst)),
-        log: Mutex::new(Vec::new()),
-        lookups: Default::default(),
-        mounts: crate::ops::mounts::MountInputs {
-            secrets: opts.secrets.clone(),
-            ssh: opts.ssh.clone(),
-            no_cache_mounts: opts.no_cache_mounts,
-            emptied: Mutex::new(Default::default()),
-            context_ignore: load_ignore_file(&opts.context, opts.dockerfile.as_deref())?.matcher,
-        },
-    });
-    let mut results = execute(exec.clone(), plans, deps, configs, opts.jobs)?;
-    let result = results
-        .remove(&target_plan.index)
-        .ok_or(BuildError::Internal("target did not run"))?;
-    drop(results);
-    // The target's config is taken, not copied (see `take_configs`).
-    let result = Arc::try_unwrap(result).unwrap_or_else(|shared| (*shared).clone());
-    let mut config = result.config;
-    for (k, v) in &opts.labels {
-        config.insert_in("Labels", k, serde_json::Value::String(v.clone()));
-    }
-    let fully_cached = exec
-        .log
-        .lock()
-        .map(|l| l.iter().all(|s| s.cached))
-        .unwrap_or(false);
-    let created = crate::remotecache::finish_config(
-        &store,
-        &mut config,
-        &caches,
-        &done,
-        target,
-        &created,
-        fully_cached,
-        &opts.cache_to,
-    )?;
-    let image = crate::exporter::image::write_image_annotated(
-        &store,
-        &config,
-        &result.layers,
-        &tags,
-        &opts.annotations,
-    )?;
-    let log = exec.log.lock().map(|l| l.clone()).unwrap_or_default();
-    let _ = save_log(store.root(), &image.id().to_string(), &log);
-    let _ = crate::why::history::record(
-        store.root(),
-        opts,
-        &done,
-        target,
-        &image.id().to_string(),
-        &log,
-    );
-    for output in &opts.outputs {
-        match output {
-            Output::Image => {}
-            Output::Oci(dest, o) => export(&store, ArchiveKind::Oci, &image, &tags, dest, o)?,
-            Output::Docker(dest, o) => export(&store, ArchiveKind::Docker, &image, &tags, dest, o)?,
-            Output::Local(dest) => crate::exporter::local::write_dir(&store, &result.layers, dest)?,
-            Output::Tar(dest) => crate::exporter::local::write_tar(&store, &result.layers, dest)?,
-        }
-    }
-    crate::remotecache::export_all(
-        &store,
-        &opts.cache_to,
-        &done,
-        target,
-        &created,
-        opts.registry.as_ref(),
-        progress,
-        &exec.vertex,
-    )?;
-    if opts.push {
-        crate::exporter::push::push_image(&store, &image, &tags, registry, progress, &exec.vertex)?;
-    }
-    let steps_cached = log.iter().filter(|s| s.cached).count();
-    Ok(BuildResult {
-        image,
-        tags,
-        steps_run: log.len() - steps_cached,
-        steps_cached,
-    })
-}
-
 /// The default parallelism: one stage per core.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: &Path) {}

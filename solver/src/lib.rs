@@ -21,6 +21,7 @@ pub mod progress;
 pub mod pull;
 pub mod remotecache;
 pub mod scheduler;
+pub mod session;
 pub mod source;
 pub mod variables;
 pub mod why;
@@ -31,6 +32,7 @@ pub use build::{build, default_jobs, BuildOptions, BuildResult, Output};
 pub use cancel::Cancel;
 pub use ops::mounts::SecretSource;
 pub use progress::{Event, Progress};
+pub use session::BuildSession;
 
 /// Everything a build can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -90,13 +92,27 @@ pub enum BuildError {
     Source(String),
     #[error("output: {0}")]
     Output(String),
+    /// A `--cache-from` or `--cache-to` that could not be read or written.
+    #[error("output")]
+    RemoteCache(#[source] Box<remotecache::CacheError>),
     #[error("invalid tag {0:?}: {1}")]
     Tag(String, String),
     #[error("build cancelled")]
     Cancelled,
     #[error("internal error: {0}")]
     Internal(&'static str),
-    /// A base image could not be pulled (FROM auto-pull, `--pull`).
-    #[error("{0}")]
-    Pull(String),
+    /// A base image to pull whose name is no reference.
+    #[error("base image {name:?}")]
+    BaseReference {
+        name: String,
+        #[source]
+        source: kiln_cache::ReferenceError,
+    },
+    /// A base image could not be pulled (FROM auto-pull, `--pull`). The
+    /// registry's error is in the text, as the progress shows it.
+    #[error("pulling {reference}: {cause}")]
+    Pull {
+        reference: String,
+        cause: kiln_cache::registry::RegistryError,
+    },
 }

@@ -4,8 +4,7 @@
 
 use kiln_parser::lint::{check, LintOptions, Severity};
 
-use crate::build::{read_dockerfile, BuildOptions};
-use crate::BuildError;
+use crate::session::BuildSession;
 
 /// One finding, rendered `FILE:LINE:COL: warning[Rule]: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,23 +13,16 @@ pub struct Finding {
     pub error: bool,
 }
 
-/// The lint findings for the Dockerfile of `opts`, for its `--target`.
-pub fn lint(opts: &BuildOptions) -> Result<Vec<Finding>, BuildError> {
-    let (file, source) = read_dockerfile(opts)?;
-    let df = kiln_parser::parse(&source).map_err(|e| BuildError::Parse {
-        file: file.clone(),
-        line: e.position.line,
-        column: e.position.column,
-        message: e.message(),
-    })?;
+/// The lint findings for the session's Dockerfile, for its `--target`.
+pub fn lint(session: &BuildSession) -> Vec<Finding> {
     let options = LintOptions {
-        target: opts.target.clone(),
+        target: session.options().target.clone(),
     };
-    Ok(check(&df, &options)
+    check(session.dockerfile(), &options)
         .iter()
         .map(|d| Finding {
-            text: d.render(&file),
+            text: d.render(session.file()),
             error: d.severity == Severity::Error,
         })
-        .collect())
+        .collect()
 }

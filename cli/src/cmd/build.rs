@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use kiln_solver::{build, BuildError, BuildOptions, Cancel, Progress};
+use kiln_solver::{build, BuildError, BuildOptions, BuildSession, Cancel, Progress};
 
 use crate::globals::Globals;
 
@@ -252,7 +252,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             .collect::<Result<_, _>>()?,
     };
     if args.check {
-        return lint_only(&opts);
+        return lint_only(&BuildSession::open(opts)?);
     }
     let store = Arc::new(kiln_cache::Store::open(&globals.root).context("opening the store")?);
     let mode = if args.quiet {
@@ -264,11 +264,15 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let printer = std::thread::spawn(move || progress::render(mode, rx));
     let result = {
         let progress = Progress::new(tx);
-        build(store, &opts, &progress, cancel)
+        // Read and parsed once: the lint after the build reads the same.
+        BuildSession::open(opts).and_then(|session| {
+            let built = build(store, &session, &progress, cancel)?;
+            Ok((session, built))
+        })
     };
     let _ = printer.join();
     match result {
-        Ok(r) => {
+        Ok((session, r)) => {
             if let Some(path) = &args.iidfile {
                 outputs::write_iidfile(path, &r.image)?;
             }
@@ -276,7 +280,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                 let names: Vec<String> = r.tags.iter().map(|t| t.to_string()).collect();
                 outputs::write_metadata(path, &r.image, &names)?;
             }
-            print_lint(&opts, mode);
+            print_lint(&session, mode);
             if !args
                 .outputs
                 .iter()
@@ -328,8 +332,8 @@ fn pairs(list: &[String]) -> Vec<(String, String)> {
 
 /// `--check`: the lint findings on stdout; exit 1 on any (buildx fails a
 /// check with warnings too).
-fn lint_only(opts: &BuildOptions) -> anyhow::Result<ExitCode> {
-    let findings = kiln_solver::lint::lint(opts)?;
+fn lint_only(session: &BuildSession) -> anyhow::Result<ExitCode> {
+    let findings = kiln_solver::lint::lint(session);
     for f in &findings {
         println!("{}", f.text);
     }
@@ -341,13 +345,11 @@ fn lint_only(opts: &BuildOptions) -> anyhow::Result<ExitCode> {
 }
 
 /// After a build, its lint warnings on stderr, as BuildKit prints them.
-fn print_lint(opts: &BuildOptions, mode: Mode) {
+fn print_lint(session: &BuildSession, mode: Mode) {
     if matches!(mode, Mode::Quiet) {
         return;
     }
-    let Ok(findings) = kiln_solver::lint::lint(opts) else {
-        return;
-    };
+    let findings = kiln_solver::lint::lint(session);
     if findings.is_empty() {
         return;
     }

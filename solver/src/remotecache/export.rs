@@ -13,7 +13,7 @@ use serde_json::json;
 use super::format::{
     CacheConfig, CacheEntry, CacheLayer, CacheResult, CACHE_CONFIG_MEDIA_TYPE, VERSION,
 };
-use super::Mode;
+use super::{CacheError, CacheScope, Mode};
 use crate::dispatch::{Base, StagePlan};
 use crate::exporter::compress::compressed;
 use crate::exporter::image::layer_of_record;
@@ -42,12 +42,16 @@ fn stages(plans: &HashMap<usize, Arc<StagePlan>>, target: usize, mode: Mode) -> 
 /// and the local layers they name, one per diff_id. Steps this store has
 /// no record of (skipped thanks to an imported cache) are left out.
 pub fn collect(
-    store: &Store,
-    plans: &HashMap<usize, Arc<StagePlan>>,
-    target: usize,
+    scope: &CacheScope<'_>,
     mode: Mode,
     created: &str,
 ) -> Result<(CacheConfig, Vec<LayerRecord>), BuildError> {
+    let CacheScope {
+        store,
+        plans,
+        target,
+        ..
+    } = *scope;
     let mut config = CacheConfig {
         version: VERSION,
         ..CacheConfig::default()
@@ -120,7 +124,7 @@ pub fn manifest(
     config: &CacheConfig,
     layers: &[LayerRecord],
 ) -> Result<(BlobRef, BlobRef), BuildError> {
-    let bad = |e: serde_json::Error| BuildError::Output(format!("encoding the cache config: {e}"));
+    let bad = CacheError::EncodeConfig;
     let config_bytes = kiln_cache::image::json::canonical(config).map_err(bad)?;
     let config_ref = store.put_blob_bytes(&config_bytes)?;
     let doc = json!({

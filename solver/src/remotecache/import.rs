@@ -17,8 +17,9 @@ use kiln_cache::registry::{Platform, RegistryConfig};
 use kiln_cache::units::human_size;
 use kiln_cache::{Digest, NewRecord, NewSnapshot, RecordKind, SnapshotId, Store};
 
+use super::error::{with_causes, LayerError};
 use super::format::{CacheConfig, CacheEntry, CacheLayer, CACHE_CONFIG_MEDIA_TYPE};
-use super::{inline, local, registry, CacheFrom};
+use super::{inline, local, registry, CacheError, CacheFrom, CacheScope};
 use crate::dispatch::{Base, StagePlan, Step};
 use crate::exporter::image::layer_of_record;
 use crate::progress::{Event, Progress};
@@ -28,11 +29,11 @@ use crate::BuildError;
 pub trait BlobSource: Send + Sync {
     fn describe(&self) -> String;
     /// The blob's bytes, at most `size` of them (the caller verifies).
-    fn open(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, BuildError>;
+    fn open(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, CacheError>;
 }
 
 /// Reads a blob (by digest, at most a size) for [`load_manifest`].
-pub type FetchBlob<'a> = dyn Fn(&Digest, u64) -> Result<Vec<u8>, BuildError> + 'a;
+pub type FetchBlob<'a> = dyn Fn(&Digest, u64) -> Result<Vec<u8>, CacheError> + 'a;
 
 /// The stages left to run, and their dependencies.
 pub type Schedule = (Vec<Arc<StagePlan>>, HashMap<usize, Vec<usize>>);
@@ -45,25 +46,24 @@ pub struct Loaded {
 
 /// Reads a cache manifest: a kiln cache config, or an image whose config
 /// carries one inline. `fetch` returns a blob's bytes (verified here).
-pub fn load_manifest(manifest: &[u8], fetch: &FetchBlob<'_>) -> Result<CacheConfig, BuildError> {
-    let bad = |m: String| BuildError::Output(format!("cache manifest: {m}"));
-    let doc: serde_json::Value =
-        serde_json::from_slice(manifest).map_err(|e| bad(e.to_string()))?;
+pub fn load_manifest(manifest: &[u8], fetch: &FetchBlob<'_>) -> Result<CacheConfig, CacheError> {
+    let doc: serde_json::Value = serde_json::from_slice(manifest).map_err(CacheError::Manifest)?;
     let config_desc = &doc["config"];
     let digest = config_desc["digest"]
         .as_str()
         .and_then(|d| Digest::parse(d).ok())
-        .ok_or_else(|| bad("no config digest".into()))?;
+        .ok_or(CacheError::NoConfigDigest)?;
+    // The size is the manifest's word: it bounds the read, not trusted further.
     let size = config_desc["size"].as_u64().unwrap_or(0).min(64 << 20);
     let bytes = fetch(&digest, size)?;
     if Digest::of_bytes(&bytes) != digest {
-        return Err(bad(format!("config {digest} does not match its digest")));
+        return Err(CacheError::ConfigDigest(digest));
     }
     if config_desc["mediaType"].as_str() == Some(CACHE_CONFIG_MEDIA_TYPE) {
-        return serde_json::from_slice(&bytes).map_err(|e| bad(format!("cache config: {e}")));
+        return serde_json::from_slice(&bytes).map_err(CacheError::Config);
     }
     let layers = doc["layers"].as_array().cloned().unwrap_or_default();
-    inline::extract(&bytes, &layers)?.ok_or_else(|| bad("the image has no inline cache".into()))
+    inline::extract(&bytes, &layers)?.ok_or(CacheError::NoInlineCache)
 }
 
 /// The caches of every `--cache-from`. One that cannot be read is a
@@ -98,7 +98,13 @@ pub fn load_all(
                 });
                 out.push(l);
             }
-            Err(e) => progress.warn(format!("failed to import cache from {name}: {e}")),
+            Err(e) => {
+                let e = BuildError::from(e);
+                progress.warn(format!(
+                    "failed to import cache from {name}: {}",
+                    with_causes(&e)
+                ));
+            }
         }
         progress.send(Event::Done {
             vertex: v,
@@ -166,14 +172,17 @@ fn hit(store: &Store, caches: &[Loaded], step: &Step) -> Result<Hit, BuildError>
 /// Imported steps of those stages become local records, their layers
 /// fetched; every other stage is skipped.
 pub fn prepare(
-    store: &Store,
-    caches: &[Loaded],
-    plans: &HashMap<usize, Arc<StagePlan>>,
+    scope: &CacheScope<'_>,
     deps: &HashMap<usize, Vec<usize>>,
-    target: usize,
     progress: &Progress,
     vertex: &AtomicUsize,
 ) -> Result<BTreeSet<usize>, BuildError> {
+    let CacheScope {
+        store,
+        plans,
+        target,
+        imported: caches,
+    } = *scope;
     let mut hits: HashMap<String, Hit> = HashMap::new();
     for plan in plans.values() {
         for step in &plan.steps {
@@ -260,8 +269,11 @@ fn fetch_steps(
     Ok(())
 }
 
-fn layer_err(layer: &CacheLayer, m: impl std::fmt::Display) -> BuildError {
-    BuildError::Output(format!("cached layer {}: {m}", layer.digest))
+fn layer_err<E: Into<LayerError>>(layer: &CacheLayer) -> impl Fn(E) -> CacheError + '_ {
+    move |e| CacheError::Layer {
+        digest: layer.digest.clone(),
+        source: e.into(),
+    }
 }
 
 /// A cached layer into the store: its compressed blob (verified), the
@@ -273,10 +285,10 @@ fn fetch_layer(
     layer: &CacheLayer,
     source: &dyn BlobSource,
 ) -> Result<(SnapshotId, bool), BuildError> {
-    let digest = Digest::parse(&layer.digest).map_err(|e| layer_err(layer, e))?;
-    let diff_id = Digest::parse(&layer.diff_id).map_err(|e| layer_err(layer, e))?;
+    let digest = Digest::parse(&layer.digest).map_err(layer_err(layer))?;
+    let diff_id = Digest::parse(&layer.diff_id).map_err(layer_err(layer))?;
     let compression = media_type::layer_compression(&layer.media_type)
-        .ok_or_else(|| layer_err(layer, format!("unknown media type {}", layer.media_type)))?;
+        .ok_or_else(|| layer_err(layer)(LayerError::MediaType(layer.media_type.clone())))?;
     let existing = store.snapshot_by_diff_id(&diff_id)?;
     if let Some(s) = existing
         .clone()
@@ -288,15 +300,15 @@ fn fetch_layer(
     if !store.has_blob(&digest)? {
         let mut writer = store.blob_writer()?;
         let mut body = source.open(&digest, layer.size)?;
-        io::copy(&mut body, &mut writer).map_err(|e| layer_err(layer, e))?;
+        io::copy(&mut body, &mut writer).map_err(layer_err(layer))?;
         writer.commit(Some(&digest))?;
         fetched = true;
     }
     if !store.has_blob(&diff_id)? {
         let input = BufReader::with_capacity(1 << 20, store.open_blob(&digest)?);
-        let (_, mut plain) = compression::decoder(input).map_err(|e| layer_err(layer, e))?;
+        let (_, mut plain) = compression::decoder(input).map_err(layer_err(layer))?;
         let mut writer = store.blob_writer()?;
-        io::copy(&mut plain, &mut writer).map_err(|e| layer_err(layer, e))?;
+        io::copy(&mut plain, &mut writer).map_err(layer_err(layer))?;
         writer.commit(Some(&diff_id))?;
     }
     if compression != compression::Compression::None {
@@ -312,9 +324,9 @@ fn fetch_layer(
             let staging = store.new_snapshot_staging()?;
             let applied =
                 kiln_cache::layer::apply::apply(store.open_blob(&diff_id)?, staging.path())
-                    .map_err(|e| layer_err(layer, e))?;
+                    .map_err(layer_err(layer))?;
             if applied.diff_id != diff_id {
-                return Err(layer_err(layer, "unpacks to a different diff_id"));
+                return Err(layer_err(layer)(LayerError::DiffId).into());
             }
             store.commit_snapshot(
                 staging,
@@ -349,21 +361,16 @@ pub fn reuse_created(config: &mut kiln_cache::image::ImageConfig, now: &str, the
 /// Drops from `plans` the stages an imported cache makes unnecessary
 /// (see [`prepare`]), fetching the imported layers of the others. With
 /// no imported cache every stage runs, as before.
-#[allow(clippy::too_many_arguments)]
 pub fn skip_stages(
-    store: &Store,
-    caches: &[Loaded],
-    done: &HashMap<usize, Arc<StagePlan>>,
-    plans: Vec<Arc<StagePlan>>,
-    deps: HashMap<usize, Vec<usize>>,
-    target: usize,
+    scope: &CacheScope<'_>,
+    (plans, deps): Schedule,
     progress: &Progress,
     vertex: &AtomicUsize,
 ) -> Result<Schedule, BuildError> {
-    if caches.is_empty() {
+    if scope.imported.is_empty() {
         return Ok((plans, deps));
     }
-    let run = prepare(store, caches, done, &deps, target, progress, vertex)?;
+    let run = prepare(scope, &deps, progress, vertex)?;
     let plans = plans
         .into_iter()
         .filter(|p| run.contains(&p.index))

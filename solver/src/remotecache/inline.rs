@@ -9,14 +9,13 @@ use kiln_cache::image::ImageConfig;
 use serde_json::Value;
 
 use super::format::{CacheConfig, CacheLayer, INLINE_KEY};
-use crate::BuildError;
+use super::CacheError;
 
 /// Puts `cache` (records and results; no layer list) into `config`.
-pub fn embed(config: &mut ImageConfig, cache: &CacheConfig) -> Result<(), BuildError> {
+pub fn embed(config: &mut ImageConfig, cache: &CacheConfig) -> Result<(), CacheError> {
     let mut cache = cache.clone();
     cache.layers.clear();
-    let value = serde_json::to_value(&cache)
-        .map_err(|e| BuildError::Output(format!("encoding the inline cache: {e}")))?;
+    let value = serde_json::to_value(&cache).map_err(CacheError::EncodeInline)?;
     config.doc[INLINE_KEY] = value;
     Ok(())
 }
@@ -26,22 +25,19 @@ pub fn embed(config: &mut ImageConfig, cache: &CacheConfig) -> Result<(), BuildE
 pub fn extract(
     config: &[u8],
     manifest_layers: &[Value],
-) -> Result<Option<CacheConfig>, BuildError> {
-    let bad = |m: String| BuildError::Output(format!("inline cache: {m}"));
-    let doc: Value = serde_json::from_slice(config).map_err(|e| bad(e.to_string()))?;
+) -> Result<Option<CacheConfig>, CacheError> {
+    let doc: Value = serde_json::from_slice(config).map_err(CacheError::Inline)?;
     let Some(inline) = doc.get(INLINE_KEY) else {
         return Ok(None);
     };
     let mut cache: CacheConfig =
-        serde_json::from_value(inline.clone()).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_value(inline.clone()).map_err(CacheError::Inline)?;
     let diff_ids = doc["rootfs"]["diff_ids"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     if diff_ids.len() != manifest_layers.len() {
-        return Err(bad(
-            "the manifest and the config list different layer counts".into(),
-        ));
+        return Err(CacheError::InlineLayerCount);
     }
     cache.layers = diff_ids
         .iter()

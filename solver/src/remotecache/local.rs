@@ -14,17 +14,20 @@ use serde_json::json;
 
 use super::format::CacheConfig;
 use super::import::{load_manifest, BlobSource, Loaded};
-use crate::BuildError;
+use super::CacheError;
 
-fn io_err(path: &Path) -> impl Fn(io::Error) -> BuildError + '_ {
-    move |e| BuildError::Output(format!("cache directory {}: {e}", path.display()))
+fn io_err(dir: &Path) -> impl Fn(io::Error) -> CacheError + '_ {
+    move |source| CacheError::Dir {
+        dir: dir.to_path_buf(),
+        source,
+    }
 }
 
 fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
     dir.join("blobs/sha256").join(digest.hex())
 }
 
-fn copy_blob(store: &Store, dir: &Path, blob: &BlobRef) -> Result<(), BuildError> {
+fn copy_blob(store: &Store, dir: &Path, blob: &BlobRef) -> Result<(), CacheError> {
     let dest = blob_path(dir, &blob.digest);
     if dest.is_file() {
         return Ok(());
@@ -41,7 +44,7 @@ pub fn write(
     config_ref: &BlobRef,
     manifest_ref: &BlobRef,
     layers: &[LayerRecord],
-) -> Result<(), BuildError> {
+) -> Result<(), CacheError> {
     fs::create_dir_all(dir.join("blobs/sha256")).map_err(io_err(dir))?;
     for l in layers {
         copy_blob(store, dir, &l.blob)?;
@@ -59,7 +62,7 @@ pub fn write(
             "annotations": {"org.opencontainers.image.ref.name": "latest"},
         }],
     });
-    let bytes = serde_json::to_vec(&index).map_err(|e| BuildError::Output(e.to_string()))?;
+    let bytes = serde_json::to_vec(&index).map_err(CacheError::EncodeIndex)?;
     let tmp = dir.join("index.json.tmp");
     fs::write(&tmp, bytes).map_err(io_err(dir))?;
     fs::rename(&tmp, dir.join("index.json")).map_err(io_err(dir))
@@ -73,22 +76,26 @@ impl BlobSource for Dir {
         self.0.display().to_string()
     }
 
-    fn open(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, BuildError> {
+    fn open(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, CacheError> {
         let file = fs::File::open(blob_path(&self.0, digest)).map_err(io_err(&self.0))?;
         Ok(Box::new(file.take(size)))
     }
 }
 
 /// Reads the cache config of the layout in `dir`.
-pub fn open(dir: &Path) -> Result<Loaded, BuildError> {
+pub fn open(dir: &Path) -> Result<Loaded, CacheError> {
     let index = fs::read(dir.join("index.json")).map_err(io_err(dir))?;
-    let bad = |m: String| BuildError::Output(format!("cache directory {}: {m}", dir.display()));
     let doc: serde_json::Value =
-        serde_json::from_slice(&index).map_err(|e| bad(format!("index.json: {e}")))?;
+        serde_json::from_slice(&index).map_err(|source| CacheError::Index {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     let digest = doc["manifests"][0]["digest"]
         .as_str()
         .and_then(|d| Digest::parse(d).ok())
-        .ok_or_else(|| bad("index.json names no manifest".into()))?;
+        .ok_or_else(|| CacheError::NoManifest {
+            dir: dir.to_path_buf(),
+        })?;
     let source = Dir(dir.to_path_buf());
     let manifest = read_verified(&source, &digest)?;
     let config: CacheConfig = load_manifest(&manifest, &|d, size| {
@@ -105,13 +112,13 @@ pub fn open(dir: &Path) -> Result<Loaded, BuildError> {
     })
 }
 
-fn read_verified(source: &Dir, digest: &Digest) -> Result<Vec<u8>, BuildError> {
+fn read_verified(source: &Dir, digest: &Digest) -> Result<Vec<u8>, CacheError> {
     let bytes = fs::read(blob_path(&source.0, digest)).map_err(io_err(&source.0))?;
     if Digest::of_bytes(&bytes) != *digest {
-        return Err(BuildError::Output(format!(
-            "cache directory {}: blob {digest} does not match its digest",
-            source.0.display()
-        )));
+        return Err(CacheError::BlobDigest {
+            dir: source.0.clone(),
+            digest: *digest,
+        });
     }
     Ok(bytes)
 }

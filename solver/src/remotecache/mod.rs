@@ -9,6 +9,7 @@
 //! * `export` / `import`: which records go out; which stages a build with
 //!   imported records still has to run, and fetching the layers it needs.
 
+pub mod error;
 pub mod export;
 pub mod format;
 pub mod import;
@@ -16,20 +17,19 @@ pub mod inline;
 pub mod local;
 pub mod registry;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use kiln_cache::image::ImageConfig;
 use kiln_cache::registry::RegistryConfig;
 use kiln_cache::{Reference, Store};
 
-use crate::dispatch::StagePlan;
+use crate::dispatch::Dispatched;
 use crate::progress::{Event, Progress};
 use crate::pull::off_runtime;
 use crate::BuildError;
+pub use error::CacheError;
 
 /// `mode=min` (BuildKit's default): only the records of the result's
 /// layers. `mode=max`: every stage's, intermediate ones too.
@@ -178,17 +178,32 @@ impl CacheFrom {
     }
 }
 
+/// The build a remote cache is imported into or exported from: its
+/// store, its dispatched stages and target, and the caches every
+/// `--cache-from` gave (empty when nothing was imported).
+pub struct CacheScope<'a> {
+    pub store: &'a Store,
+    pub plans: &'a Dispatched,
+    pub target: usize,
+    pub imported: &'a [import::Loaded],
+}
+
+/// Where and what [`export_all`] writes.
+pub struct ExportTarget<'a> {
+    pub cache_to: &'a [CacheTo],
+    /// The result's `created` time (see [`finish_config`]).
+    pub created: &'a str,
+    /// `None`: the default registry settings.
+    pub registry: Option<&'a RegistryConfig>,
+}
+
 /// The result's config before it is stored: a base image's inline cache
 /// is not inherited; a fully cached build takes the imported `created`
 /// time; `--cache-to type=inline` embeds this build's cache config.
 /// Returns the `created` time the config now has.
-#[allow(clippy::too_many_arguments)]
 pub fn finish_config(
-    store: &Store,
+    scope: &CacheScope<'_>,
     config: &mut ImageConfig,
-    caches: &[import::Loaded],
-    plans: &HashMap<usize, Arc<StagePlan>>,
-    target: usize,
     created: &str,
     fully_cached: bool,
     cache_to: &[CacheTo],
@@ -196,41 +211,52 @@ pub fn finish_config(
     if let Some(doc) = config.doc.as_object_mut() {
         doc.remove(format::INLINE_KEY);
     }
-    let mut created = created.to_string();
-    let final_key = plans.get(&target).map(|p| p.final_key.as_str());
-    if let Some(then) = final_key
-        .filter(|_| fully_cached)
-        .and_then(|k| import::created_for(caches, k))
-    {
-        import::reuse_created(config, &created, then);
-        created = then.to_string();
-    } else if let Some(key) = final_key {
-        if let Some(then) = crate::created::remembered(store.root(), key).filter(|_| fully_cached) {
-            import::reuse_created(config, &created, &then);
-            created = then;
-        }
-        crate::created::remember(store.root(), key, &created);
-    }
+    let final_key = scope.plans.get(&scope.target).map(|p| p.final_key.as_str());
+    let created = match final_key {
+        Some(key) => settle_created(scope, config, key, created, fully_cached),
+        None => created.to_string(),
+    };
     if cache_to.contains(&CacheTo::Inline) {
-        let (cache, _) = export::collect(store, plans, target, Mode::Min, &created)?;
+        let (cache, _) = export::collect(scope, Mode::Min, &created)?;
         inline::embed(config, &cache)?;
     }
     Ok(created)
 }
 
-/// Writes every `--cache-to` but inline (done in [`finish_config`]).
-#[allow(clippy::too_many_arguments)]
-pub fn export_all(
-    store: &Store,
-    cache_to: &[CacheTo],
-    plans: &HashMap<usize, Arc<StagePlan>>,
-    target: usize,
+/// The `created` time of a result with `final_key`: a fully cached build
+/// takes the one an imported cache recorded, else the one this store
+/// remembered (so a cached rebuild gives back the same image ID); what
+/// this store did not import is remembered for next time.
+fn settle_created(
+    scope: &CacheScope<'_>,
+    config: &mut ImageConfig,
+    final_key: &str,
     created: &str,
-    registry: Option<&RegistryConfig>,
+    fully_cached: bool,
+) -> String {
+    let imported = import::created_for(scope.imported, final_key).filter(|_| fully_cached);
+    if let Some(then) = imported {
+        import::reuse_created(config, created, then);
+        return then.to_string();
+    }
+    let root = scope.store.root();
+    let mut settled = created.to_string();
+    if let Some(then) = crate::created::remembered(root, final_key).filter(|_| fully_cached) {
+        import::reuse_created(config, created, &then);
+        settled = then;
+    }
+    crate::created::remember(root, final_key, &settled);
+    settled
+}
+
+/// Writes every `--cache-to` but inline (done in [`finish_config`]).
+pub fn export_all(
+    scope: &CacheScope<'_>,
+    target: &ExportTarget<'_>,
     progress: &Progress,
     vertex: &AtomicUsize,
 ) -> Result<(), BuildError> {
-    for to in cache_to {
+    for to in target.cache_to {
         let (name, mode) = match to {
             CacheTo::Inline => continue,
             CacheTo::Local { dest, mode } => (dest.display().to_string(), *mode),
@@ -242,42 +268,10 @@ pub fn export_all(
             vertex: v,
             name: format!("exporting cache to {name}"),
         });
-        let (mut config, layers) = export::collect(store, plans, target, mode, created)?;
-        let shipped = export::ship_layers(store, &mut config, &layers)?;
-        let (config_ref, manifest_ref) = export::manifest(store, &config, &shipped)?;
-        progress.send(Event::Log {
-            vertex: v,
-            line: format!(
-                "{} records, {} layers, manifest {}",
-                config.records.len(),
-                shipped.len(),
-                manifest_ref.digest
-            ),
-        });
-        let written = match to {
-            CacheTo::Local { dest, .. } => {
-                local::write(store, dest, &config_ref, &manifest_ref, &shipped)
-            }
-            CacheTo::Registry { reference, .. } => {
-                let registry = registry.cloned().unwrap_or_default();
-                off_runtime(|| {
-                    registry::write(
-                        store,
-                        reference,
-                        &registry,
-                        &config_ref,
-                        &manifest_ref,
-                        &shipped,
-                    )
-                })
-                .map(|_| ())
-            }
-            CacheTo::Inline => Ok(()),
-        };
-        if let Err(e) = written {
+        if let Err(e) = export_one(scope, target, to, mode, progress, v) {
             progress.send(Event::Failed {
                 vertex: v,
-                message: e.to_string(),
+                message: error::with_causes(&e),
             });
             return Err(e);
         }
@@ -285,6 +279,51 @@ pub fn export_all(
             vertex: v,
             elapsed: started.elapsed(),
         });
+    }
+    Ok(())
+}
+
+/// One `--cache-to`: its records and layers collected, compressed, and
+/// written to the directory or registry it names.
+fn export_one(
+    scope: &CacheScope<'_>,
+    target: &ExportTarget<'_>,
+    to: &CacheTo,
+    mode: Mode,
+    progress: &Progress,
+    vertex: usize,
+) -> Result<(), BuildError> {
+    let store = scope.store;
+    let (mut config, layers) = export::collect(scope, mode, target.created)?;
+    let shipped = export::ship_layers(store, &mut config, &layers)?;
+    let (config_ref, manifest_ref) = export::manifest(store, &config, &shipped)?;
+    progress.send(Event::Log {
+        vertex,
+        line: format!(
+            "{} records, {} layers, manifest {}",
+            config.records.len(),
+            shipped.len(),
+            manifest_ref.digest
+        ),
+    });
+    match to {
+        CacheTo::Local { dest, .. } => {
+            local::write(store, dest, &config_ref, &manifest_ref, &shipped)?
+        }
+        CacheTo::Registry { reference, .. } => {
+            let registry = target.registry.cloned().unwrap_or_default();
+            off_runtime(|| {
+                registry::write(
+                    store,
+                    reference,
+                    &registry,
+                    &config_ref,
+                    &manifest_ref,
+                    &shipped,
+                )
+            })?;
+        }
+        CacheTo::Inline => {}
     }
     Ok(())
 }

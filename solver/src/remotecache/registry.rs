@@ -7,16 +7,35 @@
 
 use std::io::Read;
 
-use kiln_cache::image::{index, manifest::descriptor_digest};
+use kiln_cache::image::index;
+use kiln_cache::image::manifest::{descriptor_digest, ManifestError};
 use kiln_cache::registry::client::Client;
-use kiln_cache::registry::{self, platform, Platform, PushOptions, RegistryConfig};
+use kiln_cache::registry::{self, platform, Platform, PushOptions, RegistryConfig, RegistryError};
 use kiln_cache::{BlobRef, Digest, ImageRecord, LayerRecord, Reference, Store};
 
+use super::error::RemoteProblem;
 use super::import::{load_manifest, BlobSource, Loaded};
-use crate::BuildError;
+use super::CacheError;
 
-fn reg_err(reference: &Reference, e: impl std::fmt::Display) -> BuildError {
-    BuildError::Output(format!("cache {}: {e}", reference.familiar()))
+fn reg_err(reference: &Reference) -> impl Fn(RegistryError) -> CacheError + '_ {
+    move |source| CacheError::Registry {
+        name: reference.familiar(),
+        source,
+    }
+}
+
+fn manifest_err(reference: &Reference) -> impl Fn(ManifestError) -> CacheError + '_ {
+    move |source| CacheError::RegistryManifest {
+        name: reference.familiar(),
+        source,
+    }
+}
+
+fn missing(reference: &Reference, problem: RemoteProblem) -> CacheError {
+    CacheError::Remote {
+        name: reference.familiar(),
+        problem,
+    }
 }
 
 /// Pushes the cache manifest (and its blobs) to `reference`.
@@ -27,7 +46,7 @@ pub fn write(
     config_ref: &BlobRef,
     manifest_ref: &BlobRef,
     layers: &[LayerRecord],
-) -> Result<Digest, BuildError> {
+) -> Result<Digest, CacheError> {
     // Shaped as an image so the registry client's push (existence checks,
     // mounts, chunked uploads, manifest last) does the work.
     let image = ImageRecord {
@@ -48,7 +67,7 @@ pub fn write(
         &PushOptions::default(),
         &registry::progress::silent,
     )
-    .map_err(|e| reg_err(reference, e))
+    .map_err(reg_err(reference))
 }
 
 struct Remote {
@@ -61,11 +80,14 @@ impl BlobSource for Remote {
         self.name.clone()
     }
 
-    fn open(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, BuildError> {
+    fn open(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send + '_>, CacheError> {
         let body = self
             .client
             .get_blob(digest)
-            .map_err(|e| BuildError::Output(format!("cache {}: {e}", self.name)))?;
+            .map_err(|source| CacheError::Registry {
+                name: self.name.clone(),
+                source,
+            })?;
         Ok(Box::new(body.take(size)))
     }
 }
@@ -76,11 +98,10 @@ pub fn open(
     reference: &Reference,
     config: &RegistryConfig,
     platform: Option<&Platform>,
-) -> Result<Loaded, BuildError> {
+) -> Result<Loaded, CacheError> {
     let endpoint = config.endpoint(reference.domain());
     let creds = config.credentials.get(&endpoint.host);
-    let client =
-        Client::new(endpoint, reference.path(), creds).map_err(|e| reg_err(reference, e))?;
+    let client = Client::new(endpoint, reference.path(), creds).map_err(reg_err(reference))?;
     let name = match (reference.digest(), reference.tag()) {
         (Some(d), _) => d.to_string(),
         (None, Some(t)) => t.to_string(),
@@ -88,19 +109,19 @@ pub fn open(
     };
     let (mut bytes, mut media) = client
         .get_manifest(&name)
-        .map_err(|e| reg_err(reference, e))?
-        .ok_or_else(|| reg_err(reference, "not found"))?;
+        .map_err(reg_err(reference))?
+        .ok_or_else(|| missing(reference, RemoteProblem::NotFound))?;
     if kiln_cache::image::media_type::is_index(&media) {
-        let idx = index::parse(&bytes).map_err(|e| reg_err(reference, e))?;
+        let idx = index::parse(&bytes).map_err(manifest_err(reference))?;
         let desc = platform::pick(&idx, platform)
-            .ok_or_else(|| reg_err(reference, "no manifest for this platform"))?;
-        let digest = descriptor_digest(desc).map_err(|e| reg_err(reference, e))?;
+            .ok_or_else(|| missing(reference, RemoteProblem::NoPlatform))?;
+        let digest = descriptor_digest(desc).map_err(manifest_err(reference))?;
         (bytes, media) = client
             .get_manifest(&digest.to_string())
-            .map_err(|e| reg_err(reference, e))?
-            .ok_or_else(|| reg_err(reference, "manifest in its index not found"))?;
+            .map_err(reg_err(reference))?
+            .ok_or_else(|| missing(reference, RemoteProblem::IndexedNotFound))?;
         if Digest::of_bytes(&bytes) != digest {
-            return Err(reg_err(reference, "manifest does not match its digest"));
+            return Err(missing(reference, RemoteProblem::ManifestDigest));
         }
     }
     let _ = media;
@@ -113,7 +134,10 @@ pub fn open(
         remote
             .open(d, size)?
             .read_to_end(&mut out)
-            .map_err(|e| reg_err(reference, e))?;
+            .map_err(|source| CacheError::RegistryRead {
+                name: reference.familiar(),
+                source,
+            })?;
         Ok(out)
     })?;
     Ok(Loaded {
