@@ -111,16 +111,13 @@ impl Engine {
     /// The container's state once it ended.
     pub fn stop(&self, key: &str, opts: StopOptions) -> Result<State, Error> {
         let c = self.container(key)?;
-        let state = stop(&c, opts)?;
-        self.note_stopped(&c);
-        Ok(state)
+        self.stop_noted(&c, opts)
     }
 
     /// Stops the container, then starts it under a new monitor.
     pub fn restart(&self, key: &str, opts: StopOptions) -> Result<(), Error> {
         let c = self.container(key)?;
-        stop(&c, opts)?;
-        self.note_stopped(&c);
+        self.stop_noted(&c, opts)?;
         // The monitor finishes its bookkeeping before a new one may start.
         let deadline = Instant::now() + MONITOR_EXIT_WAIT;
         while state::monitor_alive(&c.dir) && Instant::now() < deadline {
@@ -152,6 +149,12 @@ impl Engine {
     pub(crate) fn remove_container(&self, c: &Container, opts: RemoveOptions) -> Result<(), Error> {
         self.journal_exit(c);
         lc::remove(c, opts.force, opts.volumes)?;
+        // Its record went with it, so its end is told here, as Docker
+        // tells `rm -f` of a running container: SIGKILL's status.
+        if c.state.status.is_live() {
+            self.note(Event::container("kill", c).with("signal", "9"));
+            self.note(Event::container("die", c).with("exitCode", "137"));
+        }
         self.note(Event::container("destroy", c));
         Ok(())
     }
@@ -185,12 +188,22 @@ impl Engine {
         Ok(())
     }
 
-    /// A stopped container's exit, then Docker's `stop`.
-    fn note_stopped(&self, c: &Container) {
-        if let Ok(now) = Container::load(&c.dir) {
-            self.journal_exit(&now);
+    /// Stops `c` with Docker's events for a live one: `kill` with its
+    /// stop signal, its `die`, then `stop`.
+    fn stop_noted(&self, c: &Container, opts: StopOptions) -> Result<State, Error> {
+        let live = c.state.status.is_live();
+        if live {
+            let signal = lc::parse_signal(&c.record.stop_signal).map_or(15, |s| s as i32);
+            self.note(Event::container("kill", c).with("signal", signal.to_string()));
         }
-        self.note(Event::container("stop", c));
+        let state = stop(c, opts)?;
+        if live {
+            if let Ok(now) = Container::load(&c.dir) {
+                self.journal_exit(&now);
+            }
+            self.note(Event::container("stop", c));
+        }
+        Ok(state)
     }
 }
 

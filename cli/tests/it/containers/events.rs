@@ -42,7 +42,7 @@ fn a_containers_life_is_journaled_in_order() {
     env.ok(&["rm", "ev"]);
     let format = "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{.Actor.Attributes.image}}";
     let got = events(&env, &[&format!("container={id}")], Some(format));
-    let want: Vec<String> = ["create", "start", "die", "stop", "destroy"]
+    let want: Vec<String> = ["create", "start", "kill", "die", "stop", "destroy"]
         .iter()
         .map(|a| format!("container {a} {id} ev busybox"))
         .collect();
@@ -91,6 +91,24 @@ fn a_detached_containers_exit_is_journaled_once() {
     // Looked at again (and by another command), it is not journaled twice.
     env.ok(&["wait", "bg"]);
     assert_eq!(events(&env, &die, code), ["7"]);
+    // rm -f of a running one: killed, dead, destroyed.
+    env.ok(&["run", "-d", "--name", "rf", "busybox", "sleep", "1000"]);
+    env.ok(&["rm", "-f", "rf"]);
+    let life = events(
+        &env,
+        &["container=rf"],
+        Some(r#"{{.Action}} {{index .Actor.Attributes "signal"}}"#),
+    );
+    assert_eq!(
+        life,
+        [
+            "create <no value>",
+            "start <no value>",
+            "kill 9",
+            "die <no value>",
+            "destroy <no value>"
+        ]
+    );
 }
 
 #[test]
