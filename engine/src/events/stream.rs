@@ -8,14 +8,18 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::journal::{fail, Journal};
 use super::{Event, EventsOptions};
 use crate::{Engine, Error};
 
-/// How often a follower looks for new lines and container exits.
+/// How often a follower looks for new lines.
 const POLL: Duration = Duration::from_millis(100);
+
+/// How often a follower looks for exits no process journaled: that reads
+/// every container's record, too much for each poll.
+const EXITS_POLL: Duration = Duration::from_secs(1);
 
 /// The events [`Engine::events`] selects, oldest first.
 pub struct Events {
@@ -29,6 +33,7 @@ pub struct Events {
     /// The journal was rotated: the current file is read to its end, then
     /// the new one opened.
     rotated: bool,
+    exits_looked: Instant,
 }
 
 struct Reader {
@@ -47,6 +52,7 @@ impl Events {
             reader: None,
             partial: Vec::new(),
             rotated: false,
+            exits_looked: Instant::now(),
         };
         events.advance()?;
         Ok(events)
@@ -112,7 +118,10 @@ impl Events {
             return Ok(false);
         }
         std::thread::sleep(POLL);
-        self.engine.journal_exits();
+        if self.exits_looked.elapsed() >= EXITS_POLL {
+            self.engine.journal_exits();
+            self.exits_looked = Instant::now();
+        }
         let current = std::fs::metadata(&path).map(|m| m.ino()).ok();
         // What was appended to the old file before the rotation is read
         // first (see `rotated`).

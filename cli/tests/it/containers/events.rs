@@ -218,15 +218,10 @@ fn without_until_events_follow() {
     }
     let env = Env::new();
     env.ok(&["volume", "create", "before"]);
+    let format = "{{.Type}} {{.Action}} {{.Actor.ID}}";
     let mut follower = env
         .kiln
-        .cmd([
-            "events",
-            "--filter",
-            "type=volume",
-            "--format",
-            "{{.Actor.ID}}",
-        ])
+        .cmd(["events", "--format", format])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -237,11 +232,24 @@ fn without_until_events_follow() {
             let _ = tx.send(line.unwrap());
         }
     });
-    // Past events are not shown without --since; new ones are.
+    // Past events are not shown without --since; new ones are, and the
+    // exit of a detached container no command looked at.
     std::thread::sleep(Duration::from_millis(500));
     env.ok(&["volume", "create", "after"]);
-    let got = rx.recv_timeout(Duration::from_secs(10));
+    let id = env.ok(&["run", "-d", "busybox", "sh", "-c", "exit 4"]);
+    let mut seen = Vec::new();
+    let die = format!("container die {}", id.trim());
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        seen.push(line);
+        if seen.last() == Some(&die) {
+            break;
+        }
+    }
     follower.kill().unwrap();
     follower.wait().unwrap();
-    assert_eq!(got.as_deref(), Ok("after"));
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("volume create after")
+    );
+    assert_eq!(seen.last(), Some(&die), "{seen:?}");
 }
