@@ -1,4 +1,5 @@
 use super::*;
+use crate::syscalls::{Device, Real, Syscalls};
 use crate::testkit::device_rule as rule;
 
 /// Runs `prog` on one device context with the eBPF semantics of the
@@ -176,13 +177,12 @@ fn the_kernel_enforces_dockers_list() {
     // Made outside the cgroup: /dev/kmsg's numbers, which Docker's list
     // leaves out.
     let mem = tmp.path().join("kmsg");
-    nix::sys::stat::mknod(
-        &mem,
-        nix::sys::stat::SFlag::S_IFCHR,
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-        nix::sys::stat::makedev(1, 11),
-    )
-    .unwrap();
+    let kmsg = Device {
+        major: 1,
+        minor: 11,
+        mode: 0o600,
+    };
+    Real.mknod(&mem, kmsg).unwrap();
     let script = format!(
         "echo $$ > {procs}; \
          ( : < /dev/null ) && echo null-ok; \
