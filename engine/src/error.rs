@@ -6,9 +6,11 @@ use std::io;
 use std::path::PathBuf;
 
 use kiln_cache::image::config::ConfigError;
+use kiln_cache::image::ManifestError;
+use kiln_cache::layer::{ApplyError, DiffError};
 use kiln_cache::StoreError;
 use kiln_runtime::container::restart::BadPolicy;
-use kiln_runtime::container::{self, lifecycle, monitor, state};
+use kiln_runtime::container::{self, attach, copy, exec, filesystem, lifecycle, monitor, state};
 use kiln_runtime::{network, process, spec, volume};
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,58 @@ pub enum Error {
     /// Marking the container as expecting an attach client.
     #[error(transparent)]
     AttachClient(io::Error),
+
+    /// Looking at a container and taking from it.
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("container {0} is paused, unpause the container before exec")]
+    Paused(String),
+    #[error("you cannot attach to a stopped container, start it first")]
+    AttachStopped,
+    #[error("kiln {0} needs a container made from an image")]
+    NotFromImage(&'static str),
+    #[error("invalid filter {0:?}: use status, name, id or label")]
+    ListFilter(String),
+    #[error("no public port '{port}' published for {container}")]
+    NotPublished { port: String, container: String },
+    #[error(transparent)]
+    Logs(io::Error),
+    #[error(transparent)]
+    Changes(io::Error),
+    #[error("reading /proc")]
+    Proc(#[source] io::Error),
+    #[error(transparent)]
+    Attach(#[from] attach::Error),
+    /// The exec helper could not be started.
+    #[error(transparent)]
+    Exec(exec::Error),
+    #[error(transparent)]
+    Filesystem(#[from] filesystem::Error),
+    #[error(transparent)]
+    Copy(#[from] copy::Error),
+    #[error("exporting the container")]
+    Export(#[source] DiffError),
+    #[error("the image of container {container}")]
+    CommitBase {
+        container: String,
+        source: StoreError,
+    },
+    #[error("{op} {}", .path.display())]
+    CommitFile {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Layer(#[from] DiffError),
+    #[error(transparent)]
+    Unpack(#[from] ApplyError),
+    #[error(transparent)]
+    NewConfig(ConfigError),
+    #[error(transparent)]
+    ConfigEncode(serde_json::Error),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 
     #[error("opening the store at {}", .root.display())]
     StoreAt { root: PathBuf, source: StoreError },

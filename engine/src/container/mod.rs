@@ -2,24 +2,45 @@
 //! (`spec`, `limits`, `security`), a root filesystem (`rootfs`), mounts,
 //! ports and links, then a container record (`create`) or a foreground run
 //! (`run`); `lifecycle` is what is done to a container once it exists.
+//! What can be seen of one and taken from it: `list`, `logs`, `inspect`,
+//! `top`, `changes`, `published` ports, `attach`, `exec`, `copy`,
+//! `export`, `commit`.
 
+mod attach;
+mod changes;
+mod commit;
+mod copy;
 mod create;
+mod exec;
+mod export;
+mod inspect;
 mod lifecycle;
 mod limits;
 mod links;
+mod list;
+mod logs;
 mod mounts;
 mod options;
 mod ports;
+mod published;
 mod rootfs;
 mod run;
 mod security;
 mod spec;
+mod top;
 
 use kiln_runtime::Stdio;
 
+pub use attach::{attach_to, AttachEnd, AttachOptions, DetachKeys};
+pub use changes::Kind as ChangeKind;
+pub use commit::CommitOptions;
+pub use exec::ExecOptions;
 pub use lifecycle::{stop_timeout, KillOptions, RemoveOptions, Signal, StartOptions, StopOptions};
+pub use list::{ago, ports_text, status_text, ListFilter, ListOptions};
+pub use logs::{Logs, LogsOptions};
 pub use options::{CreateOptions, LimitOptions, Runtime};
 pub use spec::new_id;
+pub use top::Process;
 
 /// The container's stdio for `-t` and `-i`: a pty, or this process's own
 /// (stdin only with `-i`). An init helper started early must have been

@@ -1,0 +1,166 @@
+//! Docker's inspect objects: a container's (`GET /containers/{id}/json`),
+//! and `inspect NAME…`, which takes each name as a container, then as an
+//! image.
+
+use kiln_cache::image::inspect::{inspect as image_inspect, InspectInput};
+use kiln_cache::Store;
+use kiln_runtime::container::state::{Container, Status};
+use kiln_runtime::Rootfs;
+use serde_json::{json, Map, Value};
+
+use crate::{Engine, Error};
+
+/// Docker's zero time, for a start or end that has not happened.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl Engine {
+    pub fn inspect_container(&self, key: &str) -> Result<Value, Error> {
+        Ok(container_json(&self.container(key)?))
+    }
+
+    /// One object per name: the container it names, else the image; a
+    /// name that is neither fails with the container lookup's error. The
+    /// store is opened only for a name that is no container.
+    pub fn inspect(&self, names: &[String]) -> Vec<Result<Value, Error>> {
+        let mut store = None;
+        names
+            .iter()
+            .map(|name| {
+                self.inspect_container(name).or_else(|e| {
+                    if store.is_none() {
+                        store = Store::open(self.root()).ok();
+                    }
+                    store.as_ref().and_then(|s| image_json(s, name)).ok_or(e)
+                })
+            })
+            .collect()
+    }
+}
+
+/// The store's inspect object for `name`, when it names an image.
+fn image_json(store: &Store, name: &str) -> Option<Value> {
+    let entry = store.resolve_image(name).ok()?;
+    let config = store.image_config(&entry.image).ok()?;
+    Some(image_inspect(&InspectInput {
+        image_id: entry.image.id(),
+        manifest_digest: &entry.image.manifest.digest,
+        refs: &entry.refs,
+        config_bytes: &config,
+        size: entry.image.size,
+    }))
+}
+
+/// Docker's container object: the parts kiln has.
+fn container_json(c: &Container) -> Value {
+    let r = &c.record;
+    let args = r
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    let upper = match &r.rootfs {
+        Rootfs::Overlay { upper, .. } => upper.display().to_string(),
+        Rootfs::Dir(d) => d.display().to_string(),
+    };
+    json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": args.first(),
+        "Args": args.get(1..).unwrap_or_default(),
+        "State": state_json(c),
+        "Image": r.image_id,
+        "Name": format!("/{}", r.name),
+        "RestartCount": c.state.restart_count,
+        "HostConfig": host_config_json(c),
+        "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper}},
+        "Mounts": mounts_json(c),
+        "Config": r.config,
+        "NetworkSettings": network_json(c),
+    })
+}
+
+fn state_json(c: &Container) -> Value {
+    let s = &c.state;
+    json!({
+        "Status": s.status.as_str(),
+        "Running": matches!(s.status, Status::Running | Status::Paused),
+        "Paused": s.status == Status::Paused,
+        "Restarting": s.status == Status::Restarting,
+        "OOMKilled": s.oom_killed,
+        "Dead": s.status == Status::Dead,
+        "Pid": s.pid,
+        "ExitCode": s.exit_code,
+        "Error": s.error,
+        "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
+        "FinishedAt": s.finished_at.as_deref().unwrap_or(ZERO_TIME),
+    })
+}
+
+fn host_config_json(c: &Container) -> Value {
+    let r = &c.record;
+    let bindings: Map<String, Value> = r
+        .ports
+        .iter()
+        .map(|p| {
+            let key = format!("{}/{}", p.container_port, p.proto.as_str());
+            let host_port = match p.host_port {
+                0 => String::new(),
+                n => n.to_string(),
+            };
+            (key, json!([{"HostIp": p.host_ip, "HostPort": host_port}]))
+        })
+        .collect();
+    json!({
+        "RestartPolicy": {"Name": r.restart.name(), "MaximumRetryCount": r.restart.max_retries()},
+        "AutoRemove": r.auto_remove,
+        "NetworkMode": r.network.name(),
+        "PortBindings": bindings,
+    })
+}
+
+fn mounts_json(c: &Container) -> Vec<Value> {
+    c.record
+        .mounts
+        .iter()
+        .map(|m| {
+            json!({"Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.destination,
+                   "RW": !m.read_only, "Mode": if m.read_only { "ro" } else { "" }})
+        })
+        .collect()
+}
+
+fn network_json(c: &Container) -> Value {
+    let s = &c.state;
+    let mut ports = Map::new();
+    for p in &s.ports {
+        let key = format!("{}/{}", p.container_port, p.proto.as_str());
+        let list = ports.entry(key).or_insert_with(|| json!([]));
+        if let Some(a) = list.as_array_mut() {
+            a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+        }
+    }
+    let ip = s.ip.clone().unwrap_or_default();
+    json!({
+        "Ports": ports,
+        "IPAddress": ip,
+        "Networks": {c.record.network.name(): {"IPAddress": ip}},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_that_is_neither_container_nor_image_keeps_the_container_error() {
+        let root = tempfile::tempdir().unwrap();
+        let engine = Engine::new(root.path());
+        let expected = engine.containers().find("nope").unwrap_err().to_string();
+        let got = engine.inspect(&["nope".to_string(), "nope".to_string()]);
+        assert_eq!(got.len(), 2);
+        for r in got {
+            assert_eq!(r.unwrap_err().to_string(), expected);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! A container's log as a stream of entries (`logs`, and later the API's
+//! `GET /containers/{id}/logs`): what was kept, then, when following, what
+//! the container writes until it stops.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use kiln_runtime::container::logs::{self, Entry};
+use kiln_runtime::container::state::Container;
+
+use crate::{Engine, Error};
+
+/// How often a followed log is read again.
+const FOLLOW_POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    /// Go on with new entries until the container stops.
+    pub follow: bool,
+    /// Only entries written at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only the last N of the entries kept so far.
+    pub tail: Option<usize>,
+}
+
+/// The entries, in the order they were written; an iterator that blocks
+/// while a followed container is quiet.
+pub struct Logs {
+    dir: PathBuf,
+    path: PathBuf,
+    ready: VecDeque<Entry>,
+    offset: u64,
+    follow: bool,
+}
+
+impl Engine {
+    pub fn logs(&self, key: &str, opts: &LogsOptions) -> Result<Logs, Error> {
+        let c = self.container(key)?;
+        Logs::open(&c, opts)
+    }
+}
+
+impl Logs {
+    fn open(c: &Container, opts: &LogsOptions) -> Result<Logs, Error> {
+        let path = c.dir.join(logs::FILE);
+        let (entries, offset) = logs::read_from(&path, 0).map_err(Error::Logs)?;
+        Ok(Logs {
+            dir: c.dir.clone(),
+            path,
+            ready: logs::select(entries, opts.since, opts.tail).into(),
+            offset,
+            follow: opts.follow,
+        })
+    }
+
+    /// Reads what was written since the last read; the container's state
+    /// is looked at first, so the last entries of a run that just ended
+    /// are still read.
+    fn poll(&mut self) -> Result<(), Error> {
+        let live = Container::load(&self.dir).is_ok_and(|c| c.state.status.is_live());
+        let (more, next) = logs::read_from(&self.path, self.offset).map_err(Error::Logs)?;
+        self.offset = next;
+        self.ready.extend(more);
+        if !live {
+            self.follow = false;
+        } else if self.ready.is_empty() {
+            std::thread::sleep(FOLLOW_POLL);
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Logs {
+    type Item = Result<Entry, Error>;
+
+    fn next(&mut self) -> Option<Result<Entry, Error>> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Some(Ok(e));
+            }
+            if !self.follow {
+                return None;
+            }
+            if let Err(e) = self.poll() {
+                self.follow = false;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kiln_runtime::container::logs::{Stream, Writer};
+
+    use super::*;
+
+    #[test]
+    fn a_followed_log_of_a_container_that_is_gone_ends_after_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::open(&dir.path().join(logs::FILE)).unwrap();
+        w.write(Stream::Stdout, b"one\ntwo\n").unwrap();
+        w.write(Stream::Stderr, b"oops\n").unwrap();
+        // no record in the directory: the container is not live
+        let followed = Logs {
+            dir: dir.path().to_path_buf(),
+            path: dir.path().join(logs::FILE),
+            ready: VecDeque::new(),
+            offset: 0,
+            follow: true,
+        };
+        let got: Vec<(String, Stream)> = followed
+            .map(|e| e.map(|e| (e.log, e.stream)))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want = [
+            ("one\n", Stream::Stdout),
+            ("two\n", Stream::Stdout),
+            ("oops\n", Stream::Stderr),
+        ];
+        assert_eq!(got, want.map(|(l, s)| (l.to_string(), s)));
+    }
+}
