@@ -13,7 +13,7 @@ use kiln_engine::events::{Event, EventFilters, EventType, EventsOptions};
 use kiln_engine::Engine;
 
 use self::template::Template;
-use crate::cmd::container::filter::{label, parse_time};
+use crate::cmd::filter::{label, parse_time};
 use crate::globals::Globals;
 
 #[derive(clap::Args)]

@@ -9,6 +9,7 @@ pub mod context;
 pub mod debug;
 pub mod events;
 pub mod expand;
+pub mod filter;
 pub mod image;
 pub mod registry;
 pub mod system;

@@ -11,7 +11,6 @@ mod cp;
 mod create;
 pub mod early_helper;
 mod exec;
-pub(crate) mod filter;
 mod flags;
 mod lifecycle;
 mod network;

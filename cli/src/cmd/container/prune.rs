@@ -10,7 +10,7 @@ use kiln_cache::units::human_size;
 use kiln_engine::prune::{SystemPruneOptions, VolumePruneOptions};
 use kiln_engine::Engine;
 
-use super::filter;
+use crate::cmd::filter;
 use crate::globals::Globals;
 
 #[derive(clap::Args)]

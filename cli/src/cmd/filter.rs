@@ -1,9 +1,11 @@
-//! Reading Docker's prune filters (`container prune`, `volume prune`,
-//! `system prune --filter …`) into the engine's [`Filters`]: `until=TIME`
-//! keeps what was created before TIME; `label=K`, `label=K=V` keep only
-//! what carries that label, and `label!=K`, `label!=K=V` only what does
-//! not. TIME is a Unix timestamp, an RFC 3339 date or date-time, or a
-//! Go duration before now (`10m`, `1h30m`), as Docker takes it.
+//! Reading Docker's `--filter` and time flags: a prune's filters
+//! (`container prune`, `volume prune`, `system prune --filter …`) into the
+//! engine's [`Filters`] (`until=TIME` keeps what was created before TIME;
+//! `label=K`, `label=K=V` keep only what carries that label, and
+//! `label!=K`, `label!=K=V` only what does not), and the times `events
+//! --since/--until` take. TIME is a Unix timestamp, an RFC 3339 date or
+//! date-time, or a Go duration before now (`10m`, `1h30m`), as Docker
+//! takes it.
 
 use std::time::{Duration, SystemTime};
 
