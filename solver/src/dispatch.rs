@@ -102,10 +102,12 @@ struct State<'a> {
     cmd_set: bool,
 }
 
-fn err(line: usize, message: impl Into<String>) -> BuildError {
+/// An instruction's error at `line`, as text: the build puts the file
+/// name in front of it (`locate`).
+fn err(line: usize, message: impl std::fmt::Display) -> BuildError {
     BuildError::Instruction {
         line,
-        message: message.into(),
+        message: message.to_string(),
     }
 }
 
@@ -119,7 +121,7 @@ pub fn dispatch(
     let from_name = inputs
         .lexer
         .process_word(&stage.from.image, inputs.globals)
-        .map_err(|e| err(stage.line, e.to_string()))?;
+        .map_err(|e| err(stage.line, e))?;
     let platform =
         crate::platform::for_stage(stage, inputs.globals, &inputs.lexer, inputs.platform)?;
     let (base, config, base_key) =
@@ -225,7 +227,7 @@ fn resolve_base(
     let bytes = inputs
         .store
         .image_config(&entry.image)
-        .map_err(|e| err(stage.line, e.to_string()))?;
+        .map_err(|e| err(stage.line, e))?;
     let config = ImageConfig::from_base(&bytes).map_err(|e| {
         err(
             stage.line,
@@ -272,7 +274,7 @@ impl State<'_> {
         self.inputs
             .lexer
             .process_word(w, &self.vars())
-            .map_err(|e| err(line, e.to_string()))
+            .map_err(|e| err(line, e))
     }
 
     fn name(&self, text: &str) -> String {
@@ -364,7 +366,7 @@ impl State<'_> {
                         .inputs
                         .lexer
                         .process_words(p, &self.vars())
-                        .map_err(|e| err(line, e.to_string()))?;
+                        .map_err(|e| err(line, e))?;
                     for word in words {
                         let port = if word.contains('/') {
                             word.to_ascii_lowercase()

@@ -21,7 +21,6 @@ pub mod progress;
 pub mod pull;
 pub mod remotecache;
 pub mod scheduler;
-pub mod session;
 pub mod source;
 pub mod variables;
 pub mod why;
@@ -32,7 +31,6 @@ pub use build::{build, default_jobs, BuildOptions, BuildResult, Output};
 pub use cancel::Cancel;
 pub use ops::mounts::SecretSource;
 pub use progress::{Event, Progress};
-pub use session::BuildSession;
 
 /// Everything a build can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -92,9 +90,6 @@ pub enum BuildError {
     Source(String),
     #[error("output: {0}")]
     Output(String),
-    /// A `--cache-from` or `--cache-to` that could not be read or written.
-    #[error("output")]
-    RemoteCache(#[source] Box<remotecache::CacheError>),
     #[error("invalid tag {0:?}: {1}")]
     Tag(String, String),
     #[error("build cancelled")]

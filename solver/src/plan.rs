@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use kiln_parser::ast::{Dockerfile, From, Instruction, InstructionKind};
-use kiln_parser::expand::Lexer;
+use kiln_parser::expand::{ExpandError, Lexer};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::Dfs;
 
@@ -20,8 +20,8 @@ pub enum PlanError {
     NoTarget(String),
     #[error("{line}: duplicate stage name {name:?}")]
     DuplicateName { line: usize, name: String },
-    #[error("{line}: {message}")]
-    Expand { line: usize, message: String },
+    #[error("{line}: {cause}")]
+    Expand { line: usize, cause: ExpandError },
     #[error("{line}: {what} refers to stage {name:?}, which is not an earlier stage")]
     ForwardReference {
         line: usize,
@@ -161,10 +161,7 @@ impl Plan {
             for (line, what, word) in references(stage) {
                 let name = lexer
                     .process_word(&word, globals)
-                    .map_err(|e| PlanError::Expand {
-                        line,
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|cause| PlanError::Expand { line, cause })?;
                 if let Some(dep) = find(stage.index, &name) {
                     graph.update_edge(nodes[dep], nodes[stage.index], ());
                 } else if find(self.stages.len(), &name)

@@ -32,21 +32,35 @@ pub fn for_stage(
     Platform::parse(&text).map_err(|e| bad(format!("FROM --platform={text}: {e}")))
 }
 
+/// A base image made for another platform than the stage's.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "base image {name:?} is for {os}/{arch}, but this stage is built for {wanted}; \
+     pull the {wanted} image (kiln pull --platform {wanted} {name}) or build with --platform {os}/{arch}"
+)]
+pub struct ForeignBase {
+    pub name: String,
+    /// `linux` when the config names none.
+    pub os: String,
+    pub arch: String,
+    pub wanted: Platform,
+}
+
 /// Refuses a base image made for another platform than `wanted`: running
 /// it would either fail or, worse, label foreign binaries as `wanted`.
 /// Configs that name no architecture are taken as they are.
-pub fn check_base(name: &str, config: &ImageConfig, wanted: &Platform) -> Result<(), String> {
+pub fn check_base(name: &str, config: &ImageConfig, wanted: &Platform) -> Result<(), ForeignBase> {
     let field = |k: &str| config.doc.get(k).and_then(|v| v.as_str()).unwrap_or("");
     let (os, arch) = (field("os"), field("architecture"));
     if arch.is_empty() || (arch == wanted.architecture && (os.is_empty() || os == wanted.os)) {
         return Ok(());
     }
-    Err(format!(
-        "base image {name:?} is for {}/{arch}, but this stage is built for {wanted}; \
-         pull the {wanted} image (kiln pull --platform {wanted} {name}) or build with --platform {}/{arch}",
-        if os.is_empty() { "linux" } else { os },
-        if os.is_empty() { "linux" } else { os },
-    ))
+    Err(ForeignBase {
+        name: name.to_string(),
+        os: if os.is_empty() { "linux" } else { os }.to_string(),
+        arch: arch.to_string(),
+        wanted: wanted.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -64,7 +78,9 @@ mod tests {
     fn a_base_for_another_architecture_is_refused_by_name() {
         let arm = Platform::parse("linux/arm64").unwrap();
         assert!(check_base("busybox", &config("arm64"), &arm).is_ok());
-        let e = check_base("busybox", &config("amd64"), &arm).unwrap_err();
+        let e = check_base("busybox", &config("amd64"), &arm)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"busybox\" is for linux/amd64"), "{e}");
         assert!(e.contains("built for linux/arm64"), "{e}");
         let silent = ImageConfig { doc: json!({}) };

@@ -89,8 +89,11 @@ pub fn pull_missing(
         if stored == Some(true) && !settings.always {
             continue;
         }
-        let reference = Reference::parse_normalized(name)
-            .map_err(|e| BuildError::Pull(format!("base image {name:?}: {e}")))?;
+        let reference =
+            Reference::parse_normalized(name).map_err(|source| BuildError::BaseReference {
+                name: name.clone(),
+                source,
+            })?;
         let v = vertex.fetch_add(1, Ordering::SeqCst) + 1;
         match pull_one(store, &reference, settings, platform, progress, v) {
             // The stored image is for another platform: the failed pull is
@@ -146,13 +149,16 @@ fn pull_one(
             });
             Ok(())
         }
-        Err(e) => {
-            let message = format!("pulling {}: {e}", reference.familiar());
+        Err(cause) => {
+            let failed = BuildError::Pull {
+                reference: reference.familiar(),
+                cause,
+            };
             progress.send(Event::Failed {
                 vertex,
-                message: message.clone(),
+                message: failed.to_string(),
             });
-            Err(BuildError::Pull(message))
+            Err(failed)
         }
     }
 }

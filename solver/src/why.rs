@@ -28,8 +28,8 @@ use matching::How;
 pub enum WhyError {
     #[error("no build log for {0} (kiln cache why knows images built by kiln build)")]
     NoLog(String),
-    #[error("reading the build log: {0}")]
-    Read(String),
+    #[error("reading the build log")]
+    Read(#[source] serde_json::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -196,7 +196,7 @@ pub fn load_log(root: &Path, image_id: Option<&str>) -> Result<Vec<StepLog>, Why
     let path = root.join("builds").join(&name);
     let bytes = std::fs::read(&path)
         .map_err(|_| WhyError::NoLog(image_id.unwrap_or("the last build").to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|e| WhyError::Read(e.to_string()))
+    serde_json::from_slice(&bytes).map_err(WhyError::Read)
 }
 
 /// Ingredients by cache key (a key is the hash of its ingredients, so any

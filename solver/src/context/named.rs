@@ -211,4 +211,23 @@ mod tests {
         assert!(parse_flag("nothing").is_err());
         assert!(parse_flag("d=/no/such/dir").is_err());
     }
+
+    #[test]
+    fn an_unreadable_layout_names_the_context_and_the_path() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let e = load_layout(&store, "lay", Path::new("/no/such/layout"), None).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("--build-context lay: loading the OCI layout: /no/such/layout: "),
+            "{text}"
+        );
+        assert!(matches!(
+            e,
+            NamedError::Load {
+                cause: LoadError::File { .. },
+                ..
+            }
+        ));
+    }
 }

@@ -7,12 +7,15 @@
 
 use std::path::PathBuf;
 
-use kiln_cache::{ImageEntry, Store};
+use kiln_cache::units::UnitsError;
+use kiln_cache::{ImageEntry, Store, StoreError};
 use kiln_parser::ast::{CacheSharing, Mount};
+use kiln_parser::expand::ExpandError;
 
 use crate::cachekey::KeyBuilder;
 use crate::dispatch::absolute;
 use crate::plan::{stage_ref, Stage};
+use crate::BuildError;
 
 /// Where a bind or cache mount's files come from.
 #[derive(Debug, Clone)]
@@ -85,7 +88,31 @@ impl RunMount {
 }
 
 /// Content digests of a context path: `(entry path, mode+digest)` pairs.
-pub type ContextDigests<'a> = dyn Fn(&str) -> Result<Vec<(String, String)>, String> + 'a;
+pub type ContextDigests<'a> = dyn Fn(&str) -> Result<Vec<(String, String)>, BuildError> + 'a;
+
+/// A `--mount` that cannot be resolved. It becomes part of the step's
+/// error line, so causes are part of the text.
+#[derive(Debug, thiserror::Error)]
+pub enum MountSpecError {
+    #[error("invalid {what} {text:?}: expected an octal mode")]
+    Mode { what: &'static str, text: String },
+    #[error("invalid {what} {text:?}: expected a number")]
+    Number { what: &'static str, text: String },
+    #[error("mount source {0:?} is outside")]
+    Outside(String),
+    #[error("stage {0:?} was not dispatched")]
+    NotDispatched(String),
+    #[error("--mount from={name}: {cause}")]
+    Image { name: String, cause: StoreError },
+    #[error("tmpfs size {size:?}: {cause}")]
+    TmpfsSize { size: String, cause: UnitsError },
+    #[error("secret mount needs an id or a target")]
+    SecretId,
+    #[error("{0}")]
+    Expand(ExpandError),
+    #[error("{0}")]
+    Context(Box<BuildError>),
+}
 
 /// What resolving needs from dispatch.
 pub struct MountScope<'a> {
@@ -95,48 +122,60 @@ pub struct MountScope<'a> {
     /// Final keys of dispatched stages, by index.
     pub stage_key: &'a dyn Fn(usize) -> Option<String>,
     pub context_digests: &'a ContextDigests<'a>,
-    pub expand: &'a dyn Fn(&str) -> Result<String, String>,
+    pub expand: &'a dyn Fn(&str) -> Result<String, ExpandError>,
     pub cwd: &'a str,
     /// `--build-context` names that stand for images.
     pub named_image: &'a dyn Fn(&str) -> Option<String>,
 }
 
-fn octal(text: Option<&str>, default: u32, what: &str) -> Result<u32, String> {
+fn octal(text: Option<&str>, default: u32, what: &'static str) -> Result<u32, MountSpecError> {
     match text {
         None => Ok(default),
-        Some(t) => u32::from_str_radix(t.trim_start_matches("0o"), 8)
-            .map_err(|_| format!("invalid {what} {t:?}: expected an octal mode")),
+        Some(t) => {
+            u32::from_str_radix(t.trim_start_matches("0o"), 8).map_err(|_| MountSpecError::Mode {
+                what,
+                text: t.to_string(),
+            })
+        }
     }
 }
 
-fn number(text: Option<&str>, what: &str) -> Result<u32, String> {
+fn number(text: Option<&str>, what: &'static str) -> Result<u32, MountSpecError> {
     match text {
         None => Ok(0),
-        Some(t) => t
-            .parse()
-            .map_err(|_| format!("invalid {what} {t:?}: expected a number")),
+        Some(t) => t.parse().map_err(|_| MountSpecError::Number {
+            what,
+            text: t.to_string(),
+        }),
     }
 }
 
 /// A relative `source=` inside a stage, image or the context; `..` may not
 /// climb out.
-fn source_path(source: Option<&str>) -> Result<PathBuf, String> {
+fn source_path(source: Option<&str>) -> Result<PathBuf, MountSpecError> {
     let s = source.unwrap_or("/");
-    crate::context::select::clean(s).ok_or_else(|| format!("mount source {s:?} is outside"))
+    crate::context::select::clean(s).ok_or_else(|| MountSpecError::Outside(s.to_string()))
 }
 
 impl MountScope<'_> {
-    fn word(&self, w: &Option<String>) -> Result<Option<String>, String> {
-        w.as_deref().map(|w| (self.expand)(w)).transpose()
+    fn word(&self, w: &Option<String>) -> Result<Option<String>, MountSpecError> {
+        w.as_deref()
+            .map(|w| (self.expand)(w).map_err(MountSpecError::Expand))
+            .transpose()
     }
 
     /// An empty target is the working directory (BuildKit's default).
-    fn target(&self, t: &str) -> Result<String, String> {
-        let t = (self.expand)(t)?;
+    fn target(&self, t: &str) -> Result<String, MountSpecError> {
+        let t = (self.expand)(t).map_err(MountSpecError::Expand)?;
         Ok(absolute(self.cwd, &t))
     }
 
-    fn from(&self, from: Option<&str>, k: &mut KeyBuilder, n: usize) -> Result<MountFrom, String> {
+    fn from(
+        &self,
+        from: Option<&str>,
+        k: &mut KeyBuilder,
+        n: usize,
+    ) -> Result<MountFrom, MountSpecError> {
         let Some(name) = from else {
             return Ok(MountFrom::Context);
         };
@@ -144,14 +183,18 @@ impl MountScope<'_> {
         let name = named.as_deref().unwrap_or(name);
         if let Some(i) = stage_ref(self.stages, self.stage_index, name).filter(|_| named.is_none())
         {
-            let key = (self.stage_key)(i).ok_or(format!("stage {name:?} was not dispatched"))?;
+            let key = (self.stage_key)(i)
+                .ok_or_else(|| MountSpecError::NotDispatched(name.to_string()))?;
             k.add(format!("mount{n}:from-stage"), key);
             return Ok(MountFrom::Stage(i));
         }
         let entry = self
             .store
             .resolve_image(name)
-            .map_err(|e| format!("--mount from={name}: {e}"))?;
+            .map_err(|cause| MountSpecError::Image {
+                name: name.to_string(),
+                cause,
+            })?;
         k.add(
             format!("mount{n}:from-image"),
             entry.image.manifest.digest.to_string(),
@@ -160,7 +203,12 @@ impl MountScope<'_> {
     }
 
     /// Resolves mount number `n`, adding its key ingredients to `k`.
-    pub fn resolve(&self, m: &Mount, n: usize, k: &mut KeyBuilder) -> Result<RunMount, String> {
+    pub fn resolve(
+        &self,
+        m: &Mount,
+        n: usize,
+        k: &mut KeyBuilder,
+    ) -> Result<RunMount, MountSpecError> {
         let mount = match m {
             Mount::Bind(b) => {
                 let target = self.target(&b.target)?;
@@ -174,8 +222,8 @@ impl MountScope<'_> {
                 k.add(format!("mount{n}:source"), source.display().to_string());
                 if matches!(from, MountFrom::Context) {
                     let text = source.display().to_string();
-                    let digests =
-                        (self.context_digests)(if text.is_empty() { "." } else { &text })?;
+                    let digests = (self.context_digests)(if text.is_empty() { "." } else { &text })
+                        .map_err(|e| MountSpecError::Context(Box::new(e)))?;
                     for (path, digest) in digests {
                         k.add(format!("mount{n}:file:{path}"), digest);
                     }
@@ -217,8 +265,12 @@ impl MountScope<'_> {
                 let size = self
                     .word(&t.size)?
                     .map(|s| {
-                        kiln_cache::units::parse_ram_bytes(&s)
-                            .map_err(|e| format!("tmpfs size {s:?}: {e}"))
+                        kiln_cache::units::parse_ram_bytes(&s).map_err(|cause| {
+                            MountSpecError::TmpfsSize {
+                                size: s.clone(),
+                                cause,
+                            }
+                        })
                     })
                     .transpose()?;
                 k.add(format!("mount{n}:tmpfs"), target.clone());
@@ -250,7 +302,7 @@ impl MountScope<'_> {
         s: &kiln_parser::ast::SecretMount,
         n: usize,
         k: &mut KeyBuilder,
-    ) -> Result<RunMount, String> {
+    ) -> Result<RunMount, MountSpecError> {
         let target = self.word(&s.target)?.map(|t| absolute(self.cwd, &t));
         let env = self.word(&s.env)?;
         let id = match self.word(&s.id)? {
@@ -261,7 +313,7 @@ impl MountScope<'_> {
                 .and_then(|t| t.rsplit('/').next())
                 .filter(|b| !b.is_empty())
                 .map(str::to_string)
-                .ok_or("secret mount needs an id or a target")?,
+                .ok_or(MountSpecError::SecretId)?,
         };
         let target = match (&target, &env) {
             (None, None) => Some(format!("/run/secrets/{id}")),
@@ -285,5 +337,26 @@ impl MountScope<'_> {
             uid: number(self.word(&s.uid)?.as_deref(), "uid")?,
             gid: number(self.word(&s.gid)?.as_deref(), "gid")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_mount_words_keep_their_messages() {
+        let mode = octal(Some("9"), 0o755, "mode").unwrap_err();
+        assert_eq!(
+            mode.to_string(),
+            "invalid mode \"9\": expected an octal mode"
+        );
+        let uid = number(Some("x"), "uid").unwrap_err();
+        assert_eq!(uid.to_string(), "invalid uid \"x\": expected a number");
+        assert!(matches!(
+            source_path(Some("../up")),
+            Err(MountSpecError::Outside(s)) if s == "../up"
+        ));
+        assert_eq!(octal(Some("0o700"), 0, "mode").unwrap(), 0o700);
     }
 }

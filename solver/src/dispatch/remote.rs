@@ -9,8 +9,25 @@ use std::path::Path;
 use kiln_cache::Digest;
 
 use crate::cachekey::KeyBuilder;
-use crate::source::git::{self, GitRef};
-use crate::source::http;
+use crate::source::git::{self, GitError, GitRef};
+use crate::source::http::{self, HttpError};
+
+/// An ADD source that cannot be resolved; part of the step's error line.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("ADD --checksum needs a single source")]
+    ChecksumSources,
+    #[error("ADD of a git repository takes it as its only source")]
+    GitSources,
+    #[error("ADD --checksum is for http(s) sources")]
+    ChecksumGit,
+    #[error("ADD cannot fetch {0:?}: only http(s) and git sources")]
+    Scheme(String),
+    #[error("{0}")]
+    Http(HttpError),
+    #[error("{0}")]
+    Git(GitError),
+}
 
 /// One remote ADD source, resolved.
 #[derive(Debug, Clone)]
@@ -41,33 +58,37 @@ pub fn resolve(
     keep_git_dir: bool,
     downloads: &Path,
     k: &mut KeyBuilder,
-) -> Result<Vec<Remote>, String> {
+) -> Result<Vec<Remote>, RemoteError> {
     let checksum = checksum
         .map(http::parse_checksum)
         .transpose()
-        .map_err(|e| e.to_string())?;
+        .map_err(RemoteError::Http)?;
     if checksum.is_some() && sources.len() > 1 {
-        return Err("ADD --checksum needs a single source".into());
+        return Err(RemoteError::ChecksumSources);
     }
     let gits = sources
         .iter()
         .filter(|s| GitRef::parse(s).is_some())
         .count();
     if gits > 0 && sources.len() > 1 {
-        return Err("ADD of a git repository takes it as its only source".into());
+        return Err(RemoteError::GitSources);
     }
     sources
         .iter()
         .map(|s| match GitRef::parse(s) {
             Some(g) if checksum.is_none() => git_source(g, keep_git_dir, k),
-            Some(_) => Err("ADD --checksum is for http(s) sources".into()),
+            Some(_) => Err(RemoteError::ChecksumGit),
             None => url_source(s, checksum, downloads, k),
         })
         .collect()
 }
 
-fn git_source(source: GitRef, keep_git_dir: bool, k: &mut KeyBuilder) -> Result<Remote, String> {
-    let commit = git::resolve(&source).map_err(|e| e.to_string())?;
+fn git_source(
+    source: GitRef,
+    keep_git_dir: bool,
+    k: &mut KeyBuilder,
+) -> Result<Remote, RemoteError> {
+    let commit = git::resolve(&source).map_err(RemoteError::Git)?;
     k.add(
         format!("git:{}", source.remote),
         format!(
@@ -87,17 +108,15 @@ fn url_source(
     checksum: Option<Digest>,
     downloads: &Path,
     k: &mut KeyBuilder,
-) -> Result<Remote, String> {
+) -> Result<Remote, RemoteError> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!(
-            "ADD cannot fetch {url:?}: only http(s) and git sources"
-        ));
+        return Err(RemoteError::Scheme(url.to_string()));
     }
     let name = http::file_name(url);
     let (digest, shown) = match checksum {
         Some(d) => (d, d.to_string()),
         None => {
-            let got = http::fetch(downloads, url, None).map_err(|e| e.to_string())?;
+            let got = http::fetch(downloads, url, None).map_err(RemoteError::Http)?;
             let mtime = got.mtime.map_or_else(String::new, |m| m.to_string());
             (got.digest, format!("{} mtime={mtime}", got.digest))
         }
@@ -108,4 +127,32 @@ fn url_source(
         digest,
         name,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve_one(sources: &[&str], checksum: Option<&str>) -> Result<Vec<Remote>, RemoteError> {
+        let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+        let mut k = KeyBuilder::new("test");
+        resolve(&sources, checksum, false, Path::new("/nonexistent"), &mut k)
+    }
+
+    #[test]
+    fn sources_that_cannot_be_fetched_are_refused_before_any_fetch() {
+        let sum = format!("sha256:{}", "a".repeat(64));
+        let two = resolve_one(&["https://a/x", "https://a/y"], Some(&sum)).unwrap_err();
+        assert_eq!(two.to_string(), "ADD --checksum needs a single source");
+        let ftp = resolve_one(&["ftp://a/x"], None).unwrap_err();
+        assert_eq!(
+            ftp.to_string(),
+            "ADD cannot fetch \"ftp://a/x\": only http(s) and git sources"
+        );
+        let bad = resolve_one(&["https://a/x"], Some("md5:1")).unwrap_err();
+        assert!(matches!(
+            bad,
+            RemoteError::Http(HttpError::ChecksumFormat(_))
+        ));
+    }
 }

@@ -91,15 +91,10 @@ impl State<'_> {
         k: &mut KeyBuilder,
     ) -> Result<Vec<RunMount>, BuildError> {
         let vars = self.vars();
-        let expand = |w: &str| {
-            self.inputs
-                .lexer
-                .process_word(w, &vars)
-                .map_err(|e| e.to_string())
-        };
+        let expand = |w: &str| self.inputs.lexer.process_word(w, &vars);
         let stage_key = |i: usize| done.get(&i).map(|p| p.final_key.clone());
         let context_digests = |source: &str| {
-            let (sel, digests) = (self.inputs.context)(source).map_err(|e| e.to_string())?;
+            let (sel, digests) = (self.inputs.context)(source)?;
             let entries = sel.iter().flat_map(|x| x.entries.iter());
             Ok(entries
                 .zip(digests)

@@ -62,3 +62,21 @@ impl ExportError {
         move |source| ExportError::Write { path, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_failed_write_names_the_output_and_keeps_the_io_error() {
+        let cause = io::Error::from(io::ErrorKind::PermissionDenied);
+        let e = ExportError::write("/out/x.tar")(cause);
+        assert_eq!(e.to_string(), "output: /out/x.tar");
+        let source = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(
+            source.map(io::Error::kind),
+            Some(io::ErrorKind::PermissionDenied)
+        );
+    }
+}

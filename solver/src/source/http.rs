@@ -17,8 +17,12 @@ use super::httpdate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("{url}: {message}")]
-    Request { url: String, message: String },
+    #[error("{url}: {cause}")]
+    Request { url: String, cause: reqwest::Error },
+    #[error("{url}: {cause}")]
+    Body { url: String, cause: std::io::Error },
+    #[error("{0}: download thread panicked")]
+    Panicked(String),
     #[error("{url}: server answered {status}")]
     Status { url: String, status: u16 },
     #[error("{url}: checksum mismatch: expected {expected}, got {actual}")]
@@ -126,10 +130,9 @@ fn download(dir: &Path, url: &str) -> Result<Download, HttpError> {
     let owned_url = url.to_string();
     let owned_dir = dir.to_path_buf();
     let worker = std::thread::spawn(move || stream_to_cache(&owned_dir, &owned_url));
-    let (digest, mtime) = worker.join().map_err(|_| HttpError::Request {
-        url: url.to_string(),
-        message: "download thread panicked".into(),
-    })??;
+    let (digest, mtime) = worker
+        .join()
+        .map_err(|_| HttpError::Panicked(url.to_string()))??;
     let meta = UrlMeta {
         digest,
         last_modified: mtime,
@@ -145,9 +148,9 @@ fn download(dir: &Path, url: &str) -> Result<Download, HttpError> {
 }
 
 fn stream_to_cache(dir: &Path, url: &str) -> Result<(Digest, Option<i64>), HttpError> {
-    let request = |e: reqwest::Error| HttpError::Request {
+    let request = |cause| HttpError::Request {
         url: url.to_string(),
-        message: e.to_string(),
+        cause,
     };
     let client = reqwest::blocking::Client::builder()
         .timeout(None)
@@ -169,9 +172,9 @@ fn stream_to_cache(dir: &Path, url: &str) -> Result<(Digest, Option<i64>), HttpE
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = resp.read(&mut buf).map_err(|e| HttpError::Request {
+        let n = resp.read(&mut buf).map_err(|cause| HttpError::Body {
             url: url.to_string(),
-            message: e.to_string(),
+            cause,
         })?;
         if n == 0 {
             break;

@@ -32,9 +32,9 @@ pub fn context_tree(
     if !meta.is_dir() {
         return entry(&top, &meta, dest, link);
     }
-    let entries = walk(root, matcher).map_err(|e| MountError::Io {
-        what: root.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
+    let entries = walk(root, matcher).map_err(|cause| MountError::Walk {
+        root: root.to_path_buf(),
+        cause,
     })?;
     let below: Vec<_> = entries
         .iter()

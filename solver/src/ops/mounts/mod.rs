@@ -32,6 +32,12 @@ pub enum MountError {
         #[source]
         source: std::io::Error,
     },
+    /// The context could not be walked for a filtered bind mount.
+    #[error("{}: {cause}", root.display())]
+    Walk {
+        root: std::path::PathBuf,
+        cause: crate::context::ContextError,
+    },
     #[error(transparent)]
     Store(#[from] kiln_cache::StoreError),
     #[error("secret {0:?}: not provided (kiln build --secret id={0},src=FILE)")]

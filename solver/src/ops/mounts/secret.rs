@@ -14,6 +14,15 @@ use crate::dispatch::RunMount;
 
 use super::{io, MountEnv, MountError, Prepared};
 
+/// A `--secret` flag that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFlagError {
+    #[error("--secret {0:?}: expected id=ID,src=FILE or id=ID,env=VAR")]
+    Syntax(String),
+    #[error("--secret {0:?}: id= is required")]
+    NoId(String),
+}
+
 /// Where `--secret id=X` takes its value from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
@@ -24,7 +33,7 @@ pub enum SecretSource {
 impl SecretSource {
     /// `id=X,src=FILE`, `id=X,env=VAR`, `id=X` (the variable X), as
     /// `docker buildx build --secret` takes them.
-    pub fn parse_flag(flag: &str) -> Result<(String, SecretSource), String> {
+    pub fn parse_flag(flag: &str) -> Result<(String, SecretSource), SecretFlagError> {
         let mut id = None;
         let mut source = None;
         for part in flag.split(',') {
@@ -33,16 +42,12 @@ impl SecretSource {
                 Some(("src" | "source", v)) => source = Some(SecretSource::File(v.into())),
                 Some(("env", v)) => source = Some(SecretSource::Env(v.into())),
                 Some(("type", "file" | "env")) => {}
-                _ => {
-                    return Err(format!(
-                        "--secret {flag:?}: expected id=ID,src=FILE or id=ID,env=VAR"
-                    ))
-                }
+                _ => return Err(SecretFlagError::Syntax(flag.to_string())),
             }
         }
         let id = id
             .filter(|i| !i.is_empty())
-            .ok_or(format!("--secret {flag:?}: id= is required"))?;
+            .ok_or_else(|| SecretFlagError::NoId(flag.to_string()))?;
         let source = source.unwrap_or_else(|| SecretSource::Env(id.clone()));
         Ok((id, source))
     }
@@ -157,4 +162,24 @@ pub(super) fn ssh(env: &MountEnv<'_>, m: &RunMount, out: &mut Prepared) -> Resul
     // The socket is bound as it is: the agent decides who may talk to it.
     out.bind(socket.clone(), target, false);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_flags_name_what_is_wrong() {
+        let (id, source) = SecretSource::parse_flag("id=k,src=/f").unwrap();
+        assert_eq!(
+            (id.as_str(), source),
+            ("k", SecretSource::File("/f".into()))
+        );
+        let no_id = SecretSource::parse_flag("src=/f").unwrap_err();
+        assert_eq!(no_id.to_string(), "--secret \"src=/f\": id= is required");
+        assert!(matches!(
+            SecretSource::parse_flag("id=k,mode=1"),
+            Err(SecretFlagError::Syntax(_))
+        ));
+    }
 }
