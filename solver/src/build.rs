@@ -23,9 +23,9 @@ use crate::exporter::archive::{export, ArchiveKind};
 use crate::ops::mounts::MountInputs;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::remotecache::import::{self, Schedule};
+use crate::remotecache::import::{self, Loaded, Schedule};
 use crate::remotecache::{CacheScope, ExportTarget};
-use crate::scheduler::{execute, save_log, Executor, StageResult, StepLog};
+use crate::scheduler::{execute, save_log, Executor, StepLog};
 use crate::session::BuildSession;
 use crate::variables::{host_platform, platform_args, BuildArgs, Scope};
 use crate::BuildError;
@@ -52,9 +52,7 @@ pub fn build(
     let mut done = dispatch_stages(&store, session, &mut planned, &created, &cancel)?;
     warn_unused(&planned.build_args, progress);
     let configs = crate::scheduler::take_configs(&mut done);
-    let registry = opts.registry.clone().unwrap_or_default();
-    let platform = opts.platform.as_ref();
-    let caches = import::load_all(&opts.cache_from, &registry, platform, progress, &vertex);
+    let caches = import_caches(opts, progress, &vertex);
     let scope = CacheScope {
         store: &store,
         plans: &done,
@@ -62,60 +60,18 @@ pub fn build(
         imported: &caches,
     };
     let schedule = import::skip_stages(&scope, stages_to_run(&planned, &done)?, progress, &vertex)?;
-    let exec = executor(
-        &store,
-        session,
-        progress,
-        cancel,
-        &created,
-        vertex.into_inner(),
-    )?;
-    let result = run_target(&exec, schedule, configs, planned.target, opts.jobs)?;
-    let log = exec.log.lock().map(|mut l| std::mem::take(&mut *l)).ok();
-    let fully_cached = log.as_ref().is_some_and(|l| l.iter().all(|s| s.cached));
-    let log = log.unwrap_or_default();
-    let mut config = result.config;
-    for (k, v) in &opts.labels {
-        config.insert_in("Labels", k, serde_json::Value::String(v.clone()));
-    }
-    let created = crate::remotecache::finish_config(
-        &scope,
-        &mut config,
-        &created,
-        fully_cached,
-        &opts.cache_to,
-    )?;
-    let image = crate::exporter::image::write_image_annotated(
-        &store,
-        &config,
-        &result.layers,
-        &tags,
-        &opts.annotations,
-    )?;
-    remember(&store, opts, &done, planned.target, &image, &log);
-    write_outputs(&store, &opts.outputs, &image, &tags, &result.layers)?;
-    let export = ExportTarget {
-        cache_to: &opts.cache_to,
-        created: &created,
-        registry: opts.registry.as_ref(),
-    };
-    crate::remotecache::export_all(&scope, &export, progress, &exec.vertex)?;
-    if opts.push {
-        crate::exporter::push::push_image(
-            &store,
-            &image,
-            &tags,
-            &registry,
-            progress,
-            &exec.vertex,
-        )?;
-    }
-    let steps_cached = log.iter().filter(|s| s.cached).count();
+    let vertex = vertex.into_inner();
+    let exec = executor(&store, session, progress, cancel, &created, vertex)?;
+    let ran = run_target(&exec, schedule, configs, planned.target, opts.jobs)?;
+    let made = store_image(&scope, opts, ran, tags, &created)?;
+    remember(&store, opts, &done, planned.target, &made.image, &made.log);
+    deliver(&scope, opts, &made, progress, &exec.vertex)?;
+    let steps_cached = made.log.iter().filter(|s| s.cached).count();
     Ok(BuildResult {
-        image,
-        tags,
-        steps_run: log.len() - steps_cached,
+        steps_run: made.log.len() - steps_cached,
         steps_cached,
+        image: made.image,
+        tags: made.tags,
     })
 }
 
@@ -140,7 +96,10 @@ fn warn_parse(session: &BuildSession, progress: &Progress) {
 fn parse_tags(tags: &[String]) -> Result<Vec<Reference>, BuildError> {
     tags.iter()
         .map(|t| {
-            Reference::parse_normalized(t).map_err(|e| BuildError::Tag(t.clone(), e.to_string()))
+            Reference::parse_normalized(t).map_err(|source| BuildError::Tag {
+                tag: t.clone(),
+                source,
+            })
         })
         .collect()
 }
@@ -234,8 +193,7 @@ fn dispatch_stages(
 ) -> Result<Dispatched, BuildError> {
     let opts = session.options();
     let arch = arch(opts.platform.as_ref());
-    let named = crate::context::named::load_all(store, &opts.named_contexts, &arch)
-        .map_err(|e| BuildError::Source(e.to_string()))?;
+    let named = crate::context::named::load_all(store, &opts.named_contexts, &arch)?;
     let context = LazyContext::new(session, store.root().join("builds").join("stat-cache"));
     let source = String::from_utf8_lossy(session.source());
     let inputs = Inputs {
@@ -323,6 +281,16 @@ fn executor(
     }))
 }
 
+/// What running the stages gave: the target's config and layers, and
+/// the log of every step.
+struct Ran {
+    config: ImageConfig,
+    layers: Vec<LayerRecord>,
+    log: Vec<StepLog>,
+    /// No step ran: every one was a cache hit.
+    fully_cached: bool,
+}
+
 /// Runs the scheduled stages; the target's result.
 fn run_target(
     exec: &Arc<Executor>,
@@ -330,14 +298,96 @@ fn run_target(
     configs: HashMap<usize, ImageConfig>,
     target: usize,
     jobs: usize,
-) -> Result<StageResult, BuildError> {
+) -> Result<Ran, BuildError> {
     let mut results = execute(exec.clone(), plans, deps, configs, jobs)?;
     let result = results
         .remove(&target)
         .ok_or(BuildError::Internal("target did not run"))?;
     drop(results);
     // The target's config is taken, not copied (see `take_configs`).
-    Ok(Arc::try_unwrap(result).unwrap_or_else(|shared| (*shared).clone()))
+    let result = Arc::try_unwrap(result).unwrap_or_else(|shared| (*shared).clone());
+    let log = exec.log.lock().map(|mut l| std::mem::take(&mut *l)).ok();
+    Ok(Ran {
+        config: result.config,
+        layers: result.layers,
+        fully_cached: log.as_ref().is_some_and(|l| l.iter().all(|s| s.cached)),
+        log: log.unwrap_or_default(),
+    })
+}
+
+/// The image a build made, what is sent on with it, and the step log.
+struct Made {
+    image: ImageRecord,
+    tags: Vec<Reference>,
+    layers: Vec<LayerRecord>,
+    /// The image's `created` time (an imported cache's, when it gave one).
+    created: String,
+    log: Vec<StepLog>,
+}
+
+/// The target's result as an image in the store: `--label`s added, the
+/// remote cache's say on `created` and the inline cache (see
+/// [`crate::remotecache::finish_config`]), `--annotation`s on the manifest.
+fn store_image(
+    scope: &CacheScope<'_>,
+    opts: &BuildOptions,
+    ran: Ran,
+    tags: Vec<Reference>,
+    created: &str,
+) -> Result<Made, BuildError> {
+    let mut config = ran.config;
+    for (k, v) in &opts.labels {
+        config.insert_in("Labels", k, serde_json::Value::String(v.clone()));
+    }
+    let (cache_to, annotations) = (&opts.cache_to, &opts.annotations);
+    let created =
+        crate::remotecache::finish_config(scope, &mut config, created, ran.fully_cached, cache_to)?;
+    let image = crate::exporter::image::write_image_annotated(
+        scope.store,
+        &config,
+        &ran.layers,
+        &tags,
+        annotations,
+    )?;
+    Ok(Made {
+        image,
+        tags,
+        layers: ran.layers,
+        created,
+        log: ran.log,
+    })
+}
+
+/// The caches every `--cache-from` names; one that cannot be read is a
+/// warning.
+fn import_caches(opts: &BuildOptions, progress: &Progress, vertex: &AtomicUsize) -> Vec<Loaded> {
+    let registry = opts.registry.clone().unwrap_or_default();
+    let platform = opts.platform.as_ref();
+    import::load_all(&opts.cache_from, &registry, platform, progress, vertex)
+}
+
+/// The image sent on: every `--output`, every `--cache-to`, `--push`.
+fn deliver(
+    scope: &CacheScope<'_>,
+    opts: &BuildOptions,
+    made: &Made,
+    progress: &Progress,
+    vertex: &AtomicUsize,
+) -> Result<(), BuildError> {
+    let store = scope.store;
+    write_outputs(store, &opts.outputs, &made.image, &made.tags, &made.layers)?;
+    let export = ExportTarget {
+        cache_to: &opts.cache_to,
+        created: &made.created,
+        registry: opts.registry.as_ref(),
+    };
+    crate::remotecache::export_all(scope, &export, progress, vertex)?;
+    if opts.push {
+        let registry = opts.registry.clone().unwrap_or_default();
+        let push = crate::exporter::push::push_image;
+        push(store, &made.image, &made.tags, &registry, progress, vertex)?;
+    }
+    Ok(())
 }
 
 /// The build's step log and its steps for `cache why`; losing either

@@ -31,10 +31,13 @@ use crate::progress::{Event, Progress};
 use crate::BuildError;
 
 mod board;
+mod failure;
 #[cfg(test)]
 mod tests;
 
 use board::Board;
+pub use failure::StepError;
+use failure::StepFailure;
 
 /// What a finished stage hands on.
 #[derive(Debug, Clone)]
@@ -414,11 +417,11 @@ impl Executor {
                 last_good,
             },
             StepFailure::Cancelled => BuildError::Cancelled,
-            StepFailure::Other(message) => BuildError::Step {
+            StepFailure::Other(cause) => BuildError::Step {
                 file: self.dockerfile_name.clone(),
                 line: step.line,
                 step: step.name.clone(),
-                message,
+                cause: Box::new(cause),
             },
         }
     }
@@ -483,7 +486,7 @@ impl Executor {
                 let code = exec::run(run, req, |line| progress.send(Event::Log { vertex, line }))
                     .map_err(|e| match e {
                     ExecError::Cancelled => StepFailure::Cancelled,
-                    e => StepFailure::Other(e.to_string()),
+                    e => StepFailure::other(e),
                 })?;
                 if code != 0 {
                     return Err(StepFailure::Exit(code));
@@ -495,7 +498,7 @@ impl Executor {
                     CopyFrom::Stage(i) => {
                         let r = deps
                             .get(i)
-                            .ok_or(StepFailure::Other("source stage did not run".into()))?;
+                            .ok_or(StepFailure::Other(StepError::SourceStageMissing))?;
                         Some(Layered::new(self.snapshot_dirs(&r.layers)))
                     }
                     CopyFrom::Image(e) => Some(Layered::new(self.snapshot_dirs(&e.image.layers))),
@@ -528,7 +531,7 @@ impl Executor {
                 .map_err(StepFailure::other)?;
             }
             Op::Mkdir { path, user } => {
-                let owner = owner_of(user, &below).map_err(StepFailure::Other)?;
+                let owner = owner_of(user, &below).map_err(StepFailure::other)?;
                 file::mkdir(path, owner, &target).map_err(StepFailure::other)?;
             }
         }
@@ -545,43 +548,15 @@ impl Executor {
     }
 }
 
-/// Why a step did not finish.
-#[derive(Debug)]
-enum StepFailure {
-    Exit(u8),
-    Cancelled,
-    Other(String),
-}
-
-impl StepFailure {
-    fn other(e: impl std::fmt::Display) -> StepFailure {
-        StepFailure::Other(e.to_string())
-    }
-}
-
-impl std::fmt::Display for StepFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StepFailure::Exit(c) => {
-                write!(f, "process did not complete successfully: exit code: {c}")
-            }
-            StepFailure::Cancelled => f.write_str("cancelled"),
-            StepFailure::Other(m) => f.write_str(m),
-        }
-    }
-}
-
 /// The owner WORKDIR gives a new directory: the stage's USER, resolved in
 /// the image (root when unset).
-fn owner_of(user: &str, below: &Layered) -> Result<(u32, u32), String> {
+fn owner_of(user: &str, below: &Layered) -> Result<(u32, u32), kiln_runtime::process::user::Error> {
     if user.is_empty() {
         return Ok((0, 0));
     }
     let passwd = below.read_text("etc/passwd");
     let group = below.read_text("etc/group");
-    kiln_runtime::process::user::resolve(user, &passwd, &group)
-        .map(|u| (u.uid, u.gid))
-        .map_err(|e| e.to_string())
+    kiln_runtime::process::user::resolve(user, &passwd, &group).map(|u| (u.uid, u.gid))
 }
 
 /// A stage built FROM another inherits its history with the parent's

@@ -39,9 +39,7 @@ impl<'a> LazyContext<'a> {
         let Some((index, cache)) = guard.as_mut() else {
             return Err(BuildError::Internal("context not loaded"));
         };
-        let selected = index
-            .select(source)
-            .map_err(|e| BuildError::Source(e.to_string()))?;
+        let selected = index.select(source)?;
         let refs: Vec<&Entry> = selected.iter().flat_map(|s| s.entries.iter()).collect();
         let digests = contenthash::digests(self.root(), &refs, cache)?;
         Ok((selected, digests))

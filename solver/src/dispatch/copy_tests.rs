@@ -2,6 +2,7 @@
 //! the rules checked before anything runs, and the step and key made.
 
 use super::*;
+use crate::context::select::SelectError;
 use crate::plan::Plan;
 
 /// The steps of the last stage of `text` (FROM scratch), or the first
@@ -15,7 +16,7 @@ fn dispatch_last(text: &str, failing: bool) -> Result<Vec<Step>, BuildError> {
     let globals = Scope::default();
     let select = |s: &str| -> Result<(Vec<Selected>, Vec<String>), BuildError> {
         match failing {
-            true => Err(BuildError::Source(format!("{s}: not found"))),
+            true => Err(SelectError::NotFound(s.to_string()).into()),
             false => Ok((Vec::new(), Vec::new())),
         }
     };
@@ -115,7 +116,7 @@ fn a_context_that_cannot_select_fails_on_the_copy_line() {
     else {
         panic!("a failing selection dispatched");
     };
-    assert_eq!((line, message.as_str()), (3, "missing: not found"));
+    assert_eq!((line, message.as_str()), (3, "\"/missing\": not found"));
 }
 
 #[test]

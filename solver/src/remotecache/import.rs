@@ -382,3 +382,7 @@ pub fn skip_stages(
         .collect();
     Ok((plans, deps))
 }
+
+#[cfg(test)]
+#[path = "import_tests.rs"]
+mod tests;
