@@ -13,6 +13,7 @@ mod attach;
 mod commit;
 mod cp;
 mod events;
+mod export;
 mod lifecycle;
 mod links;
 mod network;

@@ -1,16 +1,14 @@
-//! `kiln attach` and the attaching half of `start -a [-i]`: join a
-//! detached container's stdio through its monitor; Ctrl-P Ctrl-Q (or
-//! `--detach-keys`) leaves it running.
+//! `kiln attach` and the attaching half of `start -a [-i]`: the engine
+//! joins the container's stdio; Ctrl-P Ctrl-Q (or `--detach-keys`) leaves
+//! it running.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::bail;
-use kiln_runtime::container::attach::{self, End, Options};
-use kiln_runtime::container::lifecycle;
+use kiln_engine::container::{attach_to, AttachEnd, AttachOptions, DetachKeys};
+use kiln_engine::Engine;
+use kiln_runtime::container::attach::Options;
 use kiln_runtime::container::state::Container;
 
-use super::create::containers;
 use crate::globals::Globals;
 
 /// Docker's default detach sequence.
@@ -29,33 +27,32 @@ pub struct AttachArgs {
 }
 
 pub fn run(args: AttachArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let c = containers(globals).find(&args.container)?;
-    if !c.state.status.is_live() {
-        bail!("you cannot attach to a stopped container, start it first");
-    }
-    let opts = Options {
-        stdin: !args.no_stdin && c.record.open_stdin,
-        detach_keys: attach::parse_keys(&args.detach_keys)?,
+    let opts = AttachOptions {
+        stdin: !args.no_stdin,
+        detach_keys: args.detach_keys.parse()?,
         from_start: false,
-        tty: c.record.tty,
     };
-    join(&c, &opts)
+    let end = Engine::new(&globals.root).attach(&args.container, &opts)?;
+    Ok(exit(end))
 }
 
-/// Attached until the end (then the container's exit status) or until
-/// the detach keys (then 0, as Docker).
+/// `start -a`'s attach to the container it just started.
 pub fn join(c: &Container, opts: &Options) -> anyhow::Result<ExitCode> {
-    match attach::attach(&c.dir, opts)? {
-        End::Detached => {
+    let opts = AttachOptions {
+        stdin: opts.stdin,
+        detach_keys: DetachKeys(opts.detach_keys.clone()),
+        from_start: opts.from_start,
+    };
+    Ok(exit(attach_to(c, &opts)?))
+}
+
+/// The container's exit status, or 0 after the detach keys (as Docker).
+fn exit(end: AttachEnd) -> ExitCode {
+    match end {
+        AttachEnd::Detached => {
             eprintln!("\r\nread escape sequence");
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
-        End::Closed => {
-            // The relay closes as the run ends; the state follows a moment later.
-            let code = lifecycle::wait_stopped(&c.dir, Duration::from_secs(10))
-                .map(|s| s.exit_code)
-                .unwrap_or(0);
-            Ok(ExitCode::from((code & 0xff) as u8))
-        }
+        AttachEnd::Exited(code) => ExitCode::from((code & 0xff) as u8),
     }
 }

@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 
-use kiln_runtime::container::exec::{self as rexec, ExecRequest};
-use kiln_runtime::container::state::Status;
+use kiln_engine::container::ExecOptions;
+use kiln_engine::{Engine, Error};
 
-use super::create::containers;
 use crate::globals::Globals;
 
 #[derive(clap::Args)]
@@ -40,31 +39,23 @@ pub struct ExecArgs {
 const EXEC_FAILED: u8 = 126;
 
 pub fn run(args: ExecArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let c = containers(globals).find(&args.container)?;
-    match c.state.status {
-        Status::Running => {}
-        Status::Paused => anyhow::bail!(
-            "container {} is paused, unpause the container before exec",
-            c.record.name
-        ),
-        _ => anyhow::bail!("container {} is not running", c.record.name),
-    }
+    // stdin is always passed through; -i is taken for Docker's sake.
     let _ = args.interactive;
-    let req = ExecRequest {
-        pid: c.state.pid,
-        spec: c.record.spec.clone(),
-        args: args.command,
+    let opts = ExecOptions {
+        command: args.command,
         env: args.env,
         workdir: args.workdir,
         user: args.user,
         tty: args.tty,
         privileged: args.privileged,
+        detach: args.detach,
     };
-    match rexec::run(&req, args.detach) {
+    match Engine::new(&globals.root).exec(&args.container, &opts) {
         Ok(code) => Ok(ExitCode::from(code)),
-        Err(e) => {
+        Err(e @ Error::Exec(_)) => {
             eprintln!("kiln: error: {e}");
             Ok(ExitCode::from(EXEC_FAILED))
         }
+        Err(e) => Err(e.into()),
     }
 }

@@ -11,6 +11,7 @@ mod cp;
 mod create;
 pub mod early_helper;
 mod exec;
+mod export;
 mod flags;
 mod lifecycle;
 mod network;
@@ -74,6 +75,8 @@ pub enum Command {
     Commit(commit::CommitArgs),
     /// Copy files between a container and the host
     Cp(cp::CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(export::ExportArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -114,6 +117,7 @@ impl Command {
             Command::Attach(a) => attach::run(a, globals),
             Command::Exec(a) => exec::run(a, globals),
             Command::Cp(a) => cp::run(a, globals),
+            Command::Export(a) => export::run(a, globals),
             Command::Commit(a) => commit::run(a, globals),
             Command::Container(ContainerCommand::Prune(a)) => prune::container_prune(a, globals),
             Command::Volume(c) => c.run(globals),
