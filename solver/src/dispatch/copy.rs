@@ -152,7 +152,7 @@ impl State<'_> {
         let lists = crate::cachekey::files::dir(self.inputs.store.root());
         let mut selected = Vec::new();
         for s in &w.sources {
-            let (sel, digests) = (self.inputs.context)(s).map_err(|e| err(line, e.to_string()))?;
+            let (sel, digests) = (self.inputs.context)(s).map_err(|e| err(line, e))?;
             let (sel, digests) = match &w.exclude {
                 Some(m) => copyflags::exclude(m, sel, digests),
                 None => (sel, digests),
@@ -252,7 +252,7 @@ fn check(line: usize, word: &str, w: &Words) -> Result<(), BuildError> {
         return Err(err(line, "ADD --checksum needs an http(s) source"));
     }
     if let Some(m) = &w.chmod {
-        crate::ops::mode::Chmod::parse(m).map_err(|e| err(line, e.to_string()))?;
+        crate::ops::mode::Chmod::parse(m).map_err(|e| err(line, e))?;
     }
     Ok(())
 }
