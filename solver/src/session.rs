@@ -20,8 +20,9 @@ pub struct BuildSession {
     file: String,
     source: Vec<u8>,
     dockerfile: Dockerfile,
-    /// Loaded on first use: a build that copies nothing from the context
-    /// (and `--check`) must not fail on its ignore file before it has to.
+    /// Loaded on first use, where a build always read it (its first COPY
+    /// from the context, else when its steps start), so a broken one
+    /// fails where it did; `--check` never reads it.
     ignore: OnceLock<IgnoreFile>,
 }
 
