@@ -4,6 +4,7 @@
 
 mod cmd;
 mod config;
+mod early_helper;
 mod globals;
 mod progress;
 mod table;
@@ -86,9 +87,9 @@ fn main() -> ExitCode {
         return code;
     }
     let args: Vec<_> = std::env::args_os().collect();
-    if let Some(run_args) = cmd::container::early_helper::after_run(&args[1..]) {
+    if let Some(run_args) = early_helper::after_run(&args[1..]) {
         // A foreground `run` starts its init helper now, to overlap parsing.
-        cmd::container::early_helper::start(run_args);
+        early_helper::start(run_args);
         let cli = RunCli::parse_from(&args);
         let RunOnly::Run(run) = cli.command;
         return render(cmd::container::run(run, &cli.globals));

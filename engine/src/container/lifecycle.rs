@@ -114,6 +114,21 @@ impl Engine {
         self.stop_noted(&c, opts)
     }
 
+    /// Stops every named container at once (as Docker's CLI does), so N
+    /// containers take one timeout, not N; the results in the order given.
+    pub fn stop_all(&self, keys: &[String], opts: StopOptions) -> Vec<Result<State, Error>> {
+        std::thread::scope(|s| {
+            let running: Vec<_> = keys
+                .iter()
+                .map(|key| s.spawn(move || self.stop(key, opts)))
+                .collect();
+            running
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    }
+
     /// Stops the container, then starts it under a new monitor.
     pub fn restart(&self, key: &str, opts: StopOptions) -> Result<(), Error> {
         let c = self.container(key)?;

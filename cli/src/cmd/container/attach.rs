@@ -4,9 +4,8 @@
 
 use std::process::ExitCode;
 
-use kiln_engine::container::{attach_to, AttachEnd, AttachOptions, DetachKeys};
+use kiln_engine::container::{attach_to, AttachEnd, AttachOptions};
 use kiln_engine::Engine;
-use kiln_runtime::container::attach::Options;
 use kiln_runtime::container::state::Container;
 
 use crate::globals::Globals;
@@ -37,13 +36,8 @@ pub fn run(args: AttachArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 /// `start -a`'s attach to the container it just started.
-pub fn join(c: &Container, opts: &Options) -> anyhow::Result<ExitCode> {
-    let opts = AttachOptions {
-        stdin: opts.stdin,
-        detach_keys: DetachKeys(opts.detach_keys.clone()),
-        from_start: opts.from_start,
-    };
-    Ok(exit(attach_to(c, &opts)?))
+pub fn join(c: &Container, opts: &AttachOptions) -> anyhow::Result<ExitCode> {
+    Ok(exit(attach_to(c, opts)?))
 }
 
 /// The container's exit status, or 0 after the detach keys (as Docker).

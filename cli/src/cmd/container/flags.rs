@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use kiln_engine::container::{CreateOptions, LimitOptions, Runtime};
 
-use super::early_helper::Wanted;
+use crate::early_helper::Wanted;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeName {

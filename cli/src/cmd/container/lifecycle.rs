@@ -6,7 +6,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use kiln_engine::container::{KillOptions, RemoveOptions, StartOptions, StopOptions};
+use kiln_engine::container::{
+    AttachOptions, KillOptions, RemoveOptions, StartOptions, StopOptions,
+};
 use kiln_engine::{Engine, Error};
 
 use super::status::start_failed;
@@ -112,11 +114,10 @@ pub fn start(args: StartArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             Err(Error::Monitor(e)) => return Ok(start_failed(e)),
             Err(e) => return Err(e.into()),
         };
-        let opts = kiln_runtime::container::attach::Options {
-            stdin: args.interactive && c.record.open_stdin,
-            detach_keys: kiln_runtime::container::attach::parse_keys(&args.detach_keys)?,
+        let opts = AttachOptions {
+            stdin: args.interactive,
+            detach_keys: args.detach_keys.parse()?,
             from_start: true,
-            tty: c.record.tty,
         };
         return super::attach::join(&c, &opts);
     }
@@ -131,39 +132,12 @@ fn stop_options(args: &StopArgs) -> StopOptions {
     }
 }
 
-/// Stops every container at once (as Docker's CLI does), so N
-/// containers take one timeout, not N.
 pub fn stop(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let engine = Engine::new(&globals.root);
-    let opts = stop_options(&args);
-    let results: Vec<(String, anyhow::Result<()>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = args
-            .names
-            .iter()
-            .map(|name| {
-                let engine = &engine;
-                s.spawn(move || {
-                    engine.stop(name, opts)?;
-                    anyhow::Ok(())
-                })
-            })
-            .collect();
-        args.names
-            .iter()
-            .cloned()
-            .zip(handles)
-            .map(|(n, h)| {
-                (
-                    n,
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("stop failed"))),
-                )
-            })
-            .collect()
-    });
-    Ok(report(
-        results.into_iter().map(|(name, r)| r.map(|()| name)),
-    ))
+    let results = Engine::new(&globals.root).stop_all(&args.names, stop_options(&args));
+    Ok(report(args.names.iter().zip(results).map(|(name, r)| {
+        r?;
+        Ok(name.clone())
+    })))
 }
 
 pub fn restart(args: StopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {

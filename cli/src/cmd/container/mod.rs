@@ -9,7 +9,6 @@ mod attach;
 mod commit;
 mod cp;
 mod create;
-pub mod early_helper;
 mod exec;
 mod export;
 mod flags;

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use kiln_engine::Engine;
 
-use super::early_helper;
 use super::flags::RunArgs;
 use super::status::{report, report_error, start_failed};
+use crate::early_helper;
 use crate::globals::Globals;
 
 pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {

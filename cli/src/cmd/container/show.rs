@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use kiln_engine::container::{ago, ports_text, status_text, ListFilter, ListOptions, LogsOptions};
@@ -218,17 +218,10 @@ pub fn logs(args: LogsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// RFC 3339, a Unix time, or a duration ago (`10m`, `1h30m`).
+/// Docker's time flag: a Unix time, RFC 3339, or a Go duration ago.
 fn parse_since(text: &str) -> anyhow::Result<SystemTime> {
-    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
-        return Ok(t);
-    }
-    if let Ok(secs) = text.parse::<f64>() {
-        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
-    }
-    let d = humantime::parse_duration(text)
-        .with_context(|| format!("invalid --since value {text:?}"))?;
-    Ok(SystemTime::now() - d)
+    crate::cmd::filter::parse_time(text, SystemTime::now())
+        .with_context(|| format!("invalid --since value {text:?}"))
 }
 
 pub fn inspect(args: InspectArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
