@@ -21,7 +21,6 @@ pub mod progress;
 pub mod pull;
 pub mod remotecache;
 pub mod scheduler;
-pub mod session;
 pub mod source;
 pub mod variables;
 pub mod why;
@@ -32,7 +31,6 @@ pub use build::{build, default_jobs, BuildOptions, BuildResult, Output};
 pub use cancel::Cancel;
 pub use ops::mounts::SecretSource;
 pub use progress::{Event, Progress};
-pub use session::BuildSession;
 
 /// Everything a build can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +66,12 @@ pub enum BuildError {
         /// The image of the state before the failing step, when it could be made.
         last_good: Option<String>,
     },
-    /// The cause is in the text, as the step's progress line shows it.
-    #[error("{file}:{line}: {step}: {cause}")]
+    #[error("{file}:{line}: {step}: {message}")]
     Step {
         file: String,
         line: usize,
         step: String,
-        cause: Box<scheduler::StepError>,
+        message: String,
     },
     #[error("reading the build context: {0}")]
     Context(#[from] context::ContextError),
@@ -87,24 +84,14 @@ pub enum BuildError {
     #[error(transparent)]
     Store(#[from] kiln_cache::StoreError),
     #[error(transparent)]
-    Export(#[from] exporter::error::ExportError),
+    Export(Box<exporter::error::ExportError>),
     /// A COPY/ADD source that cannot be used (missing, outside the context).
-    #[error(transparent)]
-    Source(#[from] context::select::SelectError),
-    /// A `--build-context` that could not be loaded.
-    #[error(transparent)]
-    NamedContext(#[from] context::named::NamedError),
+    #[error("{0}")]
+    Source(String),
     #[error("output: {0}")]
     Output(String),
-    /// A `--cache-from` or `--cache-to` that could not be read or written.
-    #[error("output")]
-    RemoteCache(#[source] Box<remotecache::CacheError>),
-    #[error("invalid tag {tag:?}")]
-    Tag {
-        tag: String,
-        #[source]
-        source: kiln_cache::ReferenceError,
-    },
+    #[error("invalid tag {0:?}: {1}")]
+    Tag(String, String),
     #[error("build cancelled")]
     Cancelled,
     #[error("internal error: {0}")]
@@ -121,6 +108,6 @@ pub enum BuildError {
     #[error("pulling {reference}: {cause}")]
     Pull {
         reference: String,
-        cause: kiln_cache::registry::RegistryError,
+        cause: Box<kiln_cache::registry::RegistryError>,
     },
 }

@@ -43,7 +43,8 @@ pub struct ForeignBase {
     /// `linux` when the config names none.
     pub os: String,
     pub arch: String,
-    pub wanted: Platform,
+    /// The stage's platform, as `os/arch[/variant]`.
+    pub wanted: String,
 }
 
 /// Refuses a base image made for another platform than `wanted`: running
@@ -59,7 +60,7 @@ pub fn check_base(name: &str, config: &ImageConfig, wanted: &Platform) -> Result
         name: name.to_string(),
         os: if os.is_empty() { "linux" } else { os }.to_string(),
         arch: arch.to_string(),
-        wanted: wanted.clone(),
+        wanted: wanted.to_string(),
     })
 }
 

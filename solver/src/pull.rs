@@ -152,7 +152,7 @@ fn pull_one(
         Err(cause) => {
             let failed = BuildError::Pull {
                 reference: reference.familiar(),
-                cause,
+                cause: Box::new(cause),
             };
             progress.send(Event::Failed {
                 vertex,

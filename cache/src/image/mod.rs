@@ -1,4 +1,5 @@
-//! Image formats: configs (the image ID is the config digest), manifests,
+//! Image formats: configs (the image ID is the config digest; `config`
+//! holds one as stored, `document` as a build edits it), manifests,
 //! indexes, media types of the OCI and Docker families, and the views the
 //! CLI shows (history rows, the inspect object).
 

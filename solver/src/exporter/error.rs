@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use kiln_cache::compression::CompressionError;
 use kiln_cache::image::{ConfigError, ManifestError};
 use kiln_cache::layer::diff::DiffError;
+use kiln_cache::registry::RegistryError;
 use kiln_cache::Digest;
 
 use crate::ops::mounts::MountError;
+use crate::BuildError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -53,6 +55,21 @@ pub enum ExportError {
     PushConfig(#[source] ConfigError),
     #[error("output: making the pushed manifest")]
     PushManifest(#[source] ManifestError),
+    #[error("output: push needs a name: use -t NAME or --output type=image,name=NAME,push=true")]
+    PushName,
+    /// The registry's error is in the text, as the progress shows it.
+    #[error("output: pushing {reference}: {cause}")]
+    Push {
+        reference: String,
+        cause: RegistryError,
+    },
+}
+
+// Boxed: outputs fail rarely, and every build result would carry the size.
+impl From<ExportError> for BuildError {
+    fn from(e: ExportError) -> BuildError {
+        BuildError::Export(Box::new(e))
+    }
 }
 
 impl ExportError {

@@ -68,9 +68,7 @@ pub fn push_image(
     vertex: &AtomicUsize,
 ) -> Result<Option<Digest>, BuildError> {
     if targets.is_empty() {
-        return Err(BuildError::Output(
-            "push needs a name: use -t NAME or --output type=image,name=NAME,push=true".into(),
-        ));
+        return Err(ExportError::PushName.into());
     }
     let v = vertex.fetch_add(1, Ordering::SeqCst) + 1;
     let started = Instant::now();
@@ -102,13 +100,16 @@ pub fn push_image(
         });
         match result {
             Ok(d) => digest = Some(d),
-            Err(e) => {
-                let message = format!("pushing {}: {e}", target.familiar());
+            Err(cause) => {
                 progress.send(Event::Failed {
                     vertex: v,
-                    message: message.clone(),
+                    message: format!("pushing {}: {cause}", target.familiar()),
                 });
-                return Err(BuildError::Output(message));
+                return Err(ExportError::Push {
+                    reference: target.familiar(),
+                    cause,
+                }
+                .into());
             }
         }
     }

@@ -9,7 +9,7 @@ use kiln_solver::SecretSource;
 pub fn secrets(flags: &[String]) -> anyhow::Result<BTreeMap<String, SecretSource>> {
     let mut out = BTreeMap::new();
     for f in flags {
-        let (id, source) = SecretSource::parse_flag(f).map_err(anyhow::Error::msg)?;
+        let (id, source) = SecretSource::parse_flag(f)?;
         if let SecretSource::File(p) = &source {
             if !p.is_file() {
                 bail!("--secret {f:?}: {} is not a file", p.display());
