@@ -21,6 +21,7 @@ pub mod progress;
 pub mod pull;
 pub mod remotecache;
 pub mod scheduler;
+pub mod session;
 pub mod source;
 pub mod variables;
 pub mod why;
@@ -31,6 +32,7 @@ pub use build::{build, default_jobs, BuildOptions, BuildResult, Output};
 pub use cancel::Cancel;
 pub use ops::mounts::SecretSource;
 pub use progress::{Event, Progress};
+pub use session::BuildSession;
 
 /// Everything a build can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +68,13 @@ pub enum BuildError {
         /// The image of the state before the failing step, when it could be made.
         last_good: Option<String>,
     },
-    #[error("{file}:{line}: {step}: {message}")]
+    /// The cause is in the text, as the step's progress line shows it.
+    #[error("{file}:{line}: {step}: {cause}")]
     Step {
         file: String,
         line: usize,
         step: String,
-        message: String,
+        cause: Box<scheduler::StepError>,
     },
     #[error("reading the build context: {0}")]
     Context(#[from] context::ContextError),
@@ -86,12 +89,22 @@ pub enum BuildError {
     #[error(transparent)]
     Export(Box<exporter::error::ExportError>),
     /// A COPY/ADD source that cannot be used (missing, outside the context).
-    #[error("{0}")]
-    Source(String),
+    #[error(transparent)]
+    Source(#[from] context::select::SelectError),
+    /// A `--build-context` that could not be loaded.
+    #[error(transparent)]
+    NamedContext(#[from] context::named::NamedError),
     #[error("output: {0}")]
     Output(String),
-    #[error("invalid tag {0:?}: {1}")]
-    Tag(String, String),
+    /// A `--cache-from` or `--cache-to` that could not be read or written.
+    #[error("output")]
+    RemoteCache(#[source] Box<remotecache::CacheError>),
+    #[error("invalid tag {tag:?}")]
+    Tag {
+        tag: String,
+        #[source]
+        source: kiln_cache::ReferenceError,
+    },
     #[error("build cancelled")]
     Cancelled,
     #[error("internal error: {0}")]
