@@ -31,6 +31,7 @@ pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod units;
+mod usage;
 pub mod variants;
 
 #[cfg(test)]

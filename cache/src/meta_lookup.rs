@@ -4,8 +4,9 @@
 //! on open and clean on close), so a fully cached build that looked each
 //! step up on its own paid for dozens of opens. [`Store::take_cached`]
 //! answers every key at once: one read transaction finds the records,
-//! their snapshots and layer blobs; one commit without an fsync marks the
-//! hits used (the same trade as [`Store::use_record`]).
+//! their snapshots and layer blobs, and one line per hit in the usage
+//! journal marks them used (`usage.rs`): a fully cached build writes
+//! nothing durable and opens nothing for writing.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -13,10 +14,9 @@ use std::time::SystemTime;
 use crate::digest::Digest;
 use crate::lock::Leased;
 use crate::meta::{self, MetaError, RECORDS, RECORD_KEYS, SNAPSHOTS};
-use crate::meta_touch::touched;
-use crate::record::CacheRecord;
 use crate::snapshot::{SnapshotId, SnapshotInfo};
 use crate::store::{Store, StoreError};
+use crate::usage;
 
 /// A cache key whose result is in the store, whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,15 +35,12 @@ pub struct CachedLayer {
     pub size: u64,
 }
 
-/// The part of a [`CacheRecord`] a lookup reads.
+/// The part of a [`crate::CacheRecord`] a lookup reads.
 #[derive(serde::Deserialize)]
 struct RecordHead {
     #[serde(default)]
     snapshot: Option<SnapshotId>,
 }
-
-/// A record's ID and its stored bytes.
-type RawRecord = (String, Vec<u8>);
 
 type ReadTables = (
     redb::ReadOnlyTable<&'static str, &'static str>,
@@ -83,29 +80,14 @@ impl Store {
         if used.is_empty() {
             return Ok(hits);
         }
-        let now = SystemTime::now();
-        let mut tx = session.write()?;
-        // Usage statistics only (see `use_record`): no fsync for them.
-        tx.set_durability(redb::Durability::None)
-            .map_err(MetaError::from)?;
-        {
-            let mut records = tx.open_table(RECORDS).map_err(MetaError::from)?;
-            for (id, raw) in used {
-                let bytes = match touched(&raw, now) {
-                    Some(b) => b,
-                    None => {
-                        let mut r: CacheRecord = meta::decode("records", &id, &raw)?;
-                        r.last_used = now;
-                        r.usage_count += 1;
-                        meta::encode(&r)?
-                    }
-                };
-                records
-                    .insert(id.as_str(), bytes.as_slice())
-                    .map_err(MetaError::from)?;
-            }
+        let journal = usage::append(
+            self.root(),
+            used.iter().map(String::as_str),
+            SystemTime::now(),
+        )?;
+        if journal >= usage::FOLD_AT {
+            session.fold_usage()?;
         }
-        tx.commit().map_err(MetaError::from)?;
         Ok(hits)
     }
 
@@ -113,7 +95,7 @@ impl Store {
         &self,
         (keys, records, snapshots): &ReadTables,
         key: &str,
-    ) -> Result<Option<(CachedStep, RawRecord)>, StoreError> {
+    ) -> Result<Option<(CachedStep, String)>, StoreError> {
         let Some(id) = keys.get(key).map_err(MetaError::from)? else {
             return Ok(None);
         };
@@ -121,10 +103,9 @@ impl Store {
         let Some(raw) = records.get(id.as_str()).map_err(MetaError::from)? else {
             return Ok(None);
         };
-        let raw = raw.value().to_vec();
         // Only the snapshot is needed here: the ingredients are skipped
         // unparsed.
-        let record: RecordHead = meta::decode("records", &id, &raw)?;
+        let record: RecordHead = meta::decode("records", &id, raw.value())?;
         let layer = match &record.snapshot {
             None => None,
             Some(s) => {
@@ -145,7 +126,7 @@ impl Store {
             record: id.clone(),
             layer,
         };
-        Ok(Some((step, (id, raw))))
+        Ok(Some((step, id)))
     }
 
     /// The layer when both its directory and its blob are on disk.
@@ -217,6 +198,25 @@ mod tests {
         assert!(hits["k2"].layer.is_none());
         assert_eq!(hits["k2"].record, without);
         assert_eq!(store.record(&with).unwrap().unwrap().usage_count, 1);
+    }
+
+    #[test]
+    fn hits_leave_meta_db_as_it_was_until_the_next_write_folds_them() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = record(&store, "k", true);
+        let db = root.path().join("meta.db");
+        let before = std::fs::read(&db).unwrap();
+        store.take_cached(&["k"]).unwrap();
+        store.take_cached(&["k"]).unwrap();
+        assert!(std::fs::read(&db).unwrap() == before, "meta.db was written");
+        assert_eq!(store.record(&id).unwrap().unwrap().usage_count, 2);
+        assert_eq!(store.records().unwrap()[0].usage_count, 2);
+        record(&store, "other", false);
+        assert!(!root.path().join("usage.log").exists());
+        assert_eq!(store.record(&id).unwrap().unwrap().usage_count, 2);
+        assert_eq!(store.use_record(&id).unwrap().usage_count, 3);
+        assert_eq!(store.find_record(&id[..8]).unwrap().usage_count, 3);
     }
 
     #[test]

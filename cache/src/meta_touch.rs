@@ -8,10 +8,10 @@
 use std::ops::Range;
 use std::time::SystemTime;
 
-/// The record's bytes with `last_used` set to `now` and `usage_count` one
-/// higher, or `None` when either field is missing or the bytes are not a
-/// JSON object (the caller then decodes the record the slow way).
-pub(crate) fn touched(json: &[u8], now: SystemTime) -> Option<Vec<u8>> {
+/// The record's bytes with `last_used` set to `now` and `usage_count`
+/// `uses` higher, or `None` when either field is missing or the bytes are
+/// not a JSON object (the caller then decodes the record the slow way).
+pub(crate) fn touched(json: &[u8], now: SystemTime, uses: u64) -> Option<Vec<u8>> {
     let fields = top_level(json)?;
     let find = |name: &[u8]| {
         fields
@@ -23,7 +23,7 @@ pub(crate) fn touched(json: &[u8], now: SystemTime) -> Option<Vec<u8>> {
     let n: u64 = serde_json::from_slice(&json[count.clone()]).ok()?;
     let mut edits = [
         (used, serde_json::to_vec(&now).ok()?),
-        (count, (n + 1).to_string().into_bytes()),
+        (count, (n + uses).to_string().into_bytes()),
     ];
     edits.sort_by_key(|(r, _)| r.start);
     let mut out = Vec::with_capacity(json.len() + 16);
@@ -138,22 +138,23 @@ mod tests {
     fn bumps_usage_and_keeps_everything_else() {
         let r = record();
         let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(99);
-        let bytes = touched(&serde_json::to_vec(&r).unwrap(), now).unwrap();
+        let bytes = touched(&serde_json::to_vec(&r).unwrap(), now, 1).unwrap();
         let back: CacheRecord = serde_json::from_slice(&bytes).unwrap();
         let mut want = r;
         want.last_used = now;
         want.usage_count = 4;
         assert_eq!(back, want);
         let pretty = serde_json::to_vec_pretty(&want).unwrap();
-        let again: CacheRecord = serde_json::from_slice(&touched(&pretty, now).unwrap()).unwrap();
-        assert_eq!(again.usage_count, 5);
+        let again: CacheRecord =
+            serde_json::from_slice(&touched(&pretty, now, 3).unwrap()).unwrap();
+        assert_eq!(again.usage_count, 7);
     }
 
     #[test]
     fn not_an_object_or_missing_fields_is_none() {
         let now = SystemTime::now();
-        assert!(touched(b"[1,2]", now).is_none());
-        assert!(touched(b"{\"usage_count\":1}", now).is_none());
-        assert!(touched(b"{\"usage_count\":1,\"last_used\":", now).is_none());
+        assert!(touched(b"[1,2]", now, 1).is_none());
+        assert!(touched(b"{\"usage_count\":1}", now, 1).is_none());
+        assert!(touched(b"{\"usage_count\":1,\"last_used\":", now, 1).is_none());
     }
 }

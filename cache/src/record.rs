@@ -14,6 +14,7 @@ use crate::lock::Leased;
 use crate::meta::{self, MetaError, RECORDS, RECORD_KEYS};
 use crate::snapshot::{snapshot_in, SnapshotId};
 use crate::store::{Session, Store, StoreError};
+use crate::usage::{self, Pending};
 
 /// The kind of a record, named as BuildKit's `du` names its types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,25 +166,22 @@ impl Store {
 
     /// Marks a record used now (last used, usage count) and leases its
     /// snapshot to this process, so a prune running meanwhile keeps it.
+    /// The use goes to the usage journal (`usage.rs`): statistics that a
+    /// crash may lose, never a record, and no write of `meta.db`.
     pub fn use_record(&self, id: &str) -> Result<CacheRecord, StoreError> {
-        let mut session = self.write_session()?;
+        let mut session = self.session()?;
         let mut record =
             record_in(&mut session, id)?.ok_or_else(|| StoreError::RecordNotFound(id.into()))?;
-        record.last_used = SystemTime::now();
-        record.usage_count += 1;
         if let Some(s) = &record.snapshot {
             self.lease()
                 .add(&Leased::Snapshot(s.as_str().to_string()))?;
         }
-        let mut tx = session.write()?;
-        // Usage statistics only: a crash may lose the newest last-used time,
-        // never a record. Skipping the fsync here is what keeps a fully
-        // cached build from paying one per step; the next durable commit
-        // persists these too.
-        tx.set_durability(redb::Durability::None)
-            .map_err(MetaError::from)?;
-        put_record(&tx, &record)?;
-        tx.commit().map_err(MetaError::from)?;
+        let now = SystemTime::now();
+        if usage::append(self.root(), [id], now)? >= usage::FOLD_AT {
+            session.fold_usage()?;
+        }
+        record.last_used = record.last_used.max(now);
+        record.usage_count += 1;
         Ok(record)
     }
 
@@ -217,7 +215,9 @@ impl Store {
                 v.value(),
             )?);
         }
-        found.ok_or_else(|| StoreError::RecordNotFound(prefix.to_string()))
+        let mut found = found.ok_or_else(|| StoreError::RecordNotFound(prefix.to_string()))?;
+        Pending::read(self.root())?.apply(&mut found);
+        Ok(found)
     }
 }
 
@@ -276,9 +276,16 @@ pub(crate) fn record_in(
     session: &mut Session<'_>,
     id: &str,
 ) -> Result<Option<CacheRecord>, StoreError> {
-    let tx = session.read()?;
-    let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
-    Ok(meta::get_json(&table, "records", id)?)
+    let found: Option<CacheRecord> = {
+        let tx = session.read()?;
+        let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
+        meta::get_json(&table, "records", id)?
+    };
+    let Some(mut record) = found else {
+        return Ok(None);
+    };
+    Pending::read(session.store.root())?.apply(&mut record);
+    Ok(Some(record))
 }
 
 /// A record's ID and snapshot only: decoding skips the rest, which for a
@@ -305,11 +312,19 @@ pub(crate) fn snapshot_owners(
         .collect())
 }
 
+/// Every record that decodes, with the uses the usage journal holds.
 pub(crate) fn all_records(session: &mut Session<'_>) -> Result<Vec<CacheRecord>, StoreError> {
-    let tx = session.read()?;
-    let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
-    Ok(meta::all_json::<CacheRecord, _>(&table, "records")?
-        .into_iter()
-        .filter_map(|(_, r)| r.ok())
-        .collect())
+    let mut records: Vec<CacheRecord> = {
+        let tx = session.read()?;
+        let table = tx.open_table(RECORDS).map_err(MetaError::from)?;
+        meta::all_json::<CacheRecord, _>(&table, "records")?
+            .into_iter()
+            .filter_map(|(_, r)| r.ok())
+            .collect()
+    };
+    let pending = Pending::read(session.store.root())?;
+    for r in &mut records {
+        pending.apply(r);
+    }
+    Ok(records)
 }

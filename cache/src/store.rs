@@ -4,6 +4,7 @@
 //! blobs/sha256/<hex>   verified content, renamed into place after fsync
 //! snapshots/<id>/      unpacked layers (overlay lowers/uppers)
 //! meta.db              redb: refs, images, snapshots, cache records
+//! usage.log            cache hits not yet folded into meta.db (usage.rs)
 //! containers/ volumes/ the runtime's; counted by `system df`
 //! tmp/                 staging: `<lease id>-<n>`, removed once its lease dies
 //! locks/               the store lock and one lease per live process
@@ -66,6 +67,7 @@ pub const PERMISSIONS: &[(&str, u32)] = &[
 /// they belong to the code that creates them.
 const TIGHTENED: &[(&str, u32)] = &[
     (META_DB, 0o600),
+    (crate::usage::USAGE_LOG, 0o600),
     (QUARANTINE_DIR, 0o700),
     ("builds", 0o700),
     ("networks", 0o700),
@@ -257,6 +259,12 @@ impl Session<'_> {
         Ok(self.writable()?.begin_write().map_err(MetaError::from)?)
     }
 
+    /// Writes the usage journal into `meta.db` (see `usage.rs`), which
+    /// opening it for writing does.
+    pub(crate) fn fold_usage(&mut self) -> Result<(), StoreError> {
+        self.writable().map(|_| ())
+    }
+
     fn writable(&mut self) -> Result<&Database, StoreError> {
         let db = match self.write.take() {
             Some(db) => db,
@@ -264,6 +272,7 @@ impl Session<'_> {
                 self.read = None;
                 let db = meta::open(&self.path())?;
                 meta::init(&db)?;
+                crate::usage::fold(&db, &self.store.root)?;
                 db
             }
         };
