@@ -24,6 +24,7 @@ mod lock;
 mod meta;
 mod meta_lookup;
 mod meta_touch;
+mod pipe;
 pub mod prune;
 pub mod record;
 pub mod reference;

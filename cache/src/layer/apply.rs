@@ -8,10 +8,12 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
 
 use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{Gid, Uid};
@@ -19,6 +21,7 @@ use nix::unistd::{Gid, Uid};
 use crate::compression::{self, CompressionError, Format};
 use crate::digest::Digest;
 use crate::digesting::DigestingReader;
+use crate::pipe::{self, PipeReader, PipeWriter};
 
 use super::tar_limits::{LimitedTar, TarLimitError};
 use super::whiteout::{self, OciName};
@@ -74,7 +77,7 @@ pub struct Applied {
 /// error `target` is removed and nothing else was touched.
 pub fn apply<R: Read>(blob: R, target: &Path) -> Result<Applied, ApplyError> {
     prepare_target(target)?;
-    let result = unpack(BufReader::with_capacity(1 << 20, blob), target);
+    let result = unpack(blob, target);
     if result.is_err() {
         // Best effort: the error being returned matters more than a failure
         // to clean, and the store sweeps tmp/ of dead processes anyway.
@@ -99,28 +102,98 @@ fn prepare_target(target: &Path) -> Result<(), ApplyError> {
     }
 }
 
-fn unpack<R: io::BufRead>(blob: R, target: &Path) -> Result<Applied, ApplyError> {
-    let (format, tar_stream) = compression::decoder(blob)?;
-    let mut archive = tar::Archive::new(LimitedTar::new(
-        DigestingReader::new(tar_stream),
-        "layer tar",
-    ));
+/// One thread per stage, so that a layer keeps more than one core busy:
+/// this one reads `blob` (for a pull: the network, the blob's sha256 and
+/// its file), one inflates, one hashes the tar (the diff_id) and one
+/// unpacks it. A stage that fails hangs up on the one before it, which
+/// then stops too.
+fn unpack<R: Read>(blob: R, target: &Path) -> Result<Applied, ApplyError> {
+    let (to_inflate, compressed) = pipe::channel();
+    let (to_hash, for_hash) = pipe::channel();
+    let (to_untar, for_untar) = pipe::channel();
+    let (read, inflated, hashed, unpacked) = std::thread::scope(|s| {
+        let inflate = s.spawn(move || inflate(compressed, vec![to_hash, to_untar]));
+        let hash = s.spawn(move || DigestingReader::new(for_hash).drain());
+        let untar = s.spawn(move || untar(for_untar, target));
+        let read = feed(blob, PipeWriter::new(vec![to_inflate]));
+        (read, join(inflate), join(hash), join(untar))
+    });
+    read.map_err(ApplyError::Malformed)?;
+    let format = match (inflated, unpacked) {
+        // The unpacker hung up: its error is the cause.
+        (Err(InflateError::Io(e)), Err(cause)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            return Err(cause)
+        }
+        // A stream that fails to inflate also ends the tar early: the
+        // inflater's error says why.
+        (Err(InflateError::Header(e)), _) => return Err(e.into()),
+        (Err(InflateError::Io(e)), _) => return Err(ApplyError::malformed(e)),
+        (Ok(_), Err(e)) => return Err(e),
+        (Ok(format), Ok(())) => format,
+    };
+    let (diff_id, uncompressed_size) = hashed.map_err(ApplyError::malformed)?;
+    Ok(Applied {
+        diff_id,
+        uncompressed_size,
+        format,
+    })
+}
+
+fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Copies `blob` into the pipe. A pipe whose reader hung up is not an
+/// error here: the stage that stopped reports why.
+fn feed<R: Read>(mut blob: R, mut out: PipeWriter) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = match blob.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if out.write_all(&buf[..n]).is_err() {
+            return Ok(());
+        }
+    }
+    let _ = out.finish();
+    Ok(())
+}
+
+enum InflateError {
+    Header(CompressionError),
+    Io(io::Error),
+}
+
+/// Decompresses what the pipe carries to every reader of `to`.
+fn inflate(
+    compressed: PipeReader,
+    to: Vec<SyncSender<Arc<Vec<u8>>>>,
+) -> Result<Format, InflateError> {
+    let (format, mut tar) = compression::decoder(compressed).map_err(InflateError::Header)?;
+    let mut out = PipeWriter::new(to);
+    io::copy(&mut tar, &mut out).map_err(InflateError::Io)?;
+    out.finish().map_err(InflateError::Io)?;
+    Ok(format)
+}
+
+fn untar(tar: PipeReader, target: &Path) -> Result<(), ApplyError> {
+    let mut archive = tar::Archive::new(LimitedTar::new(tar, "layer tar"));
     let mut unpacker = Unpacker::new(target);
     for entry in archive.entries().map_err(ApplyError::malformed)? {
         let mut entry = entry.map_err(ApplyError::malformed)?;
         unpacker.entry(&mut entry)?;
     }
     unpacker.finish()?;
-    let (diff_id, uncompressed_size) = archive
-        .into_inner()
-        .into_inner()
-        .drain()
-        .map_err(ApplyError::malformed)?;
-    Ok(Applied {
-        diff_id,
-        uncompressed_size,
-        format,
-    })
+    // The tar reader stops at the end-of-archive blocks; what follows is
+    // read too, or the inflater would take the hang-up for a failure.
+    let mut rest = archive.into_inner().into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(ApplyError::malformed)?;
+    Ok(())
 }
 
 /// A tar path split into clean components: a leading `/` and `.` parts
