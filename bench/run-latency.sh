@@ -3,8 +3,10 @@
 # over N runs, beside `runc run` and `crun run` of runc's default spec
 # (`true`, no terminal) and of kiln's own spec ("-same"), as ratios to kiln.
 # The "kiln-image" row runs the same rootfs imported as an image
-# (`kiln run --rm busybox true`): the store lookup, the container record and
-# the overlay on top.
+# (`kiln run --rm --network none busybox true`): the store lookup, the
+# container record and the overlay on top. The "kiln-net" row is the same
+# with the default network (a namespace of its own, outbound through
+# slirp4netns), and the last line its cost over "kiln-image".
 #
 #   sudo bench/run-latency.sh
 #
@@ -54,6 +56,7 @@ summary() {
 
 run_kiln() { "$KILN" --root "$WORK/kiln-root" run --rm --network none --rootfs "$WORK/bundle/rootfs" true; }
 run_kiln_image() { "$KILN" --root "$WORK/kiln-root" run --rm --network none busybox true; }
+run_kiln_net() { "$KILN" --root "$WORK/kiln-root" run --rm busybox true; }
 run_runc() { runc run --bundle "$WORK/bundle" "kiln-bench-runc-$$-$1"; }
 run_crun() { crun run --bundle "$WORK/bundle" "kiln-bench-crun-$$-$1"; }
 run_runc_same() { runc run --bundle "$WORK/same" "kiln-bench-runc-same-$$-$1"; }
@@ -97,12 +100,15 @@ echo "runs: $N in $B blocks (+$W warm-up each), median ms (min-max)"
 for ((b = 0; b < B; b++)); do
     time_block kiln run_kiln
     time_block kiln-image run_kiln_image
+    time_block kiln-net run_kiln_net
     time_block runc run_runc
     time_block runc-same run_runc_same
     unshare -m --propagation private bash "$0" __crun "$WORK"
 done
-results=$(for l in kiln kiln-image runc runc-same crun crun-same; do summary "$l"; done)
+results=$(for l in kiln kiln-image kiln-net runc runc-same crun crun-same; do summary "$l"; done)
 echo "$results" | awk '
-    { name[NR] = $1; med[NR] = $2; lo[NR] = $3; hi[NR] = $4; if ($1 == "kiln") k = $2 }
+    { name[NR] = $1; med[NR] = $2; lo[NR] = $3; hi[NR] = $4; if ($1 == "kiln") k = $2
+      if ($1 == "kiln-image") none = $2; if ($1 == "kiln-net") net = $2 }
     END { for (i = 1; i <= NR; i++)
-        printf "%-10s %8.2f ms  (%.2f-%.2f)  %s/kiln = %.2f\n", name[i], med[i], lo[i], hi[i], name[i], med[i] / k }'
+        printf "%-10s %8.2f ms  (%.2f-%.2f)  %s/kiln = %.2f\n", name[i], med[i], lo[i], hi[i], name[i], med[i] / k
+        printf "default network over --network none: %+.2f ms (kiln-net - kiln-image)\n", net - none }'

@@ -5,6 +5,7 @@
 
 pub mod ports;
 pub mod slirp;
+mod tap;
 pub mod user;
 
 use serde::{Deserialize, Serialize};

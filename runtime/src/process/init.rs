@@ -295,6 +295,12 @@ fn setup_and_exec(
     if flags.contains(CloneFlags::CLONE_NEWNET) {
         namespaces::loopback_up().map_err(setup("network"))?;
     }
+    // The caller wires the network (slirp4netns's start is the slow part)
+    // while this process builds the filesystem; the command waits for its
+    // word (`await_go`).
+    if annotated(spec, GATE_ANNOTATION) {
+        protocol::send(sock, &Message::Gate, None).map_err(setup("gate"))?;
+    }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let layout = Layout {
         staging: &config.staging,
@@ -351,8 +357,7 @@ fn setup_and_exec(
 }
 
 /// Holds the command until the caller has wired the network namespace.
-fn wait_for_go(sock: BorrowedFd) -> Result<(), Failure> {
-    protocol::send(sock, &Message::Gate, None).map_err(setup("gate"))?;
+fn await_go(sock: BorrowedFd) -> Result<(), Failure> {
     match protocol::recv(sock) {
         Ok(Some((Message::Go, _))) => Ok(()),
         Ok(_) => Err(Failure::Setup(
@@ -360,6 +365,12 @@ fn wait_for_go(sock: BorrowedFd) -> Result<(), Failure> {
         )),
         Err(e) => Err(Failure::Setup(format!("gate: {e}"))),
     }
+}
+
+fn annotated(spec: &Spec, key: &str) -> bool {
+    spec.annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(key))
 }
 
 /// SIGKILL when the helper dies; re-armed after setuid, which clears it.
@@ -445,15 +456,10 @@ fn exec_command(sock: BorrowedFd, spec: &Spec) -> Result<Never, Failure> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let program = exec::lookup(args.first().map(String::as_str).unwrap_or(""), path_env)
         .map_err(Failure::Exec)?;
-    let annotated = |key: &str| {
-        spec.annotations()
-            .as_ref()
-            .is_some_and(|a| a.contains_key(key))
-    };
-    if annotated(GATE_ANNOTATION) {
-        wait_for_go(sock)?;
+    if annotated(spec, GATE_ANNOTATION) {
+        await_go(sock)?;
     }
-    let reaper = annotated(REAPER_ANNOTATION);
+    let reaper = annotated(spec, REAPER_ANNOTATION);
     if reaper {
         // SAFETY: still single-threaded.
         if let ForkResult::Parent { child } = unsafe { fork() }.map_err(setup("fork"))? {

@@ -72,3 +72,90 @@ fn user_network_containers_reach_the_host_and_each_other() {
     let bad = env.out(&["network", "create", "-o", "mtu=9000", "kiln-bad"]);
     assert!(!bad.status.success(), "an unknown option was accepted");
 }
+
+/// The slirp4netns processes: pid, parent pid, arguments.
+fn slirp_processes() -> Vec<(u32, u32, Vec<String>)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let (Ok(cmdline), Ok(stat)) = (
+            std::fs::read(entry.path().join("cmdline")),
+            std::fs::read_to_string(entry.path().join("stat")),
+        ) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !args.first().is_some_and(|a| a.ends_with("slirp4netns")) {
+            continue;
+        }
+        // "PID (COMM) STATE PPID …": the parent comes after the command.
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0);
+        found.push((pid, ppid, args));
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn slirp4netns_is_gone_when_a_foreground_run_returns() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    let mut child = env
+        .kiln
+        .cmd(["run", "--rm", "busybox", "sh", "-c", "echo ready; sleep 1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let kiln = child.id();
+    let stacks: Vec<u32> = slirp_processes()
+        .into_iter()
+        .filter(|(_, ppid, _)| *ppid == kiln)
+        .map(|(pid, _, _)| pid)
+        .collect();
+    assert_eq!(stacks.len(), 1, "kiln's slirp4netns: {stacks:?}");
+    assert!(child.wait().unwrap().success());
+    // At once, with no grace period: kiln reaped it before returning, so
+    // it is neither an orphan nor a zombie.
+    assert!(!alive(stacks[0]), "slirp4netns {} outlived kiln", stacks[0]);
+}
+
+#[test]
+fn a_detached_containers_slirp4netns_exits_when_it_stops() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "quiet", "busybox", "sleep", "300"]);
+    let pid = env.inspect("quiet")["State"]["Pid"].to_string();
+    let stacks: Vec<u32> = slirp_processes()
+        .into_iter()
+        .filter(|(_, _, args)| args.iter().rev().nth(1) == Some(&pid))
+        .map(|(pid, _, _)| pid)
+        .collect();
+    assert_eq!(stacks.len(), 1, "slirp4netns for pid {pid}: {stacks:?}");
+    env.ok(&["stop", "-t", "1", "quiet"]);
+    assert!(
+        env.until(5, |_| !alive(stacks[0])),
+        "slirp4netns {} outlived its container",
+        stacks[0]
+    );
+}
