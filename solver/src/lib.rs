@@ -19,6 +19,7 @@ pub mod plan;
 pub mod platform;
 pub mod progress;
 pub mod pull;
+pub mod record;
 pub mod remotecache;
 pub mod scheduler;
 pub mod session;
@@ -94,8 +95,6 @@ pub enum BuildError {
     /// A `--build-context` that could not be loaded.
     #[error(transparent)]
     NamedContext(#[from] context::named::NamedError),
-    #[error("output: {0}")]
-    Output(String),
     /// A `--cache-from` or `--cache-to` that could not be read or written.
     #[error("output")]
     RemoteCache(#[source] Box<remotecache::CacheError>),
