@@ -5,6 +5,7 @@
 mod cmd;
 mod config;
 mod early_helper;
+mod error_text;
 mod globals;
 mod progress;
 mod table;
@@ -119,23 +120,10 @@ fn render(result: anyhow::Result<ExitCode>) -> ExitCode {
             ExitCode::from(128 + nix::sys::signal::Signal::SIGPIPE as u8)
         }
         Err(err) => {
-            eprintln!("kiln: error: {}", for_terminal(&format!("{err:#}")));
+            error_text::print(&err);
             ExitCode::from(1)
         }
     }
-}
-
-/// An error's text with control characters escaped and each line cut to a
-/// readable length: errors quote what they were given (a Dockerfile's
-/// words, a tar's entry names, a registry's answer), and any of it may be
-/// hostile to the terminal it lands in.
-fn for_terminal(text: &str) -> String {
-    const LINE: usize = 2000;
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| kiln_parser::excerpt::excerpt(l, LINE))
-        .collect();
-    lines.join("\n")
 }
 
 /// Whether `err` is a broken pipe on stdout: the error says so and the

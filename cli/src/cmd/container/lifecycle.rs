@@ -92,7 +92,7 @@ fn report(results: impl IntoIterator<Item = anyhow::Result<String>>) -> ExitCode
         match result {
             Ok(line) => println!("{line}"),
             Err(e) => {
-                eprintln!("kiln: error: {e:#}");
+                crate::error_text::print(&e);
                 failed = true;
             }
         }

@@ -21,7 +21,7 @@ pub(super) fn report(outcome: Outcome) -> ExitCode {
 /// Docker's codes: 126/127 when the command cannot run, 125 otherwise.
 pub(super) fn report_error(err: Error) -> ExitCode {
     let code = err.exec_exit_code().unwrap_or(SETUP_FAILED);
-    eprintln!("kiln: error: {:#}", anyhow::Error::from(err));
+    crate::error_text::print(&anyhow::Error::from(err));
     ExitCode::from(code)
 }
 
