@@ -160,6 +160,10 @@ pub enum Error {
     },
     #[error("encoding an event")]
     EventEncode(#[source] serde_json::Error),
+
+    /// Boxed: a registry's error would make every `Result` large.
+    #[error(transparent)]
+    Image(Box<crate::images::ImageError>),
 }
 
 impl Error {

@@ -1,7 +1,7 @@
 //! kiln as a whole, as typed operations: what a user asks of kiln
-//! (containers from images, so far) takes typed options and returns typed
-//! results or an [`Error`]. The CLI and the API server both call this
-//! crate; it never prints and knows no command line.
+//! (containers from images, and the images themselves) takes typed options
+//! and returns typed results or an [`Error`]. The CLI and the API server
+//! both call this crate; it never prints and knows no command line.
 
 pub mod container;
 mod error;
@@ -9,6 +9,7 @@ pub mod events;
 pub mod filter;
 mod holds;
 pub mod image;
+pub mod images;
 mod network;
 pub mod prune;
 mod usage;

@@ -10,11 +10,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use kiln_cache::registry::{
-    self, Credentials, CredentialsFile, Event, LayerState, Platform, PushOptions,
-};
+use kiln_cache::registry::{self, Credentials, CredentialsFile, Platform};
 use kiln_cache::units::human_size;
-use kiln_cache::{Digest, Reference, Store};
+use kiln_cache::{Digest, Reference};
+use kiln_engine::images::{
+    LayerEvent, LayerState, PullNeed, PullOptions, PullPolicy, Pulled, PushOptions, Transfer,
+};
+use kiln_engine::Engine;
 
 use crate::config;
 use crate::globals::Globals;
@@ -84,89 +86,111 @@ impl Command {
     }
 }
 
-fn open_store(globals: &Globals) -> anyhow::Result<Store> {
-    Store::open(&globals.root)
-        .with_context(|| format!("opening the store at {}", globals.root.display()))
-}
-
 fn pull(args: PullArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse_normalized(&args.reference)?;
     let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
-    let config = config::registry_config(globals)?;
-    let store = open_store(globals)?;
-    if !args.quiet {
-        let what = reference.tag().unwrap_or("latest");
-        let what = reference
-            .digest()
-            .map_or(what.to_string(), |d| d.to_string());
-        eprintln!("{what}: Pulling from {}", reference.path());
-    }
-    let view = TransferView::new(args.quiet, Direction::Pull);
-    let image = registry::pull(
-        &store,
-        &reference,
-        &config,
-        platform.as_ref(),
-        &|e: &Event| view.show(e),
-    );
-    view.finish();
-    let image = image.with_context(|| format!("pulling {}", reference.familiar()))?;
+    let registry = config::registry_config(globals)?;
+    let opts = PullOptions {
+        registry: &registry,
+        platform: platform.as_ref(),
+    };
+    let engine = Engine::new(&globals.root);
+    let pulled = pull_shown(&engine, &reference, &opts, args.quiet)?;
     if args.quiet {
         println!("{reference}");
         return Ok(ExitCode::SUCCESS);
     }
-    // Docker prints the digest the name resolved to: the index's, if any.
-    let digest = image.index.map_or(image.manifest.digest, |i| i.digest);
-    println!("Digest: {digest}");
-    let status = if view.transferred() {
-        "Downloaded newer image for"
-    } else {
-        "Image is up to date for"
-    };
-    println!("Status: {status} {}", reference.familiar());
+    println!("Digest: {}", pulled.digest);
+    println!("Status: {}", status(&pulled, &reference));
     println!("{reference}");
     Ok(ExitCode::SUCCESS)
 }
 
+/// A pull with Docker's progress on stderr: the `TAG: Pulling from PATH`
+/// line, then the layers.
+fn pull_shown(
+    engine: &Engine,
+    reference: &Reference,
+    opts: &PullOptions<'_>,
+    quiet: bool,
+) -> Result<Pulled, kiln_engine::Error> {
+    let view = TransferView::new(quiet, Direction::Pull);
+    let pulled = engine.pull_image(reference, opts, &|t: Transfer<'_>| match t {
+        Transfer::Started if !quiet => {
+            let what = reference.tag().unwrap_or("latest");
+            let what = reference
+                .digest()
+                .map_or(what.to_string(), |d| d.to_string());
+            eprintln!("{what}: Pulling from {}", reference.path());
+        }
+        Transfer::Started => {}
+        Transfer::Layer(e) => view.show(e),
+    });
+    view.finish();
+    pulled
+}
+
+fn status(pulled: &Pulled, reference: &Reference) -> String {
+    let status = if pulled.newer {
+        "Downloaded newer image for"
+    } else {
+        "Image is up to date for"
+    };
+    format!("{status} {}", reference.familiar())
+}
+
+/// What `run` and `create` do before the container is made: the image
+/// pulled as `policy` asks, with `docker run`'s messages, all on stderr
+/// (stdout is the container's, or the new container's ID).
+pub(crate) fn ensure_image(
+    globals: &Globals,
+    reference: &str,
+    policy: PullPolicy,
+) -> anyhow::Result<()> {
+    let engine = Engine::new(&globals.root);
+    let reference = match engine.pull_need(reference, policy)? {
+        PullNeed::Present => return Ok(()),
+        PullNeed::Missing(r) => {
+            eprintln!("Unable to find image '{}' locally", r.familiar());
+            r
+        }
+        PullNeed::Always(r) => r,
+    };
+    let registry = config::registry_config(globals)?;
+    let opts = PullOptions {
+        registry: &registry,
+        platform: None,
+    };
+    let pulled = pull_shown(&engine, &reference, &opts, false)?;
+    eprintln!("Digest: {}", pulled.digest);
+    eprintln!("Status: {}", status(&pulled, &reference));
+    Ok(())
+}
+
 fn push(args: PushArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse_normalized(&args.reference)?;
-    let config = config::registry_config(globals)?;
-    let store = open_store(globals)?;
-    let entry = store.resolve_image(&args.reference).with_context(|| {
-        format!(
-            "an image does not exist locally with the tag: {}",
-            reference.familiar()
-        )
-    })?;
-    if !args.quiet {
-        eprintln!(
-            "The push refers to repository [{}]",
-            reference.familiar_name()
-        );
-    }
-    let mut opts = PushOptions::default();
-    if let Some(size) = args.chunk_size {
-        opts.chunk_size = size;
-    }
+    let registry = config::registry_config(globals)?;
+    let opts = PushOptions {
+        registry: &registry,
+        chunk_size: args.chunk_size,
+    };
     let view = TransferView::new(args.quiet, Direction::Push);
-    let pushed = registry::push(
-        &store,
-        &entry.image,
-        &reference,
-        &config,
-        &opts,
-        &|e: &Event| view.show(e),
-    );
+    let pushed =
+        Engine::new(&globals.root).push_image(&reference, &opts, &|t: Transfer<'_>| match t {
+            Transfer::Started if !args.quiet => eprintln!(
+                "The push refers to repository [{}]",
+                reference.familiar_name()
+            ),
+            Transfer::Started => {}
+            Transfer::Layer(e) => view.show(e),
+        });
     view.finish();
-    let digest = pushed.with_context(|| format!("pushing {}", reference.familiar()))?;
+    let pushed = pushed?;
     if args.quiet {
-        println!("{digest}");
+        println!("{}", pushed.digest);
     } else {
         let name = reference.tag().unwrap_or("latest");
-        println!(
-            "{name}: digest: {digest} size: {}",
-            entry.image.manifest.size
-        );
+        println!("{name}: digest: {} size: {}", pushed.digest, pushed.size);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -288,7 +312,6 @@ struct ViewState {
     layers: Vec<Layer>,
     last_line: HashMap<Digest, &'static str>,
     last_draw: Option<Instant>,
-    transferred: bool,
 }
 
 struct Layer {
@@ -317,22 +340,15 @@ impl TransferView {
         }
     }
 
-    fn transferred(&self) -> bool {
-        self.lock().transferred
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, ViewState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn show(&self, event: &Event) {
-        let mut state = self.lock();
-        if !matches!(event.state, LayerState::Waiting | LayerState::Exists) {
-            state.transferred = true;
-        }
+    fn show(&self, event: &LayerEvent) {
         if self.quiet {
             return;
         }
+        let mut state = self.lock();
         let text = self.describe(&event.state);
         if state.live.is_none() {
             let line = match &event.state {

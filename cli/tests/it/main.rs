@@ -15,6 +15,7 @@ mod debug_ast;
 mod expand;
 mod hostile_input;
 mod image;
+mod image_pull;
 mod interop;
 mod keep;
 mod registry;

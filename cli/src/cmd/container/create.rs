@@ -9,6 +9,9 @@ use super::status::report_error;
 use crate::globals::Globals;
 
 pub(super) fn create(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    if let Some(failed) = super::run::pull_first(&args, globals) {
+        return Ok(failed);
+    }
     Ok(match Engine::new(&globals.root).create(&args.options()) {
         Ok(c) => {
             println!("{}", c.record.id);

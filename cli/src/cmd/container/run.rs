@@ -7,10 +7,14 @@ use kiln_engine::Engine;
 
 use super::flags::RunArgs;
 use super::status::{report, report_error, start_failed};
+use crate::cmd::registry;
 use crate::early_helper;
 use crate::globals::Globals;
 
 pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    if let Some(failed) = pull_first(&args, globals) {
+        return Ok(failed);
+    }
     if args.detach {
         return run_detached(args, globals);
     }
@@ -23,6 +27,15 @@ pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         Ok(outcome) => report(outcome),
         Err(err) => report_error(err),
     })
+}
+
+/// The image pulled first as `--pull` asks; on failure Docker's status for
+/// a container that could not be made (125).
+pub(super) fn pull_first(args: &RunArgs, globals: &Globals) -> Option<ExitCode> {
+    let (image, policy) = args.image_pull()?;
+    let err = registry::ensure_image(globals, image, policy).err()?;
+    eprintln!("kiln: error: {err:#}");
+    Some(ExitCode::from(125))
 }
 
 /// `kiln run -d`: creates, starts through a monitor, prints the ID.
