@@ -3,24 +3,20 @@
 //! progress on stderr (bars on a terminal, one line per change otherwise),
 //! the digest and name on stdout.
 
-use std::collections::HashMap;
+mod transfer;
+
 use std::io::{self, BufRead, IsTerminal, Read};
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use kiln_cache::registry::{self, Credentials, CredentialsFile, Platform};
-use kiln_cache::units::human_size;
-use kiln_cache::{Digest, Reference};
-use kiln_engine::images::{
-    LayerEvent, LayerState, PullNeed, PullOptions, PullPolicy, Pulled, PushOptions, Transfer,
-};
+use kiln_cache::Reference;
+use kiln_engine::images::{PullNeed, PullOptions, PullPolicy, Pulled, PushOptions, Transfer};
 use kiln_engine::Engine;
+use transfer::{Direction, TransferView};
 
 use crate::config;
 use crate::globals::Globals;
-use crate::progress::live::Live;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -286,168 +282,4 @@ fn prompt(question: &str) -> anyhow::Result<String> {
     let mut line = String::new();
     io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Pull,
-    Push,
-}
-
-/// Renders transfer events as Docker does: one line per layer on a
-/// terminal, redrawn in place with a bar while bytes move and left in its
-/// final state; a line per state change otherwise (byte counts only on a
-/// terminal); nothing when quiet.
-struct TransferView {
-    quiet: bool,
-    direction: Direction,
-    state: Mutex<ViewState>,
-}
-
-#[derive(Default)]
-struct ViewState {
-    /// The live lines on a terminal; `None` when stderr is not one.
-    live: Option<Live<io::Stderr>>,
-    /// Layers in the order they were first reported.
-    layers: Vec<Layer>,
-    last_line: HashMap<Digest, &'static str>,
-    last_draw: Option<Instant>,
-}
-
-struct Layer {
-    digest: Digest,
-    size: u64,
-    state: LayerState,
-}
-
-/// Docker's bar is 50 wide; at 30 a layer's line is under 80 columns, so
-/// narrowing a terminal to 80 re-wraps none of them.
-const BAR_WIDTH: usize = 30;
-
-/// Byte counts redraw at most this often; a change of state at once.
-const REDRAW: Duration = Duration::from_millis(80);
-
-impl TransferView {
-    fn new(quiet: bool, direction: Direction) -> TransferView {
-        let live = (!quiet && io::stderr().is_terminal()).then(Live::stderr);
-        TransferView {
-            quiet,
-            direction,
-            state: Mutex::new(ViewState {
-                live,
-                ..ViewState::default()
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ViewState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn show(&self, event: &LayerEvent) {
-        if self.quiet {
-            return;
-        }
-        let mut state = self.lock();
-        let text = self.describe(&event.state);
-        if state.live.is_none() {
-            let line = match &event.state {
-                LayerState::Mounted { from } => format!("Mounted from {from}"),
-                _ => text.to_string(),
-            };
-            if state.last_line.insert(event.digest, text) != Some(text) {
-                eprintln!("{}: {line}", event.digest.short());
-            }
-            return;
-        }
-        let changed = match state.layers.iter_mut().find(|l| l.digest == event.digest) {
-            Some(layer) => {
-                let changed =
-                    std::mem::discriminant(&layer.state) != std::mem::discriminant(&event.state);
-                layer.state = event.state.clone();
-                layer.size = event.size;
-                changed
-            }
-            None => {
-                state.layers.push(Layer {
-                    digest: event.digest,
-                    size: event.size,
-                    state: event.state.clone(),
-                });
-                true
-            }
-        };
-        let due = state.last_draw.is_none_or(|t| t.elapsed() >= REDRAW);
-        if changed || due {
-            self.redraw(&mut state);
-        }
-    }
-
-    fn redraw(&self, state: &mut ViewState) {
-        let ViewState {
-            live: Some(live),
-            layers,
-            ..
-        } = state
-        else {
-            return;
-        };
-        let width = live.width();
-        let lines: Vec<String> = layers.iter().map(|l| self.line(l, width)).collect();
-        live.draw(&[], &lines);
-        state.last_draw = Some(Instant::now());
-    }
-
-    /// `2c54f5ec7594: Downloading [=====>      ]  12.5MB/38.1MB`; the bar
-    /// only where it fits, as Docker leaves it out of narrow terminals.
-    fn line(&self, layer: &Layer, width: usize) -> String {
-        let head = format!("{}: ", layer.digest.short());
-        let done = match &layer.state {
-            LayerState::Mounted { from } => return format!("{head}Mounted from {from}"),
-            LayerState::Downloading { done } | LayerState::Uploading { done } => *done,
-            state => return format!("{head}{}", self.describe(state)),
-        };
-        let text = self.describe(&layer.state);
-        let counts = format!("{:>8}/{}", human_size(done), human_size(layer.size));
-        let room = width.saturating_sub(head.len() + text.len() + counts.len() + 2);
-        let bar_width = room.saturating_sub(3).min(BAR_WIDTH);
-        if layer.size == 0 || bar_width < 10 {
-            return format!("{head}{text} {counts}");
-        }
-        let filled =
-            ((done.min(layer.size) as f64 / layer.size as f64) * bar_width as f64) as usize;
-        let mut bar = "=".repeat(filled);
-        if filled < bar_width {
-            bar.push('>');
-            bar.push_str(&" ".repeat(bar_width - filled - 1));
-        }
-        format!("{head}{text} [{bar}] {counts}")
-    }
-
-    fn describe(&self, state: &LayerState) -> &'static str {
-        match (state, self.direction) {
-            (LayerState::Waiting, Direction::Pull) => "Pulling fs layer",
-            (LayerState::Waiting, Direction::Push) => "Preparing",
-            (LayerState::Exists, Direction::Pull) => "Already exists",
-            (LayerState::Exists, Direction::Push) => "Layer already exists",
-            (LayerState::Downloading { .. }, _) => "Downloading",
-            (LayerState::Extracting, _) => "Extracting",
-            (LayerState::Complete, _) => "Pull complete",
-            (LayerState::Mounted { .. }, _) => "Mounted",
-            (LayerState::Uploading { .. }, _) => "Pushing",
-            (LayerState::Pushed, _) => "Pushed",
-        }
-    }
-
-    /// Leaves each layer's last line on the screen (a layer cut short by an
-    /// error keeps the state it reached).
-    fn finish(&self) {
-        let mut state = self.lock();
-        let Some(mut live) = state.live.take() else {
-            return;
-        };
-        let width = live.width();
-        let lines: Vec<String> = state.layers.iter().map(|l| self.line(l, width)).collect();
-        live.finish(&lines);
-    }
 }
