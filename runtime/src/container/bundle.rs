@@ -76,7 +76,10 @@ fn rootfs_dir<S: Syscalls>(sys: &S, rootfs: &Rootfs, dir: &Path) -> Result<(Path
         } => {
             let target = dir.join("rootfs");
             std::fs::create_dir_all(&target)?;
-            let lower: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
+            let lower: Vec<String> = crate::process::rootfs::distinct_lowers(lowers)
+                .iter()
+                .map(|l| l.display().to_string())
+                .collect();
             let data = format!(
                 "lowerdir={},upperdir={},workdir={}",
                 lower.join(":"),

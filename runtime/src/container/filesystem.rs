@@ -124,8 +124,8 @@ fn lowerdir(lowers: &[PathBuf]) -> Result<CString, Error> {
     if lowers.is_empty() {
         return Err(Error::NoLayers);
     }
-    let parts: Vec<CString> = lowers
-        .iter()
+    let parts: Vec<CString> = crate::process::rootfs::distinct_lowers(lowers)
+        .into_iter()
         .map(|l| option_path(l))
         .collect::<Result<_, _>>()?;
     let joined: Vec<&[u8]> = parts.iter().map(|c| c.as_bytes()).collect();

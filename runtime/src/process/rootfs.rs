@@ -200,6 +200,17 @@ pub fn finish<S: Syscalls>(sys: &S, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// `lowers` without repeats, each kept where it first (highest) appears.
+/// overlayfs refuses a directory listed twice (ELOOP, "conflicting
+/// lowerdir path"), and the store keeps one snapshot per diff_id, so an
+/// image with two identical layers (two empty ones, from RUN or WORKDIR
+/// steps that changed nothing) names one directory twice. The lower copy
+/// adds nothing: every path it holds, the higher copy holds too.
+pub fn distinct_lowers(lowers: &[PathBuf]) -> Vec<&PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    lowers.iter().filter(|l| seen.insert(*l)).collect()
+}
+
 fn mount_rootfs<S: Syscalls>(sys: &S, rootfs: &Rootfs, target: &Path) -> Result<()> {
     match rootfs {
         Rootfs::Dir(dir) => {
@@ -215,7 +226,10 @@ fn mount_rootfs<S: Syscalls>(sys: &S, rootfs: &Rootfs, target: &Path) -> Result<
             if lowers.is_empty() {
                 return Err(Error::NoLowers);
             }
-            let lower: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
+            let lower: Vec<String> = distinct_lowers(lowers)
+                .iter()
+                .map(|l| l.display().to_string())
+                .collect();
             let data = format!(
                 "lowerdir={},upperdir={},workdir={}",
                 lower.join(":"),
@@ -630,6 +644,18 @@ mod tests {
             overlay.unwrap(),
             "lowerdir=/s/top:/s/base,upperdir=/c/upper,workdir=/c/work"
         );
+    }
+
+    #[test]
+    fn a_layer_listed_twice_is_mounted_once_where_it_is_highest() {
+        let lowers: Vec<PathBuf> = ["/s/empty", "/s/a", "/s/empty", "/s/base"]
+            .map(PathBuf::from)
+            .to_vec();
+        let kept: Vec<&str> = distinct_lowers(&lowers)
+            .iter()
+            .map(|p| p.to_str().unwrap())
+            .collect();
+        assert_eq!(kept, ["/s/empty", "/s/a", "/s/base"]);
     }
 
     #[test]
