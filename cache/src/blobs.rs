@@ -57,7 +57,27 @@ impl Write for BlobWriter<'_> {
 impl BlobWriter<'_> {
     /// Flushes the bytes, checks them against `expected` when given, and
     /// makes the blob visible under its digest.
-    pub fn commit(mut self, expected: Option<&Digest>) -> Result<BlobRef, StoreError> {
+    pub fn commit(self, expected: Option<&Digest>) -> Result<BlobRef, StoreError> {
+        let store = self.store;
+        let staged = self.stage(expected)?;
+        let blob = staged.blob;
+        // A rebuild writes the same config and manifest again: the blob is
+        // there already, so the copy is dropped unflushed (a cached build
+        // then syncs nothing).
+        let Some((path, file)) = &staged.tmp else {
+            return Ok(blob);
+        };
+        file.sync_all().map_err(io_context("flushing blob"))?;
+        crash_point("blob-before-rename");
+        store.place_blob(path, &blob.digest)?;
+        Ok(blob)
+    }
+
+    /// Checks the bytes against `expected` when given and keeps them in
+    /// `tmp/`, unflushed, for [`crate::staged`] to flush and place with
+    /// the rest of an operation's content. A blob the store has already is
+    /// only leased.
+    pub(crate) fn stage(mut self, expected: Option<&Digest>) -> Result<StagedBlob, StoreError> {
         let out = self
             .out
             .take()
@@ -78,24 +98,41 @@ impl BlobWriter<'_> {
             digest: actual,
             size: self.size,
         };
-        // A rebuild writes the same config and manifest again: the blob is
-        // there already, so the copy is dropped unflushed (a cached build
-        // then syncs nothing).
         if self.store.has_blob(&actual)? {
-            return Ok(blob);
+            return Ok(StagedBlob { blob, tmp: None });
         }
-        file.sync_all().map_err(io_context("flushing blob"))?;
-        drop(file);
-        crash_point("blob-before-rename");
-        self.store.place_blob(&self.path, &actual)?;
-        Ok(blob)
+        // The staged blob owns the temporary file from here.
+        let path = std::mem::take(&mut self.path);
+        Ok(StagedBlob {
+            blob,
+            tmp: Some((path, file)),
+        })
     }
 }
 
 impl Drop for BlobWriter<'_> {
     fn drop(&mut self) {
         // After a successful commit the temporary name is gone already.
-        let _ = fs::remove_file(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A verified blob, still under `tmp/` unless the store had it already.
+/// Dropped without being placed, it is removed.
+#[derive(Debug)]
+pub(crate) struct StagedBlob {
+    pub blob: BlobRef,
+    pub tmp: Option<(PathBuf, File)>,
+}
+
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        // Once placed, the temporary name is gone and this fails quietly.
+        if let Some((path, _)) = &self.tmp {
+            let _ = fs::remove_file(path);
+        }
     }
 }
 
@@ -123,6 +160,18 @@ impl Store {
         let mut w = self.blob_writer()?;
         io::copy(&mut reader, &mut w).map_err(io_context("writing blob"))?;
         w.commit(expected)
+    }
+
+    /// `bytes` (a config, a manifest) as a staged blob: verified, not
+    /// flushed, not yet visible (see [`BlobWriter::stage`]).
+    pub(crate) fn stage_blob_bytes(
+        &self,
+        bytes: &[u8],
+        expected: Option<&Digest>,
+    ) -> Result<StagedBlob, StoreError> {
+        let mut w = self.blob_writer()?;
+        w.write_all(bytes).map_err(io_context("writing blob"))?;
+        w.stage(expected)
     }
 
     /// Stores `bytes` (a config, a manifest) as a blob; one the store has
@@ -187,16 +236,29 @@ impl Store {
     /// store lock so a GC running now either sees the lease or has finished.
     fn place_blob(&self, tmp: &std::path::Path, digest: &Digest) -> Result<(), StoreError> {
         let _session = self.session()?;
+        if self.rename_blob(tmp, digest)? {
+            durable::sync_dir(&self.dir(BLOBS_DIR)).map_err(io_context("flushing blobs/"))?;
+        }
+        Ok(())
+    }
+
+    /// The rename of [`Store::place_blob`], without flushing `blobs/`;
+    /// whether it renamed. The caller holds the store lock, and the file's
+    /// bytes are on disk.
+    pub(crate) fn rename_blob(
+        &self,
+        tmp: &std::path::Path,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
         self.lease().add(&Leased::Blob(*digest))?;
         let dest = self.blob_path(digest);
         if dest.is_file() {
             // Same digest, same bytes: keep the one already there.
-            return Ok(());
+            return Ok(false);
         }
         fs::rename(tmp, &dest).map_err(io_context(format!("placing blob {digest}")))?;
         crash_point("blob-after-rename");
-        durable::sync_dir(&self.dir(BLOBS_DIR)).map_err(io_context("flushing blobs/"))?;
-        Ok(())
+        Ok(true)
     }
 }
 

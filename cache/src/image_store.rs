@@ -103,56 +103,7 @@ impl Store {
             return Ok(image);
         }
         let mut session = self.write_session()?;
-        let mut size = 0;
-        for layer in &new.layers {
-            let info = snapshot_in(&mut session, &layer.snapshot)?.ok_or_else(|| {
-                StoreError::MissingDependency {
-                    what: format!("image {}", new.manifest.digest),
-                    missing: format!("snapshot {}", layer.snapshot),
-                }
-            })?;
-            size += info.size;
-        }
-        let blobs = [Some(&new.manifest), Some(&new.config), new.index.as_ref()];
-        let layer_blobs = new.layers.iter().map(|l| Some(&l.blob));
-        for blob in blobs.into_iter().chain(layer_blobs).flatten() {
-            if !self.blob_path(&blob.digest).is_file() {
-                return Err(StoreError::MissingDependency {
-                    what: format!("image {}", new.manifest.digest),
-                    missing: format!("blob {}", blob.digest),
-                });
-            }
-        }
-        let image = ImageRecord {
-            manifest: new.manifest,
-            manifest_media_type: new.manifest_media_type,
-            config: new.config,
-            layers: new.layers,
-            created: new.created,
-            index: new.index,
-            added: SystemTime::now(),
-            size,
-        };
-        let layer_records = layer_records_needed(&mut session, &image)?;
-        crash_point("image-before-commit");
-        let tx = session.write()?;
-        {
-            let mut images = tx.open_table(IMAGES).map_err(MetaError::from)?;
-            let key = image.manifest.digest.to_string();
-            images
-                .insert(key.as_str(), meta::encode(&image)?.as_slice())
-                .map_err(MetaError::from)?;
-            let mut refs = tx.open_table(REFS).map_err(MetaError::from)?;
-            for tag in tags {
-                refs.insert(tag.to_string().as_str(), key.as_str())
-                    .map_err(MetaError::from)?;
-            }
-            for r in &layer_records {
-                put_record(&tx, r)?;
-            }
-        }
-        tx.commit().map_err(MetaError::from)?;
-        Ok(image)
+        add_image_in(&mut session, new, tags)
     }
 
     /// The stored image when adding `new` with `tags` would change nothing,
@@ -477,4 +428,63 @@ fn layer_records_needed(
         parent = Some(id);
     }
     Ok(new_records)
+}
+
+/// Records an image in `session` (see [`Store::add_image`]): every blob
+/// and snapshot it names must be there.
+pub(crate) fn add_image_in(
+    session: &mut Session<'_>,
+    new: NewImage,
+    tags: &[Reference],
+) -> Result<ImageRecord, StoreError> {
+    let mut size = 0;
+    for layer in &new.layers {
+        let info = snapshot_in(session, &layer.snapshot)?.ok_or_else(|| {
+            StoreError::MissingDependency {
+                what: format!("image {}", new.manifest.digest),
+                missing: format!("snapshot {}", layer.snapshot),
+            }
+        })?;
+        size += info.size;
+    }
+    let blobs = [Some(&new.manifest), Some(&new.config), new.index.as_ref()];
+    let layer_blobs = new.layers.iter().map(|l| Some(&l.blob));
+    for blob in blobs.into_iter().chain(layer_blobs).flatten() {
+        if !session.store.blob_path(&blob.digest).is_file() {
+            return Err(StoreError::MissingDependency {
+                what: format!("image {}", new.manifest.digest),
+                missing: format!("blob {}", blob.digest),
+            });
+        }
+    }
+    let image = ImageRecord {
+        manifest: new.manifest,
+        manifest_media_type: new.manifest_media_type,
+        config: new.config,
+        layers: new.layers,
+        created: new.created,
+        index: new.index,
+        added: SystemTime::now(),
+        size,
+    };
+    let layer_records = layer_records_needed(session, &image)?;
+    crash_point("image-before-commit");
+    let tx = session.write()?;
+    {
+        let mut images = tx.open_table(IMAGES).map_err(MetaError::from)?;
+        let key = image.manifest.digest.to_string();
+        images
+            .insert(key.as_str(), meta::encode(&image)?.as_slice())
+            .map_err(MetaError::from)?;
+        let mut refs = tx.open_table(REFS).map_err(MetaError::from)?;
+        for tag in tags {
+            refs.insert(tag.to_string().as_str(), key.as_str())
+                .map_err(MetaError::from)?;
+        }
+        for r in &layer_records {
+            put_record(&tx, r)?;
+        }
+    }
+    tx.commit().map_err(MetaError::from)?;
+    Ok(image)
 }

@@ -30,6 +30,7 @@ pub mod record;
 pub mod reference;
 pub mod registry;
 pub mod snapshot;
+mod staged;
 pub mod store;
 pub mod units;
 mod usage;

@@ -108,6 +108,32 @@ pub struct SnapshotInfo {
     pub created_by: String,
 }
 
+/// A measured snapshot, still under `tmp/`.
+#[derive(Debug)]
+pub(crate) struct StagedSnapshot {
+    pub staging: StagingDir,
+    /// What will be recorded; its ID is the one the snapshot gets unless a
+    /// snapshot of the same layer is there first.
+    pub info: SnapshotInfo,
+}
+
+/// Where a staged snapshot went.
+pub(crate) enum Placed {
+    /// Renamed into `snapshots/`; to be recorded.
+    New(SnapshotInfo),
+    /// The store had this layer already; the staged copy is dropped.
+    Existing(SnapshotId),
+}
+
+impl Placed {
+    pub(crate) fn id(&self) -> &SnapshotId {
+        match self {
+            Placed::New(info) => &info.id,
+            Placed::Existing(id) => id,
+        }
+    }
+}
+
 /// A directory under `tmp/` for a snapshot being made. Removed if dropped
 /// without being committed.
 #[derive(Debug)]
@@ -148,30 +174,35 @@ impl Store {
         staging: StagingDir,
         new: NewSnapshot,
     ) -> Result<SnapshotId, StoreError> {
-        let tree = measure_tree(staging.path())
-            .map_err(io_context(format!("reading {}", staging.path().display())))?;
-        durable::sync_filesystem(staging.path()).map_err(io_context("flushing a snapshot"))?;
+        let staged = self.stage_snapshot(staging, new)?;
+        durable::sync_filesystem(staged.staging.path())
+            .map_err(io_context("flushing a snapshot"))?;
         crash_point("snapshot-before-commit");
         let mut session = self.write_session()?;
-        if let Some(diff_id) = &new.diff_id {
-            if let Some(existing) = lookup_diff_id(&mut session, diff_id)? {
-                self.lease().add(&Leased::Snapshot(existing.0.clone()))?;
-                return Ok(existing);
-            }
+        let placed = self.rename_snapshot(&mut session, staged)?;
+        if let Placed::New(info) = &placed {
+            durable::sync_dir(&self.dir(SNAPSHOTS_DIR))
+                .map_err(io_context("flushing snapshots/"))?;
+            crash_point("snapshot-after-rename");
+            let tx = session.write()?;
+            insert_snapshot(&tx, info)?;
+            tx.commit().map_err(meta::MetaError::from)?;
         }
-        if let Some(parent) = &new.parent {
-            if snapshot_in(&mut session, parent)?.is_none() {
-                return Err(StoreError::SnapshotNotFound(parent.to_string()));
-            }
-        }
-        let id = SnapshotId::generate();
-        self.lease().add(&Leased::Snapshot(id.0.clone()))?;
-        let dest = self.snapshot_path(&id);
-        fs::rename(staging.path(), &dest).map_err(io_context("placing a snapshot"))?;
-        durable::sync_dir(&self.dir(SNAPSHOTS_DIR)).map_err(io_context("flushing snapshots/"))?;
-        crash_point("snapshot-after-rename");
+        Ok(placed.id().clone())
+    }
+
+    /// Measures a filled staging directory and gives it its ID; it stays
+    /// under `tmp/`, unflushed, for [`crate::staged`] to flush and place
+    /// with the rest of an operation's content.
+    pub(crate) fn stage_snapshot(
+        &self,
+        staging: StagingDir,
+        new: NewSnapshot,
+    ) -> Result<StagedSnapshot, StoreError> {
+        let tree = measure_tree(staging.path())
+            .map_err(io_context(format!("reading {}", staging.path().display())))?;
         let info = SnapshotInfo {
-            id: id.clone(),
+            id: SnapshotId::generate(),
             diff_id: new.diff_id,
             parent: new.parent,
             size: tree.size,
@@ -179,8 +210,34 @@ impl Store {
             created: SystemTime::now(),
             created_by: new.created_by,
         };
-        insert_snapshot(&mut session, &info)?;
-        Ok(id)
+        Ok(StagedSnapshot { staging, info })
+    }
+
+    /// Renames a staged snapshot into `snapshots/`, or, when a snapshot of
+    /// its diff_id is there already, leaves it to be discarded. The caller
+    /// holds `session`, has flushed the snapshot's files, and flushes
+    /// `snapshots/` and records a new one.
+    pub(crate) fn rename_snapshot(
+        &self,
+        session: &mut crate::store::Session<'_>,
+        staged: StagedSnapshot,
+    ) -> Result<Placed, StoreError> {
+        let info = staged.info;
+        if let Some(diff_id) = &info.diff_id {
+            if let Some(existing) = lookup_diff_id(session, diff_id)? {
+                self.lease().add(&Leased::Snapshot(existing.0.clone()))?;
+                return Ok(Placed::Existing(existing));
+            }
+        }
+        if let Some(parent) = &info.parent {
+            if snapshot_in(session, parent)?.is_none() {
+                return Err(StoreError::SnapshotNotFound(parent.to_string()));
+            }
+        }
+        self.lease().add(&Leased::Snapshot(info.id.0.clone()))?;
+        let dest = self.snapshot_path(&info.id);
+        fs::rename(staged.staging.path(), &dest).map_err(io_context("placing a snapshot"))?;
+        Ok(Placed::New(info))
     }
 
     /// Where a snapshot's directory is.
@@ -260,24 +317,21 @@ fn lookup_diff_id(
     }
 }
 
-fn insert_snapshot(
-    session: &mut crate::store::Session<'_>,
+/// Records a snapshot in `tx`; the caller commits.
+pub(crate) fn insert_snapshot(
+    tx: &redb::WriteTransaction,
     info: &SnapshotInfo,
 ) -> Result<(), StoreError> {
-    let tx = session.write()?;
-    {
-        let mut snapshots = tx.open_table(SNAPSHOTS).map_err(meta::MetaError::from)?;
-        snapshots
-            .insert(info.id.as_str(), meta::encode(info)?.as_slice())
+    let mut snapshots = tx.open_table(SNAPSHOTS).map_err(meta::MetaError::from)?;
+    snapshots
+        .insert(info.id.as_str(), meta::encode(info)?.as_slice())
+        .map_err(meta::MetaError::from)?;
+    if let Some(diff_id) = &info.diff_id {
+        let mut diff_ids = tx.open_table(DIFF_IDS).map_err(meta::MetaError::from)?;
+        diff_ids
+            .insert(diff_id.to_string().as_str(), info.id.as_str())
             .map_err(meta::MetaError::from)?;
-        if let Some(diff_id) = &info.diff_id {
-            let mut diff_ids = tx.open_table(DIFF_IDS).map_err(meta::MetaError::from)?;
-            diff_ids
-                .insert(diff_id.to_string().as_str(), info.id.as_str())
-                .map_err(meta::MetaError::from)?;
-        }
     }
-    tx.commit().map_err(meta::MetaError::from)?;
     Ok(())
 }
 

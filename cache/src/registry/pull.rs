@@ -2,23 +2,25 @@
 //! config are fetched and verified first; then each layer not already in
 //! the store streams from the registry through sha256 into a blob under
 //! `tmp/` and, in the same pass, through the layer applier into a snapshot
-//! staging dir. Only a layer whose blob digest and diff_id both check out
-//! is committed (blob first, then snapshot), and the image record comes
-//! last, in one transaction: an interrupted pull leaves verified layers a
-//! re-pull reuses, and nothing half-written anywhere visible.
+//! staging dir. Only layers whose blob digest and diff_id both check out
+//! are kept, staged, and the whole image is made durable at the end with
+//! one flush of the store's filesystem before its blobs and snapshots are
+//! renamed into place and the image recorded (`staged.rs`): an
+//! interrupted pull leaves nothing half-written anywhere visible.
 
 use std::io::{self, Read, Write};
 
 use oci_spec::image::Descriptor;
 
-use crate::blobs::{BlobRef, BlobWriter};
+use crate::blobs::{BlobRef, BlobWriter, StagedBlob};
 use crate::digest::Digest;
 use crate::image::manifest::{descriptor_digest, layer_compression};
 use crate::image::{index, media_type, ConfigBlob, ManifestBlob};
 use crate::image_store::{ImageRecord, LayerRecord, NewImage};
 use crate::layer;
 use crate::reference::Reference;
-use crate::snapshot::{NewSnapshot, SnapshotId};
+use crate::snapshot::{NewSnapshot, SnapshotId, StagedSnapshot, StagingDir};
+use crate::staged::Staged;
 use crate::store::{Store, StoreError};
 
 use super::client::Client;
@@ -183,16 +185,10 @@ fn fetch_image(
     progress: Progress<'_>,
 ) -> Result<ImageRecord, RegistryError> {
     let manifest = &resolved.manifest;
-    let config_desc = manifest.manifest.config();
-    // Docker shows layers only; the config downloads silently.
-    let config_ref = fetch_blob(
-        store,
-        &resolved.client,
-        config_desc,
-        CONFIG_LIMIT,
-        &super::progress::silent,
-    )?;
-    let config = ConfigBlob::parse(store.read_blob(&config_ref.digest)?)?;
+    let mut staged = Staged::default();
+    let (config_blob, config_bytes) = fetch_config(store, &resolved.client, manifest)?;
+    let config_ref = staged.add_blob(config_blob);
+    let config = ConfigBlob::parse(config_bytes)?;
     let diff_ids = config
         .config
         .rootfs()
@@ -215,12 +211,18 @@ fn fetch_image(
         });
     }
     let work: Vec<(&Descriptor, Digest)> = layers.iter().zip(diff_ids).collect();
-    let records = workers::map(&work, PARALLEL_LAYERS, |i, (desc, diff_id)| {
+    let fetched = workers::map(&work, PARALLEL_LAYERS, |i, (desc, diff_id)| {
         fetch_layer(store, &resolved.client, i, desc, diff_id, progress)
     })?;
-    let manifest_ref = store.put_blob_from_reader(&manifest.bytes[..], Some(&manifest.digest))?;
+    let mut records = Vec::with_capacity(fetched.len());
+    for (record, layer) in fetched {
+        records.push(record);
+        staged.extend(layer);
+    }
+    let manifest_ref =
+        staged.add_blob(store.stage_blob_bytes(&manifest.bytes, Some(&manifest.digest))?);
     let index_ref = match &resolved.index {
-        Some(bytes) => Some(store.put_blob_bytes(bytes)?),
+        Some(bytes) => Some(staged.add_blob(store.stage_blob_bytes(bytes, None)?)),
         None => None,
     };
     let new = NewImage {
@@ -231,11 +233,30 @@ fn fetch_image(
         created: config.config.created().clone(),
         index: index_ref,
     };
-    Ok(store.add_image(new, tags)?)
+    Ok(store.add_staged_image(staged, new, tags)?)
 }
 
-/// A layer into the store: nothing to do if both its blob and snapshot are
-/// there; unpacked from the stored blob if only the snapshot is missing;
+/// The image config, staged, and its bytes. Docker shows layers only; the
+/// config downloads silently.
+fn fetch_config(
+    store: &Store,
+    client: &Client,
+    manifest: &ManifestBlob,
+) -> Result<(StagedBlob, Vec<u8>), RegistryError> {
+    let desc = manifest.manifest.config();
+    let blob = fetch_blob(store, client, desc, CONFIG_LIMIT, &super::progress::silent)?;
+    let bytes = match &blob.tmp {
+        Some((path, _)) => std::fs::read(path).map_err(|source| RegistryError::Read {
+            digest: blob.blob.digest,
+            source,
+        })?,
+        None => store.read_blob(&blob.blob.digest)?,
+    };
+    Ok((blob, bytes))
+}
+
+/// A layer, staged: nothing to do if both its blob and snapshot are there;
+/// unpacked from the stored blob if only the snapshot is missing;
 /// downloaded without unpacking if only the blob is; else both at once.
 fn fetch_layer(
     store: &Store,
@@ -244,7 +265,7 @@ fn fetch_layer(
     desc: &Descriptor,
     diff_id: &Digest,
     progress: Progress<'_>,
-) -> Result<LayerRecord, RegistryError> {
+) -> Result<(LayerRecord, Staged), RegistryError> {
     let digest = descriptor_digest(desc)?;
     layer_compression(desc)?;
     let report = |state| {
@@ -256,25 +277,29 @@ fn fetch_layer(
     };
     let have_blob = store.has_blob(&digest)?;
     let have_snapshot = store.snapshot_by_diff_id(diff_id)?;
-    let (blob, snapshot) = match (have_blob, have_snapshot) {
+    let mut staged = Staged::default();
+    let snapshot = match (have_blob, have_snapshot) {
         (true, Some(snapshot)) => {
             report(LayerState::Exists);
-            return Ok(record(desc, digest, *diff_id, snapshot));
+            return Ok((record(desc, digest, *diff_id, snapshot), staged));
         }
         (true, None) => {
             report(LayerState::Extracting);
             let blob = store.open_blob(&digest)?;
-            let snapshot = unpack(store, blob, index, &digest, diff_id)?;
-            (digest, snapshot)
+            staged.add_snapshot(unpack(store, blob, index, &digest, diff_id)?)
         }
         (false, Some(snapshot)) => {
-            let blob = fetch_blob(store, client, desc, u64::MAX, progress)?;
-            (blob.digest, snapshot)
+            staged.add_blob(fetch_blob(store, client, desc, u64::MAX, progress)?);
+            snapshot
         }
-        (false, None) => stream_layer(store, client, index, desc, diff_id, progress)?,
+        (false, None) => {
+            let (blob, snapshot) = stream_layer(store, client, index, desc, diff_id, progress)?;
+            staged.add_blob(blob);
+            staged.add_snapshot(snapshot)
+        }
     };
     report(LayerState::Complete);
-    Ok(record(desc, blob, *diff_id, snapshot))
+    Ok((record(desc, digest, *diff_id, snapshot), staged))
 }
 
 fn record(desc: &Descriptor, blob: Digest, diff_id: Digest, snapshot: SnapshotId) -> LayerRecord {
@@ -296,14 +321,14 @@ fn unpack(
     index: usize,
     digest: &Digest,
     diff_id: &Digest,
-) -> Result<SnapshotId, RegistryError> {
+) -> Result<StagedSnapshot, RegistryError> {
     let staging = store.new_snapshot_staging()?;
     let applied = layer::apply(blob, staging.path()).map_err(|source| RegistryError::Apply {
         digest: *digest,
         source,
     })?;
     check_diff_id(index, diff_id, &applied.diff_id)?;
-    commit_snapshot(store, staging, digest, diff_id)
+    stage_snapshot(store, staging, digest, diff_id)
 }
 
 fn check_diff_id(index: usize, expected: &Digest, actual: &Digest) -> Result<(), RegistryError> {
@@ -317,18 +342,18 @@ fn check_diff_id(index: usize, expected: &Digest, actual: &Digest) -> Result<(),
     Ok(())
 }
 
-fn commit_snapshot(
+fn stage_snapshot(
     store: &Store,
-    staging: crate::snapshot::StagingDir,
+    staging: StagingDir,
     digest: &Digest,
     diff_id: &Digest,
-) -> Result<SnapshotId, RegistryError> {
+) -> Result<StagedSnapshot, RegistryError> {
     let new = NewSnapshot {
         diff_id: Some(*diff_id),
         parent: None,
         created_by: format!("pull layer {digest}"),
     };
-    Ok(store.commit_snapshot(staging, new)?)
+    Ok(store.stage_snapshot(staging, new)?)
 }
 
 /// Downloads a layer and unpacks it in the same pass. The blob digest is
@@ -341,7 +366,7 @@ fn stream_layer(
     desc: &Descriptor,
     diff_id: &Digest,
     progress: Progress<'_>,
-) -> Result<(Digest, SnapshotId), RegistryError> {
+) -> Result<(StagedBlob, StagedSnapshot), RegistryError> {
     let digest = descriptor_digest(desc)?;
     let body = client.blob_reader(&digest, desc.size())?;
     let mut blob = store.blob_writer()?;
@@ -354,27 +379,29 @@ fn stream_layer(
     }
     drained.map_err(|source| read_error(digest, source))?;
     tee.report_done();
-    commit_verified(blob, &digest, || format!("layer {digest}"))?;
+    let blob = stage_verified(blob, &digest, || format!("layer {digest}"))?;
     let applied = applied.map_err(|source| RegistryError::Apply { digest, source })?;
     check_diff_id(index, diff_id, &applied.diff_id)?;
-    Ok((digest, commit_snapshot(store, staging, &digest, diff_id)?))
+    let snapshot = stage_snapshot(store, staging, &digest, diff_id)?;
+    Ok((blob, snapshot))
 }
 
-/// A blob into the store without unpacking it (a config, or a layer whose
-/// snapshot exists); read from the store when it is there already.
+/// A blob, staged without unpacking it (a config, or a layer whose
+/// snapshot exists); none to stage when the store has it already.
 fn fetch_blob(
     store: &Store,
     client: &Client,
     desc: &Descriptor,
     limit: u64,
     progress: Progress<'_>,
-) -> Result<BlobRef, RegistryError> {
+) -> Result<StagedBlob, RegistryError> {
     let digest = descriptor_digest(desc)?;
     if store.has_blob(&digest)? {
-        return Ok(BlobRef {
+        let blob = BlobRef {
             digest,
             size: store.blob_size(&digest)?,
-        });
+        };
+        return Ok(StagedBlob { blob, tmp: None });
     }
     if desc.size() > limit {
         return Err(RegistryError::TooLarge {
@@ -390,7 +417,7 @@ fn fetch_blob(
         return Err(read_error(digest, source));
     }
     copied.map_err(|source| read_error(digest, source))?;
-    commit_verified(blob, &digest, || format!("blob {digest}"))
+    stage_verified(blob, &digest, || format!("blob {digest}"))
 }
 
 /// A transfer that failed after its retries is reported as such.
@@ -401,12 +428,12 @@ fn read_error(digest: Digest, source: io::Error) -> RegistryError {
     }
 }
 
-fn commit_verified(
+fn stage_verified(
     blob: BlobWriter<'_>,
     digest: &Digest,
     what: impl Fn() -> String,
-) -> Result<BlobRef, RegistryError> {
-    match blob.commit(Some(digest)) {
+) -> Result<StagedBlob, RegistryError> {
+    match blob.stage(Some(digest)) {
         Ok(b) => Ok(b),
         Err(StoreError::DigestMismatch { expected, actual }) => {
             Err(RegistryError::DigestMismatch {
