@@ -144,3 +144,7 @@ impl Engine {
         Ok(Removed::Deleted(*removed.image.id()))
     }
 }
+
+#[cfg(test)]
+#[path = "remove_tests.rs"]
+mod tests;
