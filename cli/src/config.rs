@@ -9,6 +9,8 @@
 //! [registry."127.0.0.1:5000"]
 //! http = true        # plain HTTP
 //! insecure = true    # skip TLS verification
+//! [history]
+//! maxEntries = 50    # builds kept for `kiln build history`
 //! ```
 
 use std::collections::BTreeMap;
@@ -27,6 +29,16 @@ const DEFAULT_PATH: &str = "/etc/kiln/config.toml";
 struct File {
     #[serde(default)]
     registry: BTreeMap<String, RegistryEntry>,
+    #[serde(default)]
+    history: HistoryEntry,
+}
+
+/// buildkitd.toml's `[history]` (its `maxAge` is not kept: records go
+/// with `kiln cache prune`).
+#[derive(Debug, Default, Deserialize)]
+struct HistoryEntry {
+    #[serde(rename = "maxEntries")]
+    max_entries: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +62,22 @@ pub fn registry_config(globals: &Globals) -> anyhow::Result<RegistryConfig> {
         credentials,
         timeouts: timeouts()?,
     })
+}
+
+/// How many build records to keep (`[history] maxEntries`, default 50).
+pub fn history_entries(globals: &Globals) -> anyhow::Result<usize> {
+    let path = globals.config.as_deref().unwrap_or(Path::new(DEFAULT_PATH));
+    let file = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            toml::from_str::<File>(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => File::default(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    Ok(file
+        .history
+        .max_entries
+        .unwrap_or(kiln_solver::record::store::DEFAULT_KEEP))
 }
 
 /// `KILN_REGISTRY_CONNECT_TIMEOUT` and `KILN_REGISTRY_READ_TIMEOUT` (`30s`,
@@ -121,6 +149,20 @@ mod tests {
         assert_eq!(hosts["docker.io"].http, None);
         assert_eq!(hosts["127.0.0.1:5000"].http, Some(true));
         assert!(hosts["127.0.0.1:5000"].insecure);
+    }
+
+    #[test]
+    fn history_keeps_buildkitd_max_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let globals = |config: &Path| Globals {
+            root: dir.path().into(),
+            debug: false,
+            config: Some(config.into()),
+        };
+        assert_eq!(history_entries(&globals(&path)).unwrap(), 50);
+        std::fs::write(&path, "[history]\nmaxEntries = 3\nmaxAge = 100\n").unwrap();
+        assert_eq!(history_entries(&globals(&path)).unwrap(), 3);
     }
 
     #[test]

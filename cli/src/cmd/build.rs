@@ -11,13 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use kiln_solver::record::{finish_build, Recorder};
 use kiln_solver::{build, BuildError, BuildOptions, BuildSession, Cancel, Progress};
 
 use crate::globals::Globals;
 
+mod graph;
+mod history;
 mod inputs;
 mod outputs;
+mod record;
 mod registry;
+mod timeline;
 use crate::progress::{self, Mode};
 
 #[derive(clap::Args)]
@@ -100,9 +105,18 @@ pub struct Args {
     /// Extra named context for FROM/COPY --from/RUN --mount from: NAME=DIR|docker-image://REF|oci-layout://PATH[@TAG]
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     build_contexts: Vec<String>,
-    /// Build context: a directory, a git URL, or - (a tar or a Dockerfile on stdin)
+    /// Write the build's timeline when it ends: HTML page, or SVG for FILE.svg
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+    /// Write the build as an OpenTelemetry trace (OTLP JSON) when it ends
+    #[arg(long = "export-trace", value_name = "FILE")]
+    export_trace: Option<PathBuf>,
+    /// Build context: a directory, a git URL, or - (a tar or a Dockerfile on stdin). `history ls|inspect|rm|timeline|graph|export` shows past builds instead (`kiln build history help`)
     #[arg(value_name = "DIR|URL|-")]
     context: PathBuf,
+    /// What follows `history`
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
 }
 
 /// `--build-arg K=V`, or `K` taken from kiln's own environment (skipped
@@ -185,6 +199,17 @@ fn watch_signals(cancel: Arc<Cancel>) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
+    if let Some(first) = args.rest.first() {
+        if args.context.as_os_str() == "history" && history::WORDS.contains(&first.as_str()) {
+            return history::run(&args.rest, globals);
+        }
+        // What clap says of a second context path.
+        clap::Error::raw(
+            clap::error::ErrorKind::UnknownArgument,
+            format!("unexpected argument '{first}' found\n"),
+        )
+        .exit();
+    }
     // First of all: reading a stdin or git context and planning can take
     // seconds, and Ctrl-C must stop them too.
     let cancel = Arc::new(Cancel::new());
@@ -261,18 +286,27 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         args.progress
     };
     let (tx, rx) = std::sync::mpsc::channel();
+    let (rx, recorder) = Recorder::new().tee(rx);
     let printer = std::thread::spawn(move || progress::render(mode, rx));
-    let result = {
+    let asked = opts.clone();
+    let (session, built) = {
         let progress = Progress::new(tx);
         // Read and parsed once: the lint after the build reads the same.
-        BuildSession::open(opts).and_then(|session| {
-            let built = build(store, &session, &progress, cancel)?;
-            Ok((session, built))
-        })
+        match BuildSession::open(opts) {
+            Ok(session) => {
+                let built = build(store.clone(), &session, &progress, cancel);
+                (Some(session), built)
+            }
+            Err(e) => (None, Err(e)),
+        }
     };
     let _ = printer.join();
-    match result {
-        Ok((session, r)) => {
+    if let Ok(recorder) = recorder.join() {
+        let record = finish_build(recorder, &store, &asked, session.as_ref(), &built);
+        record::keep(&record, &args, globals)?;
+    }
+    match built {
+        Ok(r) => {
             if let Some(path) = &args.iidfile {
                 outputs::write_iidfile(path, &r.image)?;
             }
@@ -280,7 +314,9 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                 let names: Vec<String> = r.tags.iter().map(|t| t.to_string()).collect();
                 outputs::write_metadata(path, &r.image, &names)?;
             }
-            print_lint(&session, mode);
+            if let Some(session) = &session {
+                print_lint(session, mode);
+            }
             if !args
                 .outputs
                 .iter()

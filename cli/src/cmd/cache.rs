@@ -331,6 +331,9 @@ fn prune(
     }
     // Containers' layers are roots, as images' are.
     let report = store.prune(&options, &ContainerHolds::new(&globals.root))?;
+    // Build records go with the cache they describe (those older than
+    // `until=` when it is given).
+    kiln_solver::record::RecordStore::new(&globals.root).prune(options.until)?;
     if !report.deleted.is_empty() {
         writeln!(out, "Deleted build cache objects:")?;
         for id in &report.deleted {

@@ -3,6 +3,7 @@
 
 mod bounded;
 mod build;
+mod build_history;
 mod build_network;
 mod buildkit_surface;
 mod cache;

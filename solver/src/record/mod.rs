@@ -5,15 +5,19 @@
 //! reads) and what `cache why` says of each miss. Records are derived
 //! data: losing one costs only its history.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::BuildOptions;
+use kiln_cache::Store;
+
+use crate::build::{BuildOptions, BuildResult};
 use crate::progress::Event;
 use crate::session::BuildSession;
+use crate::BuildError;
 
 pub mod dag;
 pub mod otlp;
@@ -269,6 +273,61 @@ impl Recorder {
             outcome,
         }
     }
+}
+
+/// The record of `built`: its outcome, and for a build that ran steps,
+/// what `cache why` says of each miss.
+pub fn finish_build(
+    recorder: Recorder,
+    store: &Store,
+    opts: &BuildOptions,
+    session: Option<&BuildSession>,
+    built: &Result<BuildResult, BuildError>,
+) -> BuildRecord {
+    let outcome = match built {
+        Ok(r) => Outcome {
+            image: Some(r.image.id().to_string()),
+            error: None,
+        },
+        Err(e) => Outcome {
+            image: None,
+            error: Some(error_text(e)),
+        },
+    };
+    let ran = recorder
+        .steps
+        .iter()
+        .any(|s| !s.cached && s.stage.is_some());
+    let why = match (&outcome.image, ran) {
+        (Some(image), true) => crate::why::explain(store, Some(image)).ok(),
+        _ => None,
+    };
+    let causes: HashMap<String, Vec<String>> = why
+        .map(|w| {
+            w.steps
+                .into_iter()
+                .map(|s| (s.name, s.causes.into_iter().map(|c| c.text).collect()))
+                .collect()
+        })
+        .unwrap_or_default();
+    recorder.finish(opts, session, outcome, &|name| {
+        causes.get(name).cloned().unwrap_or_default()
+    })
+}
+
+/// The error and its causes in one line, as the record keeps it.
+fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn digest(bytes: &[u8]) -> String {
