@@ -15,6 +15,7 @@ pub(crate) use kiln_engine::images::parse_change;
 use kiln_engine::images::{ArchiveFormat, HistoryRow, ImageRow, ImportOptions, Removed};
 use kiln_engine::Engine;
 
+use crate::error_text;
 use crate::globals::Globals;
 use crate::table::{ellipsis, Table};
 
@@ -238,7 +239,7 @@ fn rmi(engine: &Engine, force: bool, refs: &[String]) -> anyhow::Result<ExitCode
                 }
             }
             Err(err) => {
-                eprintln!("kiln: error: {:#}", anyhow::Error::from(err));
+                error_text::print(&anyhow::Error::from(err));
                 failed = true;
             }
         }
@@ -261,7 +262,11 @@ fn inspect_images(engine: &Engine, refs: &[String]) -> anyhow::Result<ExitCode> 
         match engine.inspect_image(user_ref) {
             Ok(json) => found.push(json),
             Err(err) => {
-                eprintln!("kiln: error: {err}");
+                // The error alone, as `docker image inspect` prints it.
+                eprintln!(
+                    "kiln: error: {}",
+                    error_text::for_terminal(&err.to_string())
+                );
                 failed = true;
             }
         }

@@ -34,7 +34,7 @@ pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 pub(super) fn pull_first(args: &RunArgs, globals: &Globals) -> Option<ExitCode> {
     let (image, policy) = args.image_pull()?;
     let err = registry::ensure_image(globals, image, policy).err()?;
-    eprintln!("kiln: error: {err:#}");
+    crate::error_text::print(&err);
     Some(ExitCode::from(125))
 }
 
