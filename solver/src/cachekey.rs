@@ -52,7 +52,9 @@ pub(crate) fn ingredients(pairs: &[(&str, &str)]) -> Vec<Ingredient> {
 /// blake3 of an ingredient list, as [`KeyBuilder::finish`] computes it.
 pub fn key_of(ingredients: &[Ingredient]) -> String {
     let mut h = blake3::Hasher::new();
-    h.update(b"kiln-step-key-v1\0");
+    // v2: every step makes a layer. A v1 record of a step that changed
+    // nothing has none, and would make an image with a layer too few.
+    h.update(b"kiln-step-key-v2\0");
     for i in ingredients {
         for part in [i.name.as_ref(), i.value.as_str()] {
             h.update(&(part.len() as u64).to_le_bytes());

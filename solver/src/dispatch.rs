@@ -1,8 +1,10 @@
 //! Dispatch: walk a stage's instructions as BuildKit's dockerfile2llb does,
 //! before anything runs. Config-only instructions change the image config
-//! (each with an `empty_layer` history entry); RUN, COPY, ADD and WORKDIR
-//! become steps with their cache keys. Every key of the chain is known here,
-//! so a fully cached build never touches layer data.
+//! (each with an `empty_layer` history entry, except ONBUILD, which has
+//! none); RUN, COPY, ADD and WORKDIR (other than `/`) become steps with
+//! their cache keys, and every step makes a layer, an empty one when it
+//! changed nothing. Every key of the chain is known here, so a fully cached
+//! build never touches layer data.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -414,13 +416,12 @@ impl State<'_> {
                 Ok(())
             }
             InstructionKind::Healthcheck(h) => self.healthcheck(h),
-            InstructionKind::Onbuild(inner) => {
+            InstructionKind::Onbuild(_) => {
+                // Config only: BuildKit's dispatchOnbuild writes no history.
                 let text = onbuild_text(ins, self.inputs.source);
-                let _ = inner;
                 let mut list = self.config.strings("OnBuild").unwrap_or_default();
-                list.push(text.clone());
+                list.push(text);
                 self.config_mut().set("OnBuild", json!(list));
-                self.history(format!("ONBUILD {text}"), true);
                 Ok(())
             }
         }
@@ -535,6 +536,12 @@ impl State<'_> {
         let path = absolute(&current, &w);
         self.config_mut()
             .set("WorkingDir", Value::String(path.clone()));
+        // BuildKit's dispatchWorkdir makes `/` no mkdir and no layer; any
+        // other path is a mkdir step, a layer even when the directory exists.
+        if path == "/" {
+            self.history(format!("WORKDIR {path}"), true);
+            return Ok(());
+        }
         let user = self.config.text("User");
         let mut k = self.base_key("WORKDIR");
         k.add("path", path.clone());
@@ -608,3 +615,5 @@ mod tests {
 
 #[cfg(test)]
 mod key_tests;
+#[cfg(test)]
+mod layer_tests;

@@ -21,7 +21,7 @@ use crate::cachekey::from_stage;
 use crate::cachekey::runtime::{self, Chain};
 use crate::cancel::Cancel;
 use crate::dispatch::{Base, CopyFrom, CopyOp, MountFrom, Op, RunMount, StagePlan, Step};
-use crate::exporter::image::{commit_layer, write_image};
+use crate::exporter::image::{commit_step_layer, write_image};
 use crate::ops::exec::{self, ExecError, ExecRequest};
 use crate::ops::fetch;
 use crate::ops::file::{self, Target};
@@ -537,13 +537,14 @@ impl Executor {
         }
         let parent = layers.last().map(|l| &l.snapshot);
         let _ = plan;
-        commit_layer(
+        commit_step_layer(
             &self.store,
             staging,
             parent,
             &step.name,
             self.source_date_epoch,
         )
+        .map(Some)
         .map_err(StepFailure::other)
     }
 }

@@ -156,6 +156,12 @@ fn check_case(name: &str) {
                     .map_or(0, Vec::len);
                 assert_eq!(n.to_string(), rest, "{name}: layer count");
             }
+            "layer" => {
+                let (n, want) = rest.split_once(" ==").expect("layer N == ENTRIES");
+                let n: usize = n.parse().expect("layer number");
+                let got = layer_entries(&k, &id, n).join(", ");
+                assert_eq!(got, want.trim(), "{name}: entries of layer {n}");
+            }
             "empty-history" => {
                 let out = k
                     .cmd(["image", "history", "--no-trunc", &id])
@@ -187,6 +193,56 @@ fn check_case(name: &str) {
 
 /// The image's config document, read with `kiln save` (what a registry gets).
 fn config_doc(k: &Kiln, id: &str) -> serde_json::Value {
+    let (dir, manifest) = saved(k, id);
+    let config = manifest[0]["Config"].as_str().expect("Config path");
+    serde_json::from_slice(&std::fs::read(dir.path().join(config)).expect("config"))
+        .expect("config json")
+}
+
+/// Layer `n` (1 = the bottom one) of the image as `kiln save` writes it:
+/// its entries, sorted, each `PATH MODE UID:GID` (directories end in `/`).
+fn layer_entries(k: &Kiln, id: &str, n: usize) -> Vec<String> {
+    let (dir, manifest) = saved(k, id);
+    let layer = manifest[0]["Layers"][n - 1].as_str().expect("layer path");
+    let out = dir.path().join("layer");
+    std::fs::create_dir(&out).expect("mkdir");
+    let ok = Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-xpf")
+        .arg(dir.path().join(layer))
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .expect("tar")
+        .success();
+    assert!(ok, "extracting layer {n}");
+    let mut entries = Vec::new();
+    walk(&out, &out, &mut entries);
+    entries.sort();
+    entries
+}
+
+fn walk(root: &Path, dir: &Path, entries: &mut Vec<String>) {
+    use std::os::unix::fs::MetadataExt;
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let m = e.path().symlink_metadata().expect("lstat");
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .expect("below")
+            .display()
+            .to_string();
+        let slash = if m.is_dir() { "/" } else { "" };
+        let mode = m.mode() & 0o7777;
+        entries.push(format!("{rel}{slash} {mode:o} {}:{}", m.uid(), m.gid()));
+        if m.is_dir() {
+            walk(root, &e.path(), entries);
+        }
+    }
+}
+
+/// `kiln save` of the image, unpacked: the directory and its manifest.json.
+fn saved(k: &Kiln, id: &str) -> (tempfile::TempDir, serde_json::Value) {
     let dir = tempfile::tempdir().expect("tempdir");
     let tar = dir.path().join("image.tar");
     let ok = k
@@ -210,9 +266,7 @@ fn config_doc(k: &Kiln, id: &str) -> serde_json::Value {
         &std::fs::read(dir.path().join("manifest.json")).expect("manifest.json"),
     )
     .expect("json");
-    let config = manifest[0]["Config"].as_str().expect("Config path");
-    serde_json::from_slice(&std::fs::read(dir.path().join(config)).expect("config"))
-        .expect("config json")
+    (dir, manifest)
 }
 
 macro_rules! cases {
@@ -240,6 +294,8 @@ cases! {
     case_entrypoint_cmd => "entrypoint-cmd",
     case_entrypoint_cmd_cleared => "entrypoint-cmd-cleared",
     case_copy_from_content => "copy-from-content",
+    case_layers => "layers",
+    case_layers_scratch_run => "layers-scratch-run",
 }
 
 /// Lines of a plain-progress log that report `CACHED`, and those that ran.

@@ -10,7 +10,7 @@ fn keys(text: &str, args: &[(&str, &str)]) -> Vec<String> {
 }
 
 /// The last stage of `text`, dispatched.
-fn last_stage(text: &str, args: &[(&str, &str)]) -> Arc<StagePlan> {
+pub(super) fn last_stage(text: &str, args: &[(&str, &str)]) -> Arc<StagePlan> {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
     let df = kiln_parser::parse(text.as_bytes()).unwrap();

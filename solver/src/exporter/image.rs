@@ -23,9 +23,8 @@ fn is_empty_dir(p: &Path) -> bool {
         .unwrap_or(true)
 }
 
-/// Turns a filled layer directory into a stored layer; `None` when the step
-/// changed nothing (BuildKit drops empty layers and marks the history
-/// entry `empty_layer`).
+/// A directory that is not a Dockerfile step's (a named context's files)
+/// as a stored layer; `None` when it holds nothing.
 pub fn commit_layer(
     store: &Store,
     staging: StagingDir,
@@ -36,6 +35,20 @@ pub fn commit_layer(
     if is_empty_dir(staging.path()) {
         return Ok(None);
     }
+    commit_step_layer(store, staging, parent, created_by, source_date_epoch).map(Some)
+}
+
+/// A step's layer directory as a stored layer, even when it holds nothing:
+/// a RUN, COPY, ADD or WORKDIR that changed no file still makes a layer (an
+/// empty tar) in BuildKit and Docker, and its history entry is not
+/// `empty_layer`.
+pub fn commit_step_layer(
+    store: &Store,
+    staging: StagingDir,
+    parent: Option<&SnapshotId>,
+    created_by: &str,
+    source_date_epoch: Option<i64>,
+) -> Result<LayerRecord, BuildError> {
     if let Some(epoch) = source_date_epoch {
         crate::exporter::epoch::clamp_tree(staging.path(), epoch).map_err(ExportError::Clamp)?;
     }
@@ -55,12 +68,12 @@ pub fn commit_layer(
             created_by: created_by.to_string(),
         },
     )?;
-    Ok(Some(LayerRecord {
+    Ok(LayerRecord {
         blob,
         media_type: Flavor::Oci.layer(Compression::None).to_string(),
         diff_id: digests.diff_id,
         snapshot,
-    }))
+    })
 }
 
 /// The layer a cache record points at: `Some(None)` for a step that made
@@ -136,4 +149,33 @@ pub fn write_image_annotated(
         index: None,
     };
     Ok(store.add_image(new, tags)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tar of no files: two zero blocks, as BuildKit's empty layers are.
+    const EMPTY_TAR_DIFF_ID: &str =
+        "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
+    #[test]
+    fn a_step_that_changed_nothing_still_makes_a_layer() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let staging = store.new_snapshot_staging().unwrap();
+        let layer = commit_step_layer(&store, staging, None, "RUN true", None).unwrap();
+        assert_eq!(layer.diff_id.to_string(), EMPTY_TAR_DIFF_ID);
+        assert_eq!(layer.blob.size, 1024);
+        assert!(store.snapshot_path(&layer.snapshot).is_dir());
+    }
+
+    #[test]
+    fn an_empty_named_context_directory_makes_no_layer() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let staging = store.new_snapshot_staging().unwrap();
+        let layer = commit_layer(&store, staging, None, "build context x", None).unwrap();
+        assert!(layer.is_none());
+    }
 }

@@ -170,10 +170,16 @@ fn start_and_wait(request: Request, private: bool, cancel: &Cancel) -> Result<u8
     Ok(outcome?.exit_code())
 }
 
+/// Mount points that stay in a step's layer when the root lacked them:
+/// BuildKit's executor removes the stubs of what it binds (`/etc/hosts`,
+/// `/etc/resolv.conf`, `--mount` targets), not those runc makes for the
+/// spec's `/proc`, `/sys` and `/dev` (directories, 0755, root's).
+const KEPT_MOUNT_POINTS: [&str; 3] = ["proc", "sys", "dev"];
+
 /// The runtime creates mount points (`/etc/hosts`, `/proc`, …) in the
-/// root; BuildKit's layers never show them. Remove the ones the upper
-/// gained that are empty stubs or unchanged copies of the lower's, then
-/// parent directories left holding nothing.
+/// root. Remove the ones the upper gained that are empty stubs (but
+/// [`KEPT_MOUNT_POINTS`]) or unchanged copies of the lower's, then parent
+/// directories left holding nothing.
 fn cleanup_mount_stubs(upper: &Path, below: &Layered) -> std::io::Result<()> {
     let stubs = [
         "etc/hosts",
@@ -193,6 +199,7 @@ fn cleanup_mount_stubs(upper: &Path, below: &Layered) -> std::io::Result<()> {
         };
         let lower = below.lookup(Path::new(rel));
         let removable = match &lower {
+            None if KEPT_MOUNT_POINTS.contains(rel) => false,
             None => (m.is_file() && m.len() == 0) || (m.is_dir() && is_empty_dir(&path)),
             Some((lp, lm)) => same_entry(&path, &m, lp, lm),
         };

@@ -429,9 +429,11 @@ fn ensure_dir_like(
 }
 
 /// WORKDIR: the directory and its missing parents, owned by the stage's
-/// user when it is numeric or named in the image (BuildKit's mkdir).
+/// user when it is numeric or named in the image (BuildKit's mkdir). The
+/// path's symlinks are followed inside the root, as BuildKit's `RootPath`
+/// does: `WORKDIR /var/run/app` with `/var/run -> /run` makes `/run/app`.
 pub fn mkdir(path: &str, owner: (u32, u32), t: &Target<'_>) -> Result<(), FileError> {
-    let rel = PathBuf::from(path.trim_start_matches('/'));
+    let rel = t.below.resolve(Path::new(path), true);
     if rel.as_os_str().is_empty() || t.below.is_dir(&rel) {
         return Ok(());
     }

@@ -328,3 +328,23 @@ fn workdir_makes_missing_directories_for_the_user_only() {
     let made = fs::read_dir(again.path()).unwrap().count();
     assert_eq!(made, 0, "an existing directory is no change");
 }
+
+#[test]
+fn workdir_follows_symlinks_in_the_image() {
+    let d = Dirs::new();
+    mkdir_mode(&d.image.join("run"), 0o755);
+    mkdir_mode(&d.image.join("var"), 0o755);
+    symlink("../run", d.image.join("var/run")).unwrap();
+    let below = Layered::new(vec![d.image.clone()]);
+    let target = Target {
+        staging: &d.staging,
+        below: &below,
+        names: &below,
+    };
+    mkdir("/var/run/app", me(), &target).unwrap();
+    assert_eq!(owner(&d.layer("run/app")), me());
+    assert!(
+        !d.layer("var/run").exists(),
+        "the link is not shadowed by a directory"
+    );
+}
