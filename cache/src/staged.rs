@@ -17,7 +17,7 @@ use crate::durable;
 use crate::image_store::{add_image_in, ImageRecord, NewImage};
 use crate::meta::MetaError;
 use crate::reference::Reference;
-use crate::snapshot::{insert_snapshot, Placed, SnapshotId, StagedSnapshot};
+use crate::snapshot::{insert_snapshot, Placed, SnapshotId, SnapshotInfo, StagedSnapshot};
 use crate::store::{io_context, Store, StoreError, BLOBS_DIR, SNAPSHOTS_DIR, TMP_DIR};
 
 /// Blobs and snapshots staged for one image.
@@ -80,16 +80,27 @@ impl Store {
         if renamed {
             durable::sync_dir(&self.dir(BLOBS_DIR)).map_err(io_context("flushing blobs/"))?;
         }
-        let mut fresh = Vec::new();
+        let mut fresh: Vec<SnapshotInfo> = Vec::new();
         for snapshot in staged.snapshots {
             let staged_id = snapshot.info.id.clone();
-            match self.rename_snapshot(&mut session, snapshot)? {
-                Placed::New(info) => fresh.push(info),
-                Placed::Existing(id) => {
-                    for layer in new.layers.iter_mut().filter(|l| l.snapshot == staged_id) {
-                        layer.snapshot = id.clone();
+            // An image may hold one layer twice (empty layers often): both
+            // were staged, and the second is not recorded yet to be found.
+            let twin = fresh
+                .iter()
+                .find(|f| f.diff_id.is_some() && f.diff_id == snapshot.info.diff_id)
+                .map(|f| f.id.clone());
+            let id = match twin {
+                Some(id) => id,
+                None => match self.rename_snapshot(&mut session, snapshot)? {
+                    Placed::New(info) => {
+                        fresh.push(info);
+                        continue;
                     }
-                }
+                    Placed::Existing(id) => id,
+                },
+            };
+            for layer in new.layers.iter_mut().filter(|l| l.snapshot == staged_id) {
+                layer.snapshot = id.clone();
             }
         }
         if !fresh.is_empty() {
@@ -191,6 +202,22 @@ mod tests {
             std::fs::read_dir(root.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn a_layer_twice_in_one_image_is_one_snapshot() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let mut staged = Staged::default();
+        let a = stage_layer(&store, &mut staged, b"empty");
+        let b = stage_layer(&store, &mut staged, b"empty");
+        let new = image(&store, &mut staged, vec![a, b]);
+        let image = store.add_staged_image(staged, new, &[]).unwrap();
+        assert_eq!(image.layers[0].snapshot, image.layers[1].snapshot);
+        let snapshots = std::fs::read_dir(root.path().join("snapshots")).unwrap();
+        assert_eq!(snapshots.count(), 1);
+        let report = store.check(false, &crate::NoHolds).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
     }
 
     #[test]
