@@ -9,8 +9,8 @@ use super::status::report_error;
 use crate::globals::Globals;
 
 pub(super) fn create(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    if let Some(failed) = super::run::pull_first(&args, globals) {
-        return Ok(failed);
+    if let Some(code) = crate::cmd::registry::pull_first(&args.options(), &args.pull, globals) {
+        return Ok(code);
     }
     Ok(match Engine::new(&globals.root).create(&args.options()) {
         Ok(c) => {

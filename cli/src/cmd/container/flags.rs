@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use kiln_engine::container::{CreateOptions, LimitOptions, Runtime};
-use kiln_engine::images::PullPolicy;
 
 use crate::early_helper::Wanted;
 
@@ -13,13 +12,6 @@ pub enum RuntimeName {
     Kiln,
     Crun,
     Runc,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum PullName {
-    Missing,
-    Always,
-    Never,
 }
 
 #[derive(clap::Args)]
@@ -131,8 +123,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     rootfs: Option<PathBuf>,
     /// Pull the image before running: missing, always or never
-    #[arg(long, value_enum, default_value = "missing")]
-    pull: PullName,
+    #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pub(super) pull: String,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -197,18 +189,6 @@ impl RunArgs {
                 RuntimeName::Crun => Runtime::Crun,
             },
         }
-    }
-
-    /// The image to find (or pull) before the container is made, and
-    /// whether to pull it; none with `--rootfs`.
-    pub(super) fn image_pull(&self) -> Option<(&str, PullPolicy)> {
-        let image = self.args.first().filter(|_| self.rootfs.is_none())?;
-        let policy = match self.pull {
-            PullName::Missing => PullPolicy::Missing,
-            PullName::Always => PullPolicy::Always,
-            PullName::Never => PullPolicy::Never,
-        };
-        Some((image, policy))
     }
 
     pub(super) fn wanted(&self) -> Wanted {

@@ -7,13 +7,12 @@ use kiln_engine::Engine;
 
 use super::flags::RunArgs;
 use super::status::{report, report_error, start_failed};
-use crate::cmd::registry;
 use crate::early_helper;
 use crate::globals::Globals;
 
 pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    if let Some(failed) = pull_first(&args, globals) {
-        return Ok(failed);
+    if let Some(code) = crate::cmd::registry::pull_first(&args.options(), &args.pull, globals) {
+        return Ok(code);
     }
     if args.detach {
         return run_detached(args, globals);
@@ -27,15 +26,6 @@ pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         Ok(outcome) => report(outcome),
         Err(err) => report_error(err),
     })
-}
-
-/// The image pulled first as `--pull` asks; on failure Docker's status for
-/// a container that could not be made (125).
-pub(super) fn pull_first(args: &RunArgs, globals: &Globals) -> Option<ExitCode> {
-    let (image, policy) = args.image_pull()?;
-    let err = registry::ensure_image(globals, image, policy).err()?;
-    crate::error_text::print(&err);
-    Some(ExitCode::from(125))
 }
 
 /// `kiln run -d`: creates, starts through a monitor, prints the ID.

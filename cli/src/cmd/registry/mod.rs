@@ -11,11 +11,13 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use kiln_cache::registry::{self, Credentials, CredentialsFile, Platform};
 use kiln_cache::Reference;
+use kiln_engine::container::CreateOptions;
 use kiln_engine::images::{PullNeed, PullOptions, PullPolicy, Pulled, PushOptions, Transfer};
 use kiln_engine::Engine;
 use transfer::{Direction, TransferView};
 
 use crate::config;
+use crate::error_text;
 use crate::globals::Globals;
 
 #[derive(clap::Subcommand)]
@@ -136,13 +138,22 @@ fn status(pulled: &Pulled, reference: &Reference) -> String {
 }
 
 /// What `run` and `create` do before the container is made: the image
-/// pulled as `policy` asks, with `docker run`'s messages, all on stderr
-/// (stdout is the container's, or the new container's ID).
-pub(crate) fn ensure_image(
-    globals: &Globals,
-    reference: &str,
-    policy: PullPolicy,
-) -> anyhow::Result<()> {
+/// pulled as `--pull` (`pull`) asks, with `docker run`'s messages, all on
+/// stderr (stdout is the container's, or the new container's ID). On
+/// failure, Docker's status for a container that could not be made (125).
+pub(crate) fn pull_first(opts: &CreateOptions, pull: &str, globals: &Globals) -> Option<ExitCode> {
+    let image = opts.image.as_deref()?;
+    let policy = match pull {
+        "always" => PullPolicy::Always,
+        "never" => PullPolicy::Never,
+        _ => PullPolicy::Missing,
+    };
+    let err = ensure_image(globals, image, policy).err()?;
+    error_text::print(&err);
+    Some(ExitCode::from(125))
+}
+
+fn ensure_image(globals: &Globals, reference: &str, policy: PullPolicy) -> anyhow::Result<()> {
     let engine = Engine::new(&globals.root);
     let reference = match engine.pull_need(reference, policy)? {
         PullNeed::Present => return Ok(()),
