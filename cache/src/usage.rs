@@ -153,11 +153,15 @@ pub(crate) fn fold(db: &Database, root: &Path) -> Result<(), StoreError> {
             };
             let bytes = match touched(&raw, uses.last, uses.count) {
                 Some(b) => b,
-                None => {
-                    let mut r: CacheRecord = meta::decode("records", id, &raw)?;
-                    pending.apply(&mut r);
-                    meta::encode(&r)?
-                }
+                None => match meta::decode::<CacheRecord>("records", id, &raw) {
+                    Ok(mut r) => {
+                        pending.apply(&mut r);
+                        meta::encode(&r)?
+                    }
+                    // `cache check` reports it; its uses must not keep
+                    // every later write from opening the database.
+                    Err(_) => continue,
+                },
             };
             records
                 .insert(id.as_str(), bytes.as_slice())
@@ -176,6 +180,7 @@ pub(crate) fn fold(db: &Database, root: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redb::ReadableDatabase;
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::new(secs, 5)
@@ -214,6 +219,44 @@ mod tests {
         );
         assert!(!pending.0.contains_key("cc"));
         assert!(!pending.0.contains_key("../x"));
+    }
+
+    #[test]
+    fn fold_writes_the_uses_skips_what_does_not_decode_and_empties_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = meta::open(&dir.path().join("meta.db")).unwrap();
+        meta::init(&db).unwrap();
+        let good = CacheRecord {
+            id: "good".into(),
+            cache_key: None,
+            parent: None,
+            snapshot: None,
+            ingredients: Vec::new(),
+            description: String::new(),
+            created: at(1),
+            last_used: at(1),
+            usage_count: 1,
+            size: 0,
+            kind: crate::record::RecordKind::Regular,
+        };
+        let tx = db.begin_write().unwrap();
+        {
+            let mut records = tx.open_table(RECORDS).unwrap();
+            let bytes = meta::encode(&good).unwrap();
+            records.insert("good", bytes.as_slice()).unwrap();
+            records.insert("bad", b"not json".as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+        append(dir.path(), ["good", "bad", "gone", "good"], at(30)).unwrap();
+        fold(&db, dir.path()).unwrap();
+        assert!(!path(dir.path()).exists());
+        let tx = db.begin_read().unwrap();
+        let records = tx.open_table(RECORDS).unwrap();
+        let back: CacheRecord = meta::get_json(&records, "records", "good")
+            .unwrap()
+            .unwrap();
+        assert_eq!((back.last_used, back.usage_count), (at(30), 3));
+        assert_eq!(records.get("bad").unwrap().unwrap().value(), b"not json");
     }
 
     #[test]
