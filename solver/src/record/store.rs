@@ -67,10 +67,32 @@ impl RecordStore {
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| self.io(e))?;
-        for old in self.list()?.iter().skip(keep) {
-            self.remove(&old.id)?;
+        for old in self.by_age()?.iter().skip(keep) {
+            match std::fs::remove_file(old) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(self.io(e)),
+                _ => {}
+            }
         }
         Ok(())
+    }
+
+    /// The record files, newest first by modification time: a build's
+    /// save looks at no record's content (a record of 20,000 steps is
+    /// megabytes).
+    fn by_age(&self) -> Result<Vec<PathBuf>, RecordError> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| self.io(e))? {
+            let entry = entry.map_err(|e| self.io(e))?;
+            let path = entry.path();
+            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            if path.extension().is_some_and(|x| x == "json") {
+                files.push((modified, path));
+            }
+        }
+        files.sort_by(|a, b| b.cmp(a));
+        Ok(files.into_iter().map(|(_, p)| p).collect())
     }
 
     /// Every record, newest first. An unreadable file is skipped: it is

@@ -136,6 +136,8 @@ fn records_are_kept_newest_first_and_bounded() {
             .save(&record(&format!("aa{i}"), 1000 + i, vec![]), 3)
             .unwrap();
     }
+    // A file of another shape (or half written) is not a record.
+    std::fs::write(root.path().join("builds/history/ff.json"), "{").unwrap();
     let ids: Vec<String> = store.list().unwrap().into_iter().map(|r| r.id).collect();
     assert_eq!(ids, ["aa4", "aa3", "aa2"]);
     assert_eq!(store.get("aa3").unwrap().started, 1003);
