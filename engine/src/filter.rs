@@ -17,6 +17,19 @@ pub struct LabelFilter {
 }
 
 impl LabelFilter {
+    /// A filter's value, `K` or `K=V`; `negated` for `label!=`.
+    pub fn parse(value: &str, negated: bool) -> LabelFilter {
+        let (key, value) = match value.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (value, None),
+        };
+        LabelFilter {
+            key: key.into(),
+            value,
+            negated,
+        }
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let has = match (&self.value, labels.get(&self.key)) {
             (None, got) => got.is_some(),

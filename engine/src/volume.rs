@@ -47,6 +47,16 @@ impl Engine {
         Ok(self.volume_store().get(name)?)
     }
 
+    /// `docker volume inspect`'s document, which the API returns too.
+    pub fn inspect_volume(&self, name: &str) -> Result<serde_json::Value, Error> {
+        let v = self.volume(name)?;
+        Ok(
+            serde_json::json!({"Name": v.name, "Driver": "local", "Mountpoint": v.mountpoint,
+            "CreatedAt": v.created, "Scope": "local", "Labels": v.labels,
+            "Options": {}, "Anonymous": v.anonymous}),
+        )
+    }
+
     /// Removes a volume no container names.
     pub fn remove_volume(&self, name: &str) -> Result<(), Error> {
         if let Some(id) = self.volume_users()?.remove(name) {

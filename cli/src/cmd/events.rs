@@ -10,10 +10,11 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 use kiln_engine::events::{Event, EventFilters, EventType, EventsOptions};
+use kiln_engine::filter::LabelFilter;
 use kiln_engine::Engine;
 
 use self::template::Template;
-use crate::cmd::filter::{label, parse_time};
+use crate::cmd::filter::{parse_time, split};
 use crate::globals::Globals;
 
 #[derive(clap::Args)]
@@ -84,9 +85,7 @@ fn line(e: &Event) -> String {
 fn filters(args: &[String]) -> anyhow::Result<EventFilters> {
     let mut f = EventFilters::default();
     for arg in args {
-        let Some((key, value)) = arg.split_once('=') else {
-            bail!("invalid filter {arg:?}: use KEY=VALUE");
-        };
+        let (key, value) = split(arg)?;
         let value = value.to_string();
         match key {
             "type" => f.types.push(event_type(&value)?),
@@ -95,7 +94,7 @@ fn filters(args: &[String]) -> anyhow::Result<EventFilters> {
             "image" => f.images.push(value),
             "volume" => f.volumes.push(value),
             "network" => f.networks.push(value),
-            "label" => f.labels.push(label(&value, false)),
+            "label" => f.labels.push(LabelFilter::parse(&value, false)),
             _ => bail!(
                 "invalid filter {key:?}: use type, event, container, image, volume, network or label"
             ),
@@ -146,7 +145,7 @@ mod tests {
         let f = filters(&args).unwrap();
         assert_eq!(f.types, [EventType::Container]);
         assert_eq!(f.actions, ["die", "stop"]);
-        assert_eq!(f.labels, [label("a=b", false)]);
+        assert_eq!(f.labels, [LabelFilter::parse("a=b", false)]);
         assert!(filters(&["type=daemon".into()]).is_err());
         assert!(filters(&["status=up".into()]).is_err());
         assert!(filters(&["type".into()]).is_err());

@@ -28,9 +28,7 @@ pub enum Error {
 pub fn parse(args: &[String], allowed: &[&str]) -> Result<Filters, Error> {
     let mut f = Filters::default();
     for arg in args {
-        let (key, value) = arg
-            .split_once('=')
-            .ok_or_else(|| Error::Syntax(arg.clone()))?;
+        let (key, value) = split(arg)?;
         let (key, negated) = match key.strip_suffix('!') {
             Some(k) => (k, true),
             None => (key, false),
@@ -48,22 +46,14 @@ pub fn parse(args: &[String], allowed: &[&str]) -> Result<Filters, Error> {
             f.until = Some(parse_time(value, SystemTime::now())?);
             continue;
         }
-        f.labels.push(label(value, negated));
+        f.labels.push(LabelFilter::parse(value, negated));
     }
     Ok(f)
 }
 
-/// `K` or `K=V`.
-pub fn label(value: &str, negated: bool) -> LabelFilter {
-    let (key, value) = match value.split_once('=') {
-        Some((k, v)) => (k, Some(v.to_string())),
-        None => (value, None),
-    };
-    LabelFilter {
-        key: key.into(),
-        value,
-        negated,
-    }
+/// One `--filter` value, `KEY=VALUE`.
+pub fn split(arg: &str) -> Result<(&str, &str), Error> {
+    arg.split_once('=').ok_or_else(|| Error::Syntax(arg.into()))
 }
 
 /// Docker's `until` (and `events --since`): a timestamp or a duration
@@ -108,7 +98,11 @@ mod tests {
         assert_eq!(
             f.labels,
             vec![
-                label("tier=web", false),
+                LabelFilter {
+                    key: "tier".into(),
+                    value: Some("web".into()),
+                    negated: false,
+                },
                 LabelFilter {
                     key: "keep".into(),
                     value: None,

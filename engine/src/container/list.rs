@@ -36,24 +36,12 @@ impl ListFilter {
     /// Docker's `ps` filter `KEY=VALUE` once split: `status`, `name`,
     /// `id`, `label` (`K` or `K=V`) and `label!`.
     pub fn parse(key: &str, value: &str) -> Result<ListFilter, Error> {
-        let label = |negated| {
-            let (key, value) = match value.split_once('=') {
-                Some((k, v)) => (k, Some(v.to_string())),
-                None => (value, None),
-            };
-            let key = key.to_string();
-            ListFilter::Label(LabelFilter {
-                key,
-                value,
-                negated,
-            })
-        };
         Ok(match key {
             "status" => ListFilter::Status(value.into()),
             "name" => ListFilter::Name(value.into()),
             "id" => ListFilter::Id(value.into()),
-            "label" => label(false),
-            "label!" => label(true),
+            "label" => ListFilter::Label(LabelFilter::parse(value, false)),
+            "label!" => ListFilter::Label(LabelFilter::parse(value, true)),
             _ => return Err(Error::ListFilter(key.into())),
         })
     }

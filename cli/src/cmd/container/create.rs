@@ -9,10 +9,11 @@ use super::status::report_error;
 use crate::globals::Globals;
 
 pub(super) fn create(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    if let Some(code) = crate::cmd::registry::pull_first(&args.options(), &args.pull, globals) {
+    let opts = args.options();
+    if let Some(code) = crate::cmd::registry::pull_first(&opts, &args.pull, globals) {
         return Ok(code);
     }
-    Ok(match Engine::new(&globals.root).create(&args.options()) {
+    Ok(match Engine::new(&globals.root).create(&opts) {
         Ok(c) => {
             println!("{}", c.record.id);
             ExitCode::SUCCESS

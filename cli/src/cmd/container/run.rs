@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use kiln_engine::container::CreateOptions;
 use kiln_engine::Engine;
 
 use super::flags::RunArgs;
@@ -11,14 +12,14 @@ use crate::early_helper;
 use crate::globals::Globals;
 
 pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    if let Some(code) = crate::cmd::registry::pull_first(&args.options(), &args.pull, globals) {
+    let opts = args.options();
+    if let Some(code) = crate::cmd::registry::pull_first(&opts, &args.pull, globals) {
         return Ok(code);
     }
-    if args.detach {
-        return run_detached(args, globals);
-    }
     let engine = Engine::new(&globals.root);
-    let opts = args.options();
+    if args.detach {
+        return Ok(run_detached(&engine, &opts));
+    }
     // The init helper was most likely started before parsing (see
     // early_helper); if not, it starts now, while the spec is made.
     let helper = engine.init_helper(&opts, || early_helper::take(args.wanted()))?;
@@ -29,17 +30,16 @@ pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 /// `kiln run -d`: creates, starts through a monitor, prints the ID.
-fn run_detached(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let engine = Engine::new(&globals.root);
-    let c = match engine.create(&args.options()) {
+fn run_detached(engine: &Engine, opts: &CreateOptions) -> ExitCode {
+    let c = match engine.create(opts) {
         Ok(c) => c,
-        Err(e) => return Ok(report_error(e)),
+        Err(e) => return report_error(e),
     };
-    Ok(match engine.start_detached(&c) {
+    match engine.start_detached(&c) {
         Ok(()) => {
             println!("{}", c.record.id);
             ExitCode::SUCCESS
         }
         Err(e) => start_failed(e),
-    })
+    }
 }

@@ -138,7 +138,7 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 
 /// `KEY=VALUE`, the engine reads the rest.
 fn list_filter(text: &str) -> anyhow::Result<ListFilter> {
-    let (k, v) = text.split_once('=').context("a filter is KEY=VALUE")?;
+    let (k, v) = crate::cmd::filter::split(text)?;
     Ok(ListFilter::parse(k, v)?)
 }
 

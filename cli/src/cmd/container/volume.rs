@@ -5,8 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use kiln_engine::{Engine, VolumeCreateOptions};
-use kiln_runtime::volume::Volume;
-use serde_json::json;
 
 use crate::globals::Globals;
 use crate::table::Table;
@@ -75,7 +73,7 @@ impl Command {
             Command::Inspect { names } => {
                 let docs: Vec<_> = names
                     .iter()
-                    .map(|n| engine.volume(n).map(|v| volume_json(&v)))
+                    .map(|n| engine.inspect_volume(n))
                     .collect::<Result<_, _>>()?;
                 println!("{}", serde_json::to_string_pretty(&docs)?);
             }
@@ -86,12 +84,6 @@ impl Command {
     }
 }
 
-fn volume_json(v: &Volume) -> serde_json::Value {
-    json!({"Name": v.name, "Driver": "local", "Mountpoint": v.mountpoint,
-           "CreatedAt": v.created, "Scope": "local", "Labels": v.labels,
-           "Options": {}, "Anonymous": v.anonymous})
-}
-
 /// Each name in turn; one that cannot go is reported and the rest tried.
 fn remove(engine: &Engine, names: &[String]) -> anyhow::Result<ExitCode> {
     let mut failed = false;
@@ -99,7 +91,7 @@ fn remove(engine: &Engine, names: &[String]) -> anyhow::Result<ExitCode> {
         match engine.remove_volume(name) {
             Ok(()) => println!("{name}"),
             Err(e) => {
-                eprintln!("kiln: error: {e}");
+                crate::error_text::print(&e.into());
                 failed = true;
             }
         }
