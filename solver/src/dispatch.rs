@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 mod copy;
 mod copyflags;
+mod created_by;
 mod mounts;
 mod remote;
 mod run;
@@ -102,6 +103,8 @@ struct State<'a> {
     no_cache: bool,
     /// CMD was set in this stage (ENTRYPOINT then keeps it).
     cmd_set: bool,
+    /// See [`StagePlan::declared_args`].
+    declared_args: Vec<(String, String)>,
 }
 
 /// An instruction's error at `line`, as text: the build puts the file
@@ -128,6 +131,10 @@ pub fn dispatch(
         crate::platform::for_stage(stage, inputs.globals, &inputs.lexer, inputs.platform)?;
     let (base, config, base_key) =
         resolve_base(inputs, stage, stages, done, &from_name, &platform)?;
+    let declared_args = match &base {
+        Base::Stage(i) => done[i].declared_args.clone(),
+        _ => Vec::new(),
+    };
     let onbuild = config.strings("OnBuild").unwrap_or_default();
     let mut config = config;
     let (history, had_history) = match config.doc.get_mut("history") {
@@ -151,6 +158,7 @@ pub fn dispatch(
         total: stage.instructions.len() + 1,
         no_cache: (inputs.no_cache)(&stage.label()),
         cmd_set: false,
+        declared_args,
     };
     if let Some(shell) = state.config.strings("Shell").filter(|s| !s.is_empty()) {
         state.shell = shell;
@@ -190,6 +198,7 @@ pub fn dispatch(
         config,
         from_name,
         total: stage.instructions.len() + 1,
+        declared_args: state.declared_args,
     })
 }
 
@@ -289,6 +298,15 @@ impl State<'_> {
         )
     }
 
+    /// An ARG for RUN's history: a name keeps its first place, the value
+    /// of its latest declaration.
+    fn declare(&mut self, name: &str, value: String) {
+        match self.declared_args.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.declared_args.push((name.to_string(), value)),
+        }
+    }
+
     fn history(&mut self, created_by: String, empty: bool) {
         let entry =
             kiln_cache::image::document::history_entry(&self.inputs.created, &created_by, empty);
@@ -330,6 +348,7 @@ impl State<'_> {
                             None => self.inputs.globals.get(&d.name).map(str::to_string),
                         },
                     };
+                    self.declare(&d.name, value.clone().unwrap_or_default());
                     match value {
                         Some(v) => {
                             shown.push(format!("{}={v}", d.name));
@@ -412,7 +431,7 @@ impl State<'_> {
             InstructionKind::Shell(shell) => {
                 self.shell = shell.clone();
                 self.config_mut().set("Shell", json!(shell));
-                self.history(format!("SHELL {}", json!(shell)), true);
+                self.history(format!("SHELL [{}]", shell.join(" ")), true);
                 Ok(())
             }
             InstructionKind::Healthcheck(h) => self.healthcheck(h),
@@ -434,25 +453,15 @@ impl State<'_> {
         word: &str,
         c: &CommandLine,
     ) -> Result<(), BuildError> {
-        let (list, shown) = match c {
-            CommandLine::Exec(args) => (args.clone(), json!(args).to_string()),
+        let list = match c {
+            CommandLine::Exec(args) => args.clone(),
             CommandLine::Shell(text) => {
                 let mut l = self.shell.clone();
                 l.push(text.clone());
-                (
-                    l,
-                    format!(
-                        "[{}]",
-                        self.shell
-                            .iter()
-                            .chain([text])
-                            .map(|s| format!("\"{s}\""))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ),
-                )
+                l
             }
         };
+        let shown = created_by::go_quoted(&list);
         self.config_mut().set(field, json!(list));
         // Docker: ENTRYPOINT clears a CMD inherited from the base, not one
         // this stage set (BuildKit's `cmdSet`).
@@ -495,8 +504,8 @@ impl State<'_> {
                 v
             }
         };
-        self.config_mut().set("Healthcheck", value.clone());
-        self.history(format!("HEALTHCHECK {value}"), true);
+        self.config_mut().set("Healthcheck", value);
+        self.history(created_by::healthcheck(h), true);
         Ok(())
     }
 

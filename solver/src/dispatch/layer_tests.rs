@@ -60,3 +60,33 @@ fn workdir_root_is_no_step_and_any_other_path_is_one() {
     let at: Vec<usize> = stage.steps.iter().map(|s| s.history_index).collect();
     assert_eq!(at, [1, 2, 3, 4, 5]);
 }
+
+#[test]
+fn config_entries_read_as_buildkit_writes_them() {
+    let text = "FROM scratch\nSHELL [\"/bin/sh\", \"-ec\"]\nCMD echo \"hi\"\n\
+                ENTRYPOINT [\"/bin/tini\", \"--\"]\n\
+                HEALTHCHECK --interval=5s --retries=2 CMD [\"true\"]\n";
+    let by: Vec<String> = history(text).into_iter().map(|(by, _)| by).collect();
+    assert_eq!(
+        by,
+        [
+            "SHELL [/bin/sh -ec]",
+            r#"CMD ["/bin/sh" "-ec" "echo \"hi\""]"#,
+            r#"ENTRYPOINT ["/bin/tini" "--"]"#,
+            "HEALTHCHECK {Test:[CMD true] Interval:5s Timeout:0s StartPeriod:0s \
+             StartInterval:0s Retries:2}",
+        ]
+    );
+}
+
+#[test]
+fn run_history_starts_with_the_args_it_sees() {
+    let text = "FROM scratch AS a\nARG A=1\nARG B\nFROM a\nARG C=3\nENV A=env\nRUN echo hi\n";
+    let by: Vec<String> = history(text).into_iter().map(|(by, _)| by).collect();
+    assert_eq!(
+        by.last().unwrap(),
+        "RUN |3 A=env B= C=3 /bin/sh -c echo hi # buildkit"
+    );
+    let plain = history("FROM scratch\nRUN [\"true\"]\n");
+    assert_eq!(plain[0].0, "RUN true # buildkit");
+}

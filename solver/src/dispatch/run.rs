@@ -2,6 +2,7 @@
 //! and the step and key it becomes.
 
 use super::*;
+use kiln_parser::expand::Env;
 
 impl State<'_> {
     pub(super) fn run(
@@ -66,7 +67,7 @@ impl State<'_> {
         k.add("user", user.clone());
         k.add("network", format!("{network:?}"));
         let mounts = self.run_mounts(line, run, &cwd, stages, done, &mut k)?;
-        let created_by = format!("RUN {} # buildkit", args.join(" "));
+        let created_by = format!("RUN {}{} # buildkit", self.args_shown(), args.join(" "));
         let op = Op::Run(RunOp {
             args,
             env,
@@ -78,6 +79,25 @@ impl State<'_> {
         });
         self.push_step(line, format!("RUN {shown}"), created_by, k, op);
         Ok(())
+    }
+
+    /// The ARGs a RUN's history entry starts with, as BuildKit's
+    /// `runCommandString` writes them: `|2 A=1 B= `, each with the value
+    /// the step sees.
+    fn args_shown(&self) -> String {
+        if self.declared_args.is_empty() {
+            return String::new();
+        }
+        let vars = self.vars();
+        let pairs: Vec<String> = self
+            .declared_args
+            .iter()
+            .map(|(name, declared)| {
+                let value = vars.lookup(name).unwrap_or(declared);
+                format!("{name}={value}")
+            })
+            .collect();
+        format!("|{} {} ", pairs.len(), pairs.join(" "))
     }
 
     /// The step's `--mount`s, resolved with its variables and WORKDIR.

@@ -113,4 +113,8 @@ pub struct StagePlan {
     pub from_name: String,
     /// Instructions in the stage, FROM included (the `/N` of step names).
     pub total: usize,
+    /// The ARGs declared in the stage and the stages it is built FROM,
+    /// first declaration first, with their values (`""` for none): a stage
+    /// built FROM this one shows them in its RUN history as BuildKit does.
+    pub declared_args: Vec<(String, String)>,
 }
