@@ -164,7 +164,7 @@ fn check_case(name: &str) {
             }
             "empty-history" => {
                 let out = k
-                    .cmd(["image", "history", "--no-trunc", &id])
+                    .cmd(["history", "--no-trunc", &id])
                     .output()
                     .expect("history");
                 let rows = text(&out.stdout);
