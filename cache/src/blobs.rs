@@ -101,6 +101,7 @@ impl BlobWriter<'_> {
         if self.store.has_blob(&actual)? {
             return Ok(StagedBlob { blob, tmp: None });
         }
+        durable::start_writeback(&file);
         // The staged blob owns the temporary file from here.
         let path = std::mem::take(&mut self.path);
         Ok(StagedBlob {

@@ -21,11 +21,15 @@ use nix::unistd::{Gid, Uid};
 use crate::compression::{self, CompressionError, Format};
 use crate::digest::Digest;
 use crate::digesting::DigestingReader;
+use crate::durable;
 use crate::pipe::{self, PipeReader, PipeWriter};
 
 use super::tar_limits::{LimitedTar, TarLimitError};
 use super::whiteout::{self, OciName};
 use super::xattr;
+
+/// Files at least this large start their writeback as soon as written.
+const WRITEBACK_AT: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -518,6 +522,11 @@ fn write_file<R: Read>(entry: &mut tar::Entry<'_, R>, abs: &Path) -> io::Result<
             io::ErrorKind::UnexpectedEof,
             "entry data is cut short",
         ));
+    }
+    // Small files are left to the one flush at the end: a call each would
+    // cost more than it saves.
+    if got >= WRITEBACK_AT {
+        durable::start_writeback(&file);
     }
     Ok(())
 }
