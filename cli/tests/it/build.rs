@@ -296,6 +296,7 @@ cases! {
     case_copy_from_content => "copy-from-content",
     case_layers => "layers",
     case_layers_scratch_run => "layers-scratch-run",
+    case_layers_run_cwd => "layers-run-cwd",
 }
 
 /// Lines of a plain-progress log that report `CACHED`, and those that ran.

@@ -26,6 +26,8 @@ pub enum ExecError {
     Runtime(#[from] kiln_runtime::Error),
     #[error(transparent)]
     Container(#[from] kiln_runtime::container::Error),
+    #[error("making the working directory: {0}")]
+    Workdir(#[from] super::file::FileError),
     #[error("cancelled")]
     Cancelled,
 }
@@ -65,6 +67,15 @@ pub fn run(
         volatile: false,
     };
     let user = kiln_runtime::resolve_user(&rootfs, &op.user).map_err(kiln_runtime::Error::from)?;
+    let below = Layered::new(lowers);
+    // BuildKit's executor makes a missing working directory before the
+    // command starts: 0755, the step user's, parents too (as WORKDIR does).
+    let target = super::file::Target {
+        staging: req.upper,
+        below: &below,
+        names: &below,
+    };
+    super::file::mkdir(&op.cwd, (user.uid, user.gid), &target)?;
     let mut binds = Vec::new();
     if let Some((name, body)) = &op.script {
         let pipes = req.scratch.join("pipes");
@@ -132,7 +143,6 @@ pub fn run(
         let _ = lines.join();
         result
     })?;
-    let below = Layered::new(lowers);
     cleanup_mount_stubs(req.upper, &below)?;
     for target in &req.mounts.targets {
         remove_target_stub(req.upper, &below, target)?;
