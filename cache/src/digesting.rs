@@ -1,7 +1,7 @@
 //! sha256 while bytes pass: layer tars are hashed as they are written or
 //! read, never read twice (a diff_id and a blob digest come from one pass).
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 
 use sha2::{Digest as _, Sha256};
 
@@ -83,6 +83,29 @@ impl<R: Read> Read for DigestingReader<R> {
     }
 }
 
+/// The digest and length of everything `reader` has left, hashed where it
+/// lies in the reader's buffer.
+pub(crate) fn digest_all<R: BufRead>(mut reader: R) -> io::Result<(Digest, u64)> {
+    let mut hasher = Sha256::new();
+    let mut len = 0u64;
+    loop {
+        let n = {
+            let buf = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(buf);
+            buf.len()
+        };
+        if n == 0 {
+            return Ok((Digest::from_sha256_bytes(hasher.finalize().into()), len));
+        }
+        reader.consume(n);
+        len += n as u64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +123,7 @@ mod tests {
         let mut first = [0u8; 10];
         r.read_exact(&mut first).unwrap();
         assert_eq!(r.drain().unwrap(), (digest, len));
+        let small = io::BufReader::with_capacity(7, &data[..]);
+        assert_eq!(digest_all(small).unwrap(), (digest, len));
     }
 }

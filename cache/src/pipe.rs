@@ -4,7 +4,7 @@
 //! When one stream feeds two readers (the inflated tar goes to the hasher
 //! and to the unpacker) each chunk is shared, not copied.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
@@ -29,20 +29,41 @@ pub(crate) fn channel() -> (SyncSender<Chunk>, PipeReader) {
     )
 }
 
-/// Writes every byte to each of its readers. The last partial chunk is
-/// sent only by [`PipeWriter::finish`]: a writer dropped on an error path
-/// ends its readers' streams short, and the error is the writer's to tell.
+/// Hands every byte to each of its readers. The producer reads straight
+/// into the chunk being filled ([`PipeWriter::spare`], then
+/// [`PipeWriter::advance`]), so bytes are copied into a pipe by no one.
+/// The last partial chunk is sent only by [`PipeWriter::finish`]: a writer
+/// dropped on an error path ends its readers' streams short, and the
+/// error is the writer's to tell.
 pub(crate) struct PipeWriter {
     to: Vec<SyncSender<Chunk>>,
     buf: Vec<u8>,
+    filled: usize,
 }
 
 impl PipeWriter {
     pub(crate) fn new(to: Vec<SyncSender<Chunk>>) -> PipeWriter {
         PipeWriter {
             to,
-            buf: Vec::with_capacity(CHUNK),
+            buf: vec![0; CHUNK],
+            filled: 0,
         }
+    }
+
+    /// Where the next bytes go; never empty.
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        &mut self.buf[self.filled..]
+    }
+
+    /// Takes the `n` bytes just put at the front of [`PipeWriter::spare`];
+    /// a full chunk is sent. Fails when a reader hung up (it stopped on an
+    /// error of its own).
+    pub(crate) fn advance(&mut self, n: usize) -> io::Result<()> {
+        self.filled = (self.filled + n).min(CHUNK);
+        if self.filled == CHUNK {
+            self.send()?;
+        }
+        Ok(())
     }
 
     /// Sends what is buffered; the readers then see the end of the stream.
@@ -51,12 +72,13 @@ impl PipeWriter {
     }
 
     fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        if self.filled == 0 {
             return Ok(());
         }
-        let chunk = Arc::new(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        let mut chunk = std::mem::replace(&mut self.buf, vec![0; CHUNK]);
+        chunk.truncate(std::mem::take(&mut self.filled));
+        let chunk = Arc::new(chunk);
         for to in &self.to {
-            // A reader that hung up stopped on an error of its own.
             to.send(chunk.clone())
                 .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
         }
@@ -64,19 +86,22 @@ impl PipeWriter {
     }
 }
 
-impl Write for PipeWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.send()?;
+/// Reads `source` to its end into `out`; `Ok(false)` when a reader hung
+/// up first. The readers see the end of the stream only after a whole
+/// read, never after a failed one.
+pub(crate) fn pump<R: Read>(source: &mut R, mut out: PipeWriter) -> io::Result<bool> {
+    loop {
+        let n = match source.read(out.spare()) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if out.advance(n).is_err() {
+            return Ok(false);
         }
-        Ok(n)
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    Ok(out.finish().is_ok())
 }
 
 /// The reading end: the stream ends when every writer is gone.
@@ -132,11 +157,10 @@ mod tests {
                 rb.read_to_end(&mut got).unwrap();
                 got
             });
-            let mut w = PipeWriter::new(vec![a, b]);
-            for piece in data.chunks(1000) {
-                w.write_all(piece).unwrap();
-            }
-            w.finish().unwrap();
+            let w = PipeWriter::new(vec![a, b]);
+            // Reads of odd sizes, across chunk boundaries.
+            let mut source = io::Read::chain(&data[..1000], &data[1000..]);
+            assert!(pump(&mut source, w).unwrap());
             assert!(first.join().unwrap() == data);
             assert!(second.join().unwrap() == data);
         });
@@ -146,13 +170,13 @@ mod tests {
     fn a_reader_that_hangs_up_breaks_the_pipe_and_a_dropped_writer_ends_short() {
         let (tx, rx) = channel();
         drop(rx);
-        let mut w = PipeWriter::new(vec![tx]);
-        let err = w.write_all(&vec![0u8; CHUNK]).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+        let w = PipeWriter::new(vec![tx]);
+        assert!(!pump(&mut &vec![0u8; CHUNK][..], w).unwrap());
 
         let (tx, mut rx) = channel();
         let mut w = PipeWriter::new(vec![tx]);
-        w.write_all(b"not sent").unwrap();
+        w.spare()[..8].copy_from_slice(b"not sent");
+        w.advance(8).unwrap();
         drop(w);
         let mut got = Vec::new();
         rx.read_to_end(&mut got).unwrap();

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use nix::unistd::{Gid, Uid};
 
 use crate::compression::{self, CompressionError, Format};
 use crate::digest::Digest;
-use crate::digesting::DigestingReader;
+use crate::digesting;
 use crate::durable;
 use crate::pipe::{self, PipeReader, PipeWriter};
 
@@ -117,9 +117,11 @@ fn unpack<R: Read>(blob: R, target: &Path) -> Result<Applied, ApplyError> {
     let (to_untar, for_untar) = pipe::channel();
     let (read, inflated, hashed, unpacked) = std::thread::scope(|s| {
         let inflate = s.spawn(move || inflate(compressed, vec![to_hash, to_untar]));
-        let hash = s.spawn(move || DigestingReader::new(for_hash).drain());
+        let hash = s.spawn(move || digesting::digest_all(for_hash));
         let untar = s.spawn(move || untar(for_untar, target));
-        let read = feed(blob, PipeWriter::new(vec![to_inflate]));
+        let mut blob = blob;
+        // A reader that hung up stopped on an error of its own, told below.
+        let read = pipe::pump(&mut blob, PipeWriter::new(vec![to_inflate]));
         (read, join(inflate), join(hash), join(untar))
     });
     read.map_err(ApplyError::Malformed)?;
@@ -149,25 +151,6 @@ fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Copies `blob` into the pipe. A pipe whose reader hung up is not an
-/// error here: the stage that stopped reports why.
-fn feed<R: Read>(mut blob: R, mut out: PipeWriter) -> io::Result<()> {
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = match blob.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if out.write_all(&buf[..n]).is_err() {
-            return Ok(());
-        }
-    }
-    let _ = out.finish();
-    Ok(())
-}
-
 enum InflateError {
     Header(CompressionError),
     Io(io::Error),
@@ -179,10 +162,11 @@ fn inflate(
     to: Vec<SyncSender<Arc<Vec<u8>>>>,
 ) -> Result<Format, InflateError> {
     let (format, mut tar) = compression::decoder(compressed).map_err(InflateError::Header)?;
-    let mut out = PipeWriter::new(to);
-    io::copy(&mut tar, &mut out).map_err(InflateError::Io)?;
-    out.finish().map_err(InflateError::Io)?;
-    Ok(format)
+    match pipe::pump(&mut tar, PipeWriter::new(to)) {
+        Ok(true) => Ok(format),
+        Ok(false) => Err(InflateError::Io(io::ErrorKind::BrokenPipe.into())),
+        Err(e) => Err(InflateError::Io(e)),
+    }
 }
 
 fn untar(tar: PipeReader, target: &Path) -> Result<(), ApplyError> {
