@@ -33,6 +33,20 @@ pub struct ConfigBlob {
     pub digest: Digest,
 }
 
+/// The `config` keys oci-spec's `Config` models; the others (Docker's
+/// `Healthcheck`, `Shell` …) are kept beside them as stored.
+pub const OCI_CONFIG_KEYS: [&str; 9] = [
+    "User",
+    "ExposedPorts",
+    "Env",
+    "Entrypoint",
+    "Cmd",
+    "Volumes",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+];
+
 impl ConfigBlob {
     /// Parses stored or received bytes, keeping them as they are.
     pub fn parse(bytes: Vec<u8>) -> Result<ConfigBlob, ConfigError> {
@@ -83,24 +97,13 @@ impl ConfigBlob {
 
     /// `config` keys outside the OCI spec, as stored (see `encode`).
     pub fn docker_extras(&self) -> Map<String, Value> {
-        let known = [
-            "User",
-            "ExposedPorts",
-            "Env",
-            "Entrypoint",
-            "Cmd",
-            "Volumes",
-            "WorkingDir",
-            "Labels",
-            "StopSignal",
-        ];
         let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(&self.bytes) else {
             return Map::new();
         };
         match top.remove("config") {
             Some(Value::Object(inner)) => inner
                 .into_iter()
-                .filter(|(k, _)| !known.contains(&k.as_str()))
+                .filter(|(k, _)| !OCI_CONFIG_KEYS.contains(&k.as_str()))
                 .collect(),
             _ => Map::new(),
         }

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use kiln_cache::compression::Compression;
 use kiln_cache::image::change::{self, Change, Config};
-use kiln_cache::image::config::timestamp;
+use kiln_cache::image::config::{timestamp, OCI_CONFIG_KEYS};
 use kiln_cache::image::manifest::descriptor;
 use kiln_cache::image::{Flavor, ImageConfig, ManifestBlob};
 use kiln_cache::layer::{self, DiffOptions};
@@ -48,19 +48,6 @@ impl Default for CommitOptions {
         }
     }
 }
-
-/// The `config` keys oci-spec's `Config` models; others are kept as found.
-const KNOWN: [&str; 9] = [
-    "User",
-    "ExposedPorts",
-    "Env",
-    "Entrypoint",
-    "Cmd",
-    "Volumes",
-    "WorkingDir",
-    "Labels",
-    "StopSignal",
-];
 
 /// The files the runtime mounts over; they are the container's, not its
 /// image's, and Docker never commits them.
@@ -230,7 +217,7 @@ fn apply_changes(settings: &mut Map<String, Value>, changes: Vec<Change>) -> Res
     let Value::Object(applied) = serde_json::to_value(&typed).map_err(Error::ConfigEncode)? else {
         return Ok(());
     };
-    for key in KNOWN {
+    for key in OCI_CONFIG_KEYS {
         if !applied.contains_key(key) {
             settings.remove(key);
         }
