@@ -626,3 +626,5 @@ mod tests {
 mod key_tests;
 #[cfg(test)]
 mod layer_tests;
+#[cfg(test)]
+pub(crate) mod walk_tests;

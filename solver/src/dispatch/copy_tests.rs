@@ -1,6 +1,7 @@
 //! COPY and ADD as dispatch reads them: heredoc sources, destinations,
 //! the rules checked before anything runs, and the step and key made.
 
+use super::walk_tests::dispatch_all;
 use super::*;
 use crate::context::select::SelectError;
 use crate::plan::Plan;
@@ -13,34 +14,13 @@ fn dispatch_last(text: &str, failing: bool) -> Result<Vec<Step>, BuildError> {
     let df = kiln_parser::parse(text.as_bytes()).unwrap();
     let plan = Plan::new(&df).unwrap();
     let build_args = BuildArgs::new(Default::default());
-    let globals = Scope::default();
     let select = |s: &str| -> Result<(Vec<Selected>, Vec<String>), BuildError> {
         match failing {
             true => Err(SelectError::NotFound(s.to_string()).into()),
             false => Ok((Vec::new(), Vec::new())),
         }
     };
-    let inputs = Inputs {
-        store: &store,
-        lexer: Lexer::default(),
-        build_args: &build_args,
-        globals: &globals,
-        context: &select,
-        no_cache: &|_| false,
-        created: "t".into(),
-        platform: None,
-        source: text,
-        network_none: false,
-        network_host: false,
-        allow_network_host: false,
-        named: &Default::default(),
-        cancel: &crate::cancel::Cancel::new(),
-    };
-    let mut done = Dispatched::new();
-    for s in &plan.stages {
-        let p = dispatch(&inputs, s, &plan.stages, &done)?;
-        done.insert(s.index, Arc::new(p));
-    }
+    let done = dispatch_all(&store, &plan, text, &build_args, &select)?;
     let last = &done[&(plan.stages.len() - 1)];
     Ok(last.steps.clone())
 }

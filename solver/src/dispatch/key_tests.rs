@@ -1,5 +1,6 @@
 //! Cache keys as dispatch computes them: stable, following what a step sees.
 
+use super::walk_tests::{dispatch_all, empty_context};
 use super::*;
 use crate::plan::Plan;
 
@@ -20,31 +21,7 @@ pub(super) fn last_stage(text: &str, args: &[(&str, &str)]) -> Arc<StagePlan> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let build_args = BuildArgs::new(given);
-    let globals = Scope::default();
-    let select = |_: &str| -> Result<(Vec<Selected>, Vec<String>), BuildError> {
-        Ok((Vec::new(), Vec::new()))
-    };
-    let inputs = Inputs {
-        store: &store,
-        lexer: Lexer::default(),
-        build_args: &build_args,
-        globals: &globals,
-        context: &select,
-        no_cache: &|_| false,
-        created: "t".into(),
-        platform: None,
-        source: text,
-        network_none: false,
-        network_host: false,
-        allow_network_host: false,
-        named: &Default::default(),
-        cancel: &crate::cancel::Cancel::new(),
-    };
-    let mut done = Dispatched::new();
-    for s in &plan.stages {
-        let p = dispatch(&inputs, s, &plan.stages, &done).unwrap();
-        done.insert(s.index, Arc::new(p));
-    }
+    let done = dispatch_all(&store, &plan, text, &build_args, &empty_context).unwrap();
     done[&(plan.stages.len() - 1)].clone()
 }
 

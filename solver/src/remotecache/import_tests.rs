@@ -8,7 +8,8 @@ use std::cell::Cell;
 use serde_json::json;
 
 use super::*;
-use crate::dispatch::{dispatch, Dispatched, Inputs};
+use crate::dispatch::walk_tests::{dispatch_all, empty_context};
+use crate::dispatch::Dispatched;
 use crate::plan::Plan;
 use crate::remotecache::format::{CacheResult, VERSION};
 use crate::variables::{BuildArgs, Scope};
@@ -327,29 +328,7 @@ fn dispatched(store: &Store, text: &str) -> (Dispatched, HashMap<usize, Vec<usiz
     // Stage dependencies are known once the target's needs are.
     plan.needed(last, &Scope::default()).unwrap();
     let build_args = BuildArgs::new(Default::default());
-    let globals = Scope::default();
-    let select = |_: &str| Ok((Vec::new(), Vec::new()));
-    let inputs = Inputs {
-        store,
-        lexer: Default::default(),
-        build_args: &build_args,
-        globals: &globals,
-        context: &select,
-        no_cache: &|_| false,
-        created: "t".into(),
-        platform: None,
-        source: text,
-        network_none: false,
-        network_host: false,
-        allow_network_host: false,
-        named: &Default::default(),
-        cancel: &crate::cancel::Cancel::new(),
-    };
-    let mut done = Dispatched::new();
-    for s in &plan.stages {
-        let p = dispatch(&inputs, s, &plan.stages, &done).unwrap();
-        done.insert(s.index, Arc::new(p));
-    }
+    let done = dispatch_all(store, &plan, text, &build_args, &empty_context).unwrap();
     let deps = (0..plan.stages.len()).map(|i| (i, plan.deps(i))).collect();
     (done, deps)
 }
