@@ -5,25 +5,11 @@
 //! here runs with its proxies pointing at a closed local port.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use super::image::{run_ok, stdout};
+use super::image::stdout;
+use super::registry::{kiln_cmd, kiln_ok};
 use super::support::{busybox_tar, privileged, Kiln, Registry};
-
-/// `kiln` with a private Docker config dir and no way to the internet.
-fn kiln_cmd(kiln: &Kiln, docker_config: &Path, args: &[&str]) -> Command {
-    let mut cmd = kiln.cmd(args);
-    cmd.env("DOCKER_CONFIG", docker_config)
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .env("HTTP_PROXY", "http://127.0.0.1:9")
-        .env("NO_PROXY", "127.0.0.1")
-        .env_remove("KILN_CONFIG");
-    cmd
-}
-
-fn kiln_ok(kiln: &Kiln, cfg: &Path, args: &[&str]) -> Output {
-    run_ok(&mut kiln_cmd(kiln, cfg, args))
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -18,7 +18,7 @@ use super::image::{run_ok, stdout};
 use super::support::{testdata, Kiln, Registry};
 
 /// `kiln` with a private Docker config dir and no way to the internet.
-fn kiln_cmd(kiln: &Kiln, docker_config: &Path, args: &[&str]) -> Command {
+pub(super) fn kiln_cmd(kiln: &Kiln, docker_config: &Path, args: &[&str]) -> Command {
     let mut cmd = kiln.cmd(args);
     cmd.env("DOCKER_CONFIG", docker_config)
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
@@ -28,7 +28,7 @@ fn kiln_cmd(kiln: &Kiln, docker_config: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn kiln_ok(kiln: &Kiln, docker_config: &Path, args: &[&str]) -> Output {
+pub(super) fn kiln_ok(kiln: &Kiln, docker_config: &Path, args: &[&str]) -> Output {
     run_ok(&mut kiln_cmd(kiln, docker_config, args))
 }
 

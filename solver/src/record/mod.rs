@@ -46,7 +46,7 @@ pub struct BuildRecord {
 }
 
 /// The options a build was asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordOptions {
     pub context: String,
     pub target: Option<String>,

@@ -126,13 +126,8 @@ mod tests {
             dockerfile_digest: None,
             options: RecordOptions {
                 context: ".".into(),
-                target: None,
-                tags: vec![],
-                build_args: vec![],
-                no_cache: false,
-                no_cache_filter: vec![],
-                platform: None,
                 jobs: 1,
+                ..Default::default()
             },
             steps: vec![
                 step(1, "[a 1/2] FROM busybox", 0, vec![]),
