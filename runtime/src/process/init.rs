@@ -416,10 +416,16 @@ fn stdio(sock: BorrowedFd, config: &HelperConfig) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Docker creates a missing working directory rather than failing.
+/// Docker creates a missing working directory rather than failing: root's,
+/// 0755 with its parents, as runc makes it.
 fn enter_cwd(cwd: &Path) -> Result<(), Failure> {
     if !cwd.exists() {
-        std::fs::create_dir_all(cwd).map_err(setup("creating the working directory"))?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(cwd)
+            .map_err(setup("creating the working directory"))?;
     }
     nix::unistd::chdir(cwd).map_err(setup("chdir"))
 }
