@@ -37,7 +37,8 @@ pub struct CacheEntry {
     pub parent: String,
     pub description: String,
     pub ingredients: Vec<Ingredient>,
-    /// The layer the step made; `None` when it changed nothing.
+    /// The layer the step made (an empty one when it changed nothing);
+    /// `None` in records made before every step had a layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_id: Option<String>,
 }
