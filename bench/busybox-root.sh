@@ -1,7 +1,8 @@
 # Sourced by bench/build.sh and bench/export.sh, with $work set: builds a
-# release kiln, gives it a root in $work/root holding busybox:latest (made
-# from Debian's busybox-static), and defines the timing helpers.
-kiln_bin=$(scripts/release.sh)
+# release kiln (or takes $KILN, e.g. another commit's build to compare),
+# gives it a root in $work/root holding busybox:latest (made from Debian's
+# busybox-static), and defines the timing helpers.
+kiln_bin=${KILN:-$(scripts/release.sh)}
 kiln() { "$kiln_bin" --root "$work/root" "$@"; }
 
 testdata/scripts/make-busybox-rootfs.sh "$work/rootfs"

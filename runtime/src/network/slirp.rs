@@ -94,10 +94,10 @@ pub fn require(pid: u32, host_loopback: bool) -> io::Result<Slirp> {
 }
 
 /// `PROGRAM` in the first directory of `path` that has it, as execvp
-/// would find it.
+/// would find it (without a PATH, in glibc's default `/bin:/usr/bin`).
 fn find_program(path: Option<std::ffi::OsString>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = path?;
+    let path = path.unwrap_or_else(|| "/bin:/usr/bin".into());
     std::env::split_paths(&path)
         .map(|dir| dir.join(PROGRAM))
         .find(|p| {
@@ -159,7 +159,11 @@ mod tests {
         assert_eq!(find_program(Some(path)), Some(runnable));
         let path = std::env::join_paths([a.path()]).unwrap();
         assert_eq!(find_program(Some(path)), None, "not executable");
-        assert_eq!(find_program(None), None);
+        let default = ["/bin", "/usr/bin"].map(|d| std::path::Path::new(d).join(PROGRAM));
+        assert_eq!(
+            find_program(None),
+            default.into_iter().find(|p| p.is_file())
+        );
     }
 
     /// A process in a network namespace of its own, and its pid once it
