@@ -18,6 +18,7 @@ mod lifecycle;
 mod links;
 mod network;
 mod prune;
+mod terminal;
 
 pub use crate::support::privileged;
 use crate::support::{kiln_with_busybox, Kiln};

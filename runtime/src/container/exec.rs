@@ -194,9 +194,15 @@ fn command(req: &ExecRequest, slave: Option<OwnedFd>) -> Result<Never, Failure> 
     let setup = |what: &'static str| move |e: String| Failure::Setup(format!("{what}: {e}"));
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    let _ = nix::unistd::setsid();
-    if let Some(s) = slave {
-        crate::process::pty::attach(&s).map_err(|e| setup("pty")(e.to_string()))?;
+    // A session of its own, out of kiln's process group; with `-t` the
+    // pty's attach makes it (a second setsid would fail with EPERM, as a
+    // session leader may not make another) and takes the pty as its
+    // controlling terminal.
+    match slave {
+        Some(s) => crate::process::pty::attach(&s).map_err(|e| setup("pty")(e.to_string()))?,
+        None => {
+            let _ = nix::unistd::setsid();
+        }
     }
     let process = req
         .spec

@@ -3,7 +3,7 @@
 //! stdout or to `-o`, never to a terminal.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::{privileged, Env};
 
@@ -101,18 +101,8 @@ fn export_refuses_to_write_a_tar_to_a_terminal() {
     }
     let env = Env::new();
     env.ok(&["create", "--name", "idle", "busybox"]);
-    let kiln = env.kiln.cmd(["export", "idle"]);
-    let args: Vec<String> = kiln
-        .get_args()
-        .map(|a| format!("'{}'", a.to_string_lossy()))
-        .collect();
-    let line = format!("{:?} {}", kiln.get_program(), args.join(" "));
-    // `script` gives kiln a pty for stdout and passes on its exit status
-    let o = Command::new("script")
-        .args(["-qfec", &line, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // on a terminal: kiln's stdout is `script`'s pty
+    let o = super::terminal::at_terminal(&env, &["export", "idle"], "");
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(
