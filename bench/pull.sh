@@ -26,40 +26,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The image, as an OCI layout: each layer one tar of half random, half
-# text-like data (so gzip has something to do), gzip -1.
+. bench/oci-image.sh
 oci=$work/oci
-mkdir -p "$oci/blobs/sha256" "$work/gen"
-per_layer=$((size_mib * 1024 * 1024 / layers))
-layer_descs=() diff_ids=()
-for i in $(seq 1 $layers); do
-    d=$work/gen/$i
-    mkdir -p "$d/layer$i"
-    head -c $((per_layer / 2)) /dev/urandom > "$d/layer$i/random"
-    head -c $((per_layer / 4)) /dev/urandom | base64 | head -c $((per_layer / 2)) > "$d/layer$i/text"
-    tar -C "$d" -cf "$d.tar" "layer$i"
-    diff_ids+=("\"sha256:$(sha256sum "$d.tar" | cut -d' ' -f1)\"")
-    gzip -1 -c "$d.tar" > "$d.tar.gz"
-    hex=$(sha256sum "$d.tar.gz" | cut -d' ' -f1)
-    mv "$d.tar.gz" "$oci/blobs/sha256/$hex"
-    size=$(stat -c %s "$oci/blobs/sha256/$hex")
-    layer_descs+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$hex\",\"size\":$size}")
-    rm -rf "$d" "$d.tar"
-done
-join() { local IFS=,; echo "$*"; }
-config="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[$(join "${diff_ids[@]}")]}}"
-printf '%s' "$config" > "$work/config.json"
-chex=$(sha256sum "$work/config.json" | cut -d' ' -f1)
-mv "$work/config.json" "$oci/blobs/sha256/$chex"
-manifest="{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:$chex\",\"size\":${#config}},\"layers\":[$(join "${layer_descs[@]}")]}"
-printf '%s' "$manifest" > "$work/manifest.json"
-mhex=$(sha256sum "$work/manifest.json" | cut -d' ' -f1)
-msize=$(stat -c %s "$work/manifest.json")
-mv "$work/manifest.json" "$oci/blobs/sha256/$mhex"
-echo '{"imageLayoutVersion":"1.0.0"}' > "$oci/oci-layout"
-echo "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$mhex\",\"size\":$msize,\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}" > "$oci/index.json"
-bytes=$(du -cb "$oci"/blobs/sha256/* | tail -1 | cut -f1)
-echo "image: $layers layers, $(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1e6 }') MB of gzip blobs"
+make_oci_image "$oci" "$layers" "$size_mib" "$work"
 
 mkdir -p "$reg"
 addr=$(testdata/scripts/registry.sh start "$reg")
