@@ -493,7 +493,10 @@ fn user_workdir_env_flags() {
     assert_eq!(sh(&["-w", "/made/by/kiln"], "pwd"), "/made/by/kiln\n");
     // As runc makes it: root's and 0755, parents too, whoever runs in it.
     assert_eq!(
-        sh(&["-u", "kiln", "-w", "/made/by"], "stat -c '%a %u' /made/by /made"),
+        sh(
+            &["-u", "kiln", "-w", "/made/by"],
+            "stat -c '%a %u' /made/by /made"
+        ),
         "755 0\n755 0\n"
     );
     let env_file = tempfile::NamedTempFile::new().unwrap();
