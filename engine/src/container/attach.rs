@@ -1,7 +1,9 @@
 //! Joining a running container's stdio through its monitor (`attach`,
-//! `start -a`). The runtime's client relays this process's own stdin,
-//! stdout and stderr; the detach keys leave the container running.
+//! `start -a`): from this process's terminal, or from any streams (the
+//! API's hijacked connection). The detach keys leave the container
+//! running.
 
+use std::io::{Read, Write};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -61,23 +63,51 @@ impl Engine {
         }
         attach_to(&c, opts)
     }
+
+    /// `attach` with the container's stdin read from `input` and its
+    /// output written to `out` and `err`, this process's terminal left
+    /// alone.
+    pub fn attach_streams(
+        &self,
+        key: &str,
+        opts: &AttachOptions,
+        input: Option<Box<dyn Read + Send>>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<AttachEnd, Error> {
+        let c = self.container(key)?;
+        if !c.state.status.is_live() {
+            return Err(Error::AttachStopped);
+        }
+        let input = input.filter(|_| opts.stdin && c.record.open_stdin);
+        let end = attach::attach_streams(&c.dir, &relay_options(&c, opts), input, out, err)?;
+        Ok(ended(&c, end))
+    }
 }
 
-/// Attached until the container's run ends or the detach keys are typed.
-pub fn attach_to(c: &Container, opts: &AttachOptions) -> Result<AttachEnd, Error> {
-    let relay = Options {
+fn relay_options(c: &Container, opts: &AttachOptions) -> Options {
+    Options {
         stdin: opts.stdin && c.record.open_stdin,
         detach_keys: opts.detach_keys.0.clone(),
         from_start: opts.from_start,
         tty: c.record.tty,
-    };
-    Ok(match attach::attach(&c.dir, &relay)? {
+    }
+}
+
+fn ended(c: &Container, end: End) -> AttachEnd {
+    match end {
         End::Detached => AttachEnd::Detached,
         // The relay closes as the run ends; the state follows a moment later.
         End::Closed => {
             AttachEnd::Exited(lifecycle::wait_stopped(&c.dir, EXIT_WAIT).map_or(0, |s| s.exit_code))
         }
-    })
+    }
+}
+
+/// Attached until the container's run ends or the detach keys are typed.
+pub fn attach_to(c: &Container, opts: &AttachOptions) -> Result<AttachEnd, Error> {
+    let end = attach::attach(&c.dir, &relay_options(c, opts))?;
+    Ok(ended(c, end))
 }
 
 #[cfg(test)]
@@ -97,6 +127,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let err = Engine::new(root.path())
             .attach("nope", &AttachOptions::default())
+            .unwrap_err();
+        assert!(matches!(err, Error::State(_)), "{err:?}");
+        let (mut out, mut errs) = (Vec::new(), Vec::new());
+        let err = Engine::new(root.path())
+            .attach_streams("nope", &AttachOptions::default(), None, &mut out, &mut errs)
             .unwrap_err();
         assert!(matches!(err, Error::State(_)), "{err:?}");
     }

@@ -305,40 +305,87 @@ pub fn parse_keys(text: &str) -> Result<Vec<u8>, Error> {
         .collect()
 }
 
-/// Joins the container whose directory is `dir` until it ends or the
-/// detach keys are typed.
+/// Joins the container whose directory is `dir` from this process's
+/// terminal until it ends or the detach keys are typed: stdin (raw under
+/// `-t`, with the window size following this terminal's), stdout, stderr.
 pub fn attach(dir: &Path, opts: &Options) -> Result<End, Error> {
-    let mut sock = UnixStream::connect(dir.join(SOCKET))?;
-    sock.write_all(&[if opts.from_start { FROM_START } else { LIVE }])?;
+    let client = Connection::connect(dir, opts.from_start)?;
     let stdin = io::stdin();
     let _raw = if opts.tty && opts.stdin {
         RawMode::enter(stdin.as_fd())
     } else {
         None
     };
-    let writer: Writer = Arc::new(Mutex::new(sock.try_clone()?));
     if opts.tty {
         // Before the stdin thread starts, so it inherits the blocked mask.
-        watch_size(&writer);
+        watch_size(&client.writer);
     }
-    let detached = Arc::new(AtomicBool::new(false));
-    if opts.stdin {
-        let writer = writer.clone();
-        let keys = opts.detach_keys.clone();
-        let flag = detached.clone();
-        std::thread::spawn(move || forward_stdin(writer, &keys, &flag));
-    }
-    copy_frames(&mut sock)?;
-    Ok(if detached.load(Ordering::SeqCst) {
-        End::Detached
-    } else {
-        End::Closed
-    })
+    let input = opts
+        .stdin
+        .then(|| Box::new(io::stdin()) as Box<dyn Read + Send>);
+    client.relay(
+        input,
+        &opts.detach_keys,
+        &mut io::stdout(),
+        &mut io::stderr(),
+    )
 }
 
-/// Frames to this process's stdout and stderr until the socket closes.
-fn copy_frames(sock: &mut UnixStream) -> io::Result<()> {
-    let (mut out, mut err) = (io::stdout(), io::stderr());
+/// Joins the container from any streams (an API connection): `input` is
+/// forwarded as its stdin (watched for the detach keys), its output goes
+/// to `out` and `err` until it ends or the keys are seen.
+pub fn attach_streams(
+    dir: &Path,
+    opts: &Options,
+    input: Option<Box<dyn Read + Send>>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<End, Error> {
+    let client = Connection::connect(dir, opts.from_start)?;
+    client.relay(input, &opts.detach_keys, out, err)
+}
+
+/// A connection to the monitor's attach socket.
+struct Connection {
+    sock: UnixStream,
+    writer: Writer,
+}
+
+impl Connection {
+    fn connect(dir: &Path, from_start: bool) -> Result<Connection, Error> {
+        let mut sock = UnixStream::connect(dir.join(SOCKET))?;
+        sock.write_all(&[if from_start { FROM_START } else { LIVE }])?;
+        let writer = Arc::new(Mutex::new(sock.try_clone()?));
+        Ok(Connection { sock, writer })
+    }
+
+    /// Forwards `input` on a thread of its own and copies the output
+    /// until the socket closes.
+    fn relay(
+        mut self,
+        input: Option<Box<dyn Read + Send>>,
+        keys: &[u8],
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<End, Error> {
+        let detached = Arc::new(AtomicBool::new(false));
+        if let Some(input) = input {
+            let writer = self.writer.clone();
+            let keys = keys.to_vec();
+            let flag = detached.clone();
+            std::thread::spawn(move || forward_input(input, writer, &keys, &flag));
+        }
+        copy_frames(&mut self.sock, out, err)?;
+        Ok(if detached.load(Ordering::SeqCst) {
+            End::Detached
+        } else {
+            End::Closed
+        })
+    }
+}
+
+/// Frames to `out` and `err` until the socket closes.
+fn copy_frames(sock: &mut UnixStream, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
     loop {
         let mut head = [0u8; 5];
         match sock.read_exact(&mut head) {
@@ -351,13 +398,9 @@ fn copy_frames(sock: &mut UnixStream) -> io::Result<()> {
         let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
         let mut data = vec![0u8; len];
         sock.read_exact(&mut data)?;
-        if head[0] == 2 {
-            err.write_all(&data)?;
-            err.flush()?;
-        } else {
-            out.write_all(&data)?;
-            out.flush()?;
-        }
+        let to: &mut dyn Write = if head[0] == 2 { &mut *err } else { &mut *out };
+        to.write_all(&data)?;
+        to.flush()?;
     }
 }
 
@@ -404,10 +447,14 @@ fn watch_size(writer: &Writer) {
     });
 }
 
-/// Copies stdin to the socket, holding back a partial detach sequence;
-/// the full sequence shuts the socket so [`copy_frames`] returns.
-fn forward_stdin(writer: Writer, keys: &[u8], detached: &AtomicBool) {
-    let mut stdin = io::stdin().lock();
+/// Copies the input to the socket, holding back a partial detach
+/// sequence; the full sequence shuts the socket so [`copy_frames`] returns.
+fn forward_input(
+    mut input: Box<dyn Read + Send>,
+    writer: Writer,
+    keys: &[u8],
+    detached: &AtomicBool,
+) {
     let mut scan = KeyScan::new(keys);
     let mut buf = [0u8; 4096];
     let shutdown = |how| {
@@ -416,7 +463,7 @@ fn forward_stdin(writer: Writer, keys: &[u8], detached: &AtomicBool) {
         }
     };
     loop {
-        let n = match stdin.read(&mut buf) {
+        let n = match input.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -473,6 +520,63 @@ impl<'a> KeyScan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A monitor's side of one client: sends `frames`, then returns the
+    /// mode byte and everything the client sent until it shut its side.
+    fn fake_monitor(dir: &Path, frames: Vec<Vec<u8>>) -> std::thread::JoinHandle<(u8, Vec<u8>)> {
+        let listener = UnixListener::bind(dir.join(SOCKET)).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut mode = [0u8];
+            s.read_exact(&mut mode).unwrap();
+            for f in frames {
+                s.write_all(&f).unwrap();
+            }
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            (mode[0], got)
+        })
+    }
+
+    fn options(stdin: bool) -> Options {
+        Options {
+            stdin,
+            detach_keys: vec![16, 17],
+            from_start: true,
+            tty: false,
+        }
+    }
+
+    #[test]
+    fn streams_get_the_output_and_give_the_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let frames = vec![raw_frame(1, b"out\n"), raw_frame(2, b"err\n")];
+        let monitor = fake_monitor(dir.path(), frames);
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(b"ls\n".to_vec()));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let end = attach_streams(dir.path(), &options(true), Some(input), &mut out, &mut err);
+        assert_eq!(end.unwrap(), End::Closed);
+        assert_eq!(
+            (out.as_slice(), err.as_slice()),
+            (&b"out\n"[..], &b"err\n"[..])
+        );
+        let (mode, sent) = monitor.join().unwrap();
+        assert_eq!(mode, FROM_START);
+        assert_eq!(sent, raw_frame(STDIN, b"ls\n"));
+    }
+
+    #[test]
+    fn streams_detach_at_the_keys_and_hold_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let monitor = fake_monitor(dir.path(), Vec::new());
+        let typed = b"ls\n\x10\x11never sent".to_vec();
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(typed));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let end = attach_streams(dir.path(), &options(true), Some(input), &mut out, &mut err);
+        assert_eq!(end.unwrap(), End::Detached);
+        let (_, sent) = monitor.join().unwrap();
+        assert_eq!(sent, raw_frame(STDIN, b"ls\n"));
+    }
 
     #[test]
     fn detach_keys_parse_like_docker() {
