@@ -51,6 +51,8 @@ pub trait Syscalls {
     fn kind(&self, path: &Path) -> Option<Kind>;
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
     fn sethostname(&self, name: &str) -> io::Result<()>;
+    /// The working directory, which relative mount options resolve from.
+    fn chdir(&self, dir: &Path) -> io::Result<()>;
     /// Reads a small kernel file such as `/proc/self/mountinfo`.
     fn read_to_string(&self, path: &Path) -> io::Result<String>;
     /// Namespaces are per thread: `CLONE_NEWNET` moves only the caller.
@@ -179,6 +181,10 @@ impl Syscalls for Real {
         nix::unistd::sethostname(name).map_err(errno)
     }
 
+    fn chdir(&self, dir: &Path) -> io::Result<()> {
+        nix::unistd::chdir(dir).map_err(errno)
+    }
+
     fn read_to_string(&self, path: &Path) -> io::Result<String> {
         // /proc files report size 0, on which std reads 32 bytes, then 64,
         // … one syscall each: start with room for a whole mountinfo.
@@ -262,6 +268,7 @@ pub enum Call {
     Symlink(PathBuf, PathBuf),
     WriteFile(PathBuf, Vec<u8>),
     Sethostname(String),
+    Chdir(PathBuf),
     Unshare(CloneFlags),
     Setns(CloneFlags),
     Fsopen(String),
@@ -411,6 +418,10 @@ impl Syscalls for Recording {
 
     fn sethostname(&self, name: &str) -> io::Result<()> {
         self.push(Call::Sethostname(name.to_string()))
+    }
+
+    fn chdir(&self, dir: &Path) -> io::Result<()> {
+        self.push(Call::Chdir(dir.to_path_buf()))
     }
 
     fn read_to_string(&self, path: &Path) -> io::Result<String> {

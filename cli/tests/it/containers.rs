@@ -16,6 +16,7 @@ mod events;
 mod export;
 mod lifecycle;
 mod links;
+mod many_layers;
 mod network;
 mod prune;
 mod terminal;

@@ -11,7 +11,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -138,12 +138,19 @@ fn mount_overlay<S: Syscalls>(
     upper: &Path,
     work: &Path,
 ) -> Result<OwnedFd, Error> {
+    let layers: Vec<CString> = crate::process::rootfs::distinct_lowers(lowers)
+        .into_iter()
+        .map(|l| option_path(l))
+        .collect::<Result<_, _>>()?;
+    if layers.is_empty() {
+        return Err(Error::NoLayers);
+    }
     let options = [
-        ("lowerdir", lowerdir(lowers)?),
         ("upperdir", option_path(upper)?),
         ("workdir", option_path(work)?),
     ];
     let fs = sys.fsopen("overlay").map_err(failed("fsopen"))?;
+    add_layers(sys, fs.as_fd(), &layers, lowers)?;
     for (key, value) in &options {
         sys.fsconfig_string(fs.as_fd(), key, value)
             .map_err(failed(key))?;
@@ -151,6 +158,30 @@ fn mount_overlay<S: Syscalls>(
     sys.fsconfig_create(fs.as_fd())
         .map_err(failed("creating the overlay"))?;
     sys.fsmount(fs.as_fd()).map_err(failed("fsmount"))
+}
+
+/// The layers, top first, one `lowerdir+` each (Linux 6.8): fsconfig
+/// takes at most 256 bytes of a value, so a joined `lowerdir` holds only a
+/// handful of store paths. A kernel that knows no `lowerdir+` refuses the
+/// first one, and gets the joined list as before.
+fn add_layers<S: Syscalls>(
+    sys: &S,
+    fs: BorrowedFd,
+    layers: &[CString],
+    lowers: &[PathBuf],
+) -> Result<(), Error> {
+    for (i, layer) in layers.iter().enumerate() {
+        match sys.fsconfig_string(fs, "lowerdir+", layer) {
+            Ok(()) => {}
+            Err(e) if i == 0 && e.raw_os_error() == Some(libc::EINVAL) => {
+                return sys
+                    .fsconfig_string(fs, "lowerdir", &lowerdir(lowers)?)
+                    .map_err(failed("lowerdir"));
+            }
+            Err(e) => return Err(failed("lowerdir+")(e)),
+        }
+    }
+    Ok(())
 }
 
 fn failed(step: &'static str) -> impl FnOnce(io::Error) -> Error {
@@ -214,12 +245,30 @@ mod tests {
             sys.calls(),
             [
                 Call::Fsopen("overlay".into()),
-                option("lowerdir", "/s/2:/s/1"),
+                option("lowerdir+", "/s/2"),
+                option("lowerdir+", "/s/1"),
                 option("upperdir", "/c/upper"),
                 option("workdir", "/c/work"),
                 Call::FsconfigCreate,
                 Call::Fsmount,
             ]
+        );
+    }
+
+    #[test]
+    fn a_kernel_without_lowerdir_plus_gets_the_joined_list() {
+        let sys = Recording::new().failing(1, libc::EINVAL);
+        let lowers = [PathBuf::from("/s/2"), PathBuf::from("/s/1")];
+        mount_overlay(&sys, &lowers, Path::new("/c/upper"), Path::new("/c/work")).unwrap();
+        let calls = sys.calls();
+        assert_eq!(calls[1], Call::Fsconfig("lowerdir+".into(), "/s/2".into()));
+        assert_eq!(
+            calls[2],
+            Call::Fsconfig("lowerdir".into(), "/s/2:/s/1".into())
+        );
+        assert_eq!(
+            calls[3],
+            Call::Fsconfig("upperdir".into(), "/c/upper".into())
         );
     }
 

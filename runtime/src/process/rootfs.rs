@@ -211,6 +211,35 @@ pub fn distinct_lowers(lowers: &[PathBuf]) -> Vec<&PathBuf> {
     lowers.iter().filter(|l| seen.insert(*l)).collect()
 }
 
+/// mount(2) reads one page of options (and `,volatile` may follow).
+const OPTIONS_MAX: usize = 4095 - ",volatile".len();
+
+/// The layers for `lowerdir=`, top first. A list too long for one page
+/// (about 80 store paths) names them relative to the directory that holds
+/// them all, the store's `snapshots/`, made the working directory for the
+/// mount (as Docker's overlay2 names its short links): about 150 fit.
+fn lower_option<S: Syscalls>(sys: &S, lowers: &[&PathBuf], rest: usize) -> Result<String> {
+    let absolute: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
+    let absolute = absolute.join(":");
+    let parent = lowers.first().and_then(|l| l.parent());
+    let shared = parent.filter(|p| lowers.iter().all(|l| l.parent() == Some(*p)));
+    let Some(parent) = shared.filter(|_| "lowerdir=".len() + absolute.len() + rest > OPTIONS_MAX)
+    else {
+        return Ok(absolute);
+    };
+    sys.chdir(parent).map_err(|source| Error::Fs {
+        op: "entering",
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let names: Vec<String> = lowers
+        .iter()
+        .filter_map(|l| l.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    Ok(names.join(":"))
+}
+
 fn mount_rootfs<S: Syscalls>(sys: &S, rootfs: &Rootfs, target: &Path) -> Result<()> {
     match rootfs {
         Rootfs::Dir(dir) => {
@@ -226,16 +255,9 @@ fn mount_rootfs<S: Syscalls>(sys: &S, rootfs: &Rootfs, target: &Path) -> Result<
             if lowers.is_empty() {
                 return Err(Error::NoLowers);
             }
-            let lower: Vec<String> = distinct_lowers(lowers)
-                .iter()
-                .map(|l| l.display().to_string())
-                .collect();
-            let data = format!(
-                "lowerdir={},upperdir={},workdir={}",
-                lower.join(":"),
-                upper.display(),
-                work.display()
-            );
+            let rest = format!(",upperdir={},workdir={}", upper.display(), work.display());
+            let lower = lower_option(sys, &distinct_lowers(lowers), rest.len())?;
+            let data = format!("lowerdir={lower}{rest}");
             let source = Some(Path::new("overlay"));
             let overlay = |data: &str| {
                 mount(
@@ -618,6 +640,41 @@ mod tests {
             ..Config::default()
         };
         config.to_spec("t").unwrap()
+    }
+
+    #[test]
+    fn a_lower_list_beyond_a_page_is_named_from_the_snapshots_dir() {
+        let sys = host();
+        let dir = "/var/lib/kiln/snapshots";
+        let lowers: Vec<PathBuf> = (0..120).map(|i| format!("{dir}/{i:0>25}").into()).collect();
+        let rootfs = Rootfs::Overlay {
+            lowers,
+            upper: "/c/upper".into(),
+            work: "/c/work".into(),
+            volatile: true,
+        };
+        let spec = spec(false);
+        let etc = EtcFiles::default();
+        prepare(&sys, &layout_with(&spec, &rootfs, &etc)).unwrap();
+        let calls = sys.calls();
+        let entered = calls.iter().position(|c| *c == Call::Chdir(dir.into()));
+        let overlay = calls
+            .iter()
+            .position(|c| matches!(c, Call::Mount { fstype: Some(t), .. } if t == "overlay"));
+        assert!(entered.unwrap() < overlay.unwrap(), "{calls:?}");
+        let Call::Mount {
+            data: Some(data), ..
+        } = &calls[overlay.unwrap()]
+        else {
+            unreachable!()
+        };
+        assert!(data.len() < 4096, "{} bytes", data.len());
+        let first = format!("lowerdir={:0>25}:{:0>25}:", 0, 1);
+        assert!(data.starts_with(&first), "{data}");
+        assert!(
+            data.ends_with(",upperdir=/c/upper,workdir=/c/work,volatile"),
+            "{data}"
+        );
     }
 
     #[test]
