@@ -66,6 +66,8 @@ pub enum Error {
     Loop(PathBuf),
     #[error("an overlay rootfs needs at least one lower directory")]
     NoLowers,
+    #[error("{0} layers are more than one overlay mount takes here (Docker's limit is 125)")]
+    TooDeep(usize),
     #[error("{0}")]
     Cgroup(String),
 }
@@ -237,7 +239,11 @@ fn lower_option<S: Syscalls>(sys: &S, lowers: &[&PathBuf], rest: usize) -> Resul
         .filter_map(|l| l.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .collect();
-    Ok(names.join(":"))
+    let names = names.join(":");
+    if "lowerdir=".len() + names.len() + rest > OPTIONS_MAX {
+        return Err(Error::TooDeep(lowers.len()));
+    }
+    Ok(names)
 }
 
 fn mount_rootfs<S: Syscalls>(sys: &S, rootfs: &Rootfs, target: &Path) -> Result<()> {
@@ -675,6 +681,24 @@ mod tests {
             data.ends_with(",upperdir=/c/upper,workdir=/c/work,volatile"),
             "{data}"
         );
+    }
+
+    #[test]
+    fn a_lower_list_beyond_a_page_even_relative_is_refused_by_count() {
+        let sys = host();
+        let lowers: Vec<PathBuf> = (0..300)
+            .map(|i| format!("/var/lib/kiln/snapshots/{i:0>25}").into())
+            .collect();
+        let rootfs = Rootfs::Overlay {
+            lowers,
+            upper: "/c/upper".into(),
+            work: "/c/work".into(),
+            volatile: false,
+        };
+        let spec = spec(false);
+        let etc = EtcFiles::default();
+        let err = prepare(&sys, &layout_with(&spec, &rootfs, &etc)).unwrap_err();
+        assert!(matches!(err, Error::TooDeep(300)), "{err}");
     }
 
     #[test]
