@@ -52,11 +52,18 @@ impl Wanted {
 /// `kiln run`: before `run` only `--root`, `--config` (with values) and
 /// `--debug`, so that no other command's flag (`--help`) is involved.
 pub fn after_run(args: &[OsString]) -> Option<&[OsString]> {
+    let i = command_at(args)?;
+    (args[i] == "run").then(|| &args[i + 1..])
+}
+
+/// Where the command word is in `args` (without argv[0]) when only global
+/// flags come before it.
+pub fn command_at(args: &[OsString]) -> Option<usize> {
     let mut i = 0;
     while let Some(arg) = args.get(i).and_then(|a| a.to_str()) {
         match arg {
-            "run" => return Some(&args[i + 1..]),
             "--debug" => i += 1,
+            a if a.starts_with("--debug=") => i += 1,
             a if GLOBAL_VALUED.contains(&a) => i += 2,
             a if GLOBAL_VALUED
                 .iter()
@@ -64,7 +71,8 @@ pub fn after_run(args: &[OsString]) -> Option<&[OsString]> {
             {
                 i += 1
             }
-            _ => return None,
+            a if a.starts_with('-') => return None,
+            _ => return Some(i),
         }
     }
     None
@@ -96,11 +104,17 @@ fn guess(run_args: &[OsString]) -> Option<Wanted> {
     // Up to the image: what follows is the container's command line.
     while let Some(arg) = args.next() {
         let arg = arg?;
+        // `--tty=false`, `-d=true`: a switch given its value.
+        let (arg, on) = match arg.split_once('=') {
+            Some((flag, value)) if is_switch(flag) => (flag, value != "false" && value != "0"),
+            _ => (arg, true),
+        };
         match arg {
             "--" => break,
-            "--tty" => wanted.tty = true,
-            "--interactive" => wanted.interactive = true,
-            "--detach" | "--runtime" | "--help" => return None,
+            "--tty" => wanted.tty = on,
+            "--interactive" => wanted.interactive = on,
+            "--detach" if on => return None,
+            "--runtime" | "--help" => return None,
             a if a.starts_with("--runtime=") => return None,
             a if a.starts_with("--") => {
                 if !RUN_SWITCHES.contains(&a) && !a.contains('=') {
@@ -116,16 +130,31 @@ fn guess(run_args: &[OsString]) -> Option<Wanted> {
                     }
                     continue;
                 }
-                if letters.contains('d') {
+                if letters.contains('d') && on {
                     return None;
                 }
-                wanted.tty |= letters.contains('t');
-                wanted.interactive |= letters.contains('i');
+                if letters.contains('t') {
+                    wanted.tty = on;
+                }
+                if letters.contains('i') {
+                    wanted.interactive = on;
+                }
             }
             _ => break,
         }
     }
     Some(wanted)
+}
+
+/// Whether `flag` (`--rm`, `-it`) is one or more of `run`'s switches.
+fn is_switch(flag: &str) -> bool {
+    match flag.strip_prefix('-') {
+        Some(long) if long.starts_with('-') => RUN_SWITCHES.contains(&flag),
+        Some(letters) => {
+            !letters.is_empty() && letters.chars().all(|c| RUN_SHORT_SWITCHES.contains(c))
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +185,14 @@ mod tests {
     }
 
     #[test]
+    fn switches_given_a_value_count_as_that_value() {
+        assert_eq!(guessed("run --tty=true -i=false img"), w(true, false));
+        assert_eq!(guessed("run -it --tty=false img"), w(false, true));
+        assert_eq!(guessed("run -d=false --rm=true img"), w(false, false));
+        assert_eq!(guessed("run -e=X --interactive=1 img"), w(false, true));
+    }
+
+    #[test]
     fn the_command_after_the_image_is_not_read() {
         assert_eq!(guessed("run img ls -lt"), w(false, false));
         assert_eq!(guessed("run -e X img sh -c -t"), w(false, false));
@@ -172,6 +209,8 @@ mod tests {
         assert_eq!(guessed("run --runtime crun img"), None);
         assert_eq!(guessed("run --runtime=runc img"), None);
         assert_eq!(guessed("run --help"), None);
+        assert_eq!(guessed("run -d=true img"), None);
+        assert_eq!(guessed("run --detach=1 img"), None);
         assert_eq!(guessed(""), None);
     }
 }

@@ -7,8 +7,10 @@ mod config;
 mod early_helper;
 mod error_text;
 mod globals;
+mod management;
 mod progress;
 mod table;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -87,15 +89,21 @@ fn main() -> ExitCode {
     if let Some(code) = kiln_runtime::helper::maybe_run() {
         return code;
     }
-    let args: Vec<_> = std::env::args_os().collect();
+    let args = management::plain(std::env::args_os().collect());
     if let Some(run_args) = early_helper::after_run(&args[1..]) {
         // A foreground `run` starts its init helper now, to overlap parsing.
         early_helper::start(run_args);
-        let cli = RunCli::parse_from(&args);
+        let cli: RunCli = match usage::parse(&args) {
+            Ok(cli) => cli,
+            Err(code) => return code,
+        };
         let RunOnly::Run(run) = cli.command;
         return render(cmd::container::run(run, &cli.globals));
     }
-    let cli = Cli::parse_from(&args);
+    let cli: Cli = match usage::parse(&args) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let result = match cli.command {
         Command::Build(args) => cmd::build::run(args, &cli.globals),
         Command::Check(args) => cmd::check::run(args, &cli.globals),

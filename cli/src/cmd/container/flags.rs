@@ -128,12 +128,10 @@ pub struct RunArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
-    /// IMAGE [COMMAND [ARG...]], or COMMAND [ARG...] with --rootfs
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "IMAGE|CMD"
-    )]
+    /// IMAGE [COMMAND [ARG...]], or COMMAND [ARG...] with --rootfs. Once
+    /// the image is read the rest is the command's, flags and all; a flag
+    /// before it is run's, and an unknown one is refused.
+    #[arg(trailing_var_arg = true, value_name = "IMAGE|CMD")]
     args: Vec<String>,
 }
 
