@@ -7,6 +7,7 @@ mod build_history;
 mod build_network;
 mod buildkit_surface;
 mod cache;
+mod cache_mounts;
 mod check;
 mod containers;
 mod containment;

@@ -72,6 +72,30 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cache mount {id:?}")]
+    Mount {
+        id: String,
+        #[source]
+        source: Box<crate::ops::mounts::MountError>,
+    },
+    #[error("cache mount {id:?}: measuring its content")]
+    MountRead {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cache mount {id:?}: packing its content")]
+    Pack {
+        id: String,
+        #[source]
+        source: kiln_cache::layer::diff::DiffError,
+    },
+    #[error("cache mount {id:?}")]
+    Restore {
+        id: String,
+        #[source]
+        source: Box<super::cachemount::RestoreError>,
+    },
     #[error("cache {name}: {problem}")]
     Remote {
         name: String,

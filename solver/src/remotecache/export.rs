@@ -11,7 +11,8 @@ use kiln_cache::{BlobRef, LayerRecord, Store};
 use serde_json::json;
 
 use super::format::{
-    CacheConfig, CacheEntry, CacheLayer, CacheResult, CACHE_CONFIG_MEDIA_TYPE, VERSION,
+    CacheConfig, CacheEntry, CacheLayer, CacheResult, CACHE_CONFIG_MEDIA_TYPE,
+    CACHE_MOUNT_ID_ANNOTATION, CACHE_MOUNT_MEDIA_TYPE, VERSION,
 };
 use super::{CacheError, CacheScope, Mode};
 use crate::dispatch::{Base, StagePlan};
@@ -135,13 +136,24 @@ pub fn manifest(
             "digest": config_ref.digest.to_string(),
             "size": config_ref.size,
         },
-        "layers": layers.iter().map(|l| json!({
-            "mediaType": l.media_type,
-            "digest": l.blob.digest.to_string(),
-            "size": l.blob.size,
-        })).collect::<Vec<_>>(),
+        "layers": layers.iter().map(|l| descriptor(config, l)).collect::<Vec<_>>(),
     });
     let manifest_bytes = kiln_cache::image::json::canonical(&doc).map_err(bad)?;
     let manifest_ref = store.put_blob_bytes(&manifest_bytes)?;
     Ok((config_ref, manifest_ref))
+}
+
+/// A layer's manifest descriptor; a cache mount's names its id.
+fn descriptor(config: &CacheConfig, l: &LayerRecord) -> serde_json::Value {
+    let mut desc = json!({
+        "mediaType": l.media_type,
+        "digest": l.blob.digest.to_string(),
+        "size": l.blob.size,
+    });
+    let digest = l.blob.digest.to_string();
+    let mount = config.cache_mounts.iter().find(|m| m.digest == digest);
+    if let Some(m) = mount.filter(|_| l.media_type == CACHE_MOUNT_MEDIA_TYPE) {
+        desc["annotations"] = json!({ CACHE_MOUNT_ID_ANNOTATION: m.id });
+    }
+    desc
 }

@@ -11,6 +11,10 @@ pub const CACHE_CONFIG_MEDIA_TYPE: &str = "application/vnd.kiln.cache.config.v1+
 /// The image config key that holds an inline cache config.
 pub const INLINE_KEY: &str = "kiln.cache.v1";
 pub const VERSION: u32 = 1;
+/// A cache mount's blob in the cache manifest.
+pub const CACHE_MOUNT_MEDIA_TYPE: &str = "application/vnd.kiln.cachemount.v1.tar+zstd";
+/// The manifest annotation naming a cache mount blob's id.
+pub const CACHE_MOUNT_ID_ANNOTATION: &str = "org.kiln.cachemount.id";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheConfig {
@@ -25,6 +29,21 @@ pub struct CacheConfig {
     /// the same inputs give the same image digest on another machine.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub results: Vec<CacheResult>,
+    /// `RUN --mount=type=cache` contents, one blob per mount id
+    /// (`cache-mounts=true`).
+    #[serde(default, rename = "cacheMounts", skip_serializing_if = "Vec::is_empty")]
+    pub cache_mounts: Vec<CacheMountBlob>,
+}
+
+/// One cache mount's content: a tar (as a layer is written) in zstd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheMountBlob {
+    /// The mount's `id=` (its target when none was given).
+    pub id: String,
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -78,13 +78,23 @@ pub fn load_all(
     let mut out = Vec::new();
     for f in from {
         let v = vertex.fetch_add(1, Ordering::SeqCst) + 1;
-        let (name, loaded) = match f {
-            CacheFrom::Local { src } => (src.display().to_string(), local::open(src)),
-            CacheFrom::Registry { reference } => (
+        let (name, loaded, mounts) = match f {
+            CacheFrom::Local { src, mounts } => {
+                (src.display().to_string(), local::open(src), *mounts)
+            }
+            CacheFrom::Registry { reference, mounts } => (
                 reference.to_string(),
                 registry::open(reference, config, platform),
+                *mounts,
             ),
         };
+        // Without `cache-mounts=true` a cache's mounts are not restored.
+        let loaded = loaded.map(|mut l| {
+            if !mounts {
+                l.config.cache_mounts.clear();
+            }
+            l
+        });
         let started = Instant::now();
         progress.send(Event::Started {
             vertex: v,
@@ -371,10 +381,11 @@ pub fn skip_stages(
         return Ok((plans, deps));
     }
     let run = prepare(scope, &deps, progress, vertex)?;
-    let plans = plans
+    let plans: Vec<Arc<StagePlan>> = plans
         .into_iter()
         .filter(|p| run.contains(&p.index))
         .collect();
+    super::cachemount::restore_all(scope.store, scope.imported, &plans, progress)?;
     let deps = deps
         .into_iter()
         .filter(|(i, _)| run.contains(i))

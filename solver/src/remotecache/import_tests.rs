@@ -11,7 +11,7 @@ use super::*;
 use crate::dispatch::walk_tests::{dispatch_all, empty_context};
 use crate::dispatch::Dispatched;
 use crate::plan::Plan;
-use crate::remotecache::format::{CacheResult, VERSION};
+use crate::remotecache::format::{CacheMountBlob, CacheResult, CACHE_MOUNT_MEDIA_TYPE, VERSION};
 use crate::variables::{BuildArgs, Scope};
 
 /// Blobs nobody may read: steps without layers never open one.
@@ -56,7 +56,7 @@ fn loaded(records: Vec<CacheEntry>, layers: Vec<CacheLayer>) -> Loaded {
             version: VERSION,
             records,
             layers,
-            results: Vec::new(),
+            ..CacheConfig::default()
         },
         source: Box::new(NoBlobs),
     }
@@ -178,6 +178,12 @@ fn a_cache_config_round_trips_through_its_manifest() {
         results: vec![CacheResult {
             key: "k1".into(),
             created: "2025-01-01T00:00:00Z".into(),
+        }],
+        cache_mounts: vec![CacheMountBlob {
+            id: "apt".into(),
+            media_type: CACHE_MOUNT_MEDIA_TYPE.into(),
+            digest: sha('3'),
+            size: 12,
         }],
     };
     let blob = serde_json::to_vec(&config).unwrap();

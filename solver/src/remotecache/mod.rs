@@ -6,9 +6,12 @@
 //! * `local`: an OCI image layout in a directory (`type=local`).
 //! * `registry`: a manifest in a registry (`type=registry`).
 //! * `inline`: the cache config inside the built image's config.
+//! * `cachemount`: `RUN --mount=type=cache` contents shipped beside the
+//!   records (`cache-mounts=true`), so a fresh runner starts warm.
 //! * `export` / `import`: which records go out; which stages a build with
 //!   imported records still has to run, and fetching the layers it needs.
 
+pub mod cachemount;
 pub mod error;
 pub mod export;
 pub mod format;
@@ -40,19 +43,36 @@ pub enum Mode {
     Max,
 }
 
+/// `cache-mounts=true[,cache-mounts-max=SIZE]` of a `--cache-to`: ship
+/// the build's cache mounts, each at most `max` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MountExport {
+    pub enabled: bool,
+    pub max: Option<u64>,
+}
+
 /// One `--cache-to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheTo {
-    Local { dest: PathBuf, mode: Mode },
-    Registry { reference: Reference, mode: Mode },
+    Local {
+        dest: PathBuf,
+        mode: Mode,
+        mounts: MountExport,
+    },
+    Registry {
+        reference: Reference,
+        mode: Mode,
+        mounts: MountExport,
+    },
     Inline,
 }
 
-/// One `--cache-from`.
+/// One `--cache-from`; `mounts`: `cache-mounts=true`, restore the cache
+/// mounts it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheFrom {
-    Local { src: PathBuf },
-    Registry { reference: Reference },
+    Local { src: PathBuf, mounts: bool },
+    Registry { reference: Reference, mounts: bool },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +87,14 @@ pub enum CacheSpecError {
     Mode { spec: String, mode: String },
     #[error("{spec:?}: {message}")]
     Reference { spec: String, message: String },
+    #[error("{spec:?}: cache-mounts must be true or false, not {value:?}")]
+    Bool { spec: String, value: String },
+    #[error("{spec:?}: cache-mounts-max")]
+    Size {
+        spec: String,
+        #[source]
+        source: kiln_cache::units::UnitsError,
+    },
 }
 
 struct Spec {
@@ -137,6 +165,30 @@ impl Spec {
         })
     }
 
+    fn mounts(&self) -> Result<bool, CacheSpecError> {
+        match self.get("cache-mounts") {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(CacheSpecError::Bool {
+                spec: self.text.clone(),
+                value: other.to_string(),
+            }),
+        }
+    }
+
+    fn mount_export(&self) -> Result<MountExport, CacheSpecError> {
+        let max = self.get("cache-mounts-max").map(|v| {
+            kiln_cache::units::parse_ram_bytes(v).map_err(|source| CacheSpecError::Size {
+                spec: self.text.clone(),
+                source,
+            })
+        });
+        Ok(MountExport {
+            enabled: self.mounts()?,
+            max: max.transpose()?,
+        })
+    }
+
     fn unknown_type(&self, kind: &str) -> CacheSpecError {
         CacheSpecError::Type {
             spec: self.text.clone(),
@@ -152,10 +204,12 @@ impl CacheTo {
             "local" => Ok(CacheTo::Local {
                 dest: PathBuf::from(spec.need("dest")?),
                 mode: spec.mode()?,
+                mounts: spec.mount_export()?,
             }),
             "registry" => Ok(CacheTo::Registry {
                 reference: spec.reference()?,
                 mode: spec.mode()?,
+                mounts: spec.mount_export()?,
             }),
             "inline" => Ok(CacheTo::Inline),
             other => Err(spec.unknown_type(other)),
@@ -169,9 +223,11 @@ impl CacheFrom {
         match spec.kind()? {
             "local" => Ok(CacheFrom::Local {
                 src: PathBuf::from(spec.need("src")?),
+                mounts: spec.mounts()?,
             }),
             "registry" => Ok(CacheFrom::Registry {
                 reference: spec.reference()?,
+                mounts: spec.mounts()?,
             }),
             other => Err(spec.unknown_type(other)),
         }
@@ -257,10 +313,16 @@ pub fn export_all(
     vertex: &AtomicUsize,
 ) -> Result<(), BuildError> {
     for to in target.cache_to {
-        let (name, mode) = match to {
+        let (name, mode, mounts) = match to {
             CacheTo::Inline => continue,
-            CacheTo::Local { dest, mode } => (dest.display().to_string(), *mode),
-            CacheTo::Registry { reference, mode } => (reference.to_string(), *mode),
+            CacheTo::Local {
+                dest, mode, mounts, ..
+            } => (dest.display().to_string(), *mode, *mounts),
+            CacheTo::Registry {
+                reference,
+                mode,
+                mounts,
+            } => (reference.to_string(), *mode, *mounts),
         };
         let v = vertex.fetch_add(1, Ordering::SeqCst) + 1;
         let started = Instant::now();
@@ -268,7 +330,7 @@ pub fn export_all(
             vertex: v,
             name: format!("exporting cache to {name}"),
         });
-        if let Err(e) = export_one(scope, target, to, mode, progress, v) {
+        if let Err(e) = export_one(scope, target, to, (mode, mounts), progress, v) {
             progress.send(Event::Failed {
                 vertex: v,
                 message: error::with_causes(&e),
@@ -289,20 +351,30 @@ fn export_one(
     scope: &CacheScope<'_>,
     target: &ExportTarget<'_>,
     to: &CacheTo,
-    mode: Mode,
+    (mode, mounts): (Mode, MountExport),
     progress: &Progress,
     vertex: usize,
 ) -> Result<(), BuildError> {
     let store = scope.store;
     let (mut config, layers) = export::collect(scope, mode, target.created)?;
-    let shipped = export::ship_layers(store, &mut config, &layers)?;
+    let mut shipped = export::ship_layers(store, &mut config, &layers)?;
+    let layer_count = shipped.len();
+    if mounts.enabled {
+        shipped.extend(cachemount::pack_all(
+            scope,
+            &mut config,
+            mounts.max,
+            progress,
+        )?);
+    }
     let (config_ref, manifest_ref) = export::manifest(store, &config, &shipped)?;
     progress.send(Event::Log {
         vertex,
         line: format!(
-            "{} records, {} layers, manifest {}",
+            "{} records, {} layers, {} cache mounts, manifest {}",
             config.records.len(),
-            shipped.len(),
+            layer_count,
+            config.cache_mounts.len(),
             manifest_ref.digest
         ),
     });
@@ -338,11 +410,36 @@ mod tests {
             CacheTo::parse("type=local,dest=/tmp/c,mode=max").unwrap(),
             CacheTo::Local {
                 dest: "/tmp/c".into(),
-                mode: Mode::Max
+                mode: Mode::Max,
+                mounts: MountExport::default(),
             }
         );
+        let CacheTo::Local { mounts, .. } =
+            CacheTo::parse("type=local,dest=/c,cache-mounts=true,cache-mounts-max=1g").unwrap()
+        else {
+            panic!("local");
+        };
+        assert_eq!(
+            mounts,
+            MountExport {
+                enabled: true,
+                max: Some(1 << 30)
+            }
+        );
+        assert!(matches!(
+            CacheFrom::parse("type=local,src=/c,cache-mounts=true").unwrap(),
+            CacheFrom::Local { mounts: true, .. }
+        ));
+        assert!(matches!(
+            CacheTo::parse("type=local,dest=/c,cache-mounts=yes"),
+            Err(CacheSpecError::Bool { .. })
+        ));
+        assert!(matches!(
+            CacheTo::parse("type=local,dest=/c,cache-mounts-max=lots"),
+            Err(CacheSpecError::Size { .. })
+        ));
         assert_eq!(CacheTo::parse("type=inline").unwrap(), CacheTo::Inline);
-        let CacheFrom::Registry { reference } =
+        let CacheFrom::Registry { reference, .. } =
             CacheFrom::parse("127.0.0.1:5000/app:cache").unwrap()
         else {
             panic!("short form is a registry ref");

@@ -14,7 +14,7 @@ use std::fs::{self, File, TryLockError};
 use std::os::unix::fs::{lchown, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use kiln_cache::{Ingredient, NewRecord, NewSnapshot, RecordKind};
+use kiln_cache::{Ingredient, NewRecord, NewSnapshot, RecordKind, SnapshotId, StagingDir, Store};
 use kiln_parser::ast::CacheSharing;
 
 use crate::dispatch::{MountFrom, RunMount};
@@ -27,8 +27,8 @@ pub fn record_key(id: &str) -> String {
     format!("exec.cachemount:{id}")
 }
 
-fn lock_file(env: &MountEnv<'_>, id: &str) -> Result<File, MountError> {
-    let dir = env.store.root().join("builds").join("cache-mounts");
+fn lock_file(store: &Store, id: &str) -> Result<File, MountError> {
+    let dir = store.root().join("builds").join("cache-mounts");
     fs::create_dir_all(&dir).map_err(io(dir.display()))?;
     let path = dir.join(format!("{}.lock", blake3::hash(id.as_bytes()).to_hex()));
     File::options()
@@ -49,7 +49,7 @@ pub fn acquire(
     let RunMount::Cache { id, sharing, .. } = m else {
         return Err(MountError::NoStage);
     };
-    let lock = lock_file(env, id)?;
+    let lock = lock_file(env.store, id)?;
     match sharing {
         CacheSharing::Private => match lock.try_lock() {
             Ok(()) => {}
@@ -98,7 +98,17 @@ fn find_or_create(env: &MountEnv<'_>, m: &RunMount) -> Result<PathBuf, MountErro
     }
     let staging = env.store.new_snapshot_staging()?;
     fresh(env, m, staging.path())?;
-    let snapshot = env.store.commit_snapshot(
+    commit_new(env.store, id, target, staging)
+}
+
+/// `staging` becomes cache mount `id`'s directory, recorded under its key.
+fn commit_new(
+    store: &Store,
+    id: &str,
+    target: &str,
+    staging: StagingDir,
+) -> Result<PathBuf, MountError> {
+    let snapshot = store.commit_snapshot(
         staging,
         NewSnapshot {
             diff_id: None,
@@ -106,19 +116,77 @@ fn find_or_create(env: &MountEnv<'_>, m: &RunMount) -> Result<PathBuf, MountErro
             created_by: format!("cache mount {id}"),
         },
     )?;
-    let rec = env.store.add_record(NewRecord {
-        cache_key: Some(key),
+    let rec = store.add_record(NewRecord {
+        cache_key: Some(record_key(id)),
         parent: None,
         snapshot: Some(snapshot.clone()),
         ingredients: vec![Ingredient {
             name: "cache-mount-id".into(),
-            value: id.clone(),
+            value: id.to_string(),
         }],
         description: format!("cache mount {target} (id={id})"),
         kind: RecordKind::CacheMount,
     })?;
-    env.store.use_record(&rec.id)?;
-    Ok(env.store.snapshot_path(&snapshot))
+    store.use_record(&rec.id)?;
+    Ok(store.snapshot_path(&snapshot))
+}
+
+/// The directory of cache mount `id` when the store has one with content.
+pub fn existing(store: &Store, id: &str) -> Result<Option<(PathBuf, SnapshotId)>, MountError> {
+    let Some(rec) = store.record_by_key(&record_key(id))? else {
+        return Ok(None);
+    };
+    let Some(s) = rec.snapshot else {
+        return Ok(None);
+    };
+    let path = store.snapshot_path(&s);
+    let empty = fs::read_dir(&path).map_or(true, |mut d| d.next().is_none());
+    Ok((!empty).then_some((path, s)))
+}
+
+/// Seeds cache mount `m` with `staging` (content restored from a remote
+/// cache) when the store has no directory for its id or an empty one;
+/// one with content is left as it is, never merged into. The root takes
+/// the mount's owner and mode, as a fresh one would. Returns whether the
+/// content went in.
+pub fn seed(store: &Store, m: &RunMount, staging: StagingDir) -> Result<bool, MountError> {
+    let RunMount::Cache {
+        id,
+        target,
+        mode,
+        uid,
+        gid,
+        ..
+    } = m
+    else {
+        return Err(MountError::NoStage);
+    };
+    let lock = lock_file(store, id)?;
+    lock.lock().map_err(io("locking a cache mount"))?;
+    let dir = staging.path().to_path_buf();
+    lchown(&dir, Some(*uid), Some(*gid)).map_err(io(dir.display()))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(*mode)).map_err(io(dir.display()))?;
+    let current = store
+        .record_by_key(&record_key(id))?
+        .and_then(|r| r.snapshot)
+        .map(|s| store.snapshot_path(&s))
+        .filter(|p| p.is_dir());
+    let Some(path) = current else {
+        commit_new(store, id, target, staging)?;
+        return Ok(true);
+    };
+    if fs::read_dir(&path)
+        .map_err(io(path.display()))?
+        .next()
+        .is_some()
+    {
+        return Ok(false);
+    }
+    for e in fs::read_dir(&dir).map_err(io(dir.display()))? {
+        let e = e.map_err(io(dir.display()))?;
+        fs::rename(e.path(), path.join(e.file_name())).map_err(io(path.display()))?;
+    }
+    Ok(true)
 }
 
 /// A new cache directory at `dir`: `from`'s content when given, then the
