@@ -144,11 +144,11 @@ mod tests {
             flags("--rm=false img"),
             (false, false, false, vec!["img".into()])
         );
-        assert_eq!(flags("--rm=true -t=1 img").1, true);
-        assert_eq!(flags("-i=false --tty=True img").0, false);
+        assert!(flags("--rm=true -t=1 img").1);
+        assert!(!flags("-i=false --tty=True img").0);
         assert_eq!(flags("-it img"), (true, true, false, vec!["img".into()]));
         assert_eq!(flags("--rm img ls -la").3, ["img", "ls", "-la"]);
-        assert_eq!(flags("img").2, false);
+        assert!(!flags("img").2);
         assert!(parsed("--rm=maybe img").is_err());
     }
 

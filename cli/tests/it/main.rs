@@ -14,6 +14,7 @@ mod containment;
 mod context;
 mod crash;
 mod debug_ast;
+mod docker_cli;
 mod expand;
 mod hostile_input;
 mod image;

@@ -4,11 +4,15 @@
 //! seen by no other process), and under a volume's destination, that
 //! volume's.
 
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use kiln_runtime::container::copy::{Entry, Found};
 use kiln_runtime::container::state::{Container, Status};
 use kiln_runtime::container::{copy, filesystem};
+use nix::sys::stat::FileStat;
+use tar::EntryType;
 
 use crate::{Engine, Error};
 
@@ -27,6 +31,89 @@ impl Engine {
         let c = self.container(key)?;
         let (root, inside) = open(&c, inside, true)?;
         Ok(copy::copy_in(root.as_fd(), host, &inside)?)
+    }
+}
+
+impl Engine {
+    /// Writes `inside` (a path in the container) to `out` as a tar, its
+    /// entries named from its own name down (`dir/file`), as `docker cp
+    /// CONTAINER:PATH -` does.
+    pub fn copy_out_tar(&self, key: &str, inside: &str, out: impl Write) -> Result<(), Error> {
+        let c = self.container(key)?;
+        let (root, inside) = open(&c, inside, false)?;
+        let mut tar = tar::Builder::new(io::BufWriter::new(out));
+        tar.follow_symlinks(false);
+        copy::walk(root.as_fd(), &inside, &mut |rel, st, found| {
+            append(&mut tar, rel, st, found)
+        })?;
+        let finished = tar.into_inner().and_then(|mut out| out.flush());
+        Ok(finished.map_err(stream_error(&inside))?)
+    }
+
+    /// Extracts the tar `input` into `dir`, a directory in the container.
+    /// The tar is untrusted: no entry lands outside `dir` (see
+    /// [`copy::create_under`]).
+    pub fn copy_in_tar(&self, key: &str, dir: &str, input: impl Read) -> Result<(), Error> {
+        let c = self.container(key)?;
+        let (root, dir) = open(&c, dir, true)?;
+        let mut archive = tar::Archive::new(input);
+        for entry in archive.entries().map_err(stream_error(&dir))? {
+            let mut entry = entry.map_err(stream_error(&dir))?;
+            let rel = entry.path().map_err(stream_error(&dir))?.into_owned();
+            let header = entry.header();
+            let mode = header.mode().map_err(stream_error(&rel))?;
+            let kind = header.entry_type();
+            let link = entry.link_name().map_err(stream_error(&rel))?;
+            let link = link.map(|l| l.into_owned()).unwrap_or_default();
+            let made = match kind {
+                EntryType::Directory => Entry::Dir,
+                EntryType::Regular | EntryType::Continuous => Entry::File(&mut entry),
+                EntryType::Symlink => Entry::Symlink(&link),
+                EntryType::Link => Entry::Link(&link),
+                // devices and fifos are not copied, as `cp` from a path
+                _ => continue,
+            };
+            copy::create_under(root.as_fd(), &dir, &rel, mode, made)?;
+        }
+        Ok(())
+    }
+}
+
+/// One walked entry as a tar entry.
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    rel: &Path,
+    st: &FileStat,
+    found: Found,
+) -> io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(st.st_mode & 0o7777);
+    header.set_uid(st.st_uid.into());
+    header.set_gid(st.st_gid.into());
+    header.set_mtime(st.st_mtime.max(0) as u64);
+    header.set_size(0);
+    match found {
+        Found::Dir => {
+            header.set_entry_type(EntryType::Directory);
+            tar.append_data(&mut header, rel, io::empty())
+        }
+        Found::File(file) => {
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(st.st_size as u64);
+            // a file that grows meanwhile is cut at the size it was stated at
+            tar.append_data(&mut header, rel, file.take(st.st_size as u64))
+        }
+        Found::Symlink(target) => {
+            header.set_entry_type(EntryType::Symlink);
+            tar.append_link(&mut header, rel, target)
+        }
+    }
+}
+
+fn stream_error(path: &Path) -> impl FnOnce(io::Error) -> copy::Error + '_ {
+    move |source| copy::Error::Io {
+        path: path.display().to_string(),
+        source,
     }
 }
 

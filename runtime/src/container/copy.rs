@@ -19,6 +19,10 @@ use std::path::Path;
 use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, mkdirat, Mode};
 
+mod stream;
+
+pub use stream::{create_under, walk, Entry, Found};
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
@@ -27,6 +31,8 @@ pub enum Error {
     Symlink(String),
     #[error("could not find the file {0} in the container")]
     NotFound(String),
+    #[error("{0}: refusing an entry outside the destination directory")]
+    Outside(String),
 }
 
 type Result<T> = std::result::Result<T, Error>;
@@ -124,19 +130,23 @@ fn out_entry(dir: BorrowedFd, name: &OsStr, target: &Path) -> Result<()> {
 
 fn copy_dir_out(dir: BorrowedFd, target: &Path) -> Result<()> {
     std::fs::create_dir_all(target).map_err(ioerr(target))?;
-    let dup = dir.try_clone_to_owned().map_err(ioerr(target))?;
-    let mut listing = nix::dir::Dir::from_fd(dup).map_err(err(target))?;
-    let names: Vec<Vec<u8>> = listing
-        .iter()
-        .flatten()
-        .map(|e| e.file_name().to_bytes().to_vec())
-        .filter(|n| n != b"." && n != b"..")
-        .collect();
-    for n in names {
+    for n in list(dir, target)? {
         let name = OsStr::from_bytes(&n);
         out_entry(dir, name, &target.join(name))?;
     }
     Ok(())
+}
+
+/// The names in `dir`, without `.` and `..`.
+fn list(dir: BorrowedFd, shown: &Path) -> Result<Vec<Vec<u8>>> {
+    let dup = dir.try_clone_to_owned().map_err(ioerr(shown))?;
+    let mut listing = nix::dir::Dir::from_fd(dup).map_err(err(shown))?;
+    Ok(listing
+        .iter()
+        .flatten()
+        .map(|e| e.file_name().to_bytes().to_vec())
+        .filter(|n| n != b"." && n != b"..")
+        .collect())
 }
 
 /// Copies the host path `src` to `dst` inside the container: into `dst`
