@@ -10,7 +10,7 @@ use kiln_cache::compression::{Compression, Encoder};
 use kiln_cache::Digest;
 use serde_json::{json, Value};
 
-use super::support::{kiln_with_busybox, privileged, Kiln};
+use super::support::{kiln_with_busybox, privileged, Kiln, Registry};
 
 const MEDIA_TYPE: &str = "application/vnd.kiln.cachemount.v1.tar+zstd";
 
@@ -98,6 +98,23 @@ fn a_cache_mount_travels_to_a_fresh_root() {
     build(&b, ctx.path(), &["--no-cache", "--cache-from", &src]);
     assert_eq!(cat(&b, "/seen"), "WARM");
     assert_eq!(cat(&b, "/owner"), "1000 700");
+}
+
+#[test]
+fn a_cache_mount_travels_through_a_registry() {
+    if !privileged() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let cache_ref = format!("{}/app:buildcache", reg.addr);
+    let ctx = context(1000);
+    let a = kiln_with_busybox();
+    let to = format!("type=registry,ref={cache_ref},cache-mounts=true");
+    build(&a, ctx.path(), &["--cache-to", &to]);
+    let b = kiln_with_busybox();
+    let from = format!("type=registry,ref={cache_ref},cache-mounts=true");
+    build(&b, ctx.path(), &["--no-cache", "--cache-from", &from]);
+    assert_eq!(cat(&b, "/seen"), "WARM");
 }
 
 #[test]

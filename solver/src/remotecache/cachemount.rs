@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kiln_cache::compression::{default_threads, Compression};
+use kiln_cache::digesting::DigestingReader;
 use kiln_cache::layer::diff::{diff, DiffOptions};
 use kiln_cache::units::human_size;
 use kiln_cache::{Digest, LayerRecord, Store};
@@ -160,8 +161,10 @@ pub fn restore_all(
     Ok(())
 }
 
-/// One cache mount's blob fetched (digest verified), unpacked by the safe
-/// layer reader, and seeded.
+/// One cache mount's blob read from its cache, unpacked by the safe layer
+/// reader into a staging directory as it streams in (a store copy of the
+/// blob would be written only to be read once), and seeded once the
+/// bytes are known to be the ones the cache named.
 fn restore(
     store: &Store,
     mount: &RunMount,
@@ -173,18 +176,14 @@ fn restore(
         source: Box::new(source),
     };
     let digest = Digest::parse(&blob.digest).map_err(|e| err(e.into()))?;
-    if !store.has_blob(&digest).map_err(|e| err(e.into()))? {
-        let mut writer = store.blob_writer().map_err(|e| err(e.into()))?;
-        let mut body = source.open(&digest, blob.size)?;
-        io::copy(&mut body, &mut writer).map_err(|e| err(e.into()))?;
-        writer.commit(Some(&digest)).map_err(|e| err(e.into()))?;
-    }
     let staging = store.new_snapshot_staging().map_err(|e| err(e.into()))?;
-    let input = BufReader::with_capacity(
-        1 << 20,
-        store.open_blob(&digest).map_err(|e| err(e.into()))?,
-    );
-    kiln_cache::layer::apply::apply(input, staging.path()).map_err(|e| err(e.into()))?;
+    let body = BufReader::with_capacity(1 << 20, source.open(&digest, blob.size)?);
+    let mut body = DigestingReader::new(body);
+    kiln_cache::layer::apply::apply(&mut body, staging.path()).map_err(|e| err(e.into()))?;
+    let (read, _) = body.drain().map_err(|e| err(e.into()))?;
+    if read != digest {
+        return Err(err(RestoreError::BlobDigest(read)));
+    }
     cache::seed(store, mount, staging).map_err(|e| err(e.into()))?;
     Ok(())
 }
@@ -194,6 +193,8 @@ fn restore(
 pub enum RestoreError {
     #[error(transparent)]
     Digest(#[from] kiln_cache::DigestError),
+    #[error("the blob read is {0}, not the digest the cache names")]
+    BlobDigest(Digest),
     #[error(transparent)]
     Store(#[from] kiln_cache::StoreError),
     #[error(transparent)]

@@ -141,3 +141,19 @@ fn a_cache_mount_round_trips_and_never_replaces_local_content() {
     assert_eq!(fs::read(dir.join("pkgs/a.deb")).unwrap(), b"local");
     assert!(!dir.join("b").exists());
 }
+
+#[test]
+fn a_cache_mount_blob_that_is_not_the_one_named_is_not_seeded() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let (_, mut listed) = blob_of(&tar_with("a", tar::EntryType::Regular, "", b"ok"));
+    let (other, _) = blob_of(&tar_with("b", tar::EntryType::Regular, "", b"ok"));
+    listed.size = other.len() as u64;
+    let e = restore(&store, &mount("x"), &listed, &OneBlob(other)).unwrap_err();
+    assert!(
+        matches!(&e, CacheError::Restore { source, .. }
+            if matches!(**source, RestoreError::BlobDigest(_))),
+        "{e:?}"
+    );
+    assert!(cache::existing(&store, "x").unwrap().is_none());
+}
