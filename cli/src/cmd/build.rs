@@ -87,10 +87,10 @@ pub struct Args {
     /// Always ask the registry for newer versions of base images
     #[arg(long)]
     pull: bool,
-    /// Cache export: type=local,dest=DIR | type=registry,ref=REF | type=inline [,mode=min|max]
+    /// Cache export: type=local,dest=DIR | type=registry,ref=REF | type=inline [,mode=min|max] [,cache-mounts=true[,cache-mounts-max=SIZE]]
     #[arg(long = "cache-to", value_name = "SPEC")]
     cache_to: Vec<String>,
-    /// Cache import: type=local,src=DIR | type=registry,ref=REF
+    /// Cache import: type=local,src=DIR | type=registry,ref=REF [,cache-mounts=true]
     #[arg(long = "cache-from", value_name = "SPEC")]
     cache_from: Vec<String>,
     /// Target platform: the host's, or another one through binfmt_misc emulation (qemu-user-static)

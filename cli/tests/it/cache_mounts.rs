@@ -187,8 +187,11 @@ fn header(name: &str, kind: u8, link: &str, size: usize) -> [u8; BLOCK] {
     h
 }
 
-/// A zstd tar of (name, kind, link, data) entries.
-fn hostile_blob(entries: &[(&str, u8, &str, &[u8])]) -> Vec<u8> {
+/// A tar entry: name, type flag, link target, data.
+type Entry<'a> = (&'a str, u8, &'a str, &'a [u8]);
+
+/// A zstd tar of `entries`.
+fn hostile_blob(entries: &[Entry<'_>]) -> Vec<u8> {
     let mut tar = Vec::new();
     for (name, kind, link, data) in entries {
         tar.extend_from_slice(&header(name, *kind, link, data.len()));
@@ -239,7 +242,7 @@ fn cache_mount_blob_escaping_the_mount_is_refused() {
     let host = Path::new("/tmp").join(&marker);
     let climb = format!("{}tmp/{marker}", "../".repeat(24));
     let through = format!("l/{marker}");
-    let attacks: [(&[(&str, u8, &str, &[u8])], &str); 2] = [
+    let attacks: [(&[Entry<'_>], &str); 2] = [
         (&[(&climb, b'0', "", b"pwned")], "escapes the snapshot"),
         (
             &[("l", b'2', "/tmp", b""), (&through, b'0', "", b"pwned")],
