@@ -95,7 +95,10 @@ fn a_cache_mount_travels_to_a_fresh_root() {
     // --no-cache: the RUN itself must run, and finds the mount warm.
     let b = kiln_with_busybox();
     let src = from(cache.path(), ",cache-mounts=true");
-    build(&b, ctx.path(), &["--no-cache", "--cache-from", &src]);
+    let out = build(&b, ctx.path(), &["--no-cache", "--cache-from", &src]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("importing cache mounts"), "{log}");
+    assert!(log.contains(" x restored ("), "{log}");
     assert_eq!(cat(&b, "/seen"), "WARM");
     assert_eq!(cat(&b, "/owner"), "1000 700");
 }

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufReader};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use kiln_cache::compression::{default_threads, Compression};
 use kiln_cache::digesting::DigestingReader;
@@ -28,7 +30,7 @@ use super::import::{BlobSource, Loaded};
 use super::{CacheError, CacheScope};
 use crate::dispatch::{Op, RunMount, StagePlan};
 use crate::ops::mounts::cache;
-use crate::progress::Progress;
+use crate::progress::{Event, Progress};
 use crate::BuildError;
 
 /// The cache mounts the steps of `plans` use, by id: the first use of
@@ -92,6 +94,9 @@ pub fn pack_all(
             ));
             continue;
         }
+        // A `locked` or `private` user writing it now would make the tar
+        // fail (a file changing size): wait for it, as another reader would.
+        let _lock = cache::lock_shared(store, id).map_err(mount_err)?;
         let (blob, diff_id) = pack(store, id, &dir)?;
         config.cache_mounts.push(CacheMountBlob {
             id: id.to_string(),
@@ -134,7 +139,9 @@ pub fn restore_all(
     caches: &[Loaded],
     plans: &[Arc<StagePlan>],
     progress: &Progress,
+    vertex: &AtomicUsize,
 ) -> Result<(), BuildError> {
+    let mut shown: Option<(usize, Instant)> = None;
     for (id, mount) in mounts_in(plans.iter().map(Arc::as_ref)) {
         let found = caches.iter().find_map(|c| {
             let blob = c.config.cache_mounts.iter().find(|b| b.id == id)?;
@@ -150,13 +157,31 @@ pub fn restore_all(
         if present.is_some() {
             continue;
         }
-        if let Err(e) = restore(store, mount, blob, source) {
-            progress.warn(format!(
+        let (v, _) = *shown.get_or_insert_with(|| {
+            let v = vertex.fetch_add(1, Ordering::SeqCst) + 1;
+            progress.send(Event::Started {
+                vertex: v,
+                name: "importing cache mounts".into(),
+            });
+            (v, Instant::now())
+        });
+        match restore(store, mount, blob, source) {
+            Ok(()) => progress.send(Event::Log {
+                vertex: v,
+                line: format!("{id} restored ({})", human_size(blob.size)),
+            }),
+            Err(e) => progress.warn(format!(
                 "not restoring from {}: {}",
                 source.describe(),
                 with_causes(&e)
-            ));
+            )),
         }
+    }
+    if let Some((v, started)) = shown {
+        progress.send(Event::Done {
+            vertex: v,
+            elapsed: started.elapsed(),
+        });
     }
     Ok(())
 }

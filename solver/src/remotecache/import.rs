@@ -385,7 +385,7 @@ pub fn skip_stages(
         .into_iter()
         .filter(|p| run.contains(&p.index))
         .collect();
-    super::cachemount::restore_all(scope.store, scope.imported, &plans, progress)?;
+    super::cachemount::restore_all(scope.store, scope.imported, &plans, progress, vertex)?;
     let deps = deps
         .into_iter()
         .filter(|(i, _)| run.contains(i))

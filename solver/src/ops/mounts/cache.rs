@@ -131,6 +131,14 @@ fn commit_new(
     Ok(store.snapshot_path(&snapshot))
 }
 
+/// A shared hold on cache mount `id`, for reading it whole while no
+/// `locked` or `private` step writes it.
+pub fn lock_shared(store: &Store, id: &str) -> Result<File, MountError> {
+    let lock = lock_file(store, id)?;
+    lock.lock_shared().map_err(io("locking a cache mount"))?;
+    Ok(lock)
+}
+
 /// The directory of cache mount `id` when the store has one with content.
 pub fn existing(store: &Store, id: &str) -> Result<Option<(PathBuf, SnapshotId)>, MountError> {
     let Some(rec) = store.record_by_key(&record_key(id))? else {
