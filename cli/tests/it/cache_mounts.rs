@@ -101,6 +101,15 @@ fn a_cache_mount_travels_to_a_fresh_root() {
     assert!(log.contains(" x restored ("), "{log}");
     assert_eq!(cat(&b, "/seen"), "WARM");
     assert_eq!(cat(&b, "/owner"), "1000 700");
+
+    // The restored mount is an ordinary cache mount: prune sees it.
+    let pruned = b
+        .cmd(["cache", "prune", "-f", "--filter", "type=cache-mount"])
+        .output()
+        .unwrap();
+    assert!(pruned.status.success());
+    build(&b, ctx.path(), &["--no-cache"]);
+    assert_eq!(cat(&b, "/seen"), "COLD");
 }
 
 #[test]
