@@ -17,6 +17,16 @@ fn stderr(out: &Output) -> String {
 
 /// Imports busybox as `name` with `ENV V=version` into `kiln`'s store and
 /// pushes it: each version is a different image in the registry.
+/// A registry holding `<registry>/busybox` (version 1), a Docker config
+/// dir, and that name.
+fn published() -> (Registry, tempfile::TempDir, String) {
+    let reg = Registry::start(None);
+    let cfg = tempfile::tempdir().unwrap();
+    let name = format!("{}/busybox", reg.addr);
+    publish(&Kiln::new(), cfg.path(), &name, "1");
+    (reg, cfg, name)
+}
+
 fn publish(kiln: &Kiln, cfg: &Path, name: &str, version: &str) {
     let env = format!("ENV V={version}");
     let tar = busybox_tar().to_str().unwrap();
@@ -56,10 +66,7 @@ fn run_of_a_missing_image_pulls_it_then_runs_it() {
     if !privileged() {
         return;
     }
-    let reg = Registry::start(None);
-    let cfg = tempfile::tempdir().unwrap();
-    let name = format!("{}/busybox", reg.addr);
-    publish(&Kiln::new(), cfg.path(), &name, "1");
+    let (_reg, cfg, name) = published();
 
     let b = Kiln::new();
     let out = kiln_ok(
@@ -102,10 +109,7 @@ fn pull_never_refuses_a_missing_image_as_before() {
     if !privileged() {
         return;
     }
-    let reg = Registry::start(None);
-    let cfg = tempfile::tempdir().unwrap();
-    let name = format!("{}/busybox", reg.addr);
-    publish(&Kiln::new(), cfg.path(), &name, "1");
+    let (_reg, cfg, name) = published();
 
     let b = Kiln::new();
     for cmd in ["run", "create"] {
