@@ -124,8 +124,7 @@ pub fn start(req: Request) -> Result<Running, Error> {
 }
 
 /// Called with the container's first process's pid (as the host sees it)
-/// once its namespaces exist, while it builds its filesystem; the command
-/// runs after the gate returns.
+/// after setup, before the command runs: its namespaces are the container's.
 pub type Gate<'a> = &'a mut dyn FnMut(u32) -> Result<(), String>;
 
 /// [`start`], running `gate` before the container's command starts: the

@@ -295,12 +295,6 @@ fn setup_and_exec(
     if flags.contains(CloneFlags::CLONE_NEWNET) {
         namespaces::loopback_up().map_err(setup("network"))?;
     }
-    // The caller wires the network (slirp4netns's start is the slow part)
-    // while this process builds the filesystem; the command waits for its
-    // word (`await_go`).
-    if annotated(spec, GATE_ANNOTATION) {
-        protocol::send(sock, &Message::Gate, None).map_err(setup("gate"))?;
-    }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let layout = Layout {
         staging: &config.staging,
@@ -357,7 +351,12 @@ fn setup_and_exec(
 }
 
 /// Holds the command until the caller has wired the network namespace.
+/// The gate opens only once the filesystem is built: wiring it while this
+/// process still built it (to overlap slirp4netns's start) lost races
+/// under load, a setup failure here taking the namespace, and so the
+/// network, with it and being reported as slirp4netns's.
 fn await_go(sock: BorrowedFd) -> Result<(), Failure> {
+    protocol::send(sock, &Message::Gate, None).map_err(setup("gate"))?;
     match protocol::recv(sock) {
         Ok(Some((Message::Go, _))) => Ok(()),
         Ok(_) => Err(Failure::Setup(

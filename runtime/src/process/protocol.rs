@@ -75,9 +75,8 @@ pub enum Message {
     Pty,
     /// Setup is done; the command is about to be executed.
     Started,
-    /// The container's namespaces exist; it builds its filesystem while
-    /// the caller wires its network namespace, and waits for
-    /// [`Message::Go`] before its command runs.
+    /// The container waits for [`Message::Go`] before its command runs, so
+    /// the caller can wire its network namespace first.
     Gate,
     /// Answer to [`Message::Gate`].
     Go,
