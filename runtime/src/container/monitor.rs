@@ -64,11 +64,16 @@ pub fn spawn(dir: &Path) -> Result<(), Error> {
     if std::env::var_os("PATH").is_none() {
         cmd.env("PATH", crate::process::exec::DEFAULT_PATH);
     }
-    // SAFETY: setsid and dup2 only, both async-signal-safe.
+    // SAFETY: setsid, fcntl and dup2 only, all async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
-            if libc::dup2(raw, READY_FD) < 0 {
+            // dup2 onto itself would keep the fd close-on-exec.
+            let kept = match raw == READY_FD {
+                true => libc::fcntl(raw, libc::F_SETFD, 0),
+                false => libc::dup2(raw, READY_FD),
+            };
+            if kept < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

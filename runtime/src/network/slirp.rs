@@ -56,15 +56,9 @@ pub fn start(pid: u32, host_loopback: bool) -> io::Result<Option<Slirp>> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: dup2 only; the fds are open in the parent until spawn returns.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(rw, 3) < 0 || libc::dup2(er, 4) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // SAFETY: fcntl, dup2 and close only; the fds are open in the parent
+    // until spawn returns.
+    unsafe { cmd.pre_exec(move || onto_3_and_4(rw, er)) };
     let child = cmd.spawn()?;
     drop((ready_w, exit_r));
     let mut slirp = Slirp {
@@ -76,6 +70,24 @@ pub fn start(pid: u32, host_loopback: bool) -> io::Result<Option<Slirp>> {
         Err(io::Error::other(format!("slirp4netns exited: {s}")))
     })?;
     Ok(Some(slirp))
+}
+
+/// In the child before exec: `ready` becomes fd 3 and `exit` fd 4, both
+/// kept across the exec. Each is first copied above them: a pipe end that
+/// already is fd 3 or 4 (the lowest free numbers, in a process that just
+/// closed others) would be overwritten by the other's dup2, or stay
+/// close-on-exec, as dup2 onto itself changes nothing; slirp4netns then
+/// found no ready fd and the network "failed to configure".
+fn onto_3_and_4(ready: i32, exit: i32) -> io::Result<()> {
+    // SAFETY: descriptor calls only, async-signal-safe.
+    unsafe {
+        let r = libc::fcntl(ready, libc::F_DUPFD_CLOEXEC, 10);
+        let e = libc::fcntl(exit, libc::F_DUPFD_CLOEXEC, 10);
+        if r < 0 || e < 0 || libc::dup2(r, 3) < 0 || libc::dup2(e, 4) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// [`start`] where outbound traffic is promised (`private`, and RUN steps
@@ -145,6 +157,52 @@ impl Drop for Slirp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `sh` with the ready pipe's write end put on fd `at.0` and the
+    /// exit pipe's read end on `at.1` (close-on-exec, as pipe2 makes them)
+    /// before `onto_3_and_4` moves them: sh must find them on 3 and 4.
+    fn handed_over(at: (i32, i32)) {
+        use std::io::Write;
+        let flags = nix::fcntl::OFlag::O_CLOEXEC;
+        let (ready_r, ready_w) = nix::unistd::pipe2(flags).unwrap();
+        let (exit_r, exit_w) = nix::unistd::pipe2(flags).unwrap();
+        let (rw, er) = (ready_w.as_raw_fd(), exit_r.as_raw_fd());
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo ready >&3; exec 3>&-; exec cat <&4"])
+            .stdout(Stdio::piped());
+        // SAFETY: descriptor calls only, in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = libc::fcntl(rw, libc::F_DUPFD_CLOEXEC, 20);
+                let e = libc::fcntl(er, libc::F_DUPFD_CLOEXEC, 20);
+                if libc::dup3(r, at.0, libc::O_CLOEXEC) < 0
+                    || libc::dup3(e, at.1, libc::O_CLOEXEC) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                onto_3_and_4(at.0, at.1)
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        drop((ready_w, exit_r));
+        let mut ready = String::new();
+        std::fs::File::from(ready_r)
+            .read_to_string(&mut ready)
+            .unwrap();
+        assert_eq!(ready, "ready\n", "ready fd at {at:?}");
+        let mut exit = std::fs::File::from(exit_w);
+        exit.write_all(b"bye").unwrap();
+        drop(exit);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.stdout, b"bye", "exit fd at {at:?}");
+    }
+
+    #[test]
+    fn pipe_ends_already_on_3_or_4_still_reach_them() {
+        handed_over((3, 4));
+        handed_over((4, 3));
+        handed_over((7, 8));
+    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
