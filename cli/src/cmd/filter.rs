@@ -61,10 +61,12 @@ pub fn split(arg: &str) -> Result<(&str, &str), Error> {
 pub fn parse_time(text: &str, now: SystemTime) -> Result<SystemTime, Error> {
     let bad = || Error::Until(text.into());
     if let Ok(secs) = text.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
-        }
-        return Err(bad());
+        // A finite but huge number overflows `Duration` or `SystemTime`:
+        // an invalid time, as a negative or infinite one is.
+        return Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| SystemTime::UNIX_EPOCH.checked_add(d))
+            .ok_or_else(bad);
     }
     if let Ok(d) = kiln_cache::units::parse_go_duration(text) {
         return now.checked_sub(d).ok_or_else(bad);
