@@ -204,7 +204,18 @@ fn image_selected(store: &Store, e: &ImageEntry, filters: &Filters) -> bool {
         .as_deref()
         .and_then(created_time)
         .or(Some(e.image.added));
-    let labels: BTreeMap<String, String> = store
+    // An `until` alone needs no labels: the config is read only for a
+    // label filter, not once per stored image.
+    let labels = if filters.has_labels() {
+        config_labels(store, e)
+    } else {
+        BTreeMap::new()
+    };
+    filters.matches(created, &labels)
+}
+
+fn config_labels(store: &Store, e: &ImageEntry) -> BTreeMap<String, String> {
+    store
         .image_config(&e.image)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -212,6 +223,5 @@ fn image_selected(store: &Store, e: &ImageEntry, filters: &Filters) -> bool {
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
-        .collect();
-    filters.matches(created, &labels)
+        .collect()
 }
