@@ -101,13 +101,7 @@ fn out_entry(dir: BorrowedFd, name: &OsStr, target: &Path) -> Result<()> {
         return symlink(link, target).map_err(ioerr(target));
     }
     if kind == libc::S_IFDIR {
-        let sub = openat(
-            dir,
-            name,
-            OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(err(shown))?;
+        let sub = open_dir(dir, name).map_err(err(shown))?;
         return copy_dir_out(sub.as_fd(), target);
     }
     if kind != libc::S_IFREG {
@@ -173,36 +167,42 @@ fn in_entry(dir: BorrowedFd, src: &Path, name: &OsStr) -> Result<()> {
         return nix::unistd::symlinkat(&link, dir, name).map_err(err(shown));
     }
     if meta.is_dir() {
-        match mkdirat(dir, name, Mode::from_bits_truncate(meta.mode() & 0o7777)) {
-            Ok(()) | Err(nix::Error::EEXIST) => {}
-            Err(e) => return Err(err(shown)(e)),
-        }
-        let sub = openat(
-            dir,
-            name,
-            OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(err(shown))?;
+        make_dir(dir, name, Mode::from_bits_truncate(meta.mode() & 0o7777)).map_err(err(shown))?;
+        let sub = open_dir(dir, name).map_err(err(shown))?;
         for entry in std::fs::read_dir(src).map_err(ioerr(src))? {
             let entry = entry.map_err(ioerr(src))?;
             in_entry(sub.as_fd(), &entry.path(), &entry.file_name())?;
         }
         return Ok(());
     }
-    let flags =
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(
-        dir,
-        name,
-        flags,
-        Mode::from_bits_truncate(meta.mode() & 0o7777),
-    )
-    .map_err(err(shown))?;
+    let fd = create_file(dir, name, Mode::from_bits_truncate(meta.mode() & 0o7777))
+        .map_err(err(shown))?;
     let mut to = File::from(fd);
     let mut from = File::open(src).map_err(ioerr(src))?;
     io::copy(&mut from, &mut to).map_err(ioerr(src))?;
     Ok(())
+}
+
+/// The directory `name` in `dir`, refusing a link there.
+fn open_dir(dir: BorrowedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    openat(dir, name, flags, Mode::empty())
+}
+
+/// Makes the directory `name` in `dir`, keeping one already there.
+fn make_dir(dir: BorrowedFd, name: &OsStr, mode: Mode) -> nix::Result<()> {
+    match mkdirat(dir, name, mode) {
+        Ok(()) | Err(nix::Error::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates or truncates the file `name` in `dir` for writing, refusing a
+/// link there.
+fn create_file(dir: BorrowedFd, name: &OsStr, mode: Mode) -> nix::Result<OwnedFd> {
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    openat(dir, name, flags, mode)
 }
 
 #[cfg(test)]

@@ -13,10 +13,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
-use nix::sys::stat::{fchmod, fstat, mkdirat, FileStat, Mode};
+use nix::sys::stat::{fchmod, fstat, FileStat, Mode};
 use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
 
-use super::{err, ioerr, list, resolve, split, Error, Result};
+use super::{create_file, err, ioerr, list, make_dir, open_dir, resolve, split, Error, Result};
 
 /// What [`walk`] finds at a path, never following a link.
 pub enum Found {
@@ -117,20 +117,12 @@ pub fn create_under(
     let mode = Mode::from_bits_truncate(mode & 0o7777);
     match entry {
         Entry::Dir => {
-            match mkdirat(parent, *name, mode) {
-                Ok(()) | Err(nix::Error::EEXIST) => {}
-                Err(e) => return Err(err(shown)(e)),
-            }
+            make_dir(parent, name, mode).map_err(err(shown))?;
             let fd = open_dir(parent, name).map_err(err(shown))?;
             fchmod(fd.as_fd(), mode).map_err(err(shown))
         }
         Entry::File(content) => {
-            let flags = OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_TRUNC
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC;
-            let fd = openat(parent, *name, flags, mode).map_err(err(shown))?;
+            let fd = create_file(parent, name, mode).map_err(err(shown))?;
             fchmod(fd.as_fd(), mode).map_err(err(shown))?;
             io::copy(content, &mut File::from(fd)).map_err(ioerr(shown))?;
             Ok(())
@@ -173,10 +165,7 @@ fn confined(rel: &Path) -> Result<Vec<&OsStr>> {
 fn descend(mut dir: OwnedFd, names: &[&OsStr], shown: &Path, make: bool) -> Result<OwnedFd> {
     for name in names {
         if make {
-            match mkdirat(dir.as_fd(), *name, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(nix::Error::EEXIST) => {}
-                Err(e) => return Err(err(shown)(e)),
-            }
+            make_dir(dir.as_fd(), name, Mode::from_bits_truncate(0o755)).map_err(err(shown))?;
         }
         dir = open_dir(dir.as_fd(), name).map_err(|e| match e {
             // O_NOFOLLOW on a link, or O_DIRECTORY on one's target
@@ -185,11 +174,6 @@ fn descend(mut dir: OwnedFd, names: &[&OsStr], shown: &Path, make: bool) -> Resu
         })?;
     }
     Ok(dir)
-}
-
-fn open_dir(dir: BorrowedFd, name: &OsStr) -> nix::Result<OwnedFd> {
-    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-    openat(dir, name, flags, Mode::empty())
 }
 
 /// Removes a file or link at `name` so a link can take its place.
