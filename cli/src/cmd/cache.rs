@@ -106,7 +106,8 @@ impl Command {
     }
 }
 
-fn ago(t: SystemTime) -> String {
+/// `5 minutes ago`; a time not yet come reads as now.
+pub(crate) fn ago(t: SystemTime) -> String {
     let d = SystemTime::now().duration_since(t).unwrap_or_default();
     format!("{} ago", human_duration(d))
 }

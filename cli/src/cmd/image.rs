@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 use kiln_cache::{Digest, Reference};
@@ -416,13 +416,7 @@ fn human_size(bytes: u64) -> String {
 
 /// Docker's `units.HumanDuration` + " ago".
 fn since(t: Option<SystemTime>) -> String {
-    let Some(t) = t else {
-        return "N/A".to_string();
-    };
-    let d = SystemTime::now()
-        .duration_since(t)
-        .unwrap_or(Duration::ZERO);
-    format!("{} ago", kiln_cache::units::human_duration(d))
+    t.map_or_else(|| "N/A".to_string(), super::cache::ago)
 }
 
 #[cfg(test)]

@@ -6,10 +6,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
-use kiln_cache::units::human_duration;
 use kiln_solver::record::{otlp, BuildRecord, RecordStore};
 
 use super::{graph, timeline};
@@ -153,9 +152,7 @@ fn name(r: &BuildRecord) -> String {
 }
 
 fn ago(unix_ns: u64) -> String {
-    let then = UNIX_EPOCH + Duration::from_nanos(unix_ns);
-    let d = SystemTime::now().duration_since(then).unwrap_or_default();
-    format!("{} ago", human_duration(d))
+    crate::cmd::cache::ago(UNIX_EPOCH + Duration::from_nanos(unix_ns))
 }
 
 fn ls(records: &[BuildRecord], format: Format, out: &mut impl Write) -> anyhow::Result<()> {
