@@ -23,7 +23,7 @@ pub(crate) fn touched(json: &[u8], now: SystemTime, uses: u64) -> Option<Vec<u8>
     let n: u64 = serde_json::from_slice(&json[count.clone()]).ok()?;
     let mut edits = [
         (used, serde_json::to_vec(&now).ok()?),
-        (count, (n + uses).to_string().into_bytes()),
+        (count, n.saturating_add(uses).to_string().into_bytes()),
     ];
     edits.sort_by_key(|(r, _)| r.start);
     let mut out = Vec::with_capacity(json.len() + 16);

@@ -181,7 +181,7 @@ impl Store {
             session.fold_usage()?;
         }
         record.last_used = record.last_used.max(now);
-        record.usage_count += 1;
+        record.usage_count = record.usage_count.saturating_add(1);
         Ok(record)
     }
 

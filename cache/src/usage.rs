@@ -73,7 +73,7 @@ impl Pending {
     pub(crate) fn apply(&self, record: &mut CacheRecord) {
         if let Some(uses) = self.0.get(&record.id) {
             record.last_used = record.last_used.max(uses.last);
-            record.usage_count += uses.count;
+            record.usage_count = record.usage_count.saturating_add(uses.count);
         }
     }
 
@@ -90,9 +90,13 @@ fn parse_line(line: &[u8]) -> Option<(String, SystemTime)> {
     let line = std::str::from_utf8(line).ok()?;
     let (id, at) = line.split_once(' ')?;
     let (secs, nanos) = at.split_once('.')?;
-    let at = Duration::new(secs.parse().ok()?, nanos.parse().ok()?);
+    // Checked: a line is any bytes the file holds, and `Duration::new` and
+    // `SystemTime + Duration` panic on overflow.
+    let at = Duration::from_secs(secs.parse().ok()?)
+        .checked_add(Duration::from_nanos(nanos.parse::<u32>().ok()?.into()))?;
+    let at = SystemTime::UNIX_EPOCH.checked_add(at)?;
     let valid = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric());
-    valid.then(|| (id.to_string(), SystemTime::UNIX_EPOCH + at))
+    valid.then(|| (id.to_string(), at))
 }
 
 /// Appends one use of each record at `now`, in one write; returns the
@@ -207,6 +211,28 @@ mod tests {
                 count: 1
             }
         );
+    }
+
+    #[test]
+    fn a_time_out_of_range_is_skipped() {
+        let pending =
+            Pending::parse(b"aa 18446744073709551615.4294967295\nbb 9223372036854775808.0\n");
+        assert!(pending.is_empty(), "{pending:?}");
+        let mut r = CacheRecord {
+            id: "cc".into(),
+            cache_key: None,
+            parent: None,
+            snapshot: None,
+            ingredients: Vec::new(),
+            description: String::new(),
+            created: at(1),
+            last_used: at(1),
+            usage_count: u64::MAX,
+            size: 0,
+            kind: crate::record::RecordKind::Regular,
+        };
+        Pending::parse(b"cc 1.0\n").apply(&mut r);
+        assert_eq!(r.usage_count, u64::MAX);
     }
 
     #[test]
