@@ -158,22 +158,13 @@ pub fn existing(store: &Store, id: &str) -> Result<Option<(PathBuf, SnapshotId)>
 /// the mount's owner and mode, as a fresh one would. Returns whether the
 /// content went in.
 pub fn seed(store: &Store, m: &RunMount, staging: StagingDir) -> Result<bool, MountError> {
-    let RunMount::Cache {
-        id,
-        target,
-        mode,
-        uid,
-        gid,
-        ..
-    } = m
-    else {
+    let RunMount::Cache { id, target, .. } = m else {
         return Err(MountError::NoStage);
     };
     let lock = lock_file(store, id)?;
     lock.lock().map_err(io("locking a cache mount"))?;
     let dir = staging.path().to_path_buf();
-    lchown(&dir, Some(*uid), Some(*gid)).map_err(io(dir.display()))?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(*mode)).map_err(io(dir.display()))?;
+    own_root(m, &dir)?;
     let current = store
         .record_by_key(&record_key(id))?
         .and_then(|r| r.snapshot)
@@ -200,15 +191,7 @@ pub fn seed(store: &Store, m: &RunMount, staging: StagingDir) -> Result<bool, Mo
 /// A new cache directory at `dir`: `from`'s content when given, then the
 /// mount's owner and mode on its root.
 fn fresh(env: &MountEnv<'_>, m: &RunMount, dir: &Path) -> Result<(), MountError> {
-    let RunMount::Cache {
-        from,
-        source,
-        mode,
-        uid,
-        gid,
-        ..
-    } = m
-    else {
+    let RunMount::Cache { from, source, .. } = m else {
         return Err(MountError::NoStage);
     };
     if !matches!(from, MountFrom::Empty | MountFrom::Context) {
@@ -224,6 +207,14 @@ fn fresh(env: &MountEnv<'_>, m: &RunMount, dir: &Path) -> Result<(), MountError>
         }
     }
     fs::create_dir_all(dir).map_err(io(dir.display()))?;
+    own_root(m, dir)
+}
+
+/// Gives `dir`, the root of cache mount `m`, the mount's owner and mode.
+fn own_root(m: &RunMount, dir: &Path) -> Result<(), MountError> {
+    let RunMount::Cache { mode, uid, gid, .. } = m else {
+        return Err(MountError::NoStage);
+    };
     lchown(dir, Some(*uid), Some(*gid)).map_err(io(dir.display()))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(*mode)).map_err(io(dir.display()))
 }
