@@ -50,10 +50,13 @@ impl Command {
                     table.push(vec!["-".into(), mode.into(), mode.into(), String::new()]);
                 }
                 for n in engine.list_networks()? {
+                    // Read back from a file under the store root: an ID
+                    // shorter than 12 (or cut in a character) is shown whole.
+                    let short = n.id.get(..12).unwrap_or(&n.id);
                     match quiet {
-                        true => println!("{}", &n.id[..12]),
+                        true => println!("{short}"),
                         false => table.push(vec![
-                            n.id[..12].to_string(),
+                            short.to_string(),
                             n.name.clone(),
                             "bridge".into(),
                             n.subnet(),
