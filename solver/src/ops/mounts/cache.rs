@@ -86,19 +86,26 @@ fn find_or_create(env: &MountEnv<'_>, m: &RunMount) -> Result<PathBuf, MountErro
     let RunMount::Cache { id, target, .. } = m else {
         return Err(MountError::NoStage);
     };
-    let key = record_key(id);
-    if let Some(rec) = env.store.record_by_key(&key)? {
-        if let Some(s) = rec.snapshot.as_ref() {
-            let path = env.store.snapshot_path(s);
-            if path.is_dir() {
-                env.store.use_record(&rec.id)?;
-                return Ok(path);
-            }
-        }
+    if let Some((rec, _, path)) = current(env.store, id)? {
+        env.store.use_record(&rec)?;
+        return Ok(path);
     }
     let staging = env.store.new_snapshot_staging()?;
     fresh(env, m, staging.path())?;
     commit_new(env.store, id, target, staging)
+}
+
+/// Cache mount `id`'s record ID, snapshot and directory, when the store
+/// has the directory.
+fn current(store: &Store, id: &str) -> Result<Option<(String, SnapshotId, PathBuf)>, MountError> {
+    let Some(rec) = store.record_by_key(&record_key(id))? else {
+        return Ok(None);
+    };
+    let Some(s) = rec.snapshot else {
+        return Ok(None);
+    };
+    let path = store.snapshot_path(&s);
+    Ok(path.is_dir().then_some((rec.id, s, path)))
 }
 
 /// `staging` becomes cache mount `id`'s directory, recorded under its key.
@@ -141,13 +148,9 @@ pub fn lock_shared(store: &Store, id: &str) -> Result<File, MountError> {
 
 /// The directory of cache mount `id` when the store has one with content.
 pub fn existing(store: &Store, id: &str) -> Result<Option<(PathBuf, SnapshotId)>, MountError> {
-    let Some(rec) = store.record_by_key(&record_key(id))? else {
+    let Some((_, s, path)) = current(store, id)? else {
         return Ok(None);
     };
-    let Some(s) = rec.snapshot else {
-        return Ok(None);
-    };
-    let path = store.snapshot_path(&s);
     let empty = fs::read_dir(&path).map_or(true, |mut d| d.next().is_none());
     Ok((!empty).then_some((path, s)))
 }
@@ -165,12 +168,7 @@ pub fn seed(store: &Store, m: &RunMount, staging: StagingDir) -> Result<bool, Mo
     lock.lock().map_err(io("locking a cache mount"))?;
     let dir = staging.path().to_path_buf();
     own_root(m, &dir)?;
-    let current = store
-        .record_by_key(&record_key(id))?
-        .and_then(|r| r.snapshot)
-        .map(|s| store.snapshot_path(&s))
-        .filter(|p| p.is_dir());
-    let Some(path) = current else {
+    let Some((_, _, path)) = current(store, id)? else {
         commit_new(store, id, target, staging)?;
         return Ok(true);
     };
