@@ -10,7 +10,7 @@ use kiln_cache::compression::{Compression, Encoder};
 use kiln_cache::Digest;
 use serde_json::{json, Value};
 
-use super::support::{kiln_with_busybox, privileged, Kiln, Registry};
+use super::support::{kiln_with_busybox, privileged, raw_tar_header, Kiln, Registry, TarMagic};
 
 const MEDIA_TYPE: &str = "application/vnd.kiln.cachemount.v1.tar+zstd";
 
@@ -177,26 +177,15 @@ fn a_cache_mount_over_the_cap_is_skipped_with_a_warning() {
 
 const BLOCK: usize = 512;
 
-/// A ustar header block written byte by byte, as an attacker would.
+/// A GNU tar header block written byte by byte, as an attacker would.
 fn header(name: &str, kind: u8, link: &str, size: usize) -> [u8; BLOCK] {
-    let mut h = [0u8; BLOCK];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-    let mut field = |at: usize, len: usize, value: u64| {
-        let text = format!("{value:0width$o}\0", width = len - 1);
-        h[at..at + len].copy_from_slice(text.as_bytes());
-    };
-    field(100, 8, 0o644);
-    field(108, 8, 0);
-    field(116, 8, 0);
-    field(124, 12, size as u64);
-    field(136, 12, 0);
-    h[156] = kind;
-    h[257..265].copy_from_slice(b"ustar  \0");
-    h[148..156].fill(b' ');
-    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    h
+    raw_tar_header(
+        name.as_bytes(),
+        kind,
+        link.as_bytes(),
+        size as u64,
+        TarMagic::Gnu,
+    )
 }
 
 /// A tar entry: name, type flag, link target, data.

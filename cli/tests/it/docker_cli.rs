@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::support::{kiln_with_busybox, privileged, Kiln};
+use crate::support::{kiln_with_busybox, privileged, raw_tar_header, Kiln, TarMagic};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -130,20 +130,13 @@ fn cp_streams_a_directory_out_and_in_as_tar() {
 
 /// One ustar entry: `kind` b'0' file, b'2' symlink.
 fn entry(name: &str, kind: u8, link: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    h[100..108].copy_from_slice(b"0000644\0");
-    h[108..116].copy_from_slice(b"0000000\0");
-    h[116..124].copy_from_slice(b"0000000\0");
-    h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
-    h[136..148].copy_from_slice(b"00000000000\0");
-    h[148..156].copy_from_slice(b"        ");
-    h[156] = kind;
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let h = raw_tar_header(
+        name.as_bytes(),
+        kind,
+        link.as_bytes(),
+        data.len() as u64,
+        TarMagic::Ustar,
+    );
     let mut e = h.to_vec();
     e.extend_from_slice(data);
     e.resize(e.len().div_ceil(512) * 512, 0);

@@ -15,30 +15,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::image::{run_ok, stdout};
-use super::support::{busybox_tar, kiln_with_busybox, privileged, Kiln, Registry};
+use super::support::{
+    busybox_tar, kiln_with_busybox, privileged, raw_tar_header, Kiln, Registry, TarMagic,
+};
 
 const BLOCK: usize = 512;
 
 /// A GNU tar header block (numeric fields octal, checksum set).
 fn header(name: &str, kind: u8, size: u64) -> [u8; BLOCK] {
-    let mut h = [0u8; BLOCK];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    let mut field = |at: usize, len: usize, value: u64| {
-        let text = format!("{value:0width$o}\0", width = len - 1);
-        h[at..at + len].copy_from_slice(text.as_bytes());
-    };
-    field(100, 8, 0o644);
-    field(108, 8, 0);
-    field(116, 8, 0);
-    field(124, 12, size);
-    field(136, 12, 0);
-    h[156] = kind;
-    h[257..265].copy_from_slice(b"ustar  \0");
-    h[148..156].fill(b' ');
-    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-    let text = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(text.as_bytes());
-    h
+    raw_tar_header(name.as_bytes(), kind, b"", size, TarMagic::Gnu)
 }
 
 fn pad(out: &mut Vec<u8>) {

@@ -7,7 +7,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::{privileged, Kiln};
+use crate::support::{privileged, raw_tar_header, Kiln, TarMagic};
 
 /// A busybox rootfs tar (`bin/busybox`, applet symlinks, `etc/motd`),
 /// compressed with `compress` (e.g. `gzip`) when given.
@@ -405,18 +405,5 @@ fn load_rejects_non_archives() {
 /// A ustar header for a regular file with a raw name (GNU tar refuses to
 /// write `../` names).
 fn tar_header(name: &[u8], size: usize) -> Vec<u8> {
-    let mut h = vec![0u8; 512];
-    h[..name.len()].copy_from_slice(name);
-    h[100..108].copy_from_slice(b"0000644\0");
-    h[108..116].copy_from_slice(b"0000000\0");
-    h[116..124].copy_from_slice(b"0000000\0");
-    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
-    h[136..148].copy_from_slice(b"00000000000\0");
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    h
+    raw_tar_header(name, b'0', b"", size as u64, TarMagic::Ustar).to_vec()
 }

@@ -222,3 +222,38 @@ pub fn run_sh(k: &Kiln, image: &str, script: &str) -> String {
     );
     text(&out.stdout).trim().to_string()
 }
+
+/// The magic a hand-made tar header carries: GNU tar's (`ustar  \0`) or
+/// POSIX ustar's (`ustar\0` and version `00`).
+#[derive(Clone, Copy)]
+pub enum TarMagic {
+    Gnu,
+    Ustar,
+}
+
+/// A tar header block written byte by byte, as an attacker would write
+/// one (tar writers refuse `../` names): mode 0644, owner 0:0, time 0,
+/// numeric fields in octal, the checksum set.
+pub fn raw_tar_header(name: &[u8], kind: u8, link: &[u8], size: u64, magic: TarMagic) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name);
+    h[157..157 + link.len()].copy_from_slice(link);
+    let mut field = |at: usize, len: usize, value: u64| {
+        let text = format!("{value:0width$o}\0", width = len - 1);
+        h[at..at + len].copy_from_slice(text.as_bytes());
+    };
+    field(100, 8, 0o644);
+    field(108, 8, 0);
+    field(116, 8, 0);
+    field(124, 12, size);
+    field(136, 12, 0);
+    h[156] = kind;
+    match magic {
+        TarMagic::Gnu => h[257..265].copy_from_slice(b"ustar  \0"),
+        TarMagic::Ustar => h[257..265].copy_from_slice(b"ustar\x0000"),
+    }
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
