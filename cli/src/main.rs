@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         return code;
     }
     let args = management::plain(std::env::args_os().collect());
-    if let Some(run_args) = early_helper::after_run(&args[1..]) {
+    if let Some(run_args) = early_helper::after_run(args.get(1..).unwrap_or_default()) {
         // A foreground `run` starts its init helper now, to overlap parsing.
         early_helper::start(run_args);
         let cli: RunCli = match usage::parse(&args) {

@@ -32,7 +32,9 @@ const CONTAINER: [&str; 22] = [
 /// `args` (argv[0] first) with a management form replaced by its plain
 /// command; unchanged otherwise.
 pub fn plain(mut args: Vec<OsString>) -> Vec<OsString> {
-    let Some(at) = crate::early_helper::command_at(&args[1..]).map(|i| i + 1) else {
+    let Some(at) =
+        crate::early_helper::command_at(args.get(1..).unwrap_or_default()).map(|i| i + 1)
+    else {
         return args;
     };
     let word = |i: usize| args.get(i).and_then(|a| a.to_str()).unwrap_or("");
