@@ -7,6 +7,7 @@ use kiln_cache::image_store::ImageEntry;
 use kiln_cache::{Digest, Reference};
 
 use super::error::ImageError;
+use crate::filter::created_time;
 use crate::{Engine, Error};
 
 /// One image under one of its names.
@@ -34,7 +35,8 @@ impl Engine {
             .transpose()
             .map_err(ImageError::from)?;
         let mut entries = store.images()?;
-        entries.sort_by_key(|e| std::cmp::Reverse(created(e)));
+        // Each time parsed once, not once per comparison.
+        entries.sort_by_cached_key(|e| std::cmp::Reverse(created(e)));
         Ok(entries
             .iter()
             .flat_map(rows)
@@ -68,11 +70,7 @@ fn wanted(filter: Option<&Reference>, name: Option<&Reference>) -> bool {
 }
 
 pub(super) fn created(entry: &ImageEntry) -> Option<SystemTime> {
-    entry
-        .image
-        .created
-        .as_deref()
-        .and_then(|c| humantime::parse_rfc3339_weak(c).ok())
+    entry.image.created.as_deref().and_then(created_time)
 }
 
 #[cfg(test)]
