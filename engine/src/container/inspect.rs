@@ -2,7 +2,6 @@
 //! and `inspect NAME…`, which takes each name as a container, then as an
 //! image.
 
-use kiln_cache::image::inspect::{inspect as image_inspect, InspectInput};
 use kiln_cache::Store;
 use kiln_runtime::container::state::{Container, Status};
 use kiln_runtime::Rootfs;
@@ -39,15 +38,7 @@ impl Engine {
 
 /// The store's inspect object for `name`, when it names an image.
 fn image_json(store: &Store, name: &str) -> Option<Value> {
-    let entry = store.resolve_image(name).ok()?;
-    let config = store.image_config(&entry.image).ok()?;
-    Some(image_inspect(&InspectInput {
-        image_id: entry.image.id(),
-        manifest_digest: &entry.image.manifest.digest,
-        refs: &entry.refs,
-        config_bytes: &config,
-        size: entry.image.size,
-    }))
+    crate::images::image_object(store, name).ok()
 }
 
 /// Docker's container object: the parts kiln has.

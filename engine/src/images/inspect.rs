@@ -2,6 +2,7 @@
 
 use kiln_cache::image::inspect::{inspect, InspectInput};
 use kiln_cache::image::ConfigBlob;
+use kiln_cache::Store;
 use serde_json::Value;
 
 use crate::{Engine, Error};
@@ -9,16 +10,7 @@ use crate::{Engine, Error};
 impl Engine {
     /// Docker's inspect object for the image `reference` names.
     pub fn inspect_image(&self, reference: &str) -> Result<Value, Error> {
-        let store = self.image_store()?;
-        let entry = store.resolve_image(reference)?;
-        let config = store.image_config(&entry.image)?;
-        Ok(inspect(&InspectInput {
-            image_id: entry.image.id(),
-            manifest_digest: &entry.image.manifest.digest,
-            refs: &entry.refs,
-            config_bytes: &config,
-            size: entry.image.size,
-        }))
+        image_object(&self.image_store()?, reference)
     }
 
     /// The image's history, newest first: a row per history entry, with
@@ -38,4 +30,18 @@ impl Engine {
             &sizes,
         ))
     }
+}
+
+/// The inspect object of the image `reference` names in `store` (also
+/// `inspect NAME`'s, for a name that is no container).
+pub(crate) fn image_object(store: &Store, reference: &str) -> Result<Value, Error> {
+    let entry = store.resolve_image(reference)?;
+    let config = store.image_config(&entry.image)?;
+    Ok(inspect(&InspectInput {
+        image_id: entry.image.id(),
+        manifest_digest: &entry.image.manifest.digest,
+        refs: &entry.refs,
+        config_bytes: &config,
+        size: entry.image.size,
+    }))
 }

@@ -21,6 +21,7 @@ pub use archive::ArchiveFormat;
 pub use change::{parse_change, ChangeError};
 pub use error::ImageError;
 pub use import::ImportOptions;
+pub(crate) use inspect::image_object;
 pub use kiln_cache::archive::LoadedImage;
 pub use kiln_cache::image::history::HistoryRow;
 pub use kiln_cache::registry::{Event as LayerEvent, LayerState};
