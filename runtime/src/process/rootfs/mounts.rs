@@ -125,7 +125,12 @@ pub(super) fn has_cgroupns(spec: &Spec) -> bool {
         .any(|n| n.typ() == LinuxNamespaceType::Cgroup)
 }
 
-pub(super) fn mount_cgroups<S: Syscalls>(sys: &S, root: &Path, m: &Mount, cgroupns: bool) -> Result<()> {
+pub(super) fn mount_cgroups<S: Syscalls>(
+    sys: &S,
+    root: &Path,
+    m: &Mount,
+    cgroupns: bool,
+) -> Result<()> {
     let target = secure_join(sys, root, m.destination())?;
     make_target(sys, &target, true)?;
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
