@@ -8,6 +8,7 @@ mod build_network;
 mod buildkit_surface;
 mod cache;
 mod cache_mounts;
+mod cache_sharing;
 mod check;
 mod containers;
 mod containment;

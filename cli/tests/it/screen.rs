@@ -536,21 +536,26 @@ fn build_of_two_parallel_stages_leaves_one_line_per_step_at_80_and_200_columns()
     let ctx = k.root().join("parallel");
     std::fs::create_dir_all(&ctx).unwrap();
     // Both stages run at once, printing while the other does; the last
-    // stage needs both.
-    let stage = |name: &str| {
+    // stage needs both. The printing steps meet in a shared cache mount
+    // before they print, so a loaded machine cannot run them one after
+    // the other.
+    let stage = |name: &str, width: usize| {
         format!(
             "FROM busybox AS {name}\n\
              RUN for i in 1 2 3 4 5 6; do echo {name}-output-$i; sleep 0.3; done > /{name}.txt\n\
-             RUN for i in 1 2 3 4 5 6; do echo {name}-line-$i; sleep 0.2; done\n"
+             RUN --mount=type=cache,id=meet{width},target=/m,sharing=shared \
+             touch /m/{name}; n=0; while [ $(ls /m | wc -l) -lt 2 ] && [ $n -lt 600 ]; \
+             do sleep 0.1; n=$((n+1)); done; \
+             for i in 1 2 3 4 5 6; do echo {name}-line-$i; sleep 0.2; done\n"
         )
     };
-    let dockerfile = format!(
-        "{}{}FROM busybox\nCOPY --from=left /left.txt /\nCOPY --from=right /right.txt /\n",
-        stage("left"),
-        stage("right")
-    );
-    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
     for width in [80, 200] {
+        let dockerfile = format!(
+            "{}{}FROM busybox\nCOPY --from=left /left.txt /\nCOPY --from=right /right.txt /\n",
+            stage("left", width),
+            stage("right", width)
+        );
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
         let ctx_arg = ctx.to_str().unwrap();
         let args = [
             "build",

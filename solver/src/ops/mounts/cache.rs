@@ -60,6 +60,7 @@ pub fn acquire(
             }
             Err(TryLockError::Error(e)) => return Err(io("locking a cache mount")(e)),
         },
+        CacheSharing::Shared if !env.inputs.no_cache_mounts => return join_shared(env, m, lock),
         _ => lock.lock().map_err(io("locking a cache mount"))?,
     }
     let path = find_or_create(env, m)?;
@@ -79,6 +80,41 @@ pub fn acquire(
         lock.lock_shared().map_err(io("locking a cache mount"))?;
     }
     Ok((path, Some(lock)))
+}
+
+/// A `shared` step joins the steps already using mount `m` without
+/// waiting for them: it takes the exclusive lock only to make the
+/// directory, and only while nobody holds the id, since waiting for the
+/// exclusive lock behind a running shared step would make shared steps
+/// take turns.
+fn join_shared(
+    env: &MountEnv<'_>,
+    m: &RunMount,
+    lock: File,
+) -> Result<(PathBuf, Option<File>), MountError> {
+    let RunMount::Cache { id, .. } = m else {
+        return Err(MountError::NoStage);
+    };
+    loop {
+        lock.lock_shared().map_err(io("locking a cache mount"))?;
+        if let Some((rec, _, path)) = current(env.store, id)? {
+            env.store.use_record(&rec)?;
+            return Ok((path, Some(lock)));
+        }
+        // Converting a flock is not atomic: a failed try leaves no lock,
+        // and the loop takes the shared one again.
+        match lock.try_lock() {
+            Ok(()) => {
+                let path = find_or_create(env, m)?;
+                lock.lock_shared().map_err(io("locking a cache mount"))?;
+                return Ok((path, Some(lock)));
+            }
+            Err(TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(TryLockError::Error(e)) => return Err(io("locking a cache mount")(e)),
+        }
+    }
 }
 
 /// Called with the id's lock held exclusively.
