@@ -40,6 +40,29 @@ pub fn start(pid: u32, host_loopback: bool) -> io::Result<Option<Slirp>> {
     };
     super::tap::make_persistent(pid, TAP)
         .map_err(|e| io::Error::new(e.kind(), format!("making {TAP}: {e}")))?;
+    // slirp4netns cannot attach to the device while another process holds
+    // it open: a sibling's fork between our open of /dev/net/tun and its
+    // exec (the fd is close-on-exec, not close-on-fork) can, briefly. It
+    // then exits without configuring, and a later attempt succeeds.
+    let mut pause = std::time::Duration::from_millis(5);
+    for _ in 0..ATTEMPTS - 1 {
+        match launch(&program, pid, host_loopback) {
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            other => return other.map(Some),
+        }
+    }
+    launch(&program, pid, host_loopback).map(Some)
+}
+
+/// How often [`start`] tries slirp4netns before it reports its failure.
+const ATTEMPTS: usize = 6;
+
+/// One slirp4netns on `pid`'s tap device, configured; a stack that exited
+/// without configuring is a `ConnectionRefused` error.
+fn launch(program: &std::path::Path, pid: u32, host_loopback: bool) -> io::Result<Slirp> {
     let (ready_r, ready_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     let (exit_r, exit_w) =
@@ -69,7 +92,7 @@ pub fn start(pid: u32, host_loopback: bool) -> io::Result<Option<Slirp>> {
     slirp.child.try_wait()?.map_or(Ok(()), |s| {
         Err(io::Error::other(format!("slirp4netns exited: {s}")))
     })?;
-    Ok(Some(slirp))
+    Ok(slirp)
 }
 
 /// In the child before exec: `ready` becomes fd 3 and `exit` fd 4, both
@@ -129,7 +152,8 @@ fn wait_ready(fd: OwnedFd) -> io::Result<()> {
     let mut byte = [0u8; 1];
     let got = std::fs::File::from(fd).read(&mut byte)?;
     if got == 0 {
-        return Err(io::Error::other(
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
             "slirp4netns failed to configure the network",
         ));
     }
