@@ -32,7 +32,21 @@ pub fn human_size_with_precision(bytes: u64, digits: i32) -> String {
     format!("{}{}", significant(value, digits), DECIMAL_UNITS[unit])
 }
 
-/// Go's `%.Ng` for 0 <= v < 1000: N significant digits, no trailing zeros.
+const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+/// `7.755GiB`: binary units, four significant digits (go-units BytesSize,
+/// as `info` prints memory and `stats` memory use).
+pub fn bytes_size(bytes: u64) -> String {
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < BINARY_UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{}{}", significant(value, 4), BINARY_UNITS[unit])
+}
+
+/// Go's `%.Ng` for 0 <= v < 1024: N significant digits, no trailing zeros.
 fn significant(v: f64, digits: i32) -> String {
     if v == 0.0 {
         return "0".to_string();
@@ -245,6 +259,11 @@ mod tests {
         assert_eq!(human_size_with_precision(4_261_000, 3), "4.26MB");
         assert_eq!(human_size_with_precision(12_345, 3), "12.3kB");
         assert_eq!(human_size_with_precision(1_500_000_000, 3), "1.5GB");
+        // `info` and `stats`: binary units.
+        assert_eq!(bytes_size(0), "0B");
+        assert_eq!(bytes_size(1536), "1.5KiB");
+        assert_eq!(bytes_size(8_326_864_896), "7.755GiB");
+        assert_eq!(bytes_size(1023 << 10), "1023KiB");
     }
 
     #[test]

@@ -60,6 +60,10 @@ enum Command {
     Container(cmd::container::Command),
     #[command(flatten)]
     Registry(cmd::registry::Command),
+    /// Show the kiln version information
+    Version(cmd::version::Args),
+    /// Display system-wide information
+    Info(cmd::info::Args),
 }
 
 /// `kiln run` alone. clap builds every command's arguments before it
@@ -115,6 +119,8 @@ fn main() -> ExitCode {
         Command::System(c) => c.run(&cli.globals),
         Command::Container(c) => c.run(&cli.globals),
         Command::Registry(c) => c.run(&cli.globals),
+        Command::Version(args) => cmd::version::run(args, &cli.globals),
+        Command::Info(args) => cmd::info::run(args, &cli.globals),
     };
     render(result)
 }

@@ -10,6 +10,7 @@ pub mod filter;
 mod holds;
 pub mod image;
 pub mod images;
+pub mod info;
 mod network;
 pub mod prune;
 mod usage;

@@ -27,4 +27,5 @@ mod remotecache;
 mod run;
 mod screen;
 mod support;
+mod version_info;
 mod why;
