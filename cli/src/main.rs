@@ -64,6 +64,8 @@ enum Command {
     Version(cmd::version::Args),
     /// Display system-wide information
     Info(cmd::info::Args),
+    /// Display a live stream of container resource usage statistics
+    Stats(cmd::stats::Args),
 }
 
 /// `kiln run` alone. clap builds every command's arguments before it
@@ -121,6 +123,7 @@ fn main() -> ExitCode {
         Command::Registry(c) => c.run(&cli.globals),
         Command::Version(args) => cmd::version::run(args, &cli.globals),
         Command::Info(args) => cmd::info::run(args, &cli.globals),
+        Command::Stats(args) => cmd::stats::run(args, &cli.globals),
     };
     render(result)
 }

@@ -14,6 +14,7 @@ pub mod image;
 pub mod info;
 pub mod registry;
 pub mod simple_format;
+pub mod stats;
 pub mod system;
 pub mod version;
 pub mod why;

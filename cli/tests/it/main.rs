@@ -26,6 +26,7 @@ mod registry;
 mod remotecache;
 mod run;
 mod screen;
+mod stats;
 mod support;
 mod version_info;
 mod why;

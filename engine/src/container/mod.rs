@@ -3,7 +3,7 @@
 //! ports and links, then a container record (`create`) or a foreground run
 //! (`run`); `lifecycle` is what is done to a container once it exists.
 //! What can be seen of one and taken from it: `list`, `logs`, `inspect`,
-//! `top`, `changes`, `published` ports, `attach`, `exec`, `copy`,
+//! `top`, `stats`, `changes`, `published` ports, `attach`, `exec`, `copy`,
 //! `export`, `commit`.
 
 mod attach;
@@ -27,6 +27,7 @@ mod rootfs;
 mod run;
 mod security;
 mod spec;
+pub mod stats;
 mod top;
 
 use kiln_runtime::Stdio;

@@ -4,6 +4,7 @@
 
 pub mod device_filter;
 pub mod freezer;
+pub mod stats;
 mod v1;
 mod v2;
 pub mod view;
@@ -56,6 +57,31 @@ pub trait Cgroup: std::fmt::Debug {
 /// inside a limited cgroup stays inside it.
 pub fn open(rel: &Path) -> Result<Box<dyn Cgroup>> {
     open_at(Path::new(DEFAULT_ROOT), rel, &own_cgroups()?)
+}
+
+/// Opens the cgroup at `rel` that process `pid` (a container's PID 1) is
+/// in, wherever its creator was: the creator's cgroups are those of the
+/// process less `rel`, and the memory hierarchy may place each kiln
+/// process elsewhere.
+pub fn open_of_process(pid: i32, rel: &Path) -> Result<Box<dyn Cgroup>> {
+    let path = PathBuf::from(format!("/proc/{pid}/cgroup"));
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?;
+    open_at(Path::new(DEFAULT_ROOT), rel, &creator_cgroups(&text, rel))
+}
+
+/// `/proc/PID/cgroup` text with `/rel` taken off the end of each path.
+fn creator_cgroups(text: &str, rel: &Path) -> String {
+    let suffix = format!("/{}", rel.display());
+    text.lines()
+        .map(|line| match line.rsplit_once(':') {
+            Some((head, path)) => {
+                let base = path.strip_suffix(&suffix).unwrap_or(path);
+                let base = if base.is_empty() { "/" } else { base };
+                format!("{head}:{base}\n")
+            }
+            None => format!("{line}\n"),
+        })
+        .collect()
 }
 
 /// Like [`open`] with an explicit mount root and `/proc/self/cgroup` text.
@@ -148,6 +174,15 @@ mod tests {
         assert!(check_relative(Path::new("/kiln/abc")).is_err());
         assert!(check_relative(Path::new("kiln/../x")).is_err());
         assert!(check_relative(Path::new("")).is_err());
+    }
+
+    #[test]
+    fn a_process_cgroup_gives_its_creators() {
+        let text = "4:memory:/outer/kiln/a\n2:pids:/kiln/a\n1:name=systemd:/elsewhere\n0::/\n";
+        assert_eq!(
+            creator_cgroups(text, Path::new("kiln/a")),
+            "4:memory:/outer\n2:pids:/\n1:name=systemd:/elsewhere\n0::/\n"
+        );
     }
 
     #[test]
