@@ -10,6 +10,7 @@ mod globals;
 mod management;
 mod progress;
 mod table;
+mod template;
 mod usage;
 
 use std::process::ExitCode;

@@ -2,8 +2,6 @@
 //! networks, from the engine's journal, as `docker events` prints it.
 //! Without `--until` it keeps printing as events happen.
 
-mod template;
-
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -13,9 +11,9 @@ use kiln_engine::events::{Event, EventFilters, EventType, EventsOptions};
 use kiln_engine::filter::LabelFilter;
 use kiln_engine::Engine;
 
-use self::template::Template;
 use crate::cmd::filter::{parse_time, split};
 use crate::globals::Globals;
+use crate::template::{self, Template};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -48,21 +46,57 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         filters: filters(&args.filter)?,
         follow: until.is_none(),
     };
-    let template = match args.format.as_deref() {
-        None => None,
-        Some("json") => Some(Template::parse("{{json .}}")?),
-        Some(text) => Some(Template::parse(text)?),
+    let format = match args.format.as_deref().map(str::trim) {
+        None | Some("") => Shape::Line,
+        Some("json") => Shape::Json,
+        Some(text) => match Template::document(text) {
+            Ok(t) => Shape::Template(Box::new(t)),
+            Err(template::Error::Parse(e)) => {
+                eprintln!("kiln: error: Error parsing format: {e}");
+                return Ok(ExitCode::from(template::PARSE_FAILED));
+            }
+            Err(e) => return Ok(template::refuse(&e, template::PARSE_FAILED)),
+        },
     };
     let mut out = std::io::stdout().lock();
     for event in Engine::new(&globals.root).events(&opts)? {
         let event = event?;
-        match &template {
-            Some(t) => writeln!(out, "{}", t.render(&event)?)?,
-            None => writeln!(out, "{}", line(&event))?,
-        }
+        let text = match &format {
+            Shape::Line => line(&event),
+            Shape::Json => serde_json::to_string(&event)?,
+            Shape::Template(t) => match t.one(&go_fields(&event)?) {
+                Ok(text) => text,
+                Err(e) => return Ok(template::refuse(&e, template::PARSE_FAILED)),
+            },
+        };
+        writeln!(out, "{text}")?;
         out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How each event is printed.
+enum Shape {
+    /// Docker's line (no `--format`).
+    Line,
+    /// `--format json`: the event as the engine's API gives it.
+    Json,
+    Template(Box<Template>),
+}
+
+/// The event under the field names of Docker's Go type (`.Type`,
+/// `.Action`, `.Actor.ID`, `.Actor.Attributes`, `.Scope`, `.Time`,
+/// `.TimeNano`, and the older `.ID`, `.Status`, `.From`); `{{json .}}` is
+/// the event as `--format json` prints it.
+fn go_fields(e: &Event) -> serde_json::Result<gotmpl::Value> {
+    let fields = template::from_json(&serde_json::json!({
+        "Type": e.kind.as_str(), "Action": e.action,
+        "Actor": {"ID": e.actor.id, "Attributes": e.actor.attributes},
+        "Scope": e.scope, "Time": e.time, "TimeNano": e.time_nano,
+        "ID": e.actor.id, "Status": e.action,
+        "From": e.actor.attributes.get("image").map_or("", String::as_str),
+    }));
+    Ok(template::with_json(fields, serde_json::to_value(e)?))
 }
 
 /// Docker's line: time, type, action, actor ID, then `(k=v, …)`.
@@ -133,6 +167,39 @@ mod tests {
         assert_eq!(
             line(&bare),
             "1970-01-01T00:00:00.000000000Z volume create v"
+        );
+    }
+
+    fn render(text: &str) -> String {
+        let e = Event::new(EventType::Container, "die", "abc")
+            .dated(UNIX_EPOCH + Duration::from_secs(5))
+            .with("name", "web")
+            .with("exitCode", "3");
+        Template::document(text)
+            .unwrap()
+            .one(&go_fields(&e).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn templates_see_dockers_field_names() {
+        assert_eq!(render("{{.Type}} {{.Action}}"), "container die");
+        assert_eq!(
+            render("{{ .Actor.ID }}:{{.Actor.Attributes.name}}"),
+            "abc:web"
+        );
+        assert_eq!(render(r#"{{index .Actor.Attributes "exitCode"}}"#), "3");
+        assert_eq!(render("{{.Time}} {{.Nope}}"), "5 <no value>");
+        assert_eq!(render("{{.Actor.Attributes}}"), "map[exitCode:3 name:web]");
+        assert_eq!(render("{{json .Actor.ID}}"), "\"abc\"");
+        let whole: serde_json::Value = serde_json::from_str(&render("{{json .}}")).unwrap();
+        assert_eq!(
+            (&whole["Type"], &whole["timeNano"]),
+            (&"container".into(), &5_000_000_000i64.into())
+        );
+        assert_eq!(
+            render("{{if eq .Action \"die\"}}{{upper .Actor.Attributes.name}}{{end}}"),
+            "WEB"
         );
     }
 

@@ -18,6 +18,7 @@ use kiln_engine::Engine;
 use crate::error_text;
 use crate::globals::Globals;
 use crate::table::{ellipsis, Table};
+use crate::template::{self, Format, Item};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -45,6 +46,9 @@ pub enum Command {
         /// Only show image IDs
         #[arg(short, long)]
         quiet: bool,
+        /// Format the output using the given Go template
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Import a rootfs tarball (plain, gzip, zstd, xz, bzip2) as an image
     Import {
@@ -86,6 +90,9 @@ pub enum Command {
 pub enum ImageCommand {
     /// Display detailed information on one or more images
     Inspect {
+        /// Format the output using the given Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         images: Vec<String>,
     },
@@ -104,7 +111,7 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
-    /// `table` (default) or `json` (one object per line)
+    /// `table` (default), `json` (one object per line) or a Go template
     #[arg(long)]
     format: Option<String>,
 }
@@ -119,12 +126,15 @@ impl Command {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Rmi { force, images } => rmi(&engine, force, &images),
-            Command::Image(ImageCommand::Inspect { images }) => inspect_images(&engine, &images),
+            Command::Image(ImageCommand::Inspect { format, images }) => {
+                inspect_images(&engine, &images, format.as_deref())
+            }
             Command::History {
                 image,
                 no_trunc,
                 quiet,
-            } => show_history(&engine, &image, no_trunc, quiet),
+                format,
+            } => show_history(&engine, &image, no_trunc, quiet, format.as_deref()),
             Command::Import {
                 file,
                 reference,
@@ -142,6 +152,10 @@ impl Command {
 }
 
 fn images(engine: &Engine, args: ImagesArgs) -> anyhow::Result<ExitCode> {
+    let format = match Format::parse(args.format.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return Ok(template::refuse(&e, 1)),
+    };
     let rows = engine.list_images(args.repository.as_deref())?;
     let mut out = io::stdout().lock();
     if args.quiet {
@@ -154,14 +168,9 @@ fn images(engine: &Engine, args: ImagesArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.format.as_deref() == Some("json") {
-        for row in &rows {
-            writeln!(out, "{}", serde_json::to_string(&image_json(row))?)?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(other) = args.format.as_deref().filter(|f| *f != "table") {
-        bail!("unsupported --format {other:?}: use table or json");
+    let items: Vec<Item> = rows.iter().map(|r| image_item(r, args.no_trunc)).collect();
+    if let Some(code) = template::write_list(&format, &items, IMAGE_HEADERS)? {
+        return Ok(code);
     }
     let mut header = vec!["REPOSITORY", "TAG"];
     if args.digests {
@@ -201,26 +210,40 @@ fn image_id(id: &Digest, no_trunc: bool) -> String {
     }
 }
 
-/// `docker images --format json`: one object per line, Docker's keys.
-fn image_json(row: &ImageRow) -> serde_json::Value {
+/// Docker's column names for `images` templates.
+const IMAGE_HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+];
+
+/// An image under the fields of Docker's `images` templates (and the
+/// keys of `--format json`).
+fn image_item(row: &ImageRow, no_trunc: bool) -> Item {
     let (repo, tag) = repo_tag(row.name.as_ref());
-    let created_at = row
-        .created
-        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
-        .unwrap_or_default();
-    serde_json::json!({
-        "Containers": "N/A",
-        "CreatedAt": created_at,
-        "CreatedSince": since(row.created),
-        "Digest": row.digest.to_string(),
-        "ID": row.id.short(),
-        "Repository": repo,
-        "SharedSize": "N/A",
-        "Size": human_size(row.size),
-        "Tag": tag,
-        "UniqueSize": "N/A",
-        "VirtualSize": human_size(row.size),
-    })
+    Item::new()
+        .with("Containers", "N/A")
+        .with(
+            "CreatedAt",
+            row.created.map(template::go_time).unwrap_or_default(),
+        )
+        .with("CreatedSince", since(row.created))
+        .with("Digest", row.digest.to_string())
+        .with("ID", image_id(&row.id, no_trunc))
+        .with("Repository", repo)
+        .with("SharedSize", "N/A")
+        .with("Size", human_size(row.size))
+        .with("Tag", tag)
+        .with("UniqueSize", "N/A")
+        .with("VirtualSize", human_size(row.size))
 }
 
 /// Each image on its own: one that cannot be removed is reported and the
@@ -255,7 +278,11 @@ fn exit_status(failed: bool) -> ExitCode {
     }
 }
 
-fn inspect_images(engine: &Engine, refs: &[String]) -> anyhow::Result<ExitCode> {
+fn inspect_images(
+    engine: &Engine,
+    refs: &[String],
+    format: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let mut found = Vec::new();
     let mut failed = false;
     for user_ref in refs {
@@ -271,7 +298,11 @@ fn inspect_images(engine: &Engine, refs: &[String]) -> anyhow::Result<ExitCode> 
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&found)?);
+    match template::write_documents(format, &found)? {
+        Some(code) if code != ExitCode::SUCCESS => return Ok(code),
+        Some(_) => {}
+        None => println!("{}", serde_json::to_string_pretty(&found)?),
+    }
     Ok(exit_status(failed))
 }
 
@@ -280,7 +311,12 @@ fn show_history(
     user_ref: &str,
     no_trunc: bool,
     quiet: bool,
+    format: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
+    let format = match Format::parse(format) {
+        Ok(f) => f,
+        Err(e) => return Ok(template::refuse(&e, 1)),
+    };
     let rows = engine.image_history(user_ref)?;
     let mut out = io::stdout().lock();
     let id_of = |r: &HistoryRow| match &r.id {
@@ -293,21 +329,21 @@ fn show_history(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let items: Vec<Item> = rows
+        .iter()
+        .map(|r| history_item(r, id_of(r), no_trunc))
+        .collect();
+    if let Some(code) = template::write_list(&format, &items, HISTORY_HEADERS)? {
+        return Ok(code);
+    }
     let body = rows
         .iter()
         .map(|r| {
-            let created = r
-                .created
-                .as_deref()
-                .and_then(|c| humantime::parse_rfc3339_weak(c).ok());
+            let created = created_time(r);
             vec![
                 id_of(r),
                 since(created),
-                // Docker shows a tab of a step as a space.
-                ellipsis(
-                    &r.created_by.replace('\t', " "),
-                    if no_trunc { usize::MAX } else { 45 },
-                ),
+                created_by(r, no_trunc),
                 human_size(r.size),
                 r.comment.clone(),
             ]
@@ -319,6 +355,43 @@ fn show_history(
         body,
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Docker's column names for `history` templates.
+const HISTORY_HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
+
+fn history_item(r: &HistoryRow, id: String, no_trunc: bool) -> Item {
+    let created = created_time(r);
+    Item::new()
+        .with("ID", id)
+        .with("CreatedSince", since(created))
+        .with(
+            "CreatedAt",
+            created.map(template::go_time).unwrap_or_default(),
+        )
+        .with("CreatedBy", created_by(r, no_trunc))
+        .with("Size", human_size(r.size))
+        .with("Comment", r.comment.as_str())
+}
+
+fn created_time(r: &HistoryRow) -> Option<SystemTime> {
+    r.created
+        .as_deref()
+        .and_then(|c| humantime::parse_rfc3339_weak(c).ok())
+}
+
+/// The step, cut to 45 characters unless `--no-trunc`; Docker shows a tab
+/// in it as a space.
+fn created_by(r: &HistoryRow, no_trunc: bool) -> String {
+    let max = if no_trunc { usize::MAX } else { 45 };
+    ellipsis(&r.created_by.replace('\t', " "), max)
 }
 
 fn import(

@@ -1,16 +1,16 @@
 //! `kiln system df`: what the store holds, as `docker system df` shows it;
 //! `kiln system prune` lives with the containers (it starts with them).
 
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 
 use kiln_cache::units::human_size;
 use kiln_cache::DfRow;
 use kiln_engine::Engine;
-use serde_json::json;
 
 use crate::cmd::cache::{row, write_table};
 use crate::globals::Globals;
+use crate::template::{self, Format, Item};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -22,9 +22,9 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct DfArgs {
-    /// Output format: table or json
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Output format: table, json, or a Go template ('{{.Type}}: {{.Size}}')
+    #[arg(long)]
+    format: Option<String>,
 }
 
 impl Command {
@@ -40,35 +40,47 @@ impl Command {
             ("Local Volumes", df.volumes, true),
             ("Build Cache", df.build_cache, false),
         ];
-        let mut out = io::stdout().lock();
-        match args.format.as_str() {
-            "json" => {
-                for (kind, r, _) in lines {
-                    let v = json!({
-                        "Type": kind, "TotalCount": r.total, "Active": r.active,
-                        "Size": human_size(r.size), "Reclaimable": reclaimable(&r, true),
-                    });
-                    writeln!(out, "{v}")?;
-                }
-            }
-            "table" => {
-                let mut rows = vec![row(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"])];
-                for (kind, r, percent) in lines {
-                    rows.push(vec![
-                        kind.to_string(),
-                        r.total.to_string(),
-                        r.active.to_string(),
-                        human_size(r.size),
-                        reclaimable(&r, percent),
-                    ]);
-                }
-                write_table(&mut out, &rows)?;
-            }
-            other => anyhow::bail!("unknown format {other:?}: use table or json"),
+        let format = match Format::parse(args.format.as_deref()) {
+            Ok(f) => f,
+            Err(e) => return Ok(template::refuse(&e, 1)),
+        };
+        let items: Vec<Item> = lines
+            .iter()
+            .map(|(kind, r, _)| {
+                Item::new()
+                    .with("Type", *kind)
+                    .with("TotalCount", r.total)
+                    .with("Active", r.active)
+                    .with("Size", human_size(r.size))
+                    .with("Reclaimable", reclaimable(r, true))
+            })
+            .collect();
+        if let Some(code) = template::write_list(&format, &items, HEADERS)? {
+            return Ok(code);
         }
+        let mut rows = vec![row(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"])];
+        for (kind, r, percent) in lines {
+            rows.push(vec![
+                kind.to_string(),
+                r.total.to_string(),
+                r.active.to_string(),
+                human_size(r.size),
+                reclaimable(&r, percent),
+            ]);
+        }
+        write_table(&mut io::stdout().lock(), &rows)?;
         Ok(ExitCode::SUCCESS)
     }
 }
+
+/// Docker's column names for `system df` templates.
+const HEADERS: &[(&str, &str)] = &[
+    ("Type", "TYPE"),
+    ("TotalCount", "TOTAL"),
+    ("Active", "ACTIVE"),
+    ("Size", "SIZE"),
+    ("Reclaimable", "RECLAIMABLE"),
+];
 
 /// `11.63MB (70%)`; Docker omits the percentage for the build cache.
 fn reclaimable(r: &DfRow, percent: bool) -> String {

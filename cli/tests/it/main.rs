@@ -28,5 +28,6 @@ mod run;
 mod screen;
 mod stats;
 mod support;
+mod templates;
 mod version_info;
 mod why;

@@ -4,10 +4,11 @@
 use std::process::ExitCode;
 
 use kiln_engine::Engine;
-use kiln_runtime::network::user::Options;
+use kiln_runtime::network::user::{Network, Options};
 
 use crate::globals::Globals;
 use crate::table::Table;
+use crate::template::{self, Format, Item};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -24,6 +25,9 @@ pub enum Command {
     Ls {
         #[arg(short, long)]
         quiet: bool,
+        /// Output format: table, json, or a Go template ('{{.Name}}')
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Remove networks no container is on
     #[command(alias = "remove")]
@@ -44,29 +48,7 @@ impl Command {
                 let net = engine.create_network(&name, &opts)?;
                 println!("{}", net.id);
             }
-            Command::Ls { quiet } => {
-                let mut table = Table::new(&["NETWORK ID", "NAME", "DRIVER", "SUBNET"]);
-                for mode in ["bridge", "host", "none"] {
-                    table.push(vec!["-".into(), mode.into(), mode.into(), String::new()]);
-                }
-                for n in engine.list_networks()? {
-                    // Read back from a file under the store root: an ID
-                    // shorter than 12 (or cut in a character) is shown whole.
-                    let short = n.id.get(..12).unwrap_or(&n.id);
-                    match quiet {
-                        true => println!("{short}"),
-                        false => table.push(vec![
-                            short.to_string(),
-                            n.name.clone(),
-                            "bridge".into(),
-                            n.subnet(),
-                        ]),
-                    }
-                }
-                if !quiet {
-                    table.write(&mut std::io::stdout().lock())?;
-                }
-            }
+            Command::Ls { quiet, format } => return list(&engine, quiet, format.as_deref()),
             Command::Prune(args) => return super::prune::network_prune(args, globals),
             Command::Rm { names } => {
                 for name in names {
@@ -77,4 +59,79 @@ impl Command {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Docker's column names for `network ls` templates.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("IPv6", "IPV6"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("CreatedAt", "CREATED AT"),
+];
+
+/// The modes every container can use, listed first as Docker lists its
+/// predefined networks.
+const BUILTIN: [&str; 3] = ["bridge", "host", "none"];
+
+fn list(engine: &Engine, quiet: bool, format: Option<&str>) -> anyhow::Result<ExitCode> {
+    let format = match Format::parse(format) {
+        Ok(f) => f,
+        Err(e) => return Ok(template::refuse(&e, 1)),
+    };
+    let networks = engine.list_networks()?;
+    if quiet {
+        for n in &networks {
+            println!("{}", short_id(n));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut items: Vec<Item> = BUILTIN
+        .iter()
+        .map(|mode| item("-", mode, mode, ""))
+        .collect();
+    items.extend(
+        networks
+            .iter()
+            .map(|n| item(short_id(n), &n.name, "bridge", &n.created)),
+    );
+    if let Some(code) = template::write_list(&format, &items, HEADERS)? {
+        return Ok(code);
+    }
+    let mut table = Table::new(&["NETWORK ID", "NAME", "DRIVER", "SUBNET"]);
+    for mode in BUILTIN {
+        table.push(vec!["-".into(), mode.into(), mode.into(), String::new()]);
+    }
+    for n in &networks {
+        table.push(vec![
+            short_id(n).to_string(),
+            n.name.clone(),
+            "bridge".into(),
+            n.subnet(),
+        ]);
+    }
+    table.write(&mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read back from a file under the store root: an ID shorter than 12 (or
+/// cut in a character) is shown whole.
+fn short_id(n: &Network) -> &str {
+    n.id.get(..12).unwrap_or(&n.id)
+}
+
+/// A network under the fields of Docker's `network ls` templates.
+fn item(id: &str, name: &str, driver: &str, created: &str) -> Item {
+    Item::new()
+        .with("ID", id)
+        .with("Name", name)
+        .with("Driver", driver)
+        .with("Scope", "local")
+        .with("IPv6", "false")
+        .with("Internal", "false")
+        .with("Labels", "")
+        .with("CreatedAt", template::go_time_of(created))
 }

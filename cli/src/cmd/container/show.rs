@@ -5,15 +5,14 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use crate::globals::Globals;
+use crate::table::{ellipsis, Table};
+use crate::template::{self, Format, Item};
 use anyhow::Context;
 use kiln_engine::container::{ago, ports_text, status_text, ListFilter, ListOptions, LogsOptions};
 use kiln_engine::Engine;
 use kiln_runtime::container::logs::Stream;
 use kiln_runtime::container::state::Container;
-use serde_json::json;
-
-use crate::globals::Globals;
-use crate::table::{ellipsis, Table};
 
 #[derive(clap::Args)]
 pub struct One {
@@ -38,9 +37,9 @@ pub struct PsArgs {
     /// Filter: status=…, name=…, id=…, label=K[=V], label!=K[=V]
     #[arg(short, long)]
     filter: Vec<String>,
-    /// Output format: table or json
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Output format: table, json, or a Go template ('table {{.ID}}\t{{.Names}}')
+    #[arg(long)]
+    format: Option<String>,
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
@@ -65,6 +64,9 @@ pub struct LogsArgs {
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
+    /// Format the output using the given Go template
+    #[arg(short, long)]
+    format: Option<String>,
     #[arg(required = true, value_name = "CONTAINER")]
     names: Vec<String>,
 }
@@ -90,6 +92,10 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             .map(|f| list_filter(f))
             .collect::<Result<_, _>>()?,
     };
+    let format = match Format::parse(args.format.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return Ok(template::refuse(&e, 1)),
+    };
     let list = engine(globals).list(&opts)?;
     let mut out = std::io::stdout().lock();
     if args.quiet {
@@ -98,11 +104,9 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.format == "json" {
-        for c in &list {
-            writeln!(out, "{}", ps_json(c))?;
-        }
-        return Ok(ExitCode::SUCCESS);
+    let items: Vec<Item> = list.iter().map(|c| ps_item(c, args.no_trunc)).collect();
+    if let Some(code) = template::write_list(&format, &items, PS_HEADERS)? {
+        return Ok(code);
     }
     // Docker cuts the ID and the command, never a status, name or image
     // name: columns widen to fit them.
@@ -168,24 +172,70 @@ fn image_shown(c: &Container, no_trunc: bool) -> String {
     image
 }
 
-fn ps_json(c: &Container) -> serde_json::Value {
-    let labels: Vec<String> = c
+/// Docker's column names for `ps` templates.
+const PS_HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+];
+
+/// A container under the fields of Docker's `ps` templates, cut as
+/// Docker cuts them unless `--no-trunc`.
+fn ps_item(c: &Container, no_trunc: bool) -> Item {
+    let labels = c.record.labels();
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let cmd = c.record.command();
+    let cmd = if no_trunc { cmd } else { ellipsis(&cmd, 20) };
+    let mounts: Vec<String> = c
         .record
-        .labels()
+        .mounts
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|m| {
+            let name = match m.name.is_empty() {
+                true => m.source.display().to_string(),
+                false => m.name.clone(),
+            };
+            if no_trunc {
+                name
+            } else {
+                ellipsis(&name, 15)
+            }
+        })
         .collect();
-    json!({
-        "ID": c.short_id(),
-        "Image": image_of(c),
-        "Command": c.record.command(),
-        "CreatedAt": c.record.created,
-        "Names": c.record.name,
-        "State": c.state.status.as_str(),
-        "Status": status_text(&c.state),
-        "Ports": ports_text(&c.state),
-        "Labels": labels.join(","),
-    })
+    let volumes = c
+        .record
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "volume")
+        .count();
+    Item::new()
+        .with("ID", id_of(c, no_trunc))
+        .with("Image", image_shown(c, no_trunc))
+        .with("Command", kiln_parser::quote(cmd.as_bytes()))
+        .with("CreatedAt", template::go_time_of(&c.record.created))
+        .with("RunningFor", ago(&c.record.created))
+        .with("Ports", ports_text(&c.state))
+        .with("State", c.state.status.as_str())
+        .with("Status", status_text(&c.state))
+        // kiln keeps no per-container size; Docker shows this without --size.
+        .with("Size", "N/A")
+        .with("Names", c.record.name.as_str())
+        .with("Labels", pairs.join(","))
+        .with("Mounts", mounts.join(","))
+        .with("Networks", c.record.network.name())
+        .with("LocalVolumes", volumes.to_string())
+        .labels(&labels)
 }
 
 pub fn logs(args: LogsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
@@ -236,7 +286,11 @@ pub fn inspect(args: InspectArgs, globals: &Globals) -> anyhow::Result<ExitCode>
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&docs)?);
+    match template::write_documents(args.format.as_deref(), &docs)? {
+        Some(code) if code != ExitCode::SUCCESS => return Ok(code),
+        Some(_) => {}
+        None => println!("{}", serde_json::to_string_pretty(&docs)?),
+    }
     Ok(ExitCode::from(u8::from(failed)))
 }
 

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use kiln_engine::{Engine, VolumeCreateOptions};
+use kiln_runtime::volume::Volume;
 
 use crate::globals::Globals;
 use crate::table::Table;
+use crate::template::{self, Format, Item};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -24,9 +26,15 @@ pub enum Command {
         /// Only display volume names
         #[arg(short, long)]
         quiet: bool,
+        /// Output format: table, json, or a Go template ('{{.Name}}')
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Display detailed information on volumes
     Inspect {
+        /// Format the output using the given Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -58,30 +66,68 @@ impl Command {
                 let v = engine.create_volume(&VolumeCreateOptions { name, labels })?;
                 println!("{}", v.name);
             }
-            Command::Ls { quiet } => {
-                let mut table = Table::new(&["DRIVER", "VOLUME NAME"]);
-                for v in engine.list_volumes()? {
-                    match quiet {
-                        true => println!("{}", v.name),
-                        false => table.push(vec!["local".into(), v.name]),
-                    }
-                }
-                if !quiet {
-                    table.write(&mut std::io::stdout().lock())?;
-                }
-            }
-            Command::Inspect { names } => {
+            Command::Ls { quiet, format } => return list(&engine, quiet, format.as_deref()),
+            Command::Inspect { format, names } => {
                 let docs: Vec<_> = names
                     .iter()
                     .map(|n| engine.inspect_volume(n))
                     .collect::<Result<_, _>>()?;
-                println!("{}", serde_json::to_string_pretty(&docs)?);
+                match template::write_documents(format.as_deref(), &docs)? {
+                    Some(code) => return Ok(code),
+                    None => println!("{}", serde_json::to_string_pretty(&docs)?),
+                }
             }
             Command::Rm { force: _, names } => return remove(&engine, &names),
             Command::Prune(args) => return super::prune::volume_prune(args, globals),
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Docker's column names for `volume ls` templates.
+const HEADERS: &[(&str, &str)] = &[
+    ("Name", "VOLUME NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Labels", "LABELS"),
+];
+
+fn list(engine: &Engine, quiet: bool, format: Option<&str>) -> anyhow::Result<ExitCode> {
+    let format = match Format::parse(format) {
+        Ok(f) => f,
+        Err(e) => return Ok(template::refuse(&e, 1)),
+    };
+    let volumes = engine.list_volumes()?;
+    if !quiet {
+        let items: Vec<Item> = volumes.iter().map(item).collect();
+        if let Some(code) = template::write_list(&format, &items, HEADERS)? {
+            return Ok(code);
+        }
+    }
+    let mut table = Table::new(&["DRIVER", "VOLUME NAME"]);
+    for v in volumes {
+        match quiet {
+            true => println!("{}", v.name),
+            false => table.push(vec!["local".into(), v.name]),
+        }
+    }
+    if !quiet {
+        table.write(&mut std::io::stdout().lock())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A volume under the fields of Docker's `volume ls` templates.
+fn item(v: &Volume) -> Item {
+    let labels: Vec<String> = v.labels.iter().map(|(k, l)| format!("{k}={l}")).collect();
+    Item::new()
+        .with("Name", v.name.as_str())
+        .with("Driver", "local")
+        .with("Scope", "local")
+        .with("Mountpoint", v.mountpoint.display().to_string())
+        .with("Labels", labels.join(","))
+        .labels(&v.labels)
 }
 
 /// Each name in turn; one that cannot go is reported and the rest tried.
