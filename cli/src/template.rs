@@ -9,6 +9,7 @@
 //! struct's would be. `inspect` documents are plain JSON, where a missing
 //! key is `<no value>`, as Docker's fallback to a decoded map gives.
 
+mod closed;
 mod convert;
 mod functions;
 mod method;
@@ -28,7 +29,7 @@ pub const PARSE_FAILED: u8 = 64;
 pub enum Error {
     #[error("template parsing error: {0}")]
     Parse(gotmpl::TemplateError),
-    #[error("{0}")]
+    #[error("template: {0}")]
     Execute(gotmpl::TemplateError),
 }
 
@@ -134,6 +135,7 @@ fn compile(
         .funcs(funcs)
         .parse(text)
         .map_err(Error::Parse)?;
+    closed::check(text).map_err(Error::Parse)?;
     method::with_methods(parsed, text).map_err(Error::Parse)
 }
 
@@ -285,6 +287,8 @@ mod tests {
             .to_string()
             .starts_with("template parsing error: template: "));
         assert!(Template::list("{{.ID | }}").is_err());
+        assert!(Template::list("{{if .ID}}x").is_err());
+        assert!(Template::document("x{{end}}y").is_err());
     }
 
     #[test]

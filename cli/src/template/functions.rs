@@ -12,6 +12,9 @@ use super::convert::{text, to_json, LABELS};
 
 type Result<T> = std::result::Result<T, TemplateError>;
 
+/// The most spaces `pad` adds.
+const MAX_PAD: usize = 1 << 20;
+
 /// The functions a row (or a document) is rendered with.
 pub(super) fn rows() -> FuncMap {
     let mut m = FuncMap::new();
@@ -162,6 +165,13 @@ fn pad(args: &[Value]) -> Result<Value> {
     arity("pad", args, 3)?;
     let s = string("pad", &args[0])?;
     let (before, after) = (int("pad", &args[1])?, int("pad", &args[2])?);
+    // The counts are user input: a line of a mebibyte is room enough, and
+    // a count past it would only exhaust memory.
+    if before.saturating_add(after) > MAX_PAD {
+        return Err(TemplateError::Exec(format!(
+            "pad: {before} and {after} spaces are more than {MAX_PAD}"
+        )));
+    }
     if s.is_empty() {
         return Ok(text(""));
     }
@@ -237,6 +247,7 @@ mod tests {
         assert_eq!(call(pad, &[s("x"), n(2), n(1)]), "  x ");
         assert_eq!(call(pad, &[s(""), n(2), n(1)]), "");
         assert!(pad(&[s("x"), s("a"), n(1)]).is_err());
+        assert!(pad(&[s("x"), n(i64::MAX), n(1)]).is_err());
     }
 
     #[test]

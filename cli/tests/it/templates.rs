@@ -110,6 +110,10 @@ fn a_bad_template_is_refused_with_dockers_status() {
     assert_eq!(code, 1);
     assert!(err.contains("template parsing error: template: "), "{err}");
     assert!(err.contains("unclosed action"), "{err}");
+    // A block without its {{end}} is refused, not closed at the end.
+    let (code, err) = fails(&k, &["ps", "-a", "--format", "{{if .Names}}x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unexpected EOF"), "{err}");
     let (code, err) = fails(&k, &["ps", "-a", "--format", "{{.Nope}}"]);
     assert_eq!(code, 1);
     assert!(err.contains("Nope"), "{err}");
