@@ -115,13 +115,18 @@ impl Template {
             .iter()
             .map(|(field, name)| (field.to_string(), Value::from(*name)))
             .collect::<std::collections::BTreeMap<String, Value>>();
-        let head = method::execute(header, &Value::from(names)).map_err(Error::Execute)?;
+        // Docker ignores an error here and prints the header as far as it
+        // got: the names are strings, where a row's fields may be lists.
+        let mut head = String::new();
+        let _ = method::execute(header, &Value::from(names), &mut head);
         Ok(aligned(&format!("{head}\n{text}")))
     }
 
     /// One item, without a newline.
     pub fn one(&self, item: &Value) -> Result<String, Error> {
-        method::execute(&self.rows, item).map_err(Error::Execute)
+        let mut out = String::new();
+        method::execute(&self.rows, item, &mut out).map_err(Error::Execute)?;
+        Ok(out)
     }
 }
 
@@ -264,6 +269,11 @@ mod tests {
         );
         // A table with no rows still has its header.
         assert_eq!(render("table {{.ID}}", &[]), "CONTAINER ID\n");
+        // A header that cannot be rendered whole is printed as far as it goes.
+        assert_eq!(
+            render("table {{.ID}}\t{{range .Names}}{{.}}{{end}}", &[]),
+            "CONTAINER ID\n"
+        );
     }
 
     #[test]
@@ -298,6 +308,21 @@ mod tests {
         let doc = from_json(&serde_json::json!({"State": {"Status": "running"}}));
         let t = Template::document("{{.State.Status}} {{.Nope}}").unwrap();
         assert_eq!(t.one(&doc).unwrap(), "running <no value>");
+    }
+
+    #[test]
+    fn go_builtins_work_beside_dockers_functions() {
+        let doc = from_json(&serde_json::json!({"A": "x", "N": 3, "L": ["p", "q"], "E": ""}));
+        let one = |text: &str| Template::document(text).unwrap().one(&doc).unwrap();
+        assert_eq!(one(r#"{{println .A "b"}}"#), "x b\n");
+        assert_eq!(one(r#"{{printf "%s=%03d" .A .N}}"#), "x=003");
+        assert_eq!(one("{{index .L 1}} {{len .L}}"), "q 2");
+        assert_eq!(
+            one(r#"{{if and .A (not .E) (eq .N 3)}}y{{end}}{{or .E "dflt"}}"#),
+            "ydflt"
+        );
+        assert_eq!(one(r#"{{$l := join .L "+"}}{{$l | upper}}"#), "P+Q");
+        assert_eq!(one(r#"{{with .E}}no{{else}}empty{{end}}"#), "empty");
     }
 
     #[test]

@@ -29,11 +29,16 @@ pub(super) fn with_methods(parsed: Template, text: &str) -> Result<Template, Tem
     Ok(template)
 }
 
-/// Runs `template` (its rewritten body when it has one) over `data`.
-pub(super) fn execute(template: &Template, data: &Value) -> Result<String, TemplateError> {
+/// Runs `template` (its rewritten body when it has one) over `data`,
+/// writing into `out` as it goes: what was written before an error stays.
+pub(super) fn execute(
+    template: &Template,
+    data: &Value,
+    out: &mut String,
+) -> Result<(), TemplateError> {
     match template.lookup(MAIN) {
-        Some(_) => template.execute_template_to_string(MAIN, data),
-        None => template.execute_to_string(data),
+        Some(_) => template.execute_template_fmt(out, MAIN, data),
+        None => template.execute_fmt(out, data),
     }
 }
 
