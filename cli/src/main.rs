@@ -10,7 +10,6 @@ mod globals;
 mod management;
 mod progress;
 mod table;
-mod template;
 mod usage;
 
 use std::process::ExitCode;

@@ -23,10 +23,10 @@ const IMAGE: [(&str, &str); 11] = [
 
 /// `container SUB` that are plain commands; `container prune` is kiln's
 /// own already.
-const CONTAINER: [&str; 22] = [
+const CONTAINER: [&str; 24] = [
     "rm", "start", "stop", "restart", "kill", "logs", "inspect", "exec", "cp", "create", "run",
     "wait", "rename", "pause", "unpause", "top", "port", "diff", "commit", "export", "attach",
-    "ps",
+    "ps", "stats", "update",
 ];
 
 /// `args` (argv[0] first) with a management form replaced by its plain
@@ -47,6 +47,7 @@ pub fn plain(mut args: Vec<OsString>) -> Vec<OsString> {
         ("container", sub) if CONTAINER.contains(&sub) => Some(vec![sub]),
         ("buildx", "build" | "b") => Some(vec!["build"]),
         ("builder", sub @ ("prune" | "du")) => Some(vec!["cache", sub]),
+        ("system", "info") => Some(vec!["info"]),
         _ => None,
     };
     let Some(replacement) = replacement else {
@@ -110,6 +111,12 @@ mod tests {
             "kiln build -t x ."
         );
         assert_eq!(rewritten("kiln builder du"), "kiln cache du");
+        assert_eq!(
+            rewritten("kiln container update -m 64m c"),
+            "kiln update -m 64m c"
+        );
+        assert_eq!(rewritten("kiln container stats -a"), "kiln stats -a");
+        assert_eq!(rewritten("kiln system info"), "kiln info");
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub enum Error {
     #[error(transparent)]
     Restart(#[from] BadPolicy),
     #[error(transparent)]
+    Update(#[from] crate::container::UpdateError),
+    #[error(transparent)]
     Network(#[from] network::user::Error),
     #[error(transparent)]
     Port(#[from] network::Error),

@@ -16,5 +16,6 @@ pub mod registry;
 pub mod simple_format;
 pub mod stats;
 pub mod system;
+pub mod update;
 pub mod version;
 pub mod why;

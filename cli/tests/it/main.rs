@@ -28,6 +28,5 @@ mod run;
 mod screen;
 mod stats;
 mod support;
-mod templates;
 mod version_info;
 mod why;

@@ -102,12 +102,19 @@ fn host_config_json(c: &Container) -> Value {
             (key, json!([{"HostIp": p.host_ip, "HostPort": host_port}]))
         })
         .collect();
-    json!({
+    let mut host = json!({
         "RestartPolicy": {"Name": r.restart.name(), "MaximumRetryCount": r.restart.max_retries()},
         "AutoRemove": r.auto_remove,
         "NetworkMode": r.network.name(),
         "PortBindings": bindings,
-    })
+    });
+    if let (Some(host), Value::Object(limits)) = (
+        host.as_object_mut(),
+        super::update::host_config_limits(&r.spec),
+    ) {
+        host.extend(limits);
+    }
+    host
 }
 
 fn mounts_json(c: &Container) -> Vec<Value> {

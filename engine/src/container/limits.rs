@@ -26,7 +26,7 @@ pub(super) fn limits(opts: &LimitOptions) -> Result<Limits, Error> {
 }
 
 /// A size (`64m`), or `-1` for unlimited.
-fn bytes(flag: &'static str, value: &Option<String>) -> Result<Option<i64>, Error> {
+pub(super) fn bytes(flag: &'static str, value: &Option<String>) -> Result<Option<i64>, Error> {
     match value.as_deref() {
         None => Ok(None),
         Some("-1") => Ok(Some(-1)),

@@ -29,6 +29,7 @@ mod security;
 mod spec;
 pub mod stats;
 mod top;
+mod update;
 
 use kiln_runtime::Stdio;
 
@@ -42,6 +43,7 @@ pub use logs::{Logs, LogsOptions};
 pub use options::{CreateOptions, LimitOptions, Runtime};
 pub use spec::new_id;
 pub use top::Process;
+pub use update::{UpdateError, UpdateOptions};
 
 /// The container's stdio for `-t` and `-i`: a pty, or this process's own
 /// (stdin only with `-i`). An init helper started early must have been

@@ -192,6 +192,10 @@ impl Monitor {
                 break;
             }
             let Ok(st) = ended else { break };
+            // `update` may have changed the policy and limits meanwhile.
+            if let Ok(now) = Container::load(&self.container.dir) {
+                self.container.record = now.record;
+            }
             let policy = &self.container.record.restart;
             if !policy.should_restart(code, st.restart_count, st.stop_requested) {
                 break;

@@ -371,6 +371,19 @@ impl Containers {
             .remove_if(&old, &record.id)
             .map_err(io_err("unindexing the name of", &c.dir))
     }
+
+    /// Writes `record` as its container's (`update`'s new limits), under
+    /// the lock a rename takes, so neither loses the other's change.
+    pub fn replace_record(&self, record: Record) -> Result<()> {
+        let _names = self.lock_names()?;
+        // By ID, which needs no name index (building one takes the lock).
+        let c = Container::load(&self.dir.join(&record.id))?;
+        let record = Record {
+            name: c.record.name,
+            ..record
+        };
+        write_json(&c.dir.join("config.json"), &record)
+    }
 }
 
 fn load_raw(dir: &Path) -> Result<Container> {
