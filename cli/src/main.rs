@@ -10,6 +10,7 @@ mod globals;
 mod management;
 mod progress;
 mod table;
+mod template;
 mod usage;
 
 use std::process::ExitCode;
@@ -66,6 +67,8 @@ enum Command {
     Info(cmd::info::Args),
     /// Display a live stream of container resource usage statistics
     Stats(cmd::stats::Args),
+    /// Update configuration of one or more containers
+    Update(cmd::update::Args),
 }
 
 /// `kiln run` alone. clap builds every command's arguments before it
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
         Command::Version(args) => cmd::version::run(args, &cli.globals),
         Command::Info(args) => cmd::info::run(args, &cli.globals),
         Command::Stats(args) => cmd::stats::run(args, &cli.globals),
+        Command::Update(args) => cmd::update::run(args, &cli.globals),
     };
     render(result)
 }

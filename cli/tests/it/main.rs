@@ -28,5 +28,7 @@ mod run;
 mod screen;
 mod stats;
 mod support;
+mod templates;
+mod update;
 mod version_info;
 mod why;
