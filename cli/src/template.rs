@@ -27,10 +27,22 @@ pub const PARSE_FAILED: u8 = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("template parsing error: {0}")]
+    #[error("template parsing error: {}", go_parse_error(.0))]
     Parse(gotmpl::TemplateError),
     #[error("template: {0}")]
     Execute(gotmpl::TemplateError),
+}
+
+/// A parse error in Go's words for an unnamed template: `template: :LINE:
+/// MESSAGE`.
+fn go_parse_error(err: &gotmpl::TemplateError) -> String {
+    use gotmpl::TemplateError::{Lex, Parse};
+    match err {
+        Parse { line, message, .. } | Lex { line, message, .. } => {
+            format!("template: :{line}: {message}")
+        }
+        other => other.to_string(),
+    }
 }
 
 impl Error {
@@ -293,9 +305,10 @@ mod tests {
     #[test]
     fn a_bad_template_is_a_parsing_error() {
         let err = Template::list("{{.ID").err().unwrap();
-        assert!(err
-            .to_string()
-            .starts_with("template parsing error: template: "));
+        assert_eq!(
+            err.to_string(),
+            "template parsing error: template: :1: unclosed action"
+        );
         assert!(Template::list("{{.ID | }}").is_err());
         assert!(Template::list("{{if .ID}}x").is_err());
         assert!(Template::document("x{{end}}y").is_err());
