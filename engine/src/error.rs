@@ -38,6 +38,19 @@ pub enum Error {
     BadSize { flag: &'static str, value: String },
     #[error("you should always set the memory limit when using the memory swap limit")]
     SwapWithoutMemory,
+    /// A `run`/`create` flag value Docker's CLI would refuse.
+    #[error("invalid argument {value:?} for \"{flag}\" flag: {reason}")]
+    BadFlag {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("conflicting options: {0} and the network mode")]
+    ConflictsWithNetwork(&'static str),
+    #[error("container ID file found, make sure the other container isn't running or delete {}", .0.display())]
+    CidfileExists(PathBuf),
+    #[error("writing the container ID file {}", .path.display())]
+    Cidfile { path: PathBuf, source: io::Error },
     #[error("invalid --cpus value {0}: must be positive")]
     BadCpus(f64),
     #[error("reading seccomp profile {file}")]

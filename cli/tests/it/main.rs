@@ -25,6 +25,7 @@ mod keep;
 mod registry;
 mod remotecache;
 mod run;
+mod run_flags;
 mod screen;
 mod stats;
 mod support;

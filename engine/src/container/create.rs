@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use kiln_runtime::container::etc;
 use kiln_runtime::container::restart::RestartPolicy;
 use kiln_runtime::container::state::{now, Container, Record};
 use kiln_runtime::network::user::Networks;
@@ -13,7 +12,7 @@ use kiln_runtime::spec::{Bind, Config};
 use serde_json::{json, Map, Value};
 
 use super::options::CreateOptions;
-use super::{links, ports, spec};
+use super::{dns, expose, links, ports, spec};
 use crate::events::Event;
 use crate::image::Image;
 use crate::{Engine, Error};
@@ -22,9 +21,19 @@ impl Engine {
     /// Makes and records a container (created, not started). On failure
     /// nothing of it is left.
     pub fn create(&self, opts: &CreateOptions) -> Result<Container, Error> {
+        if let Some(path) = opts.cidfile.as_deref().filter(|p| p.exists()) {
+            return Err(Error::CidfileExists(path.to_path_buf()));
+        }
         let id = spec::new_id()?;
         let dir = self.containers().dir().join(&id);
-        let result = self.create_in(opts, &id, &dir);
+        let result = self.create_in(opts, &id, &dir).and_then(|c| {
+            // A container whose ID could not be written is not kept.
+            if let Err(e) = write_cidfile(opts, &c) {
+                let _ = self.containers().forget(&c);
+                return Err(e);
+            }
+            Ok(c)
+        });
         match &result {
             Ok(c) => self.note(Event::container("create", c)),
             Err(_) => {
@@ -57,12 +66,9 @@ impl Engine {
         let links = links::links(&opts.links, &self.containers(), &name)?;
         config.env.extend(links.env);
         let ports = ports::ports(opts, &image)?;
+        let exposed = expose::exposed(opts, &image)?;
         let mut spec = config.to_spec(id)?;
-        if !links.hosts.is_empty() {
-            let mut notes = spec.annotations().clone().unwrap_or_default();
-            notes.insert(etc::HOSTS_ANNOTATION.into(), links.hosts);
-            spec.set_annotations(Some(notes));
-        }
+        dns::annotate(&mut spec, opts, &links.hosts)?;
         let record = Record {
             id: id.to_string(),
             name,
@@ -80,7 +86,7 @@ impl Engine {
             network,
             ports,
             mounts: mounts.points,
-            config: docker_config(opts, &image, &config),
+            config: docker_config(opts, &image, &config, &exposed),
         };
         if opts.rm && record.restart != RestartPolicy::No {
             return Err(Error::RestartWithRm);
@@ -102,6 +108,36 @@ impl Engine {
     }
 }
 
+/// `--cidfile`: the ID, in a file that must not exist yet (made with
+/// O_EXCL, so two containers cannot both claim it).
+fn write_cidfile(opts: &CreateOptions, c: &Container) -> Result<(), Error> {
+    use std::io::Write;
+    let Some(path) = &opts.cidfile else {
+        return Ok(());
+    };
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::CidfileExists(path.clone()))
+        }
+        Err(source) => {
+            return Err(Error::Cidfile {
+                path: path.clone(),
+                source,
+            })
+        }
+    };
+    f.write_all(c.record.id.as_bytes())
+        .map_err(|source| Error::Cidfile {
+            path: path.clone(),
+            source,
+        })
+}
+
 /// The option's, else the image's STOPSIGNAL.
 fn stop_signal<'a>(opts: &'a CreateOptions, image: &'a Image) -> Option<&'a str> {
     opts.stop_signal
@@ -110,15 +146,16 @@ fn stop_signal<'a>(opts: &'a CreateOptions, image: &'a Image) -> Option<&'a str>
 }
 
 /// Docker's `Config` section of `inspect`.
-fn docker_config(opts: &CreateOptions, image: &Image, config: &Config) -> Value {
+fn docker_config(
+    opts: &CreateOptions,
+    image: &Image,
+    config: &Config,
+    exposed: &[String],
+) -> Value {
     // With a rootfs and no image, the first command word stands in the
     // image's place, as it always has in kiln's records.
     let image_name = opts.image.as_ref().or(opts.command.first());
-    let exposed: Map<String, Value> = image
-        .exposed_ports()
-        .into_iter()
-        .map(|p| (p, json!({})))
-        .collect();
+    let exposed: Map<String, Value> = exposed.iter().map(|p| (p.clone(), json!({}))).collect();
     json!({
         "Hostname": config.hostname,
         "User": opts.user.as_deref().unwrap_or(image.user()),

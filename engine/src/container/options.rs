@@ -77,6 +77,26 @@ pub struct CreateOptions {
     pub tty: bool,
     pub interactive: bool,
     pub runtime: Runtime,
+    /// `HOST:IP` lines for /etc/hosts.
+    pub add_hosts: Vec<String>,
+    /// Nameservers, search domains and resolver options for resolv.conf.
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `PORT[/PROTO]` or `START-END[/PROTO]`, exposed as the image's are.
+    pub expose: Vec<String>,
+    /// Supplementary groups: names in the container's /etc/group, or IDs.
+    pub group_add: Vec<String>,
+    /// `NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    /// The size of /dev/shm (`64m`).
+    pub shm_size: Option<String>,
+    /// `KEY=VALUE` kernel parameters of the container's namespaces.
+    pub sysctls: Vec<String>,
+    /// More names the container has on a kiln network.
+    pub network_aliases: Vec<String>,
+    /// A file to write the new container's ID to; it must not exist.
+    pub cidfile: Option<PathBuf>,
 }
 
 /// Docker's defaults: no image, command or flags; the private network,
@@ -116,6 +136,28 @@ impl Default for CreateOptions {
             tty: false,
             interactive: false,
             runtime: Runtime::Kiln,
+            add_hosts: Vec::new(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+            expose: Vec::new(),
+            group_add: Vec::new(),
+            ulimits: Vec::new(),
+            shm_size: None,
+            sysctls: Vec::new(),
+            network_aliases: Vec::new(),
+            cidfile: None,
         }
+    }
+}
+
+impl CreateOptions {
+    /// Checks the flag values that need no image or store (`--add-host`,
+    /// `--dns*`, `--expose` …), so a caller can refuse them before it
+    /// pulls anything, as Docker's CLI does.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        super::dns::annotate(&mut oci_spec::runtime::Spec::default(), self, "")?;
+        super::expose::exposed(self, &crate::image::Image::default())?;
+        Ok(())
     }
 }

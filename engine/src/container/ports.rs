@@ -15,7 +15,7 @@ pub(super) fn ports(opts: &CreateOptions, image: &Image) -> Result<Vec<PortBindi
         .map(|p| PortBinding::parse(p))
         .collect::<Result<_, _>>()?;
     if opts.publish_all {
-        for exposed in image.exposed_ports() {
+        for exposed in super::expose::exposed(opts, image)? {
             let b = PortBinding::parse(&exposed)?;
             if !all
                 .iter()

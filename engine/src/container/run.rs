@@ -130,9 +130,11 @@ impl Engine {
         let (rootfs, image) = self.rootfs(opts, dir)?;
         let mut config = spec::build_config(opts, &rootfs, &image)?;
         config.binds.extend(self.mounts(opts, &image)?.binds);
+        let mut spec = config.to_spec(id)?;
+        super::dns::annotate(&mut spec, opts, "")?;
         let req = Request {
             id: id.to_string(),
-            spec: config.to_spec(id)?,
+            spec,
             rootfs,
             stdio: opts.stdio(),
         };
@@ -153,6 +155,7 @@ fn recorded(opts: &CreateOptions) -> bool {
     opts.runtime == Runtime::Kiln
         && (opts.rootfs.is_none()
             || opts.name.is_some()
+            || opts.cidfile.is_some()
             || !opts.publish.is_empty()
             || !matches!(opts.network.as_str(), "none" | "host" | "private"))
 }

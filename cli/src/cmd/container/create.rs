@@ -4,12 +4,19 @@ use std::process::ExitCode;
 
 use kiln_engine::Engine;
 
+use super::flags::usage_error;
 use super::flags::RunArgs;
 use super::status::report_error;
 use crate::globals::Globals;
 
 pub(super) fn create(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let opts = args.options();
+    let opts = match args.options() {
+        Ok(opts) => opts,
+        Err(err) => return Ok(usage_error(&err)),
+    };
+    if let Err(err) = opts.check() {
+        return Ok(usage_error(&err.into()));
+    }
     if let Some(code) = crate::cmd::registry::pull_first(&opts, &args.pull, globals) {
         return Ok(code);
     }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use kiln_engine::container::{CreateOptions, LimitOptions, Runtime};
 
 use crate::early_helper::Wanted;
@@ -125,6 +127,27 @@ pub struct RunArgs {
     /// Pull the image before running: missing, always or never
     #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
     pub(super) pull: String,
+    /// Add a custom host-to-IP mapping (HOST:IP)
+    #[arg(long, value_name = "HOST:IP")]
+    add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains ("." for none)
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long)]
+    dns_option: Vec<String>,
+    /// Expose a port or a range of ports (PORT[/PROTO], START-END[/PROTO])
+    #[arg(long)]
+    expose: Vec<String>,
+    /// Write the container ID to the file (which must not exist)
+    #[arg(long, value_name = "FILE")]
+    cidfile: Option<PathBuf>,
+    /// Read in a line delimited file of labels
+    #[arg(long, value_name = "FILE")]
+    label_file: Vec<PathBuf>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -138,12 +161,13 @@ pub struct RunArgs {
 impl RunArgs {
     /// What the engine is asked for: the flags, with the positional words
     /// split into image and command unless `--rootfs` stands for the image.
-    pub(super) fn options(&self) -> CreateOptions {
+    /// Fails only when a `--label-file` cannot be read.
+    pub(super) fn options(&self) -> anyhow::Result<CreateOptions> {
         let (image, command) = match (&self.rootfs, self.args.split_first()) {
             (None, Some((image, command))) => (Some(image.clone()), command.to_vec()),
             _ => (None, self.args.clone()),
         };
-        CreateOptions {
+        Ok(CreateOptions {
             image,
             rootfs: self.rootfs.clone(),
             command,
@@ -162,7 +186,7 @@ impl RunArgs {
             },
             network: self.network.clone(),
             name: self.name.clone(),
-            labels: self.label.clone(),
+            labels: self.labels()?,
             restart: self.restart.clone(),
             publish: self.publish.clone(),
             publish_all: self.publish_all,
@@ -186,7 +210,32 @@ impl RunArgs {
                 RuntimeName::Runc => Runtime::Runc,
                 RuntimeName::Crun => Runtime::Crun,
             },
+            add_hosts: self.add_host.clone(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            expose: self.expose.clone(),
+            cidfile: self.cidfile.clone(),
+            ..CreateOptions::default()
+        })
+    }
+
+    /// The `--label-file` lines (blank ones and `#` comments skipped),
+    /// then `--label`, as Docker's CLI reads them.
+    fn labels(&self) -> anyhow::Result<Vec<String>> {
+        let mut labels = Vec::new();
+        for path in &self.label_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--label-file {}", path.display()))?;
+            labels.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
         }
+        labels.extend(self.label.iter().cloned());
+        Ok(labels)
     }
 
     pub(super) fn wanted(&self) -> Wanted {
@@ -195,4 +244,11 @@ impl RunArgs {
             interactive: self.interactive,
         }
     }
+}
+
+/// A flag value that cannot be used: printed, and Docker's exit status
+/// for it (125).
+pub(super) fn usage_error(err: &anyhow::Error) -> std::process::ExitCode {
+    crate::error_text::print(err);
+    std::process::ExitCode::from(125)
 }

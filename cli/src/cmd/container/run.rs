@@ -6,13 +6,20 @@ use std::process::ExitCode;
 use kiln_engine::container::CreateOptions;
 use kiln_engine::Engine;
 
+use super::flags::usage_error;
 use super::flags::RunArgs;
 use super::status::{report, report_error, start_failed};
 use crate::early_helper;
 use crate::globals::Globals;
 
 pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let opts = args.options();
+    let opts = match args.options() {
+        Ok(opts) => opts,
+        Err(err) => return Ok(usage_error(&err)),
+    };
+    if let Err(err) = opts.check() {
+        return Ok(usage_error(&err.into()));
+    }
     if let Some(code) = crate::cmd::registry::pull_first(&opts, &args.pull, globals) {
         return Ok(code);
     }

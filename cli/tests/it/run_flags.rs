@@ -1,0 +1,209 @@
+//! `run`/`create` flags for names, resolvers, ports, files and limits:
+//! what the container sees, what `inspect` shows, and Docker's refusals
+//! (exit 125, the flag named).
+
+use std::process::{Output, Stdio};
+
+use crate::support::{kiln_with_busybox, privileged, Kiln};
+
+fn run(k: &Kiln, args: &[&str]) -> Output {
+    k.cmd(args).stdin(Stdio::null()).output().expect("kiln")
+}
+
+fn ok(k: &Kiln, args: &[&str]) -> String {
+    let out = run(k, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `args`, expects Docker's 125 and an error naming `flag` and `value`.
+fn refused(k: &Kiln, args: &[&str], flag: &str, value: &str) {
+    let out = run(k, args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+    assert!(err.contains(flag) && err.contains(value), "{args:?}: {err}");
+}
+
+fn inspect(k: &Kiln, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&ok(k, &["inspect", name])).unwrap();
+    v[0].clone()
+}
+
+#[test]
+fn add_host_and_dns_flags_reach_hosts_and_resolv_conf() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let script = "cat /etc/hosts; echo ---; cat /etc/resolv.conf";
+    let out = ok(
+        &k,
+        &[
+            "run",
+            "--rm",
+            "--add-host",
+            "db.internal:10.1.2.3",
+            "--add-host",
+            "v6:fe80::1",
+            "--dns",
+            "9.9.9.9",
+            "--dns",
+            "1.1.1.1",
+            "--dns-search",
+            "corp.example",
+            "--dns-option",
+            "ndots:3",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let (hosts, resolv) = out.split_once("---\n").unwrap();
+    assert!(hosts.contains("10.1.2.3\tdb.internal\n"), "{hosts}");
+    assert!(hosts.contains("fe80::1\tv6\n"), "{hosts}");
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    assert_eq!(
+        resolv,
+        "search corp.example\nnameserver 9.9.9.9\nnameserver 1.1.1.1\noptions ndots:3\n"
+    );
+}
+
+/// Values are checked before anything else (the image is not even looked
+/// for: this root has none, and nothing is pulled).
+#[test]
+fn bad_name_and_resolver_values_are_refused_like_docker() {
+    let k = Kiln::new();
+    refused(
+        &k,
+        &["run", "--add-host", "nocolon", "busybox"],
+        "--add-host",
+        "nocolon",
+    );
+    refused(
+        &k,
+        &["run", "--add-host", "h:999.1.1.1", "busybox"],
+        "--add-host",
+        "999.1.1.1",
+    );
+    refused(
+        &k,
+        &["create", "--dns", "resolver", "busybox"],
+        "--dns",
+        "resolver",
+    );
+    refused(
+        &k,
+        &["run", "--dns-search", "bad_domain!", "busybox"],
+        "--dns-search",
+        "bad_domain!",
+    );
+    refused(
+        &k,
+        &["run", "--expose", "http", "busybox"],
+        "--expose",
+        "http",
+    );
+    refused(
+        &k,
+        &["run", "--expose", "90-80", "busybox"],
+        "--expose",
+        "90-80",
+    );
+    let out = run(
+        &k,
+        &["run", "--network", "host", "--dns", "1.1.1.1", "busybox"],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("conflicting options: dns and the network mode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn expose_adds_exposed_ports_and_label_file_adds_labels() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let labels = k.root().join("labels");
+    std::fs::write(&labels, "# team\ntier=web\n\nowner=ops\n").unwrap();
+    ok(
+        &k,
+        &[
+            "create",
+            "--name",
+            "c",
+            "--expose",
+            "80",
+            "--expose",
+            "7000-7001/udp",
+            "--label-file",
+            labels.to_str().unwrap(),
+            "-l",
+            "owner=dev",
+            "busybox",
+            "true",
+        ],
+    );
+    let v = inspect(&k, "c");
+    let exposed = v["Config"]["ExposedPorts"].as_object().unwrap();
+    let keys: Vec<&str> = exposed.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["7000/udp", "7001/udp", "80/tcp"]);
+    assert_eq!(v["Config"]["Labels"]["tier"], "web");
+    assert_eq!(
+        v["Config"]["Labels"]["owner"], "dev",
+        "--label wins over the file"
+    );
+    let out = run(
+        &k,
+        &["create", "--label-file", "/nonexistent/labels", "busybox"],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/labels"));
+}
+
+#[test]
+fn cidfile_gets_the_id_and_an_existing_one_is_refused() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let cid = k.root().join("cid");
+    let path = cid.to_str().unwrap();
+    let id = ok(&k, &["create", "--cidfile", path, "busybox", "true"]);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
+    let before = ok(&k, &["ps", "-aq"]).lines().count();
+    let out = run(&k, &["run", "--cidfile", path, "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("container ID file found") && err.contains(path),
+        "{err}"
+    );
+    assert_eq!(
+        ok(&k, &["ps", "-aq"]).lines().count(),
+        before,
+        "no container made"
+    );
+    // A foreground run writes it too.
+    let fg = k.root().join("fg");
+    ok(
+        &k,
+        &[
+            "run",
+            "--rm",
+            "--cidfile",
+            fg.to_str().unwrap(),
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&fg).unwrap().len(), 64);
+}
