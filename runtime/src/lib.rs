@@ -26,7 +26,7 @@ pub use container::{start, ExitStatus, Outcome, Request, Running, Stdio};
 pub use oci_spec;
 pub use process::exec::{ExecError, ExecErrorKind};
 pub use process::rootfs::Rootfs;
-pub use process::user::{resolve_user, ResolvedUser};
+pub use process::user::{resolve_groups, resolve_user, ResolvedUser};
 
 /// Everything the runtime can fail with, gathered from its modules.
 #[derive(Debug, thiserror::Error)]

@@ -2,14 +2,14 @@
 //! BuildKit `RUN`) gives a container unless told otherwise. [`Config`] holds
 //! the choices a user makes; [`Config::to_spec`] fills in the rest.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
     BoxBuilder, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
     LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
     LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
-    LinuxSeccomp, Mount, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxSeccomp, Mount, PosixRlimit, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::process::capabilities::DOCKER_DEFAULT;
@@ -113,6 +113,12 @@ pub struct Config {
     /// never sees a 0×0 terminal before the caller's size arrives.
     pub console_size: Option<(u16, u16)>,
     pub init: Init,
+    /// `--shm-size` in bytes; Docker's 64 MiB when `None`.
+    pub shm_size: Option<i64>,
+    /// `--ulimit`s, set on the command before it starts.
+    pub rlimits: Vec<PosixRlimit>,
+    /// `--sysctl`s, written in the container's own namespaces.
+    pub sysctls: HashMap<String, String>,
 }
 
 impl Default for Config {
@@ -141,6 +147,9 @@ impl Default for Config {
             terminal: false,
             console_size: None,
             init: Init::None,
+            shm_size: None,
+            rlimits: Vec::new(),
+            sysctls: HashMap::new(),
         }
     }
 }
@@ -224,6 +233,10 @@ impl Config {
 
     fn mounts(&self) -> Vec<Mount> {
         let sys_mode = if self.privileged { "rw" } else { "ro" };
+        let shm_size = match self.shm_size {
+            Some(bytes) if bytes > 0 => format!("size={bytes}"),
+            _ => "size=65536k".to_string(),
+        };
         let mut mounts = vec![
             mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
             mount(
@@ -249,7 +262,7 @@ impl Config {
                 "/dev/shm",
                 "tmpfs",
                 "shm",
-                &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+                &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
             ),
             mount(
                 "/dev/mqueue",
@@ -389,8 +402,8 @@ impl Config {
             .cwd(self.cwd.clone())
             .capabilities(capabilities)
             .no_new_privileges(self.no_new_privileges)
-            // Docker sets no rlimits (the builder's default is NOFILE=1024).
-            .rlimits(Vec::new())
+            // Docker sets none but --ulimit's (the builder's default is NOFILE=1024).
+            .rlimits(self.rlimits.clone())
             .build()
             .map_err(build_err)?;
         if let (true, Some((rows, cols))) = (self.terminal, self.console_size) {
@@ -414,13 +427,16 @@ impl Config {
             ),
         };
         linux = linux.masked_paths(masked).readonly_paths(readonly);
+        if !self.sysctls.is_empty() {
+            linux = linux.sysctl(self.sysctls.clone());
+        }
         match &self.seccomp {
             Seccomp::Unconfined => {}
             _ if self.privileged => {}
             Seccomp::Default => linux = linux.seccomp(profile::docker_default(&caps)),
             Seccomp::Profile(p) => linux = linux.seccomp((**p).clone()),
         }
-        let mut annotations = std::collections::HashMap::new();
+        let mut annotations = HashMap::new();
         if matches!(self.init, Init::Reaper) {
             annotations.insert(REAPER_ANNOTATION.to_string(), "reaper".to_string());
         }

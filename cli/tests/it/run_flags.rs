@@ -207,3 +207,98 @@ fn cidfile_gets_the_id_and_an_existing_one_is_refused() {
     );
     assert_eq!(std::fs::read_to_string(&fg).unwrap().len(), 64);
 }
+
+#[test]
+fn ulimit_shm_size_sysctl_and_group_add_reach_the_process() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let script = "ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1; \
+                  cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/msgmax; id -G";
+    let out = ok(
+        &k,
+        &[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--shm-size",
+            "128m",
+            "--sysctl",
+            "net.ipv4.ip_unprivileged_port_start=99",
+            "--sysctl",
+            "kernel.msgmax=12345",
+            "--group-add",
+            "4242",
+            "--group-add",
+            "wheel",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1024", "{out}");
+    assert_eq!(lines[1], "2048", "{out}");
+    assert!(
+        lines[2].split_whitespace().nth(1) == Some("131072"),
+        "/dev/shm of 128m: {out}"
+    );
+    assert_eq!(lines[3], "99", "{out}");
+    assert_eq!(lines[4], "12345", "{out}");
+    let groups: Vec<&str> = lines[5].split_whitespace().collect();
+    assert!(groups.contains(&"4242") && groups.contains(&"10"), "{out}");
+    // The host's values are untouched.
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    assert_ne!(host.trim(), "99");
+}
+
+#[test]
+fn limit_and_kernel_values_are_refused_like_docker() {
+    let k = Kiln::new();
+    refused(
+        &k,
+        &["run", "--ulimit", "nofile=2048:1024", "busybox"],
+        "--ulimit",
+        "2048 > 1024",
+    );
+    refused(
+        &k,
+        &["run", "--ulimit", "files=1", "busybox"],
+        "--ulimit",
+        "files",
+    );
+    refused(
+        &k,
+        &["run", "--sysctl", "kernel.hostname=x", "busybox"],
+        "--sysctl",
+        "not whitelisted",
+    );
+    refused(
+        &k,
+        &["run", "--sysctl", "net.x/../../y=1", "busybox"],
+        "--sysctl",
+        "not whitelisted",
+    );
+    refused(
+        &k,
+        &[
+            "run",
+            "--network",
+            "host",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "busybox",
+        ],
+        "--sysctl",
+        "host network mode",
+    );
+    refused(
+        &k,
+        &["create", "--shm-size", "big", "busybox"],
+        "--shm-size",
+        "big",
+    );
+}

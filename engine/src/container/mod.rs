@@ -30,7 +30,9 @@ mod run;
 mod security;
 mod spec;
 pub mod stats;
+mod sysctls;
 mod top;
+mod ulimits;
 mod update;
 
 use kiln_runtime::Stdio;

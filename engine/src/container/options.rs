@@ -158,6 +158,9 @@ impl CreateOptions {
     pub fn check(&self) -> Result<(), crate::Error> {
         super::dns::annotate(&mut oci_spec::runtime::Spec::default(), self, "")?;
         super::expose::exposed(self, &crate::image::Image::default())?;
+        super::ulimits::rlimits(&self.ulimits)?;
+        super::sysctls::sysctls(&self.sysctls, &self.network)?;
+        super::spec::shm_size(self)?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use kiln_runtime::spec::{Config, Init, Network};
 use kiln_runtime::Rootfs;
 
 use super::options::CreateOptions;
-use super::{limits, security};
+use super::{limits, security, sysctls, ulimits};
 use crate::image::Image;
 use crate::Error;
 
@@ -22,11 +22,17 @@ pub(super) fn build_config(
     let user = opts.user.as_deref().unwrap_or(image.user());
     let workdir = opts.workdir.as_deref().unwrap_or(image.workdir());
     let (no_new_privileges, seccomp) = security::options(&opts.security_opts)?;
+    let mut user = kiln_runtime::resolve_user(rootfs, user)?;
+    for gid in kiln_runtime::resolve_groups(rootfs, &opts.group_add)? {
+        if gid != user.gid && !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
     Ok(Config {
         args: command(opts, image)?,
         env: environment(opts, image)?,
         cwd: if workdir.is_empty() { "/" } else { workdir }.into(),
-        user: kiln_runtime::resolve_user(rootfs, user)?,
+        user,
         hostname: opts.hostname.clone(),
         network: match opts.network.as_str() {
             "none" => Network::None,
@@ -48,6 +54,9 @@ pub(super) fn build_config(
             .then(kiln_runtime::container::terminal::caller_size)
             .flatten(),
         init: init(opts.init),
+        shm_size: shm_size(opts)?,
+        rlimits: ulimits::rlimits(&opts.ulimits)?,
+        sysctls: sysctls::sysctls(&opts.sysctls, &opts.network)?,
     })
 }
 
@@ -104,6 +113,21 @@ pub(super) fn environment(opts: &CreateOptions, image: &Image) -> Result<Vec<Str
         env.push(item);
     }
     Ok(env)
+}
+
+/// `--shm-size` in bytes: a size Docker reads (`64m`), more than 0.
+pub(super) fn shm_size(opts: &CreateOptions) -> Result<Option<i64>, Error> {
+    let Some(text) = &opts.shm_size else {
+        return Ok(None);
+    };
+    match kiln_runtime::spec::parse_bytes(text) {
+        Some(n) if n > 0 => Ok(Some(n)),
+        _ => Err(Error::BadFlag {
+            flag: "--shm-size",
+            value: text.clone(),
+            reason: format!("invalid size: {text:?}"),
+        }),
+    }
 }
 
 fn init(wanted: bool) -> Init {

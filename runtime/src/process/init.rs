@@ -19,7 +19,7 @@ use oci_spec::runtime::{LinuxCapabilities, Spec};
 
 use super::protocol::{self, ExitStatus, HelperConfig, Message, HELPER_FD};
 use super::rootfs::{self, Layout};
-use super::{capabilities, exec, namespaces, pty, reaper, seccomp};
+use super::{capabilities, exec, namespaces, pty, reaper, rlimits, seccomp, sysctl};
 use crate::cgroups::{self, Cgroup};
 use crate::spec::{GATE_ANNOTATION, REAPER_ANNOTATION};
 use crate::syscalls::{as_errno, Real, Syscalls};
@@ -295,6 +295,11 @@ fn setup_and_exec(
     if flags.contains(CloneFlags::CLONE_NEWNET) {
         namespaces::loopback_up().map_err(setup("network"))?;
     }
+    // Through the host's /proc while it is still there: /proc/sys/net and
+    // the IPC keys answer for the namespaces of the process writing.
+    if let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        sysctl::apply(sysctls).map_err(Failure::Setup)?;
+    }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let layout = Layout {
         staging: &config.staging,
@@ -330,6 +335,10 @@ fn setup_and_exec(
         .as_ref()
         .ok_or_else(|| Failure::Setup("the spec has no process".into()))?;
     enter_cwd(process.cwd())?;
+    // Before the capabilities go: raising a hard limit needs CAP_SYS_RESOURCE.
+    if let Some(rlimits) = process.rlimits() {
+        rlimits::apply(rlimits).map_err(Failure::Setup)?;
+    }
     let caps = process.capabilities().clone().unwrap_or_default();
     let nnp = process.no_new_privileges().unwrap_or(false);
     let filters = seccomp::programs(&config.seccomp);

@@ -9,6 +9,8 @@ pub mod namespaces;
 pub mod protocol;
 pub mod pty;
 pub mod reaper;
+pub mod rlimits;
 pub mod rootfs;
 pub mod seccomp;
+pub mod sysctl;
 pub mod user;

@@ -43,6 +43,26 @@ pub fn resolve_user(rootfs: &Rootfs, user: &str) -> Result<ResolvedUser, Error> 
     resolve(user, &passwd, &group)
 }
 
+/// `--group-add`'s groups as IDs: each a name in the container's
+/// `/etc/group`, or a number.
+pub fn resolve_groups(rootfs: &Rootfs, groups: &[String]) -> Result<Vec<u32>, Error> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    group_ids(groups, &read(rootfs, "etc/group"))
+}
+
+fn group_ids(wanted: &[String], group: &str) -> Result<Vec<u32>, Error> {
+    let groups = parse_group(group);
+    wanted
+        .iter()
+        .map(|g| match groups.iter().find(|e| &e.name == g) {
+            Some(e) => Ok(e.gid),
+            None => g.parse().map_err(|_| Error::NoGroup(g.clone())),
+        })
+        .collect()
+}
+
 /// Resolves `user` against the text of `passwd` and `group` files.
 pub fn resolve(user: &str, passwd: &str, group: &str) -> Result<ResolvedUser, Error> {
     let users = parse_passwd(passwd);
@@ -69,7 +89,10 @@ pub fn resolve(user: &str, passwd: &str, group: &str) -> Result<ResolvedUser, Er
             None => g.parse().map_err(|_| Error::NoGroup(g.to_string()))?,
         };
     }
+    // As runc: supplementary groups come with the implicit form only;
+    // `user:group` names the one group the process gets.
     let additional_gids = name
+        .filter(|_| g.is_none())
         .map(|n| {
             groups
                 .iter()
@@ -147,6 +170,17 @@ mod tests {
     const GROUP: &str = "root:x:0:\nusers:x:100:alice\nalice:x:1000:\nwheel:x:10:alice,bob\n";
 
     #[test]
+    fn added_groups_are_names_or_numbers() {
+        let group = "wheel:x:10:\naudio:x:29:bob\n";
+        let wanted = ["audio".to_string(), "4000".to_string()];
+        assert_eq!(group_ids(&wanted, group).unwrap(), vec![29, 4000]);
+        assert!(matches!(
+            group_ids(&["nosuch".to_string()], group),
+            Err(Error::NoGroup(g)) if g == "nosuch"
+        ));
+    }
+
+    #[test]
     fn empty_is_root() {
         let u = resolve("", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (0, 0, "/root"));
@@ -164,6 +198,8 @@ mod tests {
     fn numeric_forms() {
         let u = resolve("1000:10", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 10));
+        // An explicit group is the only one: alice's memberships stay out.
+        assert!(u.additional_gids.is_empty());
         let u = resolve("4242", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (4242, 0, "/"));
         let u = resolve("nobody:users", PASSWD, GROUP).unwrap();

@@ -148,6 +148,18 @@ pub struct RunArgs {
     /// Read in a line delimited file of labels
     #[arg(long, value_name = "FILE")]
     label_file: Vec<PathBuf>,
+    /// Add additional groups to join (names in the image's /etc/group, or IDs)
+    #[arg(long, value_name = "GROUP")]
+    group_add: Vec<String>,
+    /// Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)
+    #[arg(long, allow_hyphen_values = true)]
+    ulimit: Vec<String>,
+    /// Size of /dev/shm (default 64m)
+    #[arg(long)]
+    shm_size: Option<String>,
+    /// Namespaced kernel parameters (net.*, kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*)
+    #[arg(long, value_name = "KEY=VALUE")]
+    sysctl: Vec<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -216,6 +228,10 @@ impl RunArgs {
             dns_options: self.dns_option.clone(),
             expose: self.expose.clone(),
             cidfile: self.cidfile.clone(),
+            group_add: self.group_add.clone(),
+            ulimits: self.ulimit.clone(),
+            shm_size: self.shm_size.clone(),
+            sysctls: self.sysctl.clone(),
             ..CreateOptions::default()
         })
     }
