@@ -58,6 +58,12 @@ pub fn inspect(input: &InspectInput<'_>) -> Value {
         .and_then(|h| h.get("comment"))
         .cloned()
         .unwrap_or(Value::String(String::new()));
+    // Docker's builder-era fields: kiln builds record no container, so
+    // they stay as an image made by BuildKit shows them.
+    let container_config = match field("container_config") {
+        Some(Value::Object(c)) => Value::Object(c),
+        _ => Value::Object(default_container_config()),
+    };
     json!({
         "Id": input.image_id.to_string(),
         "RepoTags": repo_tags,
@@ -65,6 +71,8 @@ pub fn inspect(input: &InspectInput<'_>) -> Value {
         "Parent": "",
         "Comment": comment,
         "Created": field("created").unwrap_or(Value::String(String::new())),
+        "Container": field("container").unwrap_or(Value::String(String::new())),
+        "ContainerConfig": container_config,
         "DockerVersion": "",
         "Author": field("author").unwrap_or(Value::String(String::new())),
         "Config": config,
@@ -72,6 +80,9 @@ pub fn inspect(input: &InspectInput<'_>) -> Value {
         "Variant": field("variant"),
         "Os": field("os").unwrap_or(Value::String(String::new())),
         "Size": input.size,
+        "VirtualSize": input.size,
+        // Layers live in kiln's store, not in a graph driver's directories.
+        "GraphDriver": { "Data": null, "Name": "overlay2" },
         "RootFS": {
             "Type": "layers",
             "Layers": raw.pointer("/rootfs/diff_ids").cloned().unwrap_or(json!([])),

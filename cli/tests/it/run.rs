@@ -483,7 +483,7 @@ fn user_workdir_env_flags() {
     }
     assert_eq!(
         sh(&["-u", "kiln"], "id"),
-        "uid=1000(kiln) gid=1000(kiln) groups=10(wheel)\n"
+        "uid=1000(kiln) gid=1000(kiln) groups=10(wheel),1000(kiln)\n"
     );
     assert_eq!(sh(&["-u", "1000:10"], "id -u; id -g"), "1000\n10\n");
     assert_eq!(sh(&["-u", "kiln"], "echo $HOME"), "/home/kiln\n");

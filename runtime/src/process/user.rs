@@ -89,9 +89,10 @@ pub fn resolve(user: &str, passwd: &str, group: &str) -> Result<ResolvedUser, Er
             None => g.parse().map_err(|_| Error::NoGroup(g.to_string()))?,
         };
     }
-    // As runc: supplementary groups come with the implicit form only;
-    // `user:group` names the one group the process gets.
-    let additional_gids = name
+    // As Docker: the groups listing the user come with the implicit form
+    // only (`user:group` names the group), and the primary group is
+    // always among the supplementary ones.
+    let mut additional_gids: Vec<u32> = name
         .filter(|_| g.is_none())
         .map(|n| {
             groups
@@ -101,6 +102,7 @@ pub fn resolve(user: &str, passwd: &str, group: &str) -> Result<ResolvedUser, Er
                 .collect()
         })
         .unwrap_or_default();
+    additional_gids.push(gid);
     Ok(ResolvedUser {
         uid,
         gid,
@@ -190,7 +192,7 @@ mod tests {
     fn name_gives_groups_and_home() {
         let u = resolve("alice", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 1000));
-        assert_eq!(u.additional_gids, vec![100, 10]);
+        assert_eq!(u.additional_gids, vec![100, 10, 1000]);
         assert_eq!(u.home, "/home/alice");
     }
 
@@ -199,7 +201,7 @@ mod tests {
         let u = resolve("1000:10", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 10));
         // An explicit group is the only one: alice's memberships stay out.
-        assert!(u.additional_gids.is_empty());
+        assert_eq!(u.additional_gids, vec![10]);
         let u = resolve("4242", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (4242, 0, "/"));
         let u = resolve("nobody:users", PASSWD, GROUP).unwrap();

@@ -61,7 +61,7 @@ pub enum Command {
     /// Low-level information on a container, as JSON
     Inspect(show::InspectArgs),
     /// Display the running processes of a container
-    Top(show::One),
+    Top(show::TopArgs),
     /// Changes to files or directories on a container's filesystem
     Diff(show::One),
     /// List port mappings of a container

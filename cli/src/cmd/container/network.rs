@@ -28,6 +28,9 @@ pub enum Command {
         /// Output format: table, json, or a Go template ('{{.Name}}')
         #[arg(long)]
         format: Option<String>,
+        /// name=, id=, driver=, scope=local, type=custom|builtin
+        #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+        filter: Vec<String>,
     },
     /// Remove networks no container is on
     #[command(alias = "remove")]
@@ -48,7 +51,14 @@ impl Command {
                 let net = engine.create_network(&name, &opts)?;
                 println!("{}", net.id);
             }
-            Command::Ls { quiet, format } => return list(&engine, quiet, format.as_deref()),
+            Command::Ls {
+                quiet,
+                format,
+                filter,
+            } => {
+                let filters = ListFilter::parse(&filter)?;
+                return list(&engine, quiet, format.as_deref(), &filters);
+            }
             Command::Prune(args) => return super::prune::network_prune(args, globals),
             Command::Rm { names } => {
                 for name in names {
@@ -77,41 +87,110 @@ const HEADERS: &[(&str, &str)] = &[
 /// predefined networks.
 const BUILTIN: [&str; 3] = ["bridge", "host", "none"];
 
-fn list(engine: &Engine, quiet: bool, format: Option<&str>) -> anyhow::Result<ExitCode> {
+/// One row of `network ls`: a predefined mode or a user network.
+struct Row {
+    id: String,
+    name: String,
+    driver: String,
+    created: String,
+    subnet: String,
+    builtin: bool,
+}
+
+fn rows(networks: &[Network]) -> Vec<Row> {
+    let modes = BUILTIN.iter().map(|mode| Row {
+        id: "-".into(),
+        name: mode.to_string(),
+        driver: mode.to_string(),
+        created: String::new(),
+        subnet: String::new(),
+        builtin: true,
+    });
+    let users = networks.iter().map(|n| Row {
+        id: short_id(n).to_string(),
+        name: n.name.clone(),
+        driver: "bridge".into(),
+        created: n.created.clone(),
+        subnet: n.subnet(),
+        builtin: false,
+    });
+    modes.chain(users).collect()
+}
+
+/// `network ls --filter`: Docker's keys; values of one key are alternatives,
+/// and every key given must match.
+#[derive(Default)]
+struct ListFilter(Vec<(String, String)>);
+
+impl ListFilter {
+    fn parse(specs: &[String]) -> anyhow::Result<ListFilter> {
+        let mut pairs = Vec::new();
+        for spec in specs {
+            let (key, value) = spec
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--filter {spec:?}: expected KEY=VALUE"))?;
+            if !["name", "id", "driver", "scope", "type", "label"].contains(&key) {
+                anyhow::bail!("--filter {spec:?}: invalid filter {key:?}");
+            }
+            if key == "type" && !["custom", "builtin"].contains(&value) {
+                anyhow::bail!("--filter {spec:?}: invalid type {value:?} (custom, builtin)");
+            }
+            pairs.push((key.to_string(), value.to_string()));
+        }
+        Ok(ListFilter(pairs))
+    }
+
+    fn matches(&self, row: &Row) -> bool {
+        let keys = self.0.iter().map(|(k, _)| k.as_str());
+        let mut keys: Vec<&str> = keys.collect();
+        keys.dedup();
+        keys.iter().all(|key| {
+            self.0
+                .iter()
+                .filter(|(k, _)| k == key)
+                .any(|(_, v)| Self::one(key, v, row))
+        })
+    }
+
+    fn one(key: &str, value: &str, row: &Row) -> bool {
+        match key {
+            "name" => row.name.contains(value),
+            "id" => !row.builtin && row.id.starts_with(value),
+            "driver" => row.driver == value,
+            "scope" => value == "local",
+            "type" => row.builtin == (value == "builtin"),
+            // No network carries labels.
+            _ => false,
+        }
+    }
+}
+
+fn list(
+    engine: &Engine,
+    quiet: bool,
+    format: Option<&str>,
+    filter: &ListFilter,
+) -> anyhow::Result<ExitCode> {
     let format = match Format::parse(format) {
         Ok(f) => f,
         Err(e) => return Ok(template::refuse(&e, 1)),
     };
-    let networks = engine.list_networks()?;
+    let mut rows = rows(&engine.list_networks()?);
+    rows.retain(|r| filter.matches(r));
     if quiet {
-        for n in &networks {
-            println!("{}", short_id(n));
+        for r in rows.iter().filter(|r| !r.builtin) {
+            println!("{}", r.id);
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut items: Vec<Item> = BUILTIN
-        .iter()
-        .map(|mode| item("-", mode, mode, ""))
-        .collect();
-    items.extend(
-        networks
-            .iter()
-            .map(|n| item(short_id(n), &n.name, "bridge", &n.created)),
-    );
+    let items: Vec<Item> = rows.iter().map(item).collect();
     if let Some(code) = template::write_list(&format, &items, HEADERS)? {
         return Ok(code);
     }
-    let mut table = Table::new(&["NETWORK ID", "NAME", "DRIVER", "SUBNET"]);
-    for mode in BUILTIN {
-        table.push(vec!["-".into(), mode.into(), mode.into(), String::new()]);
-    }
-    for n in &networks {
-        table.push(vec![
-            short_id(n).to_string(),
-            n.name.clone(),
-            "bridge".into(),
-            n.subnet(),
-        ]);
+    let mut table = Table::new(&["NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET"]);
+    for r in &rows {
+        let cells = [&r.id, &r.name, &r.driver, "local", &r.subnet];
+        table.push(cells.iter().map(|c| c.to_string()).collect());
     }
     table.write(&mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
@@ -124,14 +203,14 @@ fn short_id(n: &Network) -> &str {
 }
 
 /// A network under the fields of Docker's `network ls` templates.
-fn item(id: &str, name: &str, driver: &str, created: &str) -> Item {
+fn item(r: &Row) -> Item {
     Item::new()
-        .with("ID", id)
-        .with("Name", name)
-        .with("Driver", driver)
+        .with("ID", r.id.as_str())
+        .with("Name", r.name.as_str())
+        .with("Driver", r.driver.as_str())
         .with("Scope", "local")
         .with("IPv6", "false")
         .with("Internal", "false")
         .with("Labels", "")
-        .with("CreatedAt", template::go_time_of(created))
+        .with("CreatedAt", template::go_time_of(&r.created))
 }

@@ -294,14 +294,112 @@ pub fn inspect(args: InspectArgs, globals: &Globals) -> anyhow::Result<ExitCode>
     Ok(ExitCode::from(u8::from(failed)))
 }
 
-pub fn top(args: One, globals: &Globals) -> anyhow::Result<ExitCode> {
+#[derive(clap::Args)]
+pub struct TopArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub name: String,
+    /// Options for ps(1), as Docker passes them (default -ef)
+    #[arg(
+        value_name = "ps OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub ps_args: Vec<String>,
+}
+
+/// As Docker does: the host's ps(1) with the given options (`-ef` by
+/// default), keeping the header and the rows of the container's processes.
+pub fn top(args: TopArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let pids: Vec<u32> = engine(globals)
+        .top(&args.name)?
+        .iter()
+        .map(|p| p.pid)
+        .collect();
+    let ps_args = if args.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        args.ps_args
+    };
+    let out = std::process::Command::new("ps")
+        .args(&ps_args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("running ps {}: {e}", ps_args.join(" ")))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "ps {}: {}",
+            ps_args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (titles, rows) = ps_rows(&text, &pids)?;
     // `docker top` sets its own tabwriter minimum (20).
-    let mut table = Table::new(&["UID", "PID", "PPID", "CMD"]).min_width(20);
-    for p in engine(globals).top(&args.name)? {
-        table.push(vec![p.uid, p.pid.to_string(), p.ppid, p.args.join(" ")]);
+    let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
+    let mut table = Table::new(&titles).min_width(20);
+    for row in rows {
+        table.push(row);
     }
     table.write(&mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The column titles of ps output `text`, and its rows whose PID is one of
+/// `pids`; the last column takes the rest of the line (a command's
+/// arguments), as Docker splits it.
+fn ps_rows(text: &str, pids: &[u32]) -> anyhow::Result<(Vec<String>, Vec<Vec<String>>)> {
+    let mut lines = text.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let Some(pid_col) = titles.iter().position(|t| t == "PID") else {
+        anyhow::bail!("couldn't find PID field in ps output");
+    };
+    let mut rows = Vec::new();
+    for line in lines {
+        let fields = split_columns(line, titles.len());
+        let pid = fields.get(pid_col).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            rows.push(fields);
+        }
+    }
+    Ok((titles, rows))
+}
+
+/// `line` cut into at most `n` blank-separated fields.
+fn split_columns(line: &str, n: usize) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut rest = line.trim_start();
+    while fields.len() + 1 < n && !rest.is_empty() {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        fields.push(rest[..end].to_string());
+        rest = rest[end..].trim_start();
+    }
+    if !rest.is_empty() {
+        fields.push(rest.trim_end().to_string());
+    }
+    fields
+}
+
+#[cfg(test)]
+mod top_tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_keep_the_header_and_the_container_processes() {
+        let text = "UID PID PPID C STIME TTY TIME CMD
+                    root 1 0 0 10:00 ? 00:00:01 /sbin/init
+                    root 42 1 0 10:01 ? 00:00:00 sleep 1000 --x
+";
+        let (titles, rows) = ps_rows(text, &[42]).unwrap();
+        assert_eq!(titles.len(), 8);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][1], "42");
+        assert_eq!(rows[0][7], "sleep 1000 --x");
+        assert!(ps_rows("USER COMMAND\nroot x\n", &[1]).is_err());
+    }
 }
 
 pub fn diff(args: One, globals: &Globals) -> anyhow::Result<ExitCode> {
