@@ -47,6 +47,8 @@ pub enum Error {
     },
     #[error("conflicting options: {0} and the network mode")]
     ConflictsWithNetwork(&'static str),
+    #[error("network-scoped alias is supported only for containers in user defined networks")]
+    AliasWithoutNetwork,
     #[error("container ID file found, make sure the other container isn't running or delete {}", .0.display())]
     CidfileExists(PathBuf),
     #[error("writing the container ID file {}", .path.display())]

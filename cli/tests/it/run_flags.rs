@@ -302,3 +302,62 @@ fn limit_and_kernel_values_are_refused_like_docker() {
         "big",
     );
 }
+
+#[test]
+fn network_aliases_name_the_container_on_its_network() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    struct Gone<'k>(&'k Kiln);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.cmd(["rm", "-f", "srv"]).output();
+            let _ = self.0.cmd(["network", "rm", "aliasnet"]).output();
+        }
+    }
+    let _gone = Gone(&k);
+    ok(&k, &["network", "create", "aliasnet"]);
+    ok(
+        &k,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "aliasnet",
+            "--network-alias",
+            "api",
+            "--net-alias",
+            "db",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let script = "grep srv /etc/hosts; ping -c 1 -W 3 api >/dev/null && echo reached";
+    let out = ok(
+        &k,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "aliasnet",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let line = out.lines().next().unwrap_or_default();
+    assert!(line.ends_with(" api db"), "{out}");
+    assert!(out.contains("reached"), "{out}");
+    let out = run(&k, &["run", "--network-alias", "x", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("only for containers in user defined networks"),
+        "{err}"
+    );
+}

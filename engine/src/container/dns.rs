@@ -1,10 +1,13 @@
-//! What names mean inside a container: `--add-host` lines for /etc/hosts
-//! and `--dns`, `--dns-search`, `--dns-option` for resolv.conf, checked as
-//! Docker's CLI checks them and handed to the runtime as spec annotations.
+//! Names: what they mean inside a container (`--add-host` lines for
+//! /etc/hosts, `--dns`, `--dns-search`, `--dns-option` for resolv.conf)
+//! and the names others on a kiln network reach it by
+//! (`--network-alias`), checked as Docker checks them and handed to the
+//! runtime as spec annotations.
 
 use std::net::IpAddr;
 
 use kiln_runtime::container::etc;
+use kiln_runtime::container::wiring::ALIASES_ANNOTATION;
 use oci_spec::runtime::Spec;
 
 use super::options::CreateOptions;
@@ -62,6 +65,19 @@ pub(super) fn annotate(
     if shared_hosts && !opts.add_hosts.is_empty() {
         return Err(Error::ConflictsWithNetwork("custom host-to-IP mapping"));
     }
+    if !shared_hosts && !opts.network_aliases.is_empty() {
+        return Err(Error::AliasWithoutNetwork);
+    }
+    for alias in &opts.network_aliases {
+        if alias.is_empty()
+            || alias
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+        {
+            let why = format!("invalid network alias {alias:?}");
+            return Err(bad("--network-alias", alias, why));
+        }
+    }
     let hosts = host_lines(&opts.add_hosts)? + link_hosts;
     for ns in &opts.dns {
         if ns.parse::<IpAddr>().is_err() {
@@ -93,6 +109,7 @@ pub(super) fn annotate(
     note(etc::DNS_ANNOTATION, opts.dns.join("\n"));
     note(etc::DNS_SEARCH_ANNOTATION, opts.dns_search.join("\n"));
     note(etc::DNS_OPTIONS_ANNOTATION, opts.dns_options.join("\n"));
+    note(ALIASES_ANNOTATION, opts.network_aliases.join("\n"));
     if !notes.is_empty() {
         spec.set_annotations(Some(notes));
     }
@@ -170,6 +187,24 @@ mod tests {
                 Err(Error::BadFlag { .. })
             ));
         }
+        let alias = CreateOptions {
+            network_aliases: strings(&["api"]),
+            ..CreateOptions::default()
+        };
+        assert!(matches!(
+            annotate(&mut Spec::default(), &alias, ""),
+            Err(Error::AliasWithoutNetwork)
+        ));
+        let on_net = CreateOptions {
+            network: "mynet".into(),
+            ..alias
+        };
+        let mut spec = Spec::default();
+        annotate(&mut spec, &on_net, "").unwrap();
+        assert_eq!(
+            spec.annotations().as_ref().unwrap()[ALIASES_ANNOTATION],
+            "api"
+        );
         let host = CreateOptions {
             network: "host".into(),
             ..o

@@ -11,12 +11,16 @@ use crate::network::ports::{Publisher, Target};
 use crate::network::user::Networks;
 use crate::network::{slirp, NetworkMode, PortBinding};
 
+/// Spec annotation carrying `--network-alias`es, one per line.
+pub const ALIASES_ANNOTATION: &str = "org.kiln.network-aliases";
+
 pub struct Wiring {
     publisher: Publisher,
     networks: Networks,
     network: NetworkMode,
     id: String,
     name: String,
+    aliases: Vec<String>,
     slirp: Option<slirp::Slirp>,
     /// The address on a user network, once attached.
     pub ip: Option<String>,
@@ -33,6 +37,7 @@ impl Wiring {
             network: record.network.clone(),
             id: record.id.clone(),
             name: record.name.clone(),
+            aliases: aliases(record),
             slirp: None,
             ip: None,
         };
@@ -58,7 +63,14 @@ impl Wiring {
                     .map_err(|e| format!("slirp4netns: {e}"))?;
                 let ip = self
                     .networks
-                    .attach(name, &self.id, &self.name, pid, self.slirp.is_none())
+                    .attach(
+                        name,
+                        &self.id,
+                        &self.name,
+                        &self.aliases,
+                        pid,
+                        self.slirp.is_none(),
+                    )
                     .map_err(|e| e.to_string())?;
                 self.ip = Some(ip);
             }
@@ -79,4 +91,13 @@ impl Wiring {
         }
         self.ip = None;
     }
+}
+
+/// The record's `--network-alias`es.
+fn aliases(record: &Record) -> Vec<String> {
+    let notes = record.spec.annotations().as_ref();
+    notes
+        .and_then(|a| a.get(ALIASES_ANNOTATION))
+        .map(|text| text.lines().map(str::to_string).collect())
+        .unwrap_or_default()
 }

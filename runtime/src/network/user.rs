@@ -118,6 +118,9 @@ pub struct Lease {
     pub ip: String,
     pub id: String,
     pub name: String,
+    /// `--network-alias`es: more names for the same address.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// `<root>/networks`.
@@ -214,14 +217,16 @@ impl Networks {
     }
 
     /// Puts the container whose helper is `pid` on the network: a veth
-    /// into the bridge, an address, and a hosts entry. Returns its address.
-    /// `default_route` routes everything off-subnet to the bridge's
-    /// gateway; without it the default route is left to slirp4netns.
+    /// into the bridge, an address, and a hosts entry for its name and
+    /// `aliases`. Returns its address. `default_route` routes everything
+    /// off-subnet to the bridge's gateway; without it the default route is
+    /// left to slirp4netns.
     pub fn attach(
         &self,
         name: &str,
         id: &str,
         cname: &str,
+        aliases: &[String],
         pid: u32,
         default_route: bool,
     ) -> Result<String> {
@@ -252,6 +257,7 @@ impl Networks {
             ip: ip.clone(),
             id: id.into(),
             name: cname.into(),
+            aliases: aliases.to_vec(),
         });
         write_json(&dir.join("leases.json"), &leases)?;
         write_hosts(&dir.join("hosts"), &leases)?;
@@ -298,7 +304,12 @@ fn hosts_text(leases: &[Lease]) -> String {
     let mut text = LOCAL_HOSTS.to_string();
     for l in leases {
         let short = &l.id[..l.id.len().min(12)];
-        text.push_str(&format!("{}\t{} {}\n", l.ip, l.name, short));
+        let mut names = format!("{} {short}", l.name);
+        for alias in &l.aliases {
+            names.push(' ');
+            names.push_str(alias);
+        }
+        text.push_str(&format!("{}\t{names}\n", l.ip));
     }
     text
 }
@@ -463,14 +474,17 @@ mod tests {
 
     #[test]
     fn hosts_list_every_container() {
-        let leases = vec![Lease {
+        let mut leases = vec![Lease {
             ip: "10.89.1.2".into(),
             id: "0123456789abcdef".into(),
             name: "web".into(),
+            aliases: Vec::new(),
         }];
         let text = hosts_text(&leases);
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(text.ends_with("10.89.1.2\tweb 0123456789ab\n"));
+        leases[0].aliases = vec!["api".into(), "www".into()];
+        assert!(hosts_text(&leases).ends_with("10.89.1.2\tweb 0123456789ab api www\n"));
     }
 
     #[test]

@@ -160,6 +160,9 @@ pub struct RunArgs {
     /// Namespaced kernel parameters (net.*, kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*)
     #[arg(long, value_name = "KEY=VALUE")]
     sysctl: Vec<String>,
+    /// Add a network-scoped alias for the container (on a kiln network)
+    #[arg(long, alias = "net-alias", value_name = "ALIAS")]
+    network_alias: Vec<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -232,7 +235,7 @@ impl RunArgs {
             ulimits: self.ulimit.clone(),
             shm_size: self.shm_size.clone(),
             sysctls: self.sysctl.clone(),
-            ..CreateOptions::default()
+            network_aliases: self.network_alias.clone(),
         })
     }
 
