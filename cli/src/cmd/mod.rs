@@ -13,7 +13,6 @@ pub mod filter;
 pub mod image;
 pub mod info;
 pub mod registry;
-pub mod simple_format;
 pub mod stats;
 pub mod system;
 pub mod update;

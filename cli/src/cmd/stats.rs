@@ -2,11 +2,12 @@
 //! network and block IO, processes); a live view redrawn every second
 //! until Ctrl-C, or one table with `--no-stream`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use gotmpl::Value;
 use kiln_cache::units::{bytes_size, human_size_with_precision};
 use kiln_engine::container::stats::{self, Row, Sample};
 use kiln_engine::Engine;
@@ -14,6 +15,7 @@ use serde_json::json;
 
 use crate::globals::Globals;
 use crate::table::Table;
+use crate::template::{self, Format, Item};
 
 /// How long between two samples (Docker's daemon reads every second).
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -32,7 +34,7 @@ pub struct Args {
     /// Do not truncate output
     #[arg(long)]
     no_trunc: bool,
-    /// Format the output: table, or a template such as {{json .}} or {{.Name}}
+    /// Format the output: table, json, or a Go template ({{.Name}}, table {{.ID}}\t{{.CPUPerc}})
     #[arg(long)]
     format: Option<String>,
     /// Containers to show (default: all running)
@@ -40,6 +42,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let format = match Format::parse(args.format.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return Ok(template::refuse(&e, 1)),
+    };
     let engine = Engine::new(&globals.root);
     let mut before = samples(&engine, &args)?;
     let mut out = io::stdout().lock();
@@ -58,7 +64,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         if !args.no_stream {
             frame.extend_from_slice(REDRAW.as_bytes());
         }
-        let failed = write_rows(&mut frame, &rows, &args)?;
+        let failed = write_rows(&mut frame, &rows, &format, args.no_trunc)?;
         out.write_all(&frame)?;
         out.flush()?;
         if let Some(code) = failed {
@@ -79,29 +85,44 @@ fn samples(engine: &Engine, args: &Args) -> anyhow::Result<Vec<Sample>> {
     Ok(targets.iter().map(stats::sample).collect())
 }
 
-/// The rows as a table or through `--format`; `Some(code)` when a
-/// template failed and the command ends.
-fn write_rows(out: &mut impl Write, rows: &[Row], args: &Args) -> anyhow::Result<Option<ExitCode>> {
-    let cells: Vec<HashMap<&str, String>> = rows.iter().map(|r| cells(r, args.no_trunc)).collect();
-    match args.format.as_deref() {
-        None | Some("table") => {
+/// The rows as Docker's table, as JSON lines, or through a template
+/// (`table …` with Docker's headers); `Some(code)` when the template
+/// failed and the command ends.
+fn write_rows(
+    out: &mut impl Write,
+    rows: &[Row],
+    format: &Format,
+    no_trunc: bool,
+) -> anyhow::Result<Option<ExitCode>> {
+    let cells: Vec<BTreeMap<&str, String>> = rows.iter().map(|r| cells(r, no_trunc)).collect();
+    match format {
+        Format::Default => {
             let mut table = Table::new(&HEADER.map(|(_, h)| h));
             for c in &cells {
                 table.push(HEADER.iter().map(|(k, _)| c[k].clone()).collect());
             }
             table.write(out)?;
         }
-        Some(template) => {
+        Format::Json => {
             for c in &cells {
-                let value = json!(c);
-                let code = crate::cmd::version::write_formatted(out, template, &value)?;
-                if code != ExitCode::SUCCESS {
-                    return Ok(Some(code));
-                }
+                writeln!(out, "{}", json!(c))?;
+            }
+        }
+        Format::Template(t) => {
+            let items: Vec<Value> = cells.iter().map(|c| item(c).value()).collect();
+            match t.render(&items, &HEADER) {
+                Ok(text) => out.write_all(text.as_bytes())?,
+                Err(e) => return Ok(Some(template::refuse(&e, 1))),
             }
         }
     }
     Ok(None)
+}
+
+fn item(cells: &BTreeMap<&str, String>) -> Item {
+    cells
+        .iter()
+        .fold(Item::new(), |i, (k, v)| i.with(k, v.as_str()))
 }
 
 /// Docker's column keys (its template fields) and headers.
@@ -118,7 +139,7 @@ const HEADER: [(&str, &str); 8] = [
 
 /// A row's cells as Docker writes them: sizes of memory in binary units,
 /// of IO in decimal ones with three digits.
-fn cells(r: &Row, no_trunc: bool) -> HashMap<&'static str, String> {
+fn cells(r: &Row, no_trunc: bool) -> BTreeMap<&'static str, String> {
     let io = |a: u64, b: u64| {
         format!(
             "{} / {}",
@@ -131,7 +152,7 @@ fn cells(r: &Row, no_trunc: bool) -> HashMap<&'static str, String> {
     } else {
         r.id.chars().take(12).collect()
     };
-    HashMap::from([
+    BTreeMap::from([
         ("ID", id.clone()),
         ("Container", id),
         ("Name", r.name.clone()),

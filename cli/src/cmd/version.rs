@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use kiln_engine::info::{Build, VersionInfo};
 use serde_json::json;
 
-use crate::cmd::simple_format::{self, FormatError};
 use crate::globals::Globals;
+use crate::template::{self, from_json, Template};
 
 /// What build.rs found out about this binary's build.
 pub const BUILD: Build<'static> = Build {
@@ -35,26 +35,21 @@ pub fn run(args: Args, _globals: &Globals) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--format` output with Docker's codes: 64 for a template that does not
-/// parse, 1 for one that names a missing field.
+/// `--format` output through the shared template facility, with Docker's
+/// codes: 64 for a template that does not parse, 1 for one that fails
+/// (a field the document lacks, as a Go struct's).
 pub fn write_formatted(
     out: &mut impl Write,
     template: &str,
     value: &serde_json::Value,
 ) -> anyhow::Result<ExitCode> {
-    match simple_format::render(template, value) {
+    let rendered = Template::list(template).and_then(|t| t.one(&from_json(value)));
+    match rendered {
         Ok(text) => {
             writeln!(out, "{text}")?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(err) => {
-            let code = match err {
-                FormatError::Parse(_) => simple_format::PARSE_FAILED,
-                FormatError::NoField(_) => 1,
-            };
-            crate::error_text::print(&anyhow::Error::from(err));
-            Ok(ExitCode::from(code))
-        }
+        Err(err) => Ok(template::refuse(&err, template::PARSE_FAILED)),
     }
 }
 

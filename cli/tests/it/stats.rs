@@ -114,6 +114,21 @@ fn format_and_unknown_containers() {
         ],
     );
     assert_eq!(out, "web 1\n");
+    let table = ok(
+        &k,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "table {{.Name}}\t{{.PIDs}}",
+            "web",
+        ],
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines, ["NAME      PIDS", "web       1"], "{table}");
+    let out = ok(&k, &["stats", "--no-stream", "--format", "json", "web"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["PIDs"], "1");
     let out = ok(
         &k,
         &["stats", "--no-stream", "--format", "{{json .}}", "web"],
