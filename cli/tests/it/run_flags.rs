@@ -361,3 +361,52 @@ fn network_aliases_name_the_container_on_its_network() {
         "{err}"
     );
 }
+
+#[test]
+fn inspect_shows_the_flags_as_docker_names_them() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    ok(
+        &k,
+        &[
+            "create",
+            "--name",
+            "shown",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--shm-size",
+            "128m",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--dns",
+            "9.9.9.9",
+            "--dns-search",
+            "corp",
+            "--dns-option",
+            "ndots:2",
+            "--add-host",
+            "db:10.0.0.5",
+            "--group-add",
+            "wheel",
+            "busybox",
+            "true",
+        ],
+    );
+    let hc = inspect(&k, "shown")["HostConfig"].clone();
+    assert_eq!(hc["ShmSize"], 128 << 20);
+    assert_eq!(
+        hc["Ulimits"],
+        serde_json::json!([{"Name": "nofile", "Soft": 1024, "Hard": 2048}])
+    );
+    assert_eq!(
+        hc["Sysctls"],
+        serde_json::json!({"net.ipv4.ip_forward": "1"})
+    );
+    assert_eq!(hc["Dns"], serde_json::json!(["9.9.9.9"]));
+    assert_eq!(hc["DnsSearch"], serde_json::json!(["corp"]));
+    assert_eq!(hc["DnsOptions"], serde_json::json!(["ndots:2"]));
+    assert_eq!(hc["ExtraHosts"], serde_json::json!(["db:10.0.0.5"]));
+    assert_eq!(hc["GroupAdd"], serde_json::json!(["wheel"]));
+}

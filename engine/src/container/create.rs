@@ -12,7 +12,7 @@ use kiln_runtime::spec::{Bind, Config};
 use serde_json::{json, Map, Value};
 
 use super::options::CreateOptions;
-use super::{dns, expose, links, ports, spec};
+use super::{dns, expose, host_config, links, ports, spec};
 use crate::events::Event;
 use crate::image::Image;
 use crate::{Engine, Error};
@@ -69,6 +69,7 @@ impl Engine {
         let exposed = expose::exposed(opts, &image)?;
         let mut spec = config.to_spec(id)?;
         dns::annotate(&mut spec, opts, &links.hosts)?;
+        host_config::note(&mut spec, opts);
         let record = Record {
             id: id.to_string(),
             name,

@@ -108,11 +108,8 @@ fn host_config_json(c: &Container) -> Value {
         "NetworkMode": r.network.name(),
         "PortBindings": bindings,
     });
-    if let (Some(host), Value::Object(limits)) = (
-        host.as_object_mut(),
-        super::update::host_config_limits(&r.spec),
-    ) {
-        host.extend(limits);
+    if let Some(host) = host.as_object_mut() {
+        host.extend(super::host_config::fields(&r.spec));
     }
     host
 }

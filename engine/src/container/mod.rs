@@ -15,6 +15,7 @@ mod dns;
 mod exec;
 mod export;
 mod expose;
+mod host_config;
 mod inspect;
 mod lifecycle;
 mod limits;
