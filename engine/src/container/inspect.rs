@@ -68,6 +68,18 @@ fn container_json(c: &Container) -> Value {
         "Mounts": mounts_json(c),
         "Config": r.config,
         "NetworkSettings": network_json(c),
+        "LogPath": c.dir.join(kiln_runtime::container::logs::FILE),
+        // Made inside the container's own mount namespace: no host file
+        // holds them.
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
     })
 }
 

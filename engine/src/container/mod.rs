@@ -50,13 +50,14 @@ pub use spec::new_id;
 pub use top::Process;
 pub use update::{UpdateError, UpdateOptions};
 
-/// The container's stdio for `-t` and `-i`: a pty, or this process's own
-/// (stdin only with `-i`). An init helper started early must have been
-/// given the same.
+/// The container's stdio for `-t` and `-i`: a pty, or pipes that kiln
+/// copies to its own stdout and stderr and to the log, as Docker's
+/// attached run does (stdin is this process's own with `-i`). An init
+/// helper started early must have been given the same.
 pub fn stdio(tty: bool, interactive: bool) -> Stdio {
     if tty {
         Stdio::Pty
     } else {
-        Stdio::Inherit { stdin: interactive }
+        Stdio::Piped { stdin: interactive }
     }
 }

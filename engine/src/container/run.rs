@@ -165,7 +165,7 @@ fn recorded(opts: &CreateOptions) -> bool {
 fn wired_run(
     wiring: &mut Wiring,
     dir: &Path,
-    req: Request,
+    mut req: Request,
     interactive: bool,
     helper: Option<Spawned>,
 ) -> Result<Outcome, container::Error> {
@@ -181,10 +181,15 @@ fn wired_run(
         .map_err(|e| e.to_string())
     };
     let gate: Option<Gate> = if needs { Some(&mut gate) } else { None };
-    match helper {
-        Some(h) => foreground::run_spawned(h, req, interactive, gate),
-        None => foreground::run_with(req, interactive, gate),
-    }
+    let helper = match helper {
+        Some(h) => h,
+        None => container::spawn(std::mem::replace(
+            &mut req.stdio,
+            kiln_runtime::Stdio::Inherit { stdin: false },
+        ))?,
+    };
+    let log = dir.join(kiln_runtime::container::logs::FILE);
+    foreground::run_logged(helper, req, interactive, gate, Some(&log))
 }
 
 impl CreateOptions {

@@ -6,11 +6,13 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use super::logs::{self, Stream};
 use super::terminal::{copy_size, RawMode};
 use super::{spawn, Error, Gate, Outcome, Request, Running, Spawned, Stdio};
 use crate::process::init::forwarded_mask;
@@ -34,6 +36,19 @@ pub fn run_spawned(
     interactive: bool,
     gate: Option<Gate>,
 ) -> Result<Outcome, Error> {
+    run_logged(helper, req, interactive, gate, None)
+}
+
+/// [`run_spawned`], appending what the container prints to the log at
+/// `log` as well (Docker logs attached runs too).
+pub fn run_logged(
+    helper: Spawned,
+    req: Request,
+    interactive: bool,
+    gate: Option<Gate>,
+    log: Option<&Path>,
+) -> Result<Outcome, Error> {
+    let log = log.map(logs::Writer::open).transpose().map_err(Error::Io)?;
     let mut old = SigSet::empty();
     sigprocmask(
         SigmaskHow::SIG_BLOCK,
@@ -41,7 +56,7 @@ pub fn run_spawned(
         Some(&mut old),
     )
     .map_err(|e| Error::Io(e.into()))?;
-    let result = run_blocked(helper, req, interactive, gate);
+    let result = run_blocked(helper, req, interactive, gate, log);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
 }
@@ -51,6 +66,7 @@ fn run_blocked(
     req: Request,
     interactive: bool,
     gate: Option<Gate>,
+    log: Option<logs::Writer>,
 ) -> Result<Outcome, Error> {
     let sfd = SignalFd::with_flags(
         &forwarded_mask(),
@@ -65,9 +81,14 @@ fn run_blocked(
     if let Some(m) = &master {
         copy_size(stdin.as_fd(), m);
     }
+    let outputs = running.take_output().map_or_else(Vec::new, |[out, err]| {
+        vec![(Stream::Stdout, out), (Stream::Stderr, err)]
+    });
     let mut io = Pump {
         master,
         stdin_open: interactive && tty,
+        outputs,
+        log,
     };
     loop {
         let ended = io.step(&sfd, &mut running)?;
@@ -82,6 +103,9 @@ fn run_blocked(
 struct Pump {
     master: Option<OwnedFd>,
     stdin_open: bool,
+    /// Pipes of [`super::Stdio::Piped`], until they close.
+    outputs: Vec<(Stream, OwnedFd)>,
+    log: Option<logs::Writer>,
 }
 
 impl Pump {
@@ -100,6 +124,10 @@ impl Pump {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
+        let first_output = fds.len();
+        for (_, fd) in &self.outputs {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::Error::EINTR) => return Ok(false),
             Err(e) => return Err(Error::Io(e.into())),
@@ -109,7 +137,9 @@ impl Pump {
         let (sig_ready, control_ready) = (ready(0), ready(1));
         let master_ready = master_idx.is_some_and(ready);
         let stdin_ready = stdin_idx.is_some_and(ready);
+        let outputs_ready: Vec<bool> = (first_output..fds.len()).map(ready).collect();
         drop(fds);
+        self.copy_outputs(&outputs_ready);
         if sig_ready {
             self.forward(sfd, running);
         }
@@ -150,7 +180,44 @@ impl Pump {
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(&buf[..n]);
                 let _ = out.flush();
+                self.log_bytes(Stream::Stdout, &buf[..n]);
             }
+        }
+    }
+
+    /// One read from each output pipe marked ready, to kiln's own stdout or
+    /// stderr and the log; a pipe at its end is dropped.
+    fn copy_outputs(&mut self, ready: &[bool]) {
+        let mut buf = [0u8; 8192];
+        let mut closed = Vec::new();
+        for (n, (stream, fd)) in self.outputs.iter().enumerate() {
+            if !ready.get(n).copied().unwrap_or(false) {
+                continue;
+            }
+            match nix::unistd::read(fd.as_fd(), &mut buf) {
+                Ok(0) => closed.push(n),
+                Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {}
+                Err(_) => closed.push(n),
+                Ok(len) => {
+                    let bytes = &buf[..len];
+                    let _ = match stream {
+                        Stream::Stdout => write_flushed(&mut std::io::stdout().lock(), bytes),
+                        Stream::Stderr => write_flushed(&mut std::io::stderr().lock(), bytes),
+                    };
+                    if let Some(log) = &mut self.log {
+                        let _ = log.write(*stream, bytes);
+                    }
+                }
+            }
+        }
+        for n in closed.into_iter().rev() {
+            self.outputs.remove(n);
+        }
+    }
+
+    fn log_bytes(&mut self, stream: Stream, bytes: &[u8]) {
+        if let Some(log) = &mut self.log {
+            let _ = log.write(stream, bytes);
         }
     }
 
@@ -166,16 +233,53 @@ impl Pump {
         }
     }
 
-    /// Output still buffered in the pty after the container ended.
+    /// Output still buffered in the pty or the pipes after the container
+    /// ended; a pipe some stray process still holds is left at EAGAIN.
     fn drain(&mut self) {
-        let Some(m) = self.master.take() else { return };
         let flags = nix::fcntl::OFlag::O_NONBLOCK;
-        let _ = nix::fcntl::fcntl(m.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags));
-        self.master = Some(m);
-        while self.master.is_some() {
-            self.copy_out();
+        if let Some(m) = self.master.take() {
+            let _ = nix::fcntl::fcntl(m.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags));
+            self.master = Some(m);
+            while self.master.is_some() {
+                self.copy_out();
+            }
+        }
+        for (_, fd) in &self.outputs {
+            let _ = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags));
+        }
+        // Bounded: a stray process outside the container's PID namespace
+        // could go on writing.
+        for _ in 0..10_000 {
+            let pending = self.pending_outputs();
+            if !pending.iter().any(|p| *p) {
+                break;
+            }
+            self.copy_outputs(&pending);
+        }
+        if let Some(log) = &mut self.log {
+            let _ = log.flush_partial();
         }
     }
+
+    /// Which output pipes have data or their end waiting, without blocking.
+    fn pending_outputs(&self) -> Vec<bool> {
+        let mut fds: Vec<PollFd> = self
+            .outputs
+            .iter()
+            .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        if poll(&mut fds, PollTimeout::ZERO).is_err() {
+            return vec![false; self.outputs.len()];
+        }
+        fds.iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect()
+    }
+}
+
+fn write_flushed(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(bytes)?;
+    out.flush()
 }
 
 fn write_all(fd: BorrowedFd, mut data: &[u8]) -> nix::Result<()> {

@@ -45,6 +45,8 @@ impl HelperProcess {
                 Stdio::Inherit { stdin: true } => (None, None, None),
                 Stdio::Inherit { stdin: false } => (Some(null()?), None, None),
                 Stdio::Pty => (Some(null()?), Some(null()?), Some(null()?)),
+                // `spawn` turns it into `Fds` first; kiln's own, if not.
+                Stdio::Piped { stdin } => (if stdin { None } else { Some(null()?) }, None, None),
                 Stdio::Fds {
                     stdin,
                     stdout,

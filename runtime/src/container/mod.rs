@@ -65,6 +65,11 @@ pub enum Stdio {
     /// A pty inside the container (`-t`); the master comes back in
     /// [`Running::take_pty`].
     Pty,
+    /// Pipes for stdout and stderr whose read ends come back in
+    /// [`Running::take_output`] (Docker's attached run without `-t`: the
+    /// container writes to pipes, never to the caller's terminal, and the
+    /// caller can log what passes); kiln's own stdin with `stdin: true`.
+    Piped { stdin: bool },
     /// Descriptors the caller owns, e.g. the write ends of pipes a build
     /// reads its step's log from. `stdin: None` is /dev/null.
     Fds {
@@ -109,6 +114,7 @@ pub struct Running {
     helper: HelperProcess,
     sock: OwnedFd,
     pty: Option<OwnedFd>,
+    output: Option<[OwnedFd; 2]>,
     cgroup: Option<PathBuf>,
     exec_error: Option<ExecError>,
     setup_error: Option<String>,
@@ -143,6 +149,7 @@ pub struct Spawned {
     helper: Option<HelperProcess>,
     sock: Option<OwnedFd>,
     pty: bool,
+    output: Option<[OwnedFd; 2]>,
 }
 
 /// Starts an init helper with `stdio`; [`Spawned::start`] hands it a
@@ -158,12 +165,35 @@ pub fn spawn(stdio: Stdio) -> Result<Spawned, Error> {
     )
     .map_err(|e| Error::Spawn(e.into()))?;
     let pty = matches!(stdio, Stdio::Pty);
+    let (stdio, output) = piped(stdio).map_err(Error::Spawn)?;
     let helper = HelperProcess::spawn(&theirs, stdio).map_err(Error::Spawn)?;
     Ok(Spawned {
         helper: Some(helper),
         sock: Some(ours),
         pty,
+        output,
     })
+}
+
+/// [`Stdio::Piped`] as the descriptors the helper gets, and the read ends
+/// kept here; any other stdio as it is.
+fn piped(stdio: Stdio) -> std::io::Result<(Stdio, Option<[OwnedFd; 2]>)> {
+    let Stdio::Piped { stdin } = stdio else {
+        return Ok((stdio, None));
+    };
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from);
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let stdin = match stdin {
+        true => Some(std::io::stdin().as_fd().try_clone_to_owned()?),
+        false => None,
+    };
+    let fds = Stdio::Fds {
+        stdin,
+        stdout: out_w,
+        stderr: err_w,
+    };
+    Ok((fds, Some([out_r, err_r])))
 }
 
 impl Spawned {
@@ -193,6 +223,7 @@ impl Spawned {
             helper,
             sock,
             pty: None,
+            output: self.output.take(),
             cgroup,
             exec_error: None,
             setup_error: None,
@@ -255,6 +286,11 @@ impl Running {
     /// The pty master, with [`Stdio::Pty`].
     pub fn take_pty(&mut self) -> Option<OwnedFd> {
         self.pty.take()
+    }
+
+    /// The read ends of stdout and stderr, with [`Stdio::Piped`].
+    pub fn take_output(&mut self) -> Option<[OwnedFd; 2]> {
+        self.output.take()
     }
 
     /// Readable when the helper has something to say; then call
