@@ -548,13 +548,23 @@ pub fn parse_bytes(text: &str) -> Option<i64> {
         _ => (t, 1),
     };
     let value: f64 = num.parse().ok()?;
-    (value >= 0.0).then_some((value * mult as f64) as i64)
+    // `inf`, `1e30g`: no size, rather than a saturated one.
+    let bytes = value * mult as f64;
+    (value >= 0.0 && bytes < i64::MAX as f64).then_some(bytes as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn sizes_past_the_range_are_no_sizes() {
+        assert_eq!(parse_bytes("1.5k"), Some(1536));
+        for bad in ["inf", "nan", "-1", "99999999999999999999g", "1e300", "lots"] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn default_capabilities_are_dockers() {

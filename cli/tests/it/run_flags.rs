@@ -301,6 +301,10 @@ fn limit_and_kernel_values_are_refused_like_docker() {
         "--shm-size",
         "big",
     );
+    let huge = ["create", "--shm-size", "1e30g", "busybox"];
+    refused(&k, &huge, "--shm-size", "1e30g");
+    refused(&k, &["run", "-m", "lots", "busybox"], "--memory", "lots");
+    refused(&k, &["run", "--cpus", "inf", "busybox"], "--cpus", "inf");
 }
 
 #[test]

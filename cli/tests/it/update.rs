@@ -203,6 +203,12 @@ fn bad_values_and_no_flags_are_refused() {
     assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--memory") && err.contains("lots"), "{err}");
+    for (flag, value) in [("--cpus", "inf"), ("--memory-swap", "1e30g")] {
+        let out = run(&k, &["update", flag, value, "c"]);
+        assert_eq!(out.status.code(), Some(125), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains(value), "{err}");
+    }
     let out = run(&k, &["update", "--restart", "sometimes", "c"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));

@@ -12,7 +12,7 @@ pub(super) fn limits(opts: &LimitOptions) -> Result<Limits, Error> {
         return Err(Error::SwapWithoutMemory);
     }
     if let Some(c) = opts.cpus {
-        if c.is_nan() || c <= 0.0 {
+        if !c.is_finite() || c <= 0.0 {
             return Err(Error::BadCpus(c));
         }
     }
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn cpus_must_be_positive() {
-        for bad in [0.0, -1.5, f64::NAN] {
+        for bad in [0.0, -1.5, f64::NAN, f64::INFINITY] {
             let o = LimitOptions {
                 cpus: Some(bad),
                 ..LimitOptions::default()

@@ -153,14 +153,16 @@ impl Default for CreateOptions {
 
 impl CreateOptions {
     /// Checks the flag values that need no image or store (`--add-host`,
-    /// `--dns*`, `--expose` …), so a caller can refuse them before it
-    /// pulls anything, as Docker's CLI does.
+    /// `--dns*`, `--expose`, `--ulimit`, `--sysctl`, sizes and limits …),
+    /// so a caller can refuse them before it pulls anything, as Docker's
+    /// CLI does.
     pub fn check(&self) -> Result<(), crate::Error> {
         super::dns::annotate(&mut oci_spec::runtime::Spec::default(), self, "")?;
         super::expose::exposed(self, &crate::image::Image::default())?;
         super::ulimits::rlimits(&self.ulimits)?;
         super::sysctls::sysctls(&self.sysctls, &self.network)?;
         super::spec::shm_size(self)?;
+        super::limits::limits(&self.limits)?;
         Ok(())
     }
 }

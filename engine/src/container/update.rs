@@ -127,7 +127,7 @@ fn read(opts: &UpdateOptions) -> Result<Change, Error> {
         return Err(UpdateError::MemoryTooSmall.into());
     }
     if let Some(c) = opts.cpus {
-        if c.is_nan() || c <= 0.0 {
+        if !c.is_finite() || c <= 0.0 {
             return Err(Error::BadCpus(c));
         }
     }
