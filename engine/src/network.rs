@@ -4,6 +4,7 @@
 
 use kiln_runtime::container::state::now;
 use kiln_runtime::network::user::{Network, Networks, Options};
+use serde_json::{json, Value};
 
 use crate::container::new_id;
 use crate::events::{Event, EventType};
@@ -26,6 +27,40 @@ impl Engine {
         Ok(self.network_store().list()?)
     }
 
+    /// Docker's `network inspect` object for the user network `name`, or
+    /// for one of the modes Docker lists as networks (`bridge`, `host`,
+    /// `none`), with the containers on it.
+    pub fn inspect_network(&self, name: &str) -> Result<Value, Error> {
+        if BUILTIN.contains(&name) {
+            return Ok(network_object(name, "", name, "", None, json!({})));
+        }
+        let store = self.network_store();
+        let net = store.get(name)?;
+        let containers: serde_json::Map<String, Value> = store
+            .leases(&net.name)
+            .into_iter()
+            .map(|l| {
+                let endpoint = json!({
+                    "Name": l.name,
+                    "EndpointID": "",
+                    "MacAddress": "",
+                    "IPv4Address": format!("{}/24", l.ip),
+                    "IPv6Address": "",
+                });
+                (l.id, endpoint)
+            })
+            .collect();
+        let ipam = json!([{ "Subnet": net.subnet(), "Gateway": net.gateway() }]);
+        Ok(network_object(
+            &net.name,
+            &net.id,
+            "bridge",
+            &net.created,
+            Some(ipam),
+            Value::Object(containers),
+        ))
+    }
+
     /// Removes a network no container is on.
     pub fn remove_network(&self, name: &str) -> Result<(), Error> {
         let net = self.network_store().get(name)?;
@@ -38,6 +73,36 @@ impl Engine {
         self.note(network_event("destroy", net));
         Ok(())
     }
+}
+
+/// The modes Docker shows as predefined networks.
+const BUILTIN: [&str; 3] = ["bridge", "host", "none"];
+
+fn network_object(
+    name: &str,
+    id: &str,
+    driver: &str,
+    created: &str,
+    ipam: Option<Value>,
+    containers: Value,
+) -> Value {
+    json!({
+        "Name": name,
+        "Id": id,
+        "Created": if created.is_empty() { "0001-01-01T00:00:00Z" } else { created },
+        "Scope": "local",
+        "Driver": driver,
+        "EnableIPv6": false,
+        "IPAM": { "Driver": "default", "Options": {}, "Config": ipam.unwrap_or(json!([])) },
+        "Internal": false,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": { "Network": "" },
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": {},
+        "Labels": {},
+    })
 }
 
 /// Docker's network event: the network's ID, its name and driver.

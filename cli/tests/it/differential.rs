@@ -380,6 +380,18 @@ const SCRIPT: &[(&[&str], Check)] = &[
         ],
         Stdout,
     ),
+    (&["network", "inspect", "n1"], Keys),
+    (
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}}",
+            "n1",
+        ],
+        Stdout,
+    ),
+    (&["network", "inspect", "no-such-network"], Stdout),
     (&["network", "rm", "n1"], Stdout),
     (
         &[

@@ -32,6 +32,14 @@ pub enum Command {
         #[arg(short, long = "filter", value_name = "KEY=VALUE")]
         filter: Vec<String>,
     },
+    /// Display detailed information on one or more networks
+    Inspect {
+        /// Format the output using a Go template
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true, value_name = "NETWORK")]
+        names: Vec<String>,
+    },
     /// Remove networks no container is on
     #[command(alias = "remove")]
     Rm {
@@ -60,6 +68,9 @@ impl Command {
                 return list(&engine, quiet, format.as_deref(), &filters);
             }
             Command::Prune(args) => return super::prune::network_prune(args, globals),
+            Command::Inspect { format, names } => {
+                return inspect(&engine, format.as_deref(), &names)
+            }
             Command::Rm { names } => {
                 for name in names {
                     engine.remove_network(&name)?;
@@ -86,6 +97,28 @@ const HEADERS: &[(&str, &str)] = &[
 /// The modes every container can use, listed first as Docker lists its
 /// predefined networks.
 const BUILTIN: [&str; 3] = ["bridge", "host", "none"];
+
+/// `network inspect`: every network found, then an error for each not
+/// found (exit 1), as Docker prints them.
+fn inspect(engine: &Engine, format: Option<&str>, names: &[String]) -> anyhow::Result<ExitCode> {
+    let mut docs = Vec::new();
+    let mut failed = false;
+    for name in names {
+        match engine.inspect_network(name) {
+            Ok(doc) => docs.push(doc),
+            Err(e) => {
+                eprintln!("kiln: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    match template::write_documents(format, &docs)? {
+        Some(code) if code != ExitCode::SUCCESS => return Ok(code),
+        Some(_) => {}
+        None => println!("{}", serde_json::to_string_pretty(&docs)?),
+    }
+    Ok(ExitCode::from(u8::from(failed)))
+}
 
 /// One row of `network ls`: a predefined mode or a user network.
 struct Row {
