@@ -31,8 +31,16 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         let value = serde_json::to_value(&info)?;
         return crate::cmd::version::write_formatted(&mut out, &template, &value);
     }
-    write!(out, "{}", text(&info))?;
+    write!(out, "{}{}", client_text(globals), text(&info))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Docker's first section: the client's side (kiln has one context).
+fn client_text(globals: &Globals) -> String {
+    format!(
+        "Client:\n Context:    default\n Debug Mode: {}\n\n",
+        globals.debug
+    )
 }
 
 fn text(i: &SystemInfo) -> String {
