@@ -26,386 +26,69 @@ enum Check {
 }
 use Check::*;
 
-/// The script: each command runs against both, in order.
-const SCRIPT: &[(&[&str], Check)] = &[
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "busybox",
-            "echo",
-            "hello",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "busybox",
-            "sh",
-            "-c",
-            "exit 3",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-e",
-            "A=1",
-            "-w",
-            "/tmp",
-            "busybox",
-            "sh",
-            "-c",
-            "echo $A $PWD",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-u",
-            "1000:1000",
-            "busybox",
-            "id",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "echo",
-            "busybox",
-            "hi",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--hostname",
-            "h1",
-            "busybox",
-            "hostname",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-u",
-            "nobody",
-            "-w",
-            "/new/dir",
-            "busybox",
-            "sh",
-            "-c",
-            "id -u; pwd",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--read-only",
-            "busybox",
-            "touch",
-            "/x",
-        ],
-        Exit,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "busybox",
-            "no-such-command",
-        ],
-        Exit,
-    ),
-    (
-        &["run", "--rm", "--network", "none", "busybox", "/etc"],
-        Exit,
-    ),
-    (
-        &["run", "--rm", "--pull", "never", "no-such-image:1", "true"],
-        Exit,
-    ),
-    (
-        &[
-            "run",
-            "--name",
-            "r1",
-            "--network",
-            "none",
-            "busybox",
-            "sh",
-            "-c",
-            "echo done; mkdir /tmp/d; echo > /tmp/d/x",
-        ],
-        Stdout,
-    ),
-    (&["logs", "r1"], Stdout),
-    (&["logs", "--tail", "1", "r1"], Stdout),
-    (
-        &[
-            "ps",
-            "-a",
-            "--filter",
-            "name=r1",
-            "--format",
-            "{{.Names}} {{.State}}",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "ps",
-            "-a",
-            "--filter",
-            "status=exited",
-            "--format",
-            "{{.Names}}",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "inspect",
-            "-f",
-            "{{.State.ExitCode}} {{.State.Running}}",
-            "r1",
-        ],
-        Stdout,
-    ),
-    (&["diff", "r1"], Stdout),
-    (&["pause", "r1"], Exit),
-    (&["start", "no-such-container"], Exit),
-    (&["rm", "r1"], Stdout),
-    (&["run", "--rm", "--bogus", "busybox", "true"], Exit),
-    (&["frobnicate"], Exit),
-    (
-        &[
-            "create",
-            "--name",
-            "c1",
-            "--network",
-            "none",
-            "--label",
-            "k=v",
-            "busybox",
-            "sleep",
-            "1000",
-        ],
-        Id,
-    ),
-    (&["start", "c1"], Stdout),
-    (
-        &[
-            "ps",
-            "--format",
-            "{{.Names}} {{.Image}} {{.Command}} {{.Label \"k\"}}",
-        ],
-        Stdout,
-    ),
-    (&["ps"], Header),
-    (
-        &["ps", "-a", "--format", "table {{.Names}}\t{{.Image}}"],
-        Stdout,
-    ),
-    (&["inspect", "c1"], Keys),
-    (
-        &[
-            "inspect",
-            "-f",
-            "{{.Name}} {{.State.Status}} {{.Config.Cmd}} {{.Config.Labels.k}}",
-            "c1",
-        ],
-        Stdout,
-    ),
-    (&["exec", "c1", "echo", "inside"], Stdout),
-    (&["exec", "c1", "sh", "-c", "exit 4"], Stdout),
-    (&["exec", "-w", "/etc", "c1", "pwd"], Stdout),
-    (
-        &[
-            "exec",
-            "-u",
-            "1000",
-            "-e",
-            "X=1",
-            "c1",
-            "sh",
-            "-c",
-            "id -u; echo $X",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "info",
-            "--format",
-            "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}}",
-        ],
-        Stdout,
-    ),
-    (&["kill", "-s", "USR1", "c1"], Stdout),
-    (&["logs", "c1"], Stdout),
-    (&["top", "c1"], Header),
-    (&["pause", "c1"], Stdout),
-    (
-        &["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "c1"],
-        Stdout,
-    ),
-    (&["unpause", "c1"], Stdout),
-    (&["stop", "-t", "1", "c1"], Stdout),
-    (&["wait", "c1"], Stdout),
-    (
-        &[
-            "inspect",
-            "-f",
-            "{{.State.Status}} {{.State.ExitCode}}",
-            "c1",
-        ],
-        Stdout,
-    ),
-    (&["rename", "c1", "c2"], Stdout),
-    (&["rm", "c2"], Stdout),
-    (&["rm", "c2"], Exit),
-    (&["inspect", "nosuchthing"], Stdout),
-    (&["create", "--name", "f1", "busybox", "true"], Id),
-    (&["cp", "f1:/etc/passwd", "-"], Exit),
-    (&["export", "-o", "/dev/null", "f1"], Stdout),
-    (&["rm", "-v", "f1"], Stdout),
-    (&["images"], Header),
-    (&["images", "-q", "busybox"], Stdout),
-    (&["image", "inspect", "-f", "{{.Id}}", "busybox"], Stdout),
-    (
-        &["history", "--format", "{{.CreatedBy}}", "busybox"],
-        Stdout,
-    ),
-    (&["create", "--name", "u1", "busybox", "true"], Id),
-    (&["rmi", "busybox"], Exit),
-    (&["rm", "u1"], Stdout),
-    (&["system", "df"], Header),
-    (&["images", "--format", "{{.Repository}}:{{.Tag}}"], Stdout),
-    (&["tag", "busybox", "busybox:two"], Stdout),
-    (
-        &["images", "--format", "{{.Repository}} {{.Tag}}", "busybox"],
-        Stdout,
-    ),
-    (&["rmi", "busybox:two"], Stdout),
-    (
-        &[
-            "image",
-            "inspect",
-            "-f",
-            "{{.Os}} {{.Architecture}} {{.Config.Cmd}}",
-            "busybox",
-        ],
-        Stdout,
-    ),
-    (&["image", "inspect", "busybox"], Keys),
-    (&["history", "busybox"], Header),
-    (&["rmi", "nosuchimage:1"], Exit),
-    (&["volume", "create", "v1"], Stdout),
-    (
-        &["volume", "ls", "--format", "{{.Name}} {{.Driver}}"],
-        Stdout,
-    ),
-    (&["volume", "ls"], Header),
-    (&["volume", "inspect", "v1"], Keys),
-    (
-        &[
-            "volume",
-            "inspect",
-            "-f",
-            "{{.Name}} {{.Driver}} {{.Scope}}",
-            "v1",
-        ],
-        Stdout,
-    ),
-    (
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            "v1:/data",
-            "busybox",
-            "sh",
-            "-c",
-            "echo x > /data/f; cat /data/f",
-        ],
-        Stdout,
-    ),
-    (&["volume", "rm", "v1"], Stdout),
-    (&["volume", "rm", "v1"], Exit),
-    (&["network", "create", "n1"], Id),
-    (
-        &[
-            "network",
-            "ls",
-            "--filter",
-            "name=n1",
-            "--format",
-            "{{.Name}} {{.Driver}} {{.Scope}}",
-        ],
-        Stdout,
-    ),
-    (&["network", "inspect", "n1"], Keys),
-    (
-        &[
-            "network",
-            "inspect",
-            "-f",
-            "{{.Name}} {{.Driver}} {{.Scope}} {{.Internal}}",
-            "n1",
-        ],
-        Stdout,
-    ),
-    (&["network", "inspect", "no-such-network"], Stdout),
-    (&["network", "rm", "n1"], Stdout),
-    (
-        &[
-            "info",
-            "--format",
-            "{{.OSType}} {{.Driver}} {{.CgroupDriver}}",
-        ],
-        Stdout,
-    ),
-    (
-        &["version", "--format", "{{.Client.Os}} {{.Client.Arch}}"],
-        Stdout,
-    ),
-];
+/// The script (`testdata/differential/everyday.txt`): each line's check
+/// and arguments.
+fn script() -> Vec<(Check, Vec<String>)> {
+    let path = super::support::testdata().join("differential/everyday.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|(n, l)| {
+            let mut words =
+                split_words(l).unwrap_or_else(|e| panic!("everyday.txt:{}: {e}", n + 1));
+            let check = match words.remove(0).as_str() {
+                "exit" => Exit,
+                "stdout" => Stdout,
+                "header" => Header,
+                "keys" => Keys,
+                "id" => Id,
+                other => panic!("everyday.txt:{}: unknown check {other:?}", n + 1),
+            };
+            (check, words)
+        })
+        .collect()
+}
+
+/// `line` split into words as a shell would, for quoting only: '…' is
+/// literal, "…" takes \ escapes, blanks separate.
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err("unclosed '".into()),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => w.extend(chars.next()),
+                        Some(c) => w.push(c),
+                        None => return Err("unclosed \"".into()),
+                    }
+                }
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    if words.len() < 2 {
+        return Err("a check and a command are needed".into());
+    }
+    Ok(words)
+}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -501,10 +184,11 @@ fn everyday_commands_agree_with_docker() {
         "docker load"
     );
 
+    let script = script();
     let mut report = Vec::new();
-    for (args, check) in SCRIPT {
-        let d = run(docker.cmd(*args));
-        let kn = run(k.cmd(*args));
+    for (check, args) in &script {
+        let d = run(docker.cmd(args));
+        let kn = run(k.cmd(args));
         if let Some(why) = differ(*check, &d, &kn) {
             report.push(format!(
                 "{}: {why}\n  docker stderr: {}\n  kiln stderr: {}",
@@ -518,7 +202,25 @@ fn everyday_commands_agree_with_docker() {
         report.is_empty(),
         "{} of {} commands differ from docker:\n{}",
         report.len(),
-        SCRIPT.len(),
+        script.len(),
         report.join("\n")
+    );
+}
+
+#[test]
+fn script_lines_split_as_a_shell_would() {
+    let words = split_words(r#"stdout a 'b c' "d\"e" f'g h'"#).unwrap();
+    assert_eq!(words, ["stdout", "a", "b c", "d\"e", "fg h"]);
+    assert!(split_words("stdout 'x").is_err());
+    assert!(split_words("stdout").is_err());
+    let script = script();
+    assert!(script.len() > 80, "{} commands", script.len());
+    let ps = script
+        .iter()
+        .find(|(_, a)| a[0] == "ps" && a.len() == 3)
+        .unwrap();
+    assert_eq!(
+        ps.1[2],
+        "{{.Names}} {{.Image}} {{.Command}} {{.Label \"k\"}}"
     );
 }

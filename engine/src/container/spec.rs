@@ -33,7 +33,12 @@ pub(super) fn build_config(
         env: environment(opts, image)?,
         cwd: if workdir.is_empty() { "/" } else { workdir }.into(),
         user,
-        hostname: opts.hostname.clone(),
+        // Docker's host network keeps the host's name too.
+        hostname: opts.hostname.clone().or_else(|| {
+            (opts.network == "host")
+                .then(|| nix::unistd::gethostname().ok()?.into_string().ok())
+                .flatten()
+        }),
         network: match opts.network.as_str() {
             "none" => Network::None,
             "host" => Network::Host,

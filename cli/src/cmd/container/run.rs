@@ -27,6 +27,12 @@ pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     if args.detach {
         return Ok(run_detached(&engine, &opts));
     }
+    // Docker's client refuses before anything starts: a pty fed from a
+    // pipe or a file would never see the terminal it promises.
+    if opts.tty && opts.interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("the input device is not a TTY");
+        return Ok(ExitCode::from(1));
+    }
     // The init helper was most likely started before parsing (see
     // early_helper); if not, it starts now, while the spec is made.
     let helper = engine.init_helper(&opts, || early_helper::take(args.wanted()))?;

@@ -383,25 +383,6 @@ fn split_columns(line: &str, n: usize) -> Vec<String> {
     fields
 }
 
-#[cfg(test)]
-mod top_tests {
-    use super::*;
-
-    #[test]
-    fn ps_rows_keep_the_header_and_the_container_processes() {
-        let text = "UID PID PPID C STIME TTY TIME CMD
-                    root 1 0 0 10:00 ? 00:00:01 /sbin/init
-                    root 42 1 0 10:01 ? 00:00:00 sleep 1000 --x
-";
-        let (titles, rows) = ps_rows(text, &[42]).unwrap();
-        assert_eq!(titles.len(), 8);
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0][1], "42");
-        assert_eq!(rows[0][7], "sleep 1000 --x");
-        assert!(ps_rows("USER COMMAND\nroot x\n", &[1]).is_err());
-    }
-}
-
 pub fn diff(args: One, globals: &Globals) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for (kind, path) in engine(globals).changes(&args.name)? {
@@ -420,4 +401,23 @@ pub fn port(args: PortArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod top_tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_keep_the_header_and_the_container_processes() {
+        let text = "UID PID PPID C STIME TTY TIME CMD
+                    root 1 0 0 10:00 ? 00:00:01 /sbin/init
+                    root 42 1 0 10:01 ? 00:00:00 sleep 1000 --x
+";
+        let (titles, rows) = ps_rows(text, &[42]).unwrap();
+        assert_eq!(titles.len(), 8);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][1], "42");
+        assert_eq!(rows[0][7], "sleep 1000 --x");
+        assert!(ps_rows("USER COMMAND\nroot x\n", &[1]).is_err());
+    }
 }
