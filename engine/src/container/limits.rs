@@ -11,6 +11,16 @@ pub(super) fn limits(opts: &LimitOptions) -> Result<Limits, Error> {
     if memory_swap.is_some() && memory.is_none() {
         return Err(Error::SwapWithoutMemory);
     }
+    // Docker's daemon refuses these before anything runs; a container
+    // under 6 MB would be killed by the kernel at its first page.
+    if memory.is_some_and(|m| m > 0 && m < MIN_MEMORY) {
+        return Err(super::UpdateError::MemoryTooSmall.into());
+    }
+    if let (Some(m), Some(s)) = (memory, memory_swap) {
+        if m > 0 && s > 0 && s < m {
+            return Err(super::UpdateError::SwapBelowMemory.into());
+        }
+    }
     if let Some(c) = opts.cpus {
         if !c.is_finite() || c <= 0.0 {
             return Err(Error::BadCpus(c));
@@ -24,6 +34,9 @@ pub(super) fn limits(opts: &LimitOptions) -> Result<Limits, Error> {
         pids_limit: opts.pids_limit,
     })
 }
+
+/// The smallest memory limit Docker accepts.
+pub(super) const MIN_MEMORY: i64 = 6 << 20;
 
 /// A size (`64m`), or `-1` for unlimited.
 pub(super) fn bytes(flag: &'static str, value: &Option<String>) -> Result<Option<i64>, Error> {

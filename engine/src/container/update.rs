@@ -10,11 +10,10 @@ use kiln_runtime::container::restart::RestartPolicy;
 use kiln_runtime::container::state::{Container, Status};
 use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 
-use super::limits::bytes;
+use super::limits::{bytes, MIN_MEMORY};
 use crate::{Engine, Error};
 
 /// Docker's smallest memory limit.
-const MIN_MEMORY: i64 = 6 << 20;
 /// The CFS period `--cpus` is expressed in (Docker's).
 const CPU_PERIOD: u64 = 100_000;
 
