@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
-bin=$PWD/target/$host/release/kiln
+bin=${CARGO_TARGET_DIR:-$PWD/target}/$host/release/kiln
 # A first build compiles about 300 crates (10-15 minutes on 2 cores): show
 # cargo's progress then; an up-to-date rebuild stays quiet.
 quiet=-q
