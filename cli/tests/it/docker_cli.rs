@@ -205,3 +205,23 @@ fn management_forms_give_what_the_plain_commands_give() {
     assert!(plain.starts_with("sha256:"), "{plain}");
     assert_eq!(ok(&k, &["buildx", "build", "--load", "-q", dir]), plain);
 }
+
+#[test]
+fn help_lists_the_commands_own_flags_before_the_global_ones() {
+    let k = Kiln::new();
+    for command in [
+        &["run"][..],
+        &["image", "ls"],
+        &["network", "inspect"],
+        &["build"],
+    ] {
+        let help = ok(&k, &[command, &["--help"]].concat());
+        let own = help.find("\nOptions:").unwrap_or_else(|| panic!("{help}"));
+        let global = help
+            .find("\nGlobal Options:")
+            .unwrap_or_else(|| panic!("{help}"));
+        let root = help.find("--root <ROOT>").unwrap();
+        assert!(own < global && global < root, "{command:?}:\n{help}");
+        assert!(help[own..global].contains("--help"), "{command:?}:\n{help}");
+    }
+}
