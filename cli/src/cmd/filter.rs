@@ -51,6 +51,15 @@ pub fn parse(args: &[String], allowed: &[&str]) -> Result<Filters, Error> {
     Ok(f)
 }
 
+/// clap's check of a `--filter` value, so that one without `=` is a
+/// usage error (exit 125) with Docker's words.
+pub fn key_value(arg: &str) -> Result<String, String> {
+    match arg.contains('=') {
+        true => Ok(arg.to_string()),
+        false => Err("bad format of filter (expected name=value)".into()),
+    }
+}
+
 /// One `--filter` value, `KEY=VALUE`.
 pub fn split(arg: &str) -> Result<(&str, &str), Error> {
     arg.split_once('=').ok_or_else(|| Error::Syntax(arg.into()))

@@ -12,7 +12,9 @@ use std::time::SystemTime;
 use anyhow::{bail, Context};
 use kiln_cache::{Digest, Reference};
 pub(crate) use kiln_engine::images::parse_change;
-use kiln_engine::images::{ArchiveFormat, HistoryRow, ImageRow, ImportOptions, Removed};
+use kiln_engine::images::{
+    ArchiveFormat, HistoryRow, ImageFilters, ImageRow, ImportOptions, Removed,
+};
 use kiln_engine::Engine;
 
 use crate::error_text;
@@ -102,6 +104,13 @@ pub enum ImageCommand {
 pub struct ImagesArgs {
     /// Show only images of this repository (and tag)
     repository: Option<String>,
+    /// Show all images (kiln keeps no intermediate images: the same list)
+    #[arg(short, long)]
+    all: bool,
+    /// Filter: dangling=true|false, label=K[=V], reference=PATTERN,
+    /// before=IMAGE, since=IMAGE
+    #[arg(short, long, value_parser = crate::cmd::filter::key_value)]
+    filter: Vec<String>,
     /// Only show image IDs
     #[arg(short, long)]
     quiet: bool,
@@ -156,7 +165,8 @@ fn images(engine: &Engine, args: ImagesArgs) -> anyhow::Result<ExitCode> {
         Ok(f) => f,
         Err(e) => return Ok(template::refuse(&e, 1)),
     };
-    let rows = engine.list_images(args.repository.as_deref())?;
+    let filters = image_filters(&args.filter)?;
+    let rows = engine.list_images_filtered(args.repository.as_deref(), &filters)?;
     let mut out = io::stdout().lock();
     if args.quiet {
         let mut seen = HashSet::new();
@@ -193,6 +203,16 @@ fn images(engine: &Engine, args: ImagesArgs) -> anyhow::Result<ExitCode> {
         .collect();
     write_table(&mut out, &header, body)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--filter KEY=VALUE`s into the engine's selections.
+fn image_filters(args: &[String]) -> anyhow::Result<ImageFilters> {
+    let mut filters = ImageFilters::default();
+    for arg in args {
+        let (key, value) = crate::cmd::filter::split(arg)?;
+        filters.add(key, value)?;
+    }
+    Ok(filters)
 }
 
 fn repo_tag(name: Option<&Reference>) -> (String, String) {

@@ -46,6 +46,10 @@ pub enum ImageError {
         reference: String,
         source: StoreError,
     },
+    #[error("invalid filter '{0}'")]
+    Filter(String),
+    #[error(transparent)]
+    Pattern(#[from] super::pattern::BadPattern),
     #[error("pushing {reference}")]
     Push {
         reference: String,
