@@ -116,10 +116,27 @@ pub enum BuildError {
         source: kiln_cache::ReferenceError,
     },
     /// A base image could not be pulled (FROM auto-pull, `--pull`). The
-    /// registry's error is in the text, as the progress shows it.
-    #[error("pulling {reference}: {cause}")]
+    /// registry's error is in the text with all its causes (DNS, TLS, an
+    /// HTTP status), as the progress shows it.
+    #[error("pulling {reference}: {}", error_chain(cause.as_ref()))]
     Pull {
         reference: String,
         cause: Box<kiln_cache::registry::RegistryError>,
     },
+}
+
+/// `err` and each of its sources, joined by ": ", a source repeating
+/// what the text already ends with left out.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
 }

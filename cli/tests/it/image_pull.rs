@@ -189,3 +189,40 @@ fn image_operations_are_journaled_as_docker_names_them() {
     ];
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_failed_from_pull_says_why() {
+    if !privileged() {
+        return;
+    }
+    let open = Registry::start(None);
+    let locked = Registry::start(Some(("user", "secret")));
+    let cfg = tempfile::tempdir().unwrap();
+    let kiln = Kiln::new();
+    let cases = [
+        // The name does not resolve: the resolver's own words.
+        (
+            "no-such-host.invalid/x:1".to_string(),
+            "failed to lookup address",
+        ),
+        (format!("{}/x:1", locked.addr), "unauthorized"),
+        (format!("{}/x:1", open.addr), "not found"),
+    ];
+    for (image, why) in cases {
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::write(ctx.path().join("Dockerfile"), format!("FROM {image}\n")).unwrap();
+        let out = kiln_cmd(&kiln, cfg.path(), &["build", "--progress=plain"])
+            .arg(ctx.path())
+            // The made-up host goes to the resolver, not to the closed proxy.
+            .env("NO_PROXY", "127.0.0.1,.invalid")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{image}");
+        let err = stderr(&out);
+        let last = err.lines().last().unwrap_or("");
+        assert!(
+            last.contains(&format!("pulling {image}")) && last.contains(why),
+            "{image}:\n{err}"
+        );
+    }
+}
