@@ -6,13 +6,17 @@
 //! earlier version written within the same timestamp tick, so it is not
 //! trusted and the file is read again (BuildKit shipped stale COPY contents
 //! from a stat-only shortcut, moby/buildkit#4950).
+//!
+//! A loaded cache stays the file's bytes, with one offset per record: its
+//! records are sorted by path, so a lookup is a binary search and a
+//! 200,000-file context costs its file size (~100 bytes a file), not a map
+//! of owned paths and digest strings.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use serde::{Deserialize, Serialize};
 
 use super::Stat;
 
@@ -20,19 +24,27 @@ use super::Stat;
 /// digest taken within this long of a change is re-checked next time.
 pub const RACY_MARGIN_NS: i128 = 2_000_000_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the cache knows of one file: its stat when it was hashed and the
+/// blake3 digest of its bytes. Times are ns since the epoch, clamped to
+/// i64 (years 1678-2262): a clamped mtime or ctime is far above any
+/// `hashed_at`, so it only ever makes the entry racy, never trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cached {
     pub ino: u64,
     pub size: u64,
-    pub mtime: i128,
-    pub ctime: i128,
-    pub digest: String,
-    /// When the digest was taken (ns since the epoch).
-    pub hashed_at: i128,
+    pub mtime: i64,
+    pub ctime: i64,
+    /// When the digest was taken.
+    pub hashed_at: i64,
+    pub digest: [u8; 32],
 }
 
-fn ns(sec: i64, nsec: i64) -> i128 {
-    sec as i128 * 1_000_000_000 + nsec as i128
+fn ns(sec: i64, nsec: i64) -> i64 {
+    clamp(sec as i128 * 1_000_000_000 + nsec as i128)
+}
+
+fn clamp(t: i128) -> i64 {
+    t.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 /// Nanoseconds since the epoch, now.
@@ -44,26 +56,48 @@ pub fn now_ns() -> i128 {
 }
 
 impl Cached {
-    pub fn new(stat: &Stat, digest: String, hashed_at: i128) -> Cached {
+    pub fn new(stat: &Stat, digest: [u8; 32], hashed_at: i128) -> Cached {
         Cached {
             ino: stat.ino,
             size: stat.size,
             mtime: ns(stat.mtime_sec, stat.mtime_nsec),
             ctime: ns(stat.ctime_sec, stat.ctime_nsec),
+            hashed_at: clamp(hashed_at),
             digest,
-            hashed_at,
         }
     }
 
     /// The digest, when `stat` is the file it was taken of and the entry is
     /// not racy.
-    fn valid_for(&self, stat: &Stat) -> Option<&str> {
+    fn valid_for(&self, stat: &Stat) -> Option<[u8; 32]> {
         let same = self.ino == stat.ino
             && self.size == stat.size
             && self.mtime == ns(stat.mtime_sec, stat.mtime_nsec)
             && self.ctime == ns(stat.ctime_sec, stat.ctime_nsec);
-        let racy = self.mtime.max(self.ctime) + RACY_MARGIN_NS > self.hashed_at;
-        (same && !racy).then_some(self.digest.as_str())
+        let changed = self.mtime.max(self.ctime) as i128;
+        let racy = changed + RACY_MARGIN_NS > self.hashed_at as i128;
+        (same && !racy).then_some(self.digest)
+    }
+
+    fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(&self.ino.to_le_bytes())?;
+        out.write_all(&self.size.to_le_bytes())?;
+        for t in [self.mtime, self.ctime, self.hashed_at] {
+            out.write_all(&t.to_le_bytes())?;
+        }
+        out.write_all(&self.digest)
+    }
+
+    /// The fixed part of a record, after its path.
+    fn read(r: &mut Reader<'_>) -> Option<Cached> {
+        Some(Cached {
+            ino: r.u64()?,
+            size: r.u64()?,
+            mtime: r.u64()? as i64,
+            ctime: r.u64()? as i64,
+            hashed_at: r.u64()? as i64,
+            digest: r.take(32)?.try_into().ok()?,
+        })
     }
 }
 
@@ -71,14 +105,23 @@ impl Cached {
 #[derive(Debug, Default)]
 pub struct StatCache {
     file: Option<PathBuf>,
-    /// Keyed by the path's bytes: hashing a `PathBuf` walks its components.
-    entries: HashMap<Vec<u8>, Cached>,
-    /// Something was added since the load: only then is the file rewritten.
-    dirty: bool,
+    loaded: Records,
+    /// Digests taken since the load, by path bytes (sorted, so saving is a
+    /// merge with the loaded records). Only when there are any is the file
+    /// rewritten.
+    fresh: BTreeMap<Vec<u8>, Cached>,
+}
+
+/// A saved cache as read: its bytes and where each record starts, in path
+/// order.
+#[derive(Debug, Default)]
+struct Records {
+    bytes: Vec<u8>,
+    starts: Vec<u32>,
 }
 
 /// The file's first bytes: a name and a format version.
-const MAGIC: &[u8; 16] = b"kiln-statcache2\n";
+const MAGIC: &[u8; 16] = b"kiln-statcache3\n";
 
 impl StatCache {
     /// Loads the cache kept in `dir` for the context at `context`; a
@@ -91,14 +134,14 @@ impl StatCache {
             .unwrap_or_else(|_| context.to_path_buf());
         let name = blake3::hash(canonical.as_os_str().as_encoded_bytes()).to_hex();
         let file = dir.join(format!("{}.bin", &name[..32]));
-        let entries = std::fs::read(&file)
+        let loaded = std::fs::read(&file)
             .ok()
-            .and_then(|b| decode(&b))
+            .and_then(Records::decode)
             .unwrap_or_default();
         StatCache {
             file: Some(file),
-            entries,
-            dirty: false,
+            loaded,
+            fresh: BTreeMap::new(),
         }
     }
 
@@ -107,75 +150,122 @@ impl StatCache {
         StatCache::default()
     }
 
-    pub fn lookup(&self, path: &Path, stat: &Stat) -> Option<&str> {
-        self.entries
-            .get(path.as_os_str().as_bytes())?
-            .valid_for(stat)
+    /// The blake3 digest of the file at `path`, when `stat` says it is
+    /// unchanged since it was taken.
+    pub fn lookup(&self, path: &Path, stat: &Stat) -> Option<[u8; 32]> {
+        let key = path.as_os_str().as_bytes();
+        match self.fresh.get(key) {
+            Some(c) => c.valid_for(stat),
+            None => self.loaded.get(key)?.valid_for(stat),
+        }
     }
 
     pub fn insert(&mut self, path: PathBuf, cached: Cached) {
-        self.entries
-            .insert(path.into_os_string().into_vec(), cached);
-        self.dirty = true;
+        self.fresh.insert(path.into_os_string().into_vec(), cached);
     }
 
     /// Writes the cache (temp file + rename: concurrent builds of one
     /// context each leave a whole file; the last one wins).
     pub fn save(&self) -> std::io::Result<()> {
-        let Some(file) = self.file.as_ref().filter(|_| self.dirty) else {
+        let Some(file) = self.file.as_ref().filter(|_| !self.fresh.is_empty()) else {
             return Ok(());
         };
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, encode(&self.entries))?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        self.encode(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?;
         std::fs::rename(&tmp, file)?;
-        // The JSON file of kiln versions before this format, if any.
+        // The files of kiln versions before this format, if any.
         let _ = std::fs::remove_file(file.with_extension("json"));
+        Ok(())
+    }
+
+    /// The loaded records merged with the fresh ones (a fresh record
+    /// replaces a loaded one of the same path), in path order.
+    fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(MAGIC)?;
+        let mut fresh = self.fresh.iter().peekable();
+        for i in 0..self.loaded.starts.len() {
+            let Some((path, cached)) = self.loaded.record(i) else {
+                continue;
+            };
+            while let Some((p, c)) = fresh.next_if(|(p, _)| p.as_slice() <= path) {
+                write_record(out, p, c)?;
+            }
+            if self.fresh.contains_key(path) {
+                continue;
+            }
+            write_record(out, path, &cached)?;
+        }
+        for (p, c) in fresh {
+            write_record(out, p, c)?;
+        }
         Ok(())
     }
 }
 
-fn encode(entries: &HashMap<Vec<u8>, Cached>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + entries.len() * 160);
-    out.extend_from_slice(MAGIC);
-    for (path, c) in entries {
-        out.extend_from_slice(&(path.len() as u32).to_le_bytes());
-        out.extend_from_slice(path);
-        out.extend_from_slice(&c.ino.to_le_bytes());
-        out.extend_from_slice(&c.size.to_le_bytes());
-        for t in [c.mtime, c.ctime, c.hashed_at] {
-            out.extend_from_slice(&t.to_le_bytes());
-        }
-        out.extend_from_slice(&(c.digest.len() as u32).to_le_bytes());
-        out.extend_from_slice(c.digest.as_bytes());
-    }
-    out
+fn write_record(out: &mut impl Write, path: &[u8], c: &Cached) -> std::io::Result<()> {
+    out.write_all(&(path.len() as u32).to_le_bytes())?;
+    out.write_all(path)?;
+    c.write_to(out)
 }
 
-/// The entries of a saved cache, or `None` when the file is not one.
-fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Cached>> {
-    let mut r = Reader(bytes.strip_prefix(MAGIC.as_slice())?);
-    let mut entries = HashMap::new();
-    while !r.0.is_empty() {
-        let len = r.u32()? as usize;
-        let path = r.take(len)?.to_vec();
-        let (ino, size) = (r.u64()?, r.u64()?);
-        let (mtime, ctime, hashed_at) = (r.i128()?, r.i128()?, r.i128()?);
-        let len = r.u32()? as usize;
-        let digest = std::str::from_utf8(r.take(len)?).ok()?.to_string();
-        let cached = Cached {
-            ino,
-            size,
-            mtime,
-            ctime,
-            digest,
-            hashed_at,
-        };
-        entries.insert(path, cached);
+impl Records {
+    /// The records of a saved cache, or `None` when `bytes` is not one (a
+    /// truncated file, another format).
+    fn decode(bytes: Vec<u8>) -> Option<Records> {
+        // Offsets are u32: a cache above 4 GiB is not one kiln wrote.
+        u32::try_from(bytes.len()).ok()?;
+        let mut starts = Vec::new();
+        let mut r = Reader(bytes.strip_prefix(MAGIC.as_slice())?);
+        while !r.0.is_empty() {
+            starts.push((bytes.len() - r.0.len()) as u32);
+            let len = r.u32()? as usize;
+            r.take(len)?;
+            Cached::read(&mut r)?;
+        }
+        let mut records = Records { bytes, starts };
+        records.sort();
+        Some(records)
     }
-    Some(entries)
+
+    /// Kiln writes records in path order; a file that is not is sorted
+    /// here rather than refused.
+    fn sort(&mut self) {
+        let sorted = (1..self.starts.len()).all(|i| self.path(i - 1) < self.path(i));
+        if !sorted {
+            let mut starts = std::mem::take(&mut self.starts);
+            starts.sort_by(|&a, &b| self.path_at(a).cmp(self.path_at(b)));
+            self.starts = starts;
+        }
+    }
+
+    fn path_at(&self, start: u32) -> &[u8] {
+        let mut r = Reader(self.bytes.get(start as usize..).unwrap_or_default());
+        r.u32().and_then(|len| r.take(len as usize)).unwrap_or_default()
+    }
+
+    fn path(&self, i: usize) -> &[u8] {
+        self.path_at(self.starts[i])
+    }
+
+    fn record(&self, i: usize) -> Option<(&[u8], Cached)> {
+        let mut r = Reader(self.bytes.get(*self.starts.get(i)? as usize..)?);
+        let len = r.u32()? as usize;
+        let path = r.take(len)?;
+        Some((path, Cached::read(&mut r)?))
+    }
+
+    fn get(&self, path: &[u8]) -> Option<Cached> {
+        let i = self
+            .starts
+            .binary_search_by(|&s| self.path_at(s).cmp(path))
+            .ok()?;
+        self.record(i).map(|(_, c)| c)
+    }
 }
 
 /// Little-endian fields off the front of a byte slice.
@@ -192,9 +282,6 @@ impl<'a> Reader<'a> {
     }
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn i128(&mut self) -> Option<i128> {
-        Some(i128::from_le_bytes(self.take(16)?.try_into().ok()?))
     }
 }
 
@@ -218,12 +305,19 @@ mod tests {
         }
     }
 
+    const D: [u8; 32] = [0xd; 32];
+    const E: [u8; 32] = [0xe; 32];
+
+    fn at(sec: i64) -> i128 {
+        sec as i128 * 1_000_000_000
+    }
+
     #[test]
     fn same_stat_hits_and_any_change_misses() {
         let mut c = StatCache::in_memory();
         let s = stat(100);
-        c.insert("a".into(), Cached::new(&s, "d".into(), ns(200, 0)));
-        assert_eq!(c.lookup(Path::new("a"), &s), Some("d"));
+        c.insert("a".into(), Cached::new(&s, D, at(200)));
+        assert_eq!(c.lookup(Path::new("a"), &s), Some(D));
         let mut bigger = s;
         bigger.size = 4;
         assert_eq!(c.lookup(Path::new("a"), &bigger), None);
@@ -239,32 +333,77 @@ mod tests {
         // in that second would leave the same stat, so the digest is unsafe.
         let mut c = StatCache::in_memory();
         let s = stat(100);
-        c.insert(
-            "a".into(),
-            Cached::new(&s, "d".into(), ns(100, 500_000_000)),
-        );
+        c.insert("a".into(), Cached::new(&s, D, at(100) + 500_000_000));
         assert_eq!(c.lookup(Path::new("a"), &s), None);
     }
 
     #[test]
-    fn saved_cache_loads_back() {
+    fn far_future_mtime_is_never_trusted() {
+        let mut c = StatCache::in_memory();
+        let s = stat(i64::MAX / 2);
+        c.insert("a".into(), Cached::new(&s, D, at(300)));
+        assert_eq!(c.lookup(Path::new("a"), &s), None);
+    }
+
+    #[test]
+    fn saved_cache_loads_back_and_merges() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = tempfile::tempdir().unwrap();
         let mut c = StatCache::load(dir.path(), ctx.path());
-        let s = stat(100);
-        c.insert("a".into(), Cached::new(&s, "d".into(), ns(300, 0)));
+        for p in ["b", "d/x", "a", "d"] {
+            c.insert(p.into(), Cached::new(&stat(100), D, at(300)));
+        }
         c.save().unwrap();
-        let again = StatCache::load(dir.path(), ctx.path());
-        assert_eq!(again.lookup(Path::new("a"), &s), Some("d"));
+        let mut again = StatCache::load(dir.path(), ctx.path());
+        for p in ["a", "b", "d", "d/x"] {
+            assert_eq!(again.lookup(Path::new(p), &stat(100)), Some(D), "{p}");
+        }
+        assert_eq!(again.lookup(Path::new("c"), &stat(100)), None);
+        // A newer digest of one path replaces the saved one; others stay.
+        again.insert("b".into(), Cached::new(&stat(200), E, at(300)));
+        again.insert("c".into(), Cached::new(&stat(100), E, at(300)));
+        again.save().unwrap();
+        let third = StatCache::load(dir.path(), ctx.path());
+        assert_eq!(third.loaded.starts.len(), 5);
+        assert_eq!(third.lookup(Path::new("b"), &stat(200)), Some(E));
+        assert_eq!(third.lookup(Path::new("b"), &stat(100)), None);
+        assert_eq!(third.lookup(Path::new("c"), &stat(100)), Some(E));
+        assert_eq!(third.lookup(Path::new("d/x"), &stat(100)), Some(D));
+    }
+
+    #[test]
+    fn unchanged_cache_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = tempfile::tempdir().unwrap();
+        StatCache::load(dir.path(), ctx.path()).save().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    fn encoded(paths: &[&str]) -> Vec<u8> {
+        let mut c = StatCache::in_memory();
+        for p in paths {
+            c.insert(p.into(), Cached::new(&stat(100), D, 9));
+        }
+        let mut bytes = Vec::new();
+        c.encode(&mut bytes).unwrap();
+        bytes
     }
 
     #[test]
     fn truncated_file_is_an_empty_cache() {
-        let mut c = StatCache::in_memory();
-        c.insert("dir/a".into(), Cached::new(&stat(100), "file:x".into(), 9));
-        let bytes = encode(&c.entries);
-        assert_eq!(decode(&bytes).unwrap().len(), 1);
-        assert!(decode(&bytes[..bytes.len() - 1]).is_none());
-        assert!(decode(b"{\"version\":1}").is_none());
+        let bytes = encoded(&["dir/a"]);
+        assert_eq!(Records::decode(bytes.clone()).unwrap().starts.len(), 1);
+        assert!(Records::decode(bytes[..bytes.len() - 1].to_vec()).is_none());
+        assert!(Records::decode(b"{\"version\":1}".to_vec()).is_none());
+        assert!(Records::decode(b"kiln-statcache2\n".to_vec()).is_none());
+    }
+
+    #[test]
+    fn unsorted_file_is_sorted_on_load() {
+        let mut bytes = encoded(&["b"]);
+        bytes.extend_from_slice(&encoded(&["a"])[MAGIC.len()..]);
+        let r = Records::decode(bytes).unwrap();
+        assert_eq!(r.path(0), b"a");
+        assert!(r.get(b"a").is_some() && r.get(b"b").is_some());
     }
 }
