@@ -6,7 +6,9 @@
 //! digest of the list, and the list itself is kept beside the step logs
 //! (`builds/copy-files/`, the newest [`KEPT`]) for `cache why` to compare.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::context::Entry;
@@ -30,44 +32,54 @@ pub fn dir(root: &Path) -> PathBuf {
 
 /// Adds the ingredients of `source`'s files to `k`; a large list is
 /// saved under `lists` (failing to save it only costs `cache why` detail).
+/// A large list is hashed as it is written out, never held whole: for
+/// 200,000 files that would be some 60 MiB of strings.
 pub fn add<'a>(
     k: &mut KeyBuilder,
     lists: &Path,
     source: &str,
-    files: impl Iterator<Item = (&'a Entry, &'a String)>,
+    files: impl Iterator<Item = (&'a Entry, &'a String)> + Clone,
 ) {
-    let listed: Vec<Listed> = files
-        .map(|(e, d)| {
-            (
-                e.path.display().to_string(),
-                format!("{:o} {d}", e.stat.mode),
-            )
-        })
-        .collect();
-    if listed.len() <= MANY {
-        for (path, value) in listed {
-            k.add(format!("file:{path}"), value);
+    let count = files.clone().count();
+    if count <= MANY {
+        for (e, d) in files {
+            k.add(format!("file:{}", e.path.display()), value(e, d));
         }
         return;
     }
-    let text = encode(&listed);
-    let digest = blake3::hash(text.as_bytes()).to_hex().to_string();
-    let _ = save(lists, &digest, &text);
+    let mut hasher = blake3::Hasher::new();
+    // Writing to a hasher cannot fail.
+    let _ = write_list(&mut hasher, files.clone());
+    let digest = hasher.finalize().to_hex().to_string();
+    let _ = save_with(lists, &digest, |out| write_list(out, files));
     k.add(
         format!("{PREFIX}{source}"),
-        format!("{} files {digest}", listed.len()),
+        format!("{count} files {digest}"),
     );
+}
+
+/// A file's ingredient value: its mode in octal and its content digest.
+fn value(e: &Entry, digest: &str) -> String {
+    format!("{:o} {digest}", e.stat.mode)
+}
+
+/// The lines [`encode`] makes of `files`, written to `out` one by one.
+fn write_list<'a>(
+    out: &mut impl Write,
+    files: impl Iterator<Item = (&'a Entry, &'a String)>,
+) -> std::io::Result<()> {
+    for (e, d) in files {
+        let path = e.path.to_string_lossy();
+        writeln!(out, "{}\t{:o} {d}", escape(&path), e.stat.mode)?;
+    }
+    Ok(())
 }
 
 /// `PATH\tMODE DIGEST` lines; a tab or newline in a path is escaped.
 pub(crate) fn encode(listed: &[Listed]) -> String {
     let mut out = String::new();
     for (path, value) in listed {
-        let path = path
-            .replace('\\', "\\\\")
-            .replace('\t', "\\t")
-            .replace('\n', "\\n");
-        out.push_str(&path);
+        out.push_str(&escape(path));
         out.push('\t');
         out.push_str(value);
         out.push('\n');
@@ -75,7 +87,28 @@ pub(crate) fn encode(listed: &[Listed]) -> String {
     out
 }
 
+fn escape(path: &str) -> Cow<'_, str> {
+    if !path.contains(['\\', '\t', '\n']) {
+        return Cow::Borrowed(path);
+    }
+    Cow::Owned(
+        path.replace('\\', "\\\\")
+            .replace('\t', "\\t")
+            .replace('\n', "\\n"),
+    )
+}
+
 pub(crate) fn save(lists: &Path, digest: &str, text: &str) -> std::io::Result<()> {
+    save_with(lists, digest, |out| out.write_all(text.as_bytes()))
+}
+
+/// Keeps the list `digest` names, written by `write` unless it is kept
+/// already.
+fn save_with(
+    lists: &Path,
+    digest: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let file = lists.join(digest);
     if file.exists() {
         // Touched, so the newest lists are the ones kept.
@@ -86,7 +119,9 @@ pub(crate) fn save(lists: &Path, digest: &str, text: &str) -> std::io::Result<()
     }
     std::fs::create_dir_all(lists)?;
     let tmp = lists.join(format!(".{digest}.{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    write(&mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?;
     std::fs::rename(&tmp, &file)?;
     trim(lists, KEPT)
 }
@@ -178,5 +213,23 @@ mod tests {
         assert_eq!(old.len(), MANY + 1);
         assert_ne!(old["d/f\t7"], new["d/f\t7"]);
         assert_eq!(old["d/f\t8"], new["d/f\t8"]);
+    }
+
+    #[test]
+    fn a_streamed_list_is_the_encoded_text() {
+        // The key names the digest of `encode`'s text of the list; writing
+        // it line by line must not change a byte of it.
+        let dir = tempfile::tempdir().unwrap();
+        let (_, big) = key(dir.path(), MANY + 1, Some(3));
+        let listed: Vec<Listed> = (0..=MANY)
+            .map(|i| {
+                let d = if i == 3 { "file:x" } else { "file:y" };
+                (format!("d/f\t{i}"), format!("100644 {d}"))
+            })
+            .collect();
+        let text = encode(&listed);
+        let digest = blake3::hash(text.as_bytes()).to_hex();
+        assert_eq!(big[1].value, format!("{} files {digest}", MANY + 1));
+        assert_eq!(std::fs::read_to_string(dir.path().join(digest.as_str())).unwrap(), text);
     }
 }

@@ -114,9 +114,24 @@ impl Walker<'_> {
                 Ok(below)
             })
             .collect::<Result<_, ContextError>>()?;
-        kept.extend(below.into_iter().flatten());
-        Ok(kept)
+        Ok(concat(kept, below))
     }
+}
+
+/// All of `kept` and `below` in one vector, in no particular order (the
+/// walk sorts at the end). The largest part is grown in place rather than
+/// copied: a context with one big directory would otherwise hold all its
+/// entries twice for a moment.
+fn concat<T>(kept: Vec<T>, below: Vec<Vec<T>>) -> Vec<T> {
+    let mut parts = below;
+    parts.push(kept);
+    let largest = (0..parts.len()).max_by_key(|&i| parts[i].len()).unwrap_or(0);
+    let mut all = parts.swap_remove(largest);
+    all.reserve(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        all.extend(part);
+    }
+    all
 }
 
 #[cfg(test)]
