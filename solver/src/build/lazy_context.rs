@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crate::context::select::{ContextIndex, Selected};
 use crate::context::stat_cache::StatCache;
-use crate::context::{contenthash, walk, Entry};
+use crate::context::{contenthash, walk_shared, Entry};
 use crate::session::BuildSession;
 use crate::BuildError;
 
@@ -40,7 +40,10 @@ impl<'a> LazyContext<'a> {
             return Err(BuildError::Internal("context not loaded"));
         };
         let selected = index.select(source)?;
-        let refs: Vec<&Entry> = selected.iter().flat_map(|s| s.entries.iter()).collect();
+        let refs: Vec<&Entry> = selected
+            .iter()
+            .flat_map(|s| s.entries.iter().map(|e| &**e))
+            .collect();
         let digests = contenthash::digests(self.root(), &refs, cache)?;
         Ok((selected, digests))
     }
@@ -60,7 +63,7 @@ impl<'a> LazyContext<'a> {
     }
 
     fn load(&self) -> Result<(ContextIndex, StatCache), BuildError> {
-        let entries = walk(self.root(), &self.session.ignore()?.matcher)?;
+        let entries = walk_shared(self.root(), &self.session.ignore()?.matcher)?;
         let cache = StatCache::load(&self.stat_dir, self.root());
         Ok((ContextIndex::new(self.root(), entries), cache))
     }

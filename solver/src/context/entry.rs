@@ -6,6 +6,7 @@
 use std::fs::{DirEntry, FileType, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,17 +18,16 @@ pub enum EntryKind {
     Other,
 }
 
-/// `lstat` results (never the target of a symlink).
+/// The `lstat` results a build uses (never of the target of a symlink):
+/// the mode for cache keys, the rest for the stat cache. Owners, device
+/// and link count are left out: copies read them from the file itself, and
+/// every byte here is multiplied by the context's file count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stat {
     /// `st_mode`: file type and permission bits.
     pub mode: u32,
     pub size: u64,
-    pub uid: u32,
-    pub gid: u32,
-    pub dev: u64,
     pub ino: u64,
-    pub nlink: u64,
     pub mtime_sec: i64,
     pub mtime_nsec: i64,
     pub ctime_sec: i64,
@@ -39,11 +39,7 @@ impl From<&Metadata> for Stat {
         Stat {
             mode: m.mode(),
             size: m.size(),
-            uid: m.uid(),
-            gid: m.gid(),
-            dev: m.dev(),
             ino: m.ino(),
-            nlink: m.nlink(),
             mtime_sec: m.mtime(),
             mtime_nsec: m.mtime_nsec(),
             ctime_sec: m.ctime(),
@@ -70,11 +66,7 @@ impl Entry {
             stat: Stat {
                 mode: 0o100644,
                 size: 1,
-                uid: 0,
-                gid: 0,
-                dev: 1,
                 ino: 1,
-                nlink: 1,
                 mtime_sec: 0,
                 mtime_nsec: 0,
                 ctime_sec: 0,
@@ -108,6 +100,20 @@ impl WalkItem for Entry {
             kind: EntryKind::from(meta.file_type()),
             stat: Stat::from(&meta),
         })
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn kind(&self) -> EntryKind {
+        self.kind
+    }
+}
+
+/// Shared, so that what a COPY selects is the index's entries, not copies
+/// of them.
+impl WalkItem for Arc<Entry> {
+    fn read(path: PathBuf, dirent: &DirEntry) -> std::io::Result<Arc<Entry>> {
+        Entry::read(path, dirent).map(Arc::new)
     }
     fn path(&self) -> &Path {
         &self.path

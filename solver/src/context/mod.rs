@@ -16,7 +16,7 @@ mod walk;
 
 pub use entry::{Entry, EntryKind, Listed, Stat};
 pub use ignorefile::{load_ignore_file, IgnoreFile};
-pub use walk::{list, walk};
+pub use walk::{list, walk, walk_shared};
 
 use std::path::PathBuf;
 

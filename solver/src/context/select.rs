@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use super::glob;
 use super::{Entry, EntryKind};
@@ -28,14 +29,15 @@ pub struct Selected {
     /// Where it really is in the context.
     pub root: PathBuf,
     pub kind: EntryKind,
-    /// The source entry itself, then everything below it (for a directory).
-    pub entries: Vec<Entry>,
+    /// The source entry itself, then everything below it (for a directory):
+    /// the index's own entries, shared.
+    pub entries: Vec<Arc<Entry>>,
 }
 
 /// The walked context, sorted bytewise by path.
 #[derive(Debug, Default)]
 pub struct ContextIndex {
-    entries: Vec<Entry>,
+    entries: Vec<Arc<Entry>>,
     links: HashMap<PathBuf, PathBuf>,
 }
 
@@ -60,7 +62,7 @@ pub fn clean(path: &str) -> Option<PathBuf> {
 impl ContextIndex {
     /// Indexes walked `entries` of the context at `root`, reading the
     /// targets of its symlinks (unreadable ones count as dangling).
-    pub fn new(root: &Path, entries: Vec<Entry>) -> ContextIndex {
+    pub fn new(root: &Path, entries: Vec<Arc<Entry>>) -> ContextIndex {
         let links = entries
             .iter()
             .filter(|e| e.kind == EntryKind::Symlink)
@@ -69,11 +71,11 @@ impl ContextIndex {
         ContextIndex { entries, links }
     }
 
-    pub fn entries(&self) -> &[Entry] {
+    pub fn entries(&self) -> &[Arc<Entry>] {
         &self.entries
     }
 
-    fn find(&self, path: &Path) -> Option<&Entry> {
+    fn find(&self, path: &Path) -> Option<&Arc<Entry>> {
         let key = path.as_os_str().as_encoded_bytes();
         self.entries
             .binary_search_by(|e| e.path.as_os_str().as_encoded_bytes().cmp(key))
@@ -82,7 +84,7 @@ impl ContextIndex {
     }
 
     /// Everything strictly below `dir` (all of it for the root).
-    fn below(&self, dir: &Path) -> Vec<Entry> {
+    fn below(&self, dir: &Path) -> Vec<Arc<Entry>> {
         if dir.as_os_str().is_empty() {
             return self.entries.clone();
         }
@@ -218,13 +220,13 @@ fn clean_strict(path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::walk;
+    use crate::context::walk_shared;
     use kiln_parser::ignore::Matcher;
     use std::os::unix::fs::symlink;
 
     fn index(dir: &Path, ignore: &str) -> ContextIndex {
         let m = Matcher::parse(".dockerignore", ignore).unwrap();
-        ContextIndex::new(dir, walk(dir, &m).unwrap())
+        ContextIndex::new(dir, walk_shared(dir, &m).unwrap())
     }
 
     fn names(sel: &[Selected]) -> Vec<String> {

@@ -293,11 +293,7 @@ mod tests {
         Stat {
             mode: 0o100644,
             size: 3,
-            uid: 0,
-            gid: 0,
-            dev: 1,
             ino: 7,
-            nlink: 1,
             mtime_sec: mtime,
             mtime_nsec: 0,
             ctime_sec: mtime,

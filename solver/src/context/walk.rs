@@ -5,6 +5,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use kiln_parser::ignore::{Matcher, ParentMatch};
 use rayon::prelude::*;
@@ -17,6 +18,11 @@ use super::{ContextError, Entry, EntryKind, Listed};
 /// re-include something below it; then it is walked, and listed itself
 /// only if something below it is kept (a kept file needs its parent).
 pub fn walk(root: &Path, matcher: &Matcher) -> Result<Vec<Entry>, ContextError> {
+    walk_items(root, matcher)
+}
+
+/// [`walk`]'s entries, each shared (what a build indexes and selects from).
+pub fn walk_shared(root: &Path, matcher: &Matcher) -> Result<Vec<Arc<Entry>>, ContextError> {
     walk_items(root, matcher)
 }
 

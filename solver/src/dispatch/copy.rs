@@ -158,7 +158,7 @@ impl State<'_> {
                 None => (sel, digests),
             };
             k.add("source", s.clone());
-            let entries = sel.iter().flat_map(|x| x.entries.iter());
+            let entries = sel.iter().flat_map(|x| x.entries.iter().map(|e| &**e));
             crate::cachekey::files::add(k, &lists, s, entries.zip(digests.iter()));
             selected.extend(sel);
         }

@@ -140,11 +140,11 @@ fn selected_dir(context: &Path, root: &str) -> Selected {
                 stack.push(rel.join(e.unwrap().file_name()));
             }
         }
-        entries.push(Entry {
+        entries.push(std::sync::Arc::new(Entry {
             path: rel,
             kind,
             stat: Stat::from(&meta),
-        });
+        }));
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Selected {
