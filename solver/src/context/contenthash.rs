@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::stat_cache::{now_ns, Cached, StatCache};
+use super::stat_cache::{now_ns, Cached, Cursor, StatCache};
 use super::{ContextError, Entry, EntryKind};
 
 /// Above this size a file is memory-mapped and hashed on several threads.
@@ -28,7 +28,7 @@ pub fn digests(
     // 15 MiB of nothing.
     let results: Vec<(String, Option<Box<Cached>>)> = entries
         .par_iter()
-        .map(|e| digest_one(root, e, shared, started))
+        .map_init(|| shared.cursor(), |cur, e| digest_one(root, e, cur, started))
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(results.len());
     for (entry, (digest, fresh)) in entries.iter().zip(results) {
@@ -43,18 +43,19 @@ pub fn digests(
 fn digest_one(
     root: &Path,
     e: &Entry,
-    cache: &StatCache,
+    cache: &mut Cursor<'_>,
     started: i128,
 ) -> Result<(String, Option<Box<Cached>>), ContextError> {
-    let abs = root.join(&e.path);
+    let abs = || root.join(&e.path);
     let io = |source| ContextError::Io {
-        path: abs.clone(),
+        path: abs(),
         source,
     };
     match e.kind {
         EntryKind::Dir => Ok(("dir".into(), None)),
         EntryKind::Other => Ok(("other".into(), None)),
         EntryKind::Symlink => {
+            let abs = abs();
             let target = std::fs::read_link(&abs).map_err(io)?;
             let text = String::from_utf8_lossy(target.as_os_str().as_bytes());
             Ok((format!("link:{text}"), None))
@@ -63,7 +64,7 @@ fn digest_one(
             if let Some(d) = cache.lookup(&e.path, &e.stat) {
                 return Ok((file_digest(&d), None));
             }
-            let d = hash_file(&abs, e.stat.size).map_err(io)?;
+            let d = hash_file(&abs(), e.stat.size).map_err(io)?;
             let fresh = Cached::new(&e.stat, d, started);
             Ok((file_digest(&d), Some(Box::new(fresh))))
         }
