@@ -230,6 +230,9 @@ mod tests {
         let text = encode(&listed);
         let digest = blake3::hash(text.as_bytes()).to_hex();
         assert_eq!(big[1].value, format!("{} files {digest}", MANY + 1));
-        assert_eq!(std::fs::read_to_string(dir.path().join(digest.as_str())).unwrap(), text);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(digest.as_str())).unwrap(),
+            text
+        );
     }
 }

@@ -28,7 +28,10 @@ pub fn digests(
     // 15 MiB of nothing.
     let results: Vec<(String, Option<Box<Cached>>)> = entries
         .par_iter()
-        .map_init(|| shared.cursor(), |cur, e| digest_one(root, e, cur, started))
+        .map_init(
+            || shared.cursor(),
+            |cur, e| digest_one(root, e, cur, started),
+        )
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(results.len());
     for (entry, (digest, fresh)) in entries.iter().zip(results) {

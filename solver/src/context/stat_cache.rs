@@ -272,7 +272,9 @@ impl Records {
 
     fn path_at(&self, start: u32) -> &[u8] {
         let mut r = Reader(self.bytes.get(start as usize..).unwrap_or_default());
-        r.u32().and_then(|len| r.take(len as usize)).unwrap_or_default()
+        r.u32()
+            .and_then(|len| r.take(len as usize))
+            .unwrap_or_default()
     }
 
     fn path(&self, i: usize) -> &[u8] {
@@ -465,7 +467,7 @@ mod tests {
         let mut cur = c.cursor();
         for p in order {
             let i: usize = p[3..].parse().unwrap();
-            let want = (i % 2 == 0).then_some(D);
+            let want = i.is_multiple_of(2).then_some(D);
             assert_eq!(cur.lookup(Path::new(p), &stat(100)), want, "{p}");
         }
         assert_eq!(cur.lookup(Path::new("a"), &stat(100)), None);

@@ -131,7 +131,9 @@ impl Walker<'_> {
 fn concat<T>(kept: Vec<T>, below: Vec<Vec<T>>) -> Vec<T> {
     let mut parts = below;
     parts.push(kept);
-    let largest = (0..parts.len()).max_by_key(|&i| parts[i].len()).unwrap_or(0);
+    let largest = (0..parts.len())
+        .max_by_key(|&i| parts[i].len())
+        .unwrap_or(0);
     let mut all = parts.swap_remove(largest);
     all.reserve(parts.iter().map(Vec::len).sum());
     for part in parts {
