@@ -50,8 +50,8 @@ impl<'a> LazyContext<'a> {
 
     /// Writes the stat cache back, if the context was read.
     pub(super) fn save(&self) {
-        if let Ok(guard) = self.state.lock() {
-            if let Some((_, cache)) = guard.as_ref() {
+        if let Ok(mut guard) = self.state.lock() {
+            if let Some((_, cache)) = guard.as_mut() {
                 // The stat cache only saves work; failing to write it is not an error.
                 let _ = cache.save();
             }
@@ -62,9 +62,14 @@ impl<'a> LazyContext<'a> {
         &self.session.options().context
     }
 
+    /// Walks the context while the stat cache is read: both are needed
+    /// and neither waits for the other.
     fn load(&self) -> Result<(ContextIndex, StatCache), BuildError> {
-        let entries = walk_shared(self.root(), &self.session.ignore()?.matcher)?;
-        let cache = StatCache::load(&self.stat_dir, self.root());
-        Ok((ContextIndex::new(self.root(), entries), cache))
+        let matcher = &self.session.ignore()?.matcher;
+        let (entries, cache) = rayon::join(
+            || walk_shared(self.root(), matcher),
+            || StatCache::load(&self.stat_dir, self.root()),
+        );
+        Ok((ContextIndex::new(self.root(), entries?), cache))
     }
 }

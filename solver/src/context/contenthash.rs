@@ -40,6 +40,7 @@ pub fn digests(
         }
         out.push(digest);
     }
+    cache.settle();
     Ok(out)
 }
 

@@ -12,7 +12,6 @@
 //! 200,000-file context costs its file size (~100 bytes a file), not a map
 //! of owned paths and digest strings.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -74,9 +73,14 @@ impl Cached {
             && self.size == stat.size
             && self.mtime == ns(stat.mtime_sec, stat.mtime_nsec)
             && self.ctime == ns(stat.ctime_sec, stat.ctime_nsec);
+        (same && !self.racy()).then_some(self.digest)
+    }
+
+    /// Taken too soon after the file changed to be trusted, ever: all three
+    /// times are fixed when the digest is taken.
+    fn racy(&self) -> bool {
         let changed = self.mtime.max(self.ctime) as i128;
-        let racy = changed + RACY_MARGIN_NS > self.hashed_at as i128;
-        (same && !racy).then_some(self.digest)
+        changed + RACY_MARGIN_NS > self.hashed_at as i128
     }
 
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -106,10 +110,11 @@ impl Cached {
 pub struct StatCache {
     file: Option<PathBuf>,
     loaded: Records,
-    /// Digests taken since the load, by path bytes (sorted, so saving is a
-    /// merge with the loaded records). Only when there are any is the file
-    /// rewritten.
-    fresh: BTreeMap<Vec<u8>, Cached>,
+    /// Digests taken since the load, by path bytes; the first `settled`
+    /// are in path order, one per path (saving is a merge with the loaded
+    /// records). Only when there are any is the file rewritten.
+    fresh: Vec<(Box<[u8]>, Cached)>,
+    settled: usize,
 }
 
 /// A saved cache as read: its bytes and where each record starts, in path
@@ -141,7 +146,8 @@ impl StatCache {
         StatCache {
             file: Some(file),
             loaded,
-            fresh: BTreeMap::new(),
+            fresh: Vec::new(),
+            settled: 0,
         }
     }
 
@@ -164,13 +170,48 @@ impl StatCache {
         }
     }
 
+    /// Remembers a digest; [`StatCache::settle`] after a batch of them. A
+    /// racy one is dropped: it could never be trusted (a build right after
+    /// a checkout would otherwise keep a record of every file for nothing).
     pub fn insert(&mut self, path: PathBuf, cached: Cached) {
-        self.fresh.insert(path.into_os_string().into_vec(), cached);
+        if !cached.racy() {
+            let path = path.into_os_string().into_vec().into_boxed_slice();
+            self.fresh.push((path, cached));
+        }
+    }
+
+    /// Puts the digests inserted since the last call in path order, the
+    /// newest of a path kept.
+    pub fn settle(&mut self) {
+        if self.settled == self.fresh.len() {
+            return;
+        }
+        // Stable: of equal paths, the later insert stays later.
+        self.fresh.sort_by(|a, b| a.0.cmp(&b.0));
+        self.fresh.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        self.settled = self.fresh.len();
+    }
+
+    fn fresh_get(&self, key: &[u8]) -> Option<&Cached> {
+        let (settled, since) = self.fresh.split_at(self.settled);
+        let newest = since.iter().rev().find(|(p, _)| &**p == key);
+        let found = newest.or_else(|| {
+            let i = settled.binary_search_by(|(p, _)| (**p).cmp(key)).ok()?;
+            settled.get(i)
+        });
+        found.map(|(_, c)| c)
     }
 
     /// Writes the cache (temp file + rename: concurrent builds of one
     /// context each leave a whole file; the last one wins).
-    pub fn save(&self) -> std::io::Result<()> {
+    pub fn save(&mut self) -> std::io::Result<()> {
+        self.settle();
         let Some(file) = self.file.as_ref().filter(|_| !self.fresh.is_empty()) else {
             return Ok(());
         };
@@ -188,7 +229,8 @@ impl StatCache {
     }
 
     /// The loaded records merged with the fresh ones (a fresh record
-    /// replaces a loaded one of the same path), in path order.
+    /// replaces a loaded one of the same path), in path order; fresh ones
+    /// must be settled.
     fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(MAGIC)?;
         let mut fresh = self.fresh.iter().peekable();
@@ -196,10 +238,12 @@ impl StatCache {
             let Some((path, cached)) = self.loaded.record(i) else {
                 continue;
             };
-            while let Some((p, c)) = fresh.next_if(|(p, _)| p.as_slice() <= path) {
+            let mut replaced = false;
+            while let Some((p, c)) = fresh.next_if(|(p, _)| **p <= *path) {
+                replaced = **p == *path;
                 write_record(out, p, c)?;
             }
-            if self.fresh.contains_key(path) {
+            if replaced {
                 continue;
             }
             write_record(out, path, &cached)?;
@@ -224,7 +268,7 @@ impl Cursor<'_> {
     /// What [`StatCache::lookup`] answers.
     pub fn lookup(&mut self, path: &Path, stat: &Stat) -> Option<[u8; 32]> {
         let key = path.as_os_str().as_bytes();
-        if let Some(c) = self.cache.fresh.get(key) {
+        if let Some(c) = self.cache.fresh_get(key) {
             return c.valid_for(stat);
         }
         let found = self.cache.loaded.seek(self.next, key);
@@ -424,6 +468,18 @@ mod tests {
     }
 
     #[test]
+    fn racy_digests_are_not_kept_and_the_newest_of_a_path_wins() {
+        let mut c = StatCache::in_memory();
+        c.insert("racy".into(), Cached::new(&stat(100), D, at(101)));
+        c.insert("a".into(), Cached::new(&stat(100), D, at(300)));
+        c.insert("a".into(), Cached::new(&stat(100), E, at(300)));
+        assert_eq!(c.lookup(Path::new("a"), &stat(100)), Some(E));
+        c.settle();
+        assert_eq!(c.fresh.len(), 1);
+        assert_eq!(c.lookup(Path::new("a"), &stat(100)), Some(E));
+    }
+
+    #[test]
     fn unchanged_cache_is_not_rewritten() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = tempfile::tempdir().unwrap();
@@ -434,7 +490,7 @@ mod tests {
     fn encoded(paths: &[&str]) -> Vec<u8> {
         let mut c = StatCache::in_memory();
         for p in paths {
-            c.insert(p.into(), Cached::new(&stat(100), D, 9));
+            c.insert(p.into(), Cached::new(&stat(100), D, at(300)));
         }
         let mut bytes = Vec::new();
         c.encode(&mut bytes).unwrap();
