@@ -122,7 +122,7 @@ pub enum Error {
     AttachStopped,
     #[error("kiln {0} needs a container made from an image")]
     NotFromImage(&'static str),
-    #[error("invalid filter {0:?}: use status, name, id or label")]
+    #[error("invalid filter '{0}'")]
     ListFilter(String),
     #[error("no public port '{port}' published for {container}")]
     NotPublished { port: String, container: String },

@@ -2,10 +2,14 @@
 //! are shown, and the two texts Docker computes for each (the status line
 //! and the published ports), which both the table and the API give.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use kiln_cache::units::human_duration;
-use kiln_runtime::container::state::{Container, State, Status};
+use kiln_cache::Store;
+use kiln_runtime::container::state::{Container, MountPoint, State, Status};
+use kiln_runtime::container::usage;
+use kiln_runtime::process::rootfs::Rootfs;
 
 use crate::filter::LabelFilter;
 use crate::{Engine, Error};
@@ -13,11 +17,13 @@ use crate::{Engine, Error};
 /// Which containers a list holds.
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
-    /// Stopped ones too (else only running, paused and restarting).
+    /// Stopped ones too (else only running, paused and restarting; a
+    /// `status` filter shows every state, as in Docker).
     pub all: bool,
     /// Only the newest N, in every state (`-n`, `--latest` is 1).
     pub last: Option<usize>,
-    /// Every filter must hold.
+    /// Filters of different kinds must all hold; of one kind, any one
+    /// (labels: every one), as Docker combines them.
     pub filters: Vec<ListFilter>,
 }
 
@@ -30,45 +36,195 @@ pub enum ListFilter {
     /// A prefix of the ID.
     Id(String),
     Label(LabelFilter),
+    /// Made from this image (a name, `name:tag` or an ID prefix).
+    Ancestor(String),
+    /// Started, stopped, and ended with this code.
+    Exited(i32),
+    /// Mounts this volume (by name), host path or container path.
+    Volume(String),
+    /// Attached to this network (by name).
+    Network(String),
+    /// Created before (or since) this container, named or by ID.
+    Before(String),
+    Since(String),
 }
+
+/// Docker's container states, the values `status=` takes.
+const STATES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
 
 impl ListFilter {
     /// Docker's `ps` filter `KEY=VALUE` once split: `status`, `name`,
-    /// `id`, `label` (`K` or `K=V`) and `label!`.
+    /// `id`, `label` (`K` or `K=V`), `label!`, `ancestor`, `exited`,
+    /// `volume`, `network`, `before`, `since`.
     pub fn parse(key: &str, value: &str) -> Result<ListFilter, Error> {
+        let invalid = || Error::ListFilter(format!("{key}={value}"));
         Ok(match key {
-            "status" => ListFilter::Status(value.into()),
+            "status" if STATES.contains(&value) => ListFilter::Status(value.into()),
+            "status" => return Err(invalid()),
             "name" => ListFilter::Name(value.into()),
             "id" => ListFilter::Id(value.into()),
             "label" => ListFilter::Label(LabelFilter::parse(value, false)),
             "label!" => ListFilter::Label(LabelFilter::parse(value, true)),
+            "ancestor" => ListFilter::Ancestor(value.into()),
+            "exited" => ListFilter::Exited(value.parse().map_err(|_| invalid())?),
+            "volume" => ListFilter::Volume(value.into()),
+            "network" => ListFilter::Network(value.into()),
+            "before" => ListFilter::Before(value.into()),
+            "since" => ListFilter::Since(value.into()),
             _ => return Err(Error::ListFilter(key.into())),
         })
     }
 
-    fn matches(&self, c: &Container) -> bool {
+    /// Filters of one kind are ORed; labels are each a kind of their own.
+    fn kind(&self) -> std::mem::Discriminant<ListFilter> {
+        std::mem::discriminant(self)
+    }
+
+    /// Whether `c` passes; `images` holds the IDs the ancestor filters
+    /// name.
+    fn matches(&self, c: &Container, images: &[String]) -> bool {
+        let r = &c.record;
         match self {
             ListFilter::Status(s) => c.state.status.as_str() == s,
-            ListFilter::Name(n) => c.record.name.contains(n.trim_start_matches('/')),
-            ListFilter::Id(prefix) => c.record.id.starts_with(prefix.as_str()),
-            ListFilter::Label(l) => l.matches(&c.record.labels()),
+            ListFilter::Name(n) => r.name.contains(n.trim_start_matches('/')),
+            ListFilter::Id(prefix) => r.id.starts_with(prefix.as_str()),
+            ListFilter::Label(l) => l.matches(&r.labels()),
+            ListFilter::Ancestor(_) => images.contains(&r.image_id),
+            ListFilter::Exited(code) => {
+                !c.state.status.is_live()
+                    && c.state.started_at.is_some()
+                    && c.state.exit_code == *code
+            }
+            ListFilter::Volume(v) => r.mounts.iter().any(|m| mounts(m, v)),
+            ListFilter::Network(n) => r.network.name() == n,
+            // Positions in the list: applied before the rest.
+            ListFilter::Before(_) | ListFilter::Since(_) => true,
         }
     }
+}
+
+/// Docker's volume filter: the mount's volume name (a bind's host path)
+/// or its path in the container.
+fn mounts(m: &MountPoint, value: &str) -> bool {
+    let source = match m.name.is_empty() {
+        true => m.source.to_str() == Some(value),
+        false => m.name == value,
+    };
+    source || m.destination == value
+}
+
+/// Whether every kind of filter holds: one of its kind, or every label.
+fn passes(filters: &[ListFilter], c: &Container, images: &[String]) -> bool {
+    filters.iter().all(|f| {
+        if matches!(f, ListFilter::Label(_)) {
+            return f.matches(c, images);
+        }
+        filters
+            .iter()
+            .filter(|g| g.kind() == f.kind())
+            .any(|g| g.matches(c, images))
+    })
 }
 
 impl Engine {
     /// The containers selected, newest first.
     pub fn list(&self, opts: &ListOptions) -> Result<Vec<Container>, Error> {
         let mut list = self.containers().list()?;
-        if !opts.all && opts.last.is_none() {
+        for f in &opts.filters {
+            match f {
+                ListFilter::Before(key) => {
+                    let id = self.container(key)?.record.id;
+                    let at = list.iter().position(|c| c.record.id == id);
+                    list.drain(..at.map_or(list.len(), |i| i + 1));
+                }
+                ListFilter::Since(key) => {
+                    let id = self.container(key)?.record.id;
+                    let at = list.iter().position(|c| c.record.id == id);
+                    list.truncate(at.unwrap_or(0));
+                }
+                _ => {}
+            }
+        }
+        let by_status = opts
+            .filters
+            .iter()
+            .any(|f| matches!(f, ListFilter::Status(_)));
+        if !opts.all && opts.last.is_none() && !by_status {
             list.retain(|c| c.state.status.is_live());
         }
-        list.retain(|c| opts.filters.iter().all(|f| f.matches(c)));
+        let images = self.ancestor_ids(&opts.filters);
+        list.retain(|c| passes(&opts.filters, c, &images));
         if let Some(n) = opts.last {
             list.truncate(n);
         }
         Ok(list)
     }
+
+    /// The image IDs `ancestor=` filters name; one that names no image
+    /// matches no container, as in Docker.
+    fn ancestor_ids(&self, filters: &[ListFilter]) -> Vec<String> {
+        let names: Vec<&str> = filters
+            .iter()
+            .filter_map(|f| match f {
+                ListFilter::Ancestor(a) => Some(a.as_str()),
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let Ok(store) = Store::open(self.root()) else {
+            return Vec::new();
+        };
+        names
+            .iter()
+            .filter_map(|n| store.find_image(n).ok())
+            .map(|e| e.image.id().to_string())
+            .collect()
+    }
+
+    /// Each container's writable layer and, with its image's layers, its
+    /// whole root filesystem, in bytes (`ps --size`).
+    pub fn container_sizes(&self, list: &[Container]) -> Result<Vec<ContainerSize>, Error> {
+        let store = Store::open(self.root()).map_err(|source| Error::StoreAt {
+            root: self.root().to_path_buf(),
+            source,
+        })?;
+        let images: HashMap<String, u64> = store
+            .images()?
+            .iter()
+            .map(|e| (e.image.id().to_string(), e.image.size))
+            .collect();
+        Ok(list
+            .iter()
+            .map(|c| {
+                let writable = match &c.record.rootfs {
+                    Rootfs::Overlay { upper, .. } => usage::apparent_size(upper),
+                    Rootfs::Dir(_) => 0,
+                };
+                let image = images.get(&c.record.image_id).copied().unwrap_or(0);
+                ContainerSize {
+                    writable,
+                    root: writable + image,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Docker's `SizeRw` and `SizeRootFs`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContainerSize {
+    pub writable: u64,
+    pub root: u64,
 }
 
 /// How long ago an RFC 3339 time was.
@@ -144,11 +300,15 @@ mod tests {
         );
         assert_eq!(parse("label!", "tier"), label("tier", None, true));
         assert_eq!(parse("name", "/web"), ListFilter::Name("/web".into()));
-        let err = ListFilter::parse("ancestor", "x").unwrap_err();
+        assert_eq!(parse("exited", "3"), ListFilter::Exited(3));
         assert_eq!(
-            err.to_string(),
-            "invalid filter \"ancestor\": use status, name, id or label"
+            parse("ancestor", "busybox"),
+            ListFilter::Ancestor("busybox".into())
         );
+        let err = |k, v| ListFilter::parse(k, v).unwrap_err().to_string();
+        assert_eq!(err("isolation", "x"), "invalid filter 'isolation'");
+        assert_eq!(err("status", "bogus"), "invalid filter 'status=bogus'");
+        assert_eq!(err("exited", "x"), "invalid filter 'exited=x'");
     }
 
     #[test]

@@ -9,7 +9,9 @@ use crate::globals::Globals;
 use crate::table::{ellipsis, Table};
 use crate::template::{self, Format, Item};
 use anyhow::Context;
-use kiln_engine::container::{ago, ports_text, status_text, ListFilter, ListOptions, LogsOptions};
+use kiln_engine::container::{
+    ago, ports_text, status_text, ContainerSize, ListFilter, ListOptions, LogsOptions,
+};
 use kiln_engine::Engine;
 use kiln_runtime::container::logs::Stream;
 use kiln_runtime::container::state::Container;
@@ -34,9 +36,14 @@ pub struct PsArgs {
     /// Show the latest created container
     #[arg(short = 'l', long)]
     latest: bool,
-    /// Filter: status=…, name=…, id=…, label=K[=V], label!=K[=V]
-    #[arg(short, long)]
+    /// Filter: status=…, name=…, id=…, label=K[=V], label!=K[=V],
+    /// ancestor=IMAGE, exited=CODE, volume=NAME|PATH, network=NAME,
+    /// before=CONTAINER, since=CONTAINER
+    #[arg(short, long, value_parser = crate::cmd::filter::key_value)]
     filter: Vec<String>,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
     /// Output format: table, json, or a Go template ('table {{.ID}}\t{{.Names}}')
     #[arg(long)]
     format: Option<String>,
@@ -96,7 +103,8 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         Ok(f) => f,
         Err(e) => return Ok(template::refuse(&e, 1)),
     };
-    let list = engine(globals).list(&opts)?;
+    let engine = engine(globals);
+    let list = engine.list(&opts)?;
     let mut out = std::io::stdout().lock();
     if args.quiet {
         for c in &list {
@@ -104,13 +112,24 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let items: Vec<Item> = list.iter().map(|c| ps_item(c, args.no_trunc)).collect();
+    // As Docker's client does: sizes are asked for when a template shows them.
+    let wants_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
+    let sizes = match wants_size {
+        true => Some(engine.container_sizes(&list)?),
+        false => None,
+    };
+    let size_of = |i: usize| sizes.as_ref().and_then(|s| s.get(i)).map(size_text);
+    let items: Vec<Item> = list
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ps_item(c, args.no_trunc, size_of(i)))
+        .collect();
     if let Some(code) = template::write_list(&format, &items, PS_HEADERS)? {
         return Ok(code);
     }
     // Docker cuts the ID and the command, never a status, name or image
     // name: columns widen to fit them.
-    let mut table = Table::new(&[
+    let mut header = vec![
         "CONTAINER ID",
         "IMAGE",
         "COMMAND",
@@ -118,15 +137,19 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         "STATUS",
         "PORTS",
         "NAMES",
-    ]);
-    for c in &list {
+    ];
+    if args.size {
+        header.push("SIZE");
+    }
+    let mut table = Table::new(&header);
+    for (i, c) in list.iter().enumerate() {
         let cmd = c.record.command();
         let cmd = if args.no_trunc {
             cmd
         } else {
             ellipsis(&cmd, 20)
         };
-        table.push(vec![
+        let mut row = vec![
             id_of(c, args.no_trunc).to_string(),
             image_shown(c, args.no_trunc),
             kiln_parser::quote(cmd.as_bytes()),
@@ -134,10 +157,24 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             status_text(&c.state),
             ports_text(&c.state),
             c.record.name.clone(),
-        ]);
+        ];
+        if args.size {
+            row.push(size_of(i).unwrap_or_default());
+        }
+        table.push(row);
     }
     table.write(&mut out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Docker's SIZE: `12B (virtual 1.2MB)`, the writable layer and the whole
+/// root filesystem, three significant digits.
+pub(crate) fn size_text(s: &ContainerSize) -> String {
+    let human = |b| kiln_cache::units::human_size_with_precision(b, 3);
+    match s.root {
+        0 => human(s.writable),
+        root => format!("{} (virtual {})", human(s.writable), human(root)),
+    }
 }
 
 /// `KEY=VALUE`, the engine reads the rest.
@@ -192,7 +229,7 @@ const PS_HEADERS: &[(&str, &str)] = &[
 
 /// A container under the fields of Docker's `ps` templates, cut as
 /// Docker cuts them unless `--no-trunc`.
-fn ps_item(c: &Container, no_trunc: bool) -> Item {
+fn ps_item(c: &Container, no_trunc: bool, size: Option<String>) -> Item {
     let labels = c.record.labels();
     let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let cmd = c.record.command();
@@ -228,8 +265,8 @@ fn ps_item(c: &Container, no_trunc: bool) -> Item {
         .with("Ports", ports_text(&c.state))
         .with("State", c.state.status.as_str())
         .with("Status", status_text(&c.state))
-        // kiln keeps no per-container size; Docker shows this without --size.
-        .with("Size", "N/A")
+        // Without sizes asked for, Docker's own placeholder.
+        .with("Size", size.unwrap_or_else(|| "N/A".into()))
         .with("Names", c.record.name.as_str())
         .with("Labels", pairs.join(","))
         .with("Mounts", mounts.join(","))
