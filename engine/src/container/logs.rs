@@ -22,6 +22,9 @@ pub struct LogsOptions {
     pub since: Option<SystemTime>,
     /// Only the last N of the entries kept so far.
     pub tail: Option<usize>,
+    /// Only entries written at or before this time; a followed log ends
+    /// once it is past. Applied after `tail`, as Docker does.
+    pub until: Option<SystemTime>,
 }
 
 /// The entries, in the order they were written; an iterator that blocks
@@ -32,6 +35,7 @@ pub struct Logs {
     ready: VecDeque<Entry>,
     offset: u64,
     follow: bool,
+    until: Option<SystemTime>,
 }
 
 impl Engine {
@@ -51,6 +55,7 @@ impl Logs {
             ready: logs::select(entries, opts.since, opts.tail).into(),
             offset,
             follow: opts.follow,
+            until: opts.until,
         })
     }
 
@@ -62,12 +67,23 @@ impl Logs {
         let (more, next) = logs::read_from(&self.path, self.offset).map_err(Error::Logs)?;
         self.offset = next;
         self.ready.extend(more);
-        if !live {
+        let past = self.until.is_some_and(|u| SystemTime::now() > u);
+        if !live || past {
             self.follow = false;
         } else if self.ready.is_empty() {
             std::thread::sleep(FOLLOW_POLL);
         }
         Ok(())
+    }
+}
+
+impl Logs {
+    /// Written after `until`; an entry whose time cannot be read is kept.
+    fn is_past(&self, e: &Entry) -> bool {
+        let Some(until) = self.until else {
+            return false;
+        };
+        humantime::parse_rfc3339_weak(&e.time).is_ok_and(|t| t > until)
     }
 }
 
@@ -77,6 +93,12 @@ impl Iterator for Logs {
     fn next(&mut self) -> Option<Result<Entry, Error>> {
         loop {
             if let Some(e) = self.ready.pop_front() {
+                if self.is_past(&e) {
+                    // Entries come in time order: none after this is wanted.
+                    self.ready.clear();
+                    self.follow = false;
+                    return None;
+                }
                 return Some(Ok(e));
             }
             if !self.follow {
@@ -109,6 +131,7 @@ mod tests {
             ready: VecDeque::new(),
             offset: 0,
             follow: true,
+            until: None,
         };
         let got: Vec<(String, Stream)> = followed
             .map(|e| e.map(|e| (e.log, e.stream)))
@@ -120,5 +143,28 @@ mod tests {
             ("oops\n", Stream::Stderr),
         ];
         assert_eq!(got, want.map(|(l, s)| (l.to_string(), s)));
+    }
+
+    #[test]
+    fn entries_after_until_end_the_log() {
+        let entry = |log: &str, time: &str| Entry {
+            log: log.into(),
+            stream: Stream::Stdout,
+            time: time.into(),
+        };
+        let logs = Logs {
+            dir: PathBuf::from("/nonexistent"),
+            path: PathBuf::from("/nonexistent/log"),
+            ready: VecDeque::from([
+                entry("one\n", "2020-01-01T00:00:00.5Z"),
+                entry("two\n", "2020-01-01T00:00:01Z"),
+                entry("three\n", "2020-01-01T00:00:02Z"),
+            ]),
+            offset: 0,
+            follow: true,
+            until: humantime::parse_rfc3339("2020-01-01T00:00:01Z").ok(),
+        };
+        let got: Vec<String> = logs.map(|e| e.unwrap().log).collect();
+        assert_eq!(got, ["one\n", "two\n"]);
     }
 }

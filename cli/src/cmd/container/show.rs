@@ -66,6 +66,12 @@ pub struct LogsArgs {
     /// Show logs since a time (RFC 3339) or a duration ago (e.g. 10m)
     #[arg(long)]
     since: Option<String>,
+    /// Show logs before a time (RFC 3339) or a duration ago (e.g. 10m)
+    #[arg(long)]
+    until: Option<String>,
+    /// Show extra details provided to logs (kiln's logs carry none)
+    #[arg(long)]
+    details: bool,
     container: String,
 }
 
@@ -285,8 +291,19 @@ pub fn logs(args: LogsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     };
     let opts = LogsOptions {
         follow: args.follow,
-        since: args.since.as_deref().map(parse_since).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|t| parse_time_flag("since", t))
+            .transpose()?,
         tail,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| parse_time_flag("until", t))
+            .transpose()?
+            // Docker reads 0 as no bound.
+            .filter(|t| *t != SystemTime::UNIX_EPOCH),
     };
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     for entry in engine(globals).logs(&args.container, &opts)? {
@@ -298,6 +315,10 @@ pub fn logs(args: LogsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         if args.timestamps {
             write!(w, "{} ", entry.time)?;
         }
+        if args.details {
+            // The entry's attributes (none), then a blank, as Docker writes them.
+            write!(w, " ")?;
+        }
         w.write_all(entry.log.as_bytes())?;
         // A followed line shows when it comes, not when the next one does.
         w.flush()?;
@@ -305,10 +326,10 @@ pub fn logs(args: LogsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Docker's time flag: a Unix time, RFC 3339, or a Go duration ago.
-fn parse_since(text: &str) -> anyhow::Result<SystemTime> {
+/// Docker's time flags: a Unix time, RFC 3339, or a Go duration ago.
+fn parse_time_flag(flag: &str, text: &str) -> anyhow::Result<SystemTime> {
     crate::cmd::filter::parse_time(text, SystemTime::now())
-        .with_context(|| format!("invalid --since value {text:?}"))
+        .with_context(|| format!("invalid --{flag} value {text:?}"))
 }
 
 pub fn inspect(args: InspectArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
