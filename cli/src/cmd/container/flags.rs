@@ -112,6 +112,9 @@ pub struct RunArgs {
     /// Mount a volume: /ctr (anonymous), NAME:/ctr or /host:/ctr, [:ro]
     #[arg(short, long)]
     volume: Vec<String>,
+    /// Attach a filesystem mount: type=bind|volume|tmpfs,source=…,target=…[,readonly]
+    #[arg(long = "mount", value_name = "SPEC")]
+    mount: Vec<String>,
     /// Mount a tmpfs directory (DST[:OPTIONS])
     #[arg(long)]
     tmpfs: Vec<String>,
@@ -182,6 +185,8 @@ impl RunArgs {
             (None, Some((image, command))) => (Some(image.clone()), command.to_vec()),
             _ => (None, self.args.clone()),
         };
+        let (volumes, tmpfs) =
+            kiln_engine::container::with_mount_flags(&self.volume, &self.tmpfs, &self.mount)?;
         Ok(CreateOptions {
             image,
             rootfs: self.rootfs.clone(),
@@ -214,8 +219,8 @@ impl RunArgs {
             cap_drop: self.cap_drop.clone(),
             privileged: self.privileged,
             security_opts: self.security_opt.clone(),
-            volumes: self.volume.clone(),
-            tmpfs: self.tmpfs.clone(),
+            volumes,
+            tmpfs,
             init: self.init,
             rm: self.rm,
             tty: self.tty,
