@@ -22,6 +22,7 @@ use kiln_runtime::container::state::Containers;
 
 pub use error::Error;
 pub use holds::ContainerHolds;
+pub use usage::{DfDetail, ImageUsage, VolumeUsage};
 pub use volume::VolumeCreateOptions;
 
 /// One store root and everything kept under it.

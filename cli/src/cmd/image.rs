@@ -215,7 +215,7 @@ fn image_filters(args: &[String]) -> anyhow::Result<ImageFilters> {
     Ok(filters)
 }
 
-fn repo_tag(name: Option<&Reference>) -> (String, String) {
+pub(crate) fn repo_tag(name: Option<&Reference>) -> (String, String) {
     match name {
         Some(n) => (n.familiar_name(), n.tag().unwrap_or("<none>").to_string()),
         None => ("<none>".to_string(), "<none>".to_string()),

@@ -12,6 +12,8 @@ use crate::cmd::cache::{row, write_table};
 use crate::globals::Globals;
 use crate::template::{self, Format, Item};
 
+mod verbose;
+
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Show disk usage: images, containers, volumes, build cache
@@ -25,6 +27,9 @@ pub struct DfArgs {
     /// Output format: table, json, or a Go template ('{{.Type}}: {{.Size}}')
     #[arg(long)]
     format: Option<String>,
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 impl Command {
@@ -33,7 +38,11 @@ impl Command {
             Command::Df(args) => args,
             Command::Prune(args) => return crate::cmd::container::system_prune(args, globals),
         };
-        let df = Engine::new(&globals.root).system_df()?;
+        let engine = Engine::new(&globals.root);
+        if args.verbose && args.format.is_none() {
+            return verbose::write(&engine.system_df_verbose()?);
+        }
+        let df = engine.system_df()?;
         let lines = [
             ("Images", df.images, true),
             ("Containers", df.containers, true),

@@ -27,6 +27,7 @@ use crate::globals::Globals;
 pub use flags::RunArgs;
 pub use prune::{system_prune, SystemPruneArgs};
 pub use run::run;
+pub(crate) use show::{ps_item, size_text};
 
 #[derive(clap::Subcommand)]
 pub enum Command {

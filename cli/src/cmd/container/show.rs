@@ -235,7 +235,7 @@ const PS_HEADERS: &[(&str, &str)] = &[
 
 /// A container under the fields of Docker's `ps` templates, cut as
 /// Docker cuts them unless `--no-trunc`.
-fn ps_item(c: &Container, no_trunc: bool, size: Option<String>) -> Item {
+pub(crate) fn ps_item(c: &Container, no_trunc: bool, size: Option<String>) -> Item {
     let labels = c.record.labels();
     let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let cmd = c.record.command();
