@@ -74,13 +74,19 @@ fn images_filter_by_dangling_label_reference_and_creation() {
         all.extend(args);
         lines(&k, &all)
     };
-    assert_eq!(ids(&["--filter", "dangling=true"]), [web.clone()]);
+    assert_eq!(
+        ids(&["--filter", "dangling=true"]),
+        std::slice::from_ref(&web)
+    );
     assert_eq!(
         ids(&["-a", "--filter", "dangling=false"]),
         [db.clone(), base.clone()]
     );
     assert_eq!(ids(&["--filter", "label=tier"]), [db.clone(), web.clone()]);
-    assert_eq!(ids(&["--filter", "label=tier=db"]), [db.clone()]);
+    assert_eq!(
+        ids(&["--filter", "label=tier=db"]),
+        std::slice::from_ref(&db)
+    );
     assert!(ids(&["--filter", "label=tier=web", "--filter", "dangling=false"]).is_empty());
     assert_eq!(
         ids(&["--filter", "since=busybox"]),
@@ -97,7 +103,7 @@ fn images_filter_by_dangling_label_reference_and_creation() {
             "--filter",
             &format!("before={db}")
         ]),
-        [web.clone()]
+        std::slice::from_ref(&web)
     );
     let names = lines(
         &k,
