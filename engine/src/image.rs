@@ -19,6 +19,9 @@ pub struct Image {
     /// Layer directories, the top layer first (overlay's lower order).
     pub lowers: Vec<PathBuf>,
     pub config: ImageConfiguration,
+    /// Docker's `config.Healthcheck` (HEALTHCHECK), which the OCI config
+    /// lacks.
+    pub healthcheck: Option<Value>,
 }
 
 impl Engine {
@@ -35,9 +38,16 @@ impl Engine {
         Ok(Image {
             id: entry.image.id().to_string(),
             lowers,
+            healthcheck: docker_healthcheck(&blob.bytes),
             config: blob.config,
         })
     }
+}
+
+/// `config.Healthcheck` of a config's bytes.
+fn docker_healthcheck(bytes: &[u8]) -> Option<Value> {
+    let mut all: Value = serde_json::from_slice(bytes).ok()?;
+    Some(all.get_mut("config")?.get_mut("Healthcheck")?.take()).filter(|v| !v.is_null())
 }
 
 /// Docker's container defaults from the config's `config` section; an

@@ -12,7 +12,7 @@ use kiln_runtime::spec::{Bind, Config};
 use serde_json::{json, Map, Value};
 
 use super::options::CreateOptions;
-use super::{dns, expose, host_config, links, ports, spec};
+use super::{dns, expose, health, host_config, links, ports, spec};
 use crate::events::Event;
 use crate::image::Image;
 use crate::{Engine, Error};
@@ -67,10 +67,14 @@ impl Engine {
         config.env.extend(links.env);
         let ports = ports::ports(opts, &image)?;
         let exposed = expose::exposed(opts, &image)?;
+        let healthcheck = health::merged(
+            health::healthcheck(&opts.health)?,
+            image.healthcheck.as_ref(),
+        );
         let mut spec = config.to_spec(id)?;
         dns::annotate(&mut spec, opts, &links.hosts)?;
         host_config::note(&mut spec, opts);
-        let record = Record {
+        let mut record = Record {
             id: id.to_string(),
             name,
             created: now(),
@@ -89,6 +93,9 @@ impl Engine {
             mounts: mounts.points,
             config: docker_config(opts, &image, &config, &exposed),
         };
+        if let (Some(check), Some(fields)) = (healthcheck, record.config.as_object_mut()) {
+            fields.insert("Healthcheck".into(), check);
+        }
         if opts.rm && record.restart != RestartPolicy::No {
             return Err(Error::RestartWithRm);
         }

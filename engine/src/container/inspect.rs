@@ -85,7 +85,7 @@ fn container_json(c: &Container) -> Value {
 
 fn state_json(c: &Container) -> Value {
     let s = &c.state;
-    json!({
+    let mut state = json!({
         "Status": s.status.as_str(),
         "Running": matches!(s.status, Status::Running | Status::Paused),
         "Paused": s.status == Status::Paused,
@@ -97,7 +97,11 @@ fn state_json(c: &Container) -> Value {
         "Error": s.error,
         "StartedAt": s.started_at.as_deref().unwrap_or(ZERO_TIME),
         "FinishedAt": s.finished_at.as_deref().unwrap_or(ZERO_TIME),
-    })
+    });
+    if let (Some(h), Some(fields)) = (&s.health, state.as_object_mut()) {
+        fields.insert("Health".into(), super::health::state_json(h));
+    }
+    state
 }
 
 fn host_config_json(c: &Container) -> Value {

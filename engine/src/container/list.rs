@@ -47,6 +47,8 @@ pub enum ListFilter {
     /// Created before (or since) this container, named or by ID.
     Before(String),
     Since(String),
+    /// `starting`, `healthy`, `unhealthy`, or `none` (no check).
+    Health(String),
 }
 
 /// Docker's container states, the values `status=` takes.
@@ -79,6 +81,10 @@ impl ListFilter {
             "network" => ListFilter::Network(value.into()),
             "before" => ListFilter::Before(value.into()),
             "since" => ListFilter::Since(value.into()),
+            "health" if super::health::FILTER_VALUES.contains(&value) => {
+                ListFilter::Health(value.into())
+            }
+            "health" => return Err(invalid()),
             _ => return Err(Error::ListFilter(key.into())),
         })
     }
@@ -107,6 +113,7 @@ impl ListFilter {
             ListFilter::Network(n) => r.network.name() == n,
             // Positions in the list: applied before the rest.
             ListFilter::Before(_) | ListFilter::Since(_) => true,
+            ListFilter::Health(h) => super::health::health_word(&c.state) == h,
         }
     }
 }
@@ -252,7 +259,7 @@ pub fn status_text(s: &State) -> String {
     };
     match s.status {
         Status::Created => "Created".into(),
-        Status::Running => up(),
+        Status::Running => super::health::with_health(up(), s),
         Status::Paused => format!("{} (Paused)", up()),
         Status::Restarting => ended("Restarting"),
         Status::Exited => ended("Exited"),

@@ -15,6 +15,7 @@ mod dns;
 mod exec;
 mod export;
 mod expose;
+mod health;
 mod host_config;
 mod inspect;
 mod lifecycle;
@@ -47,7 +48,7 @@ pub use lifecycle::{stop_timeout, KillOptions, RemoveOptions, Signal, StartOptio
 pub use list::{ago, ports_text, status_text, ContainerSize, ListFilter, ListOptions};
 pub use logs::{Logs, LogsOptions};
 pub use mount_flag::with_mount_flags;
-pub use options::{CreateOptions, LimitOptions, Runtime};
+pub use options::{CreateOptions, HealthOptions, LimitOptions, Runtime};
 pub use spec::new_id;
 pub use top::Process;
 pub use update::{UpdateError, UpdateOptions};

@@ -26,6 +26,19 @@ pub struct LimitOptions {
     pub pids_limit: Option<i64>,
 }
 
+/// The `--health-*` flags, as given (durations in Go's syntax).
+#[derive(Debug, Clone, Default)]
+pub struct HealthOptions {
+    /// `--health-cmd`, run with `/bin/sh -c` (Docker's `CMD-SHELL`).
+    pub cmd: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub start_period: Option<String>,
+    pub retries: Option<i64>,
+    /// `--no-healthcheck`: the image's check is not run.
+    pub disabled: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
     /// The image reference; `None` with `rootfs`.
@@ -97,6 +110,7 @@ pub struct CreateOptions {
     pub network_aliases: Vec<String>,
     /// A file to write the new container's ID to; it must not exist.
     pub cidfile: Option<PathBuf>,
+    pub health: HealthOptions,
 }
 
 /// Docker's defaults: no image, command or flags; the private network,
@@ -147,6 +161,7 @@ impl Default for CreateOptions {
             sysctls: Vec::new(),
             network_aliases: Vec::new(),
             cidfile: None,
+            health: HealthOptions::default(),
         }
     }
 }
@@ -163,6 +178,7 @@ impl CreateOptions {
         super::sysctls::sysctls(&self.sysctls, &self.network)?;
         super::spec::shm_size(self)?;
         super::limits::limits(&self.limits)?;
+        super::health::healthcheck(&self.health)?;
         Ok(())
     }
 }

@@ -28,6 +28,7 @@ impl Engine {
 
     /// Journals `c`'s last exit (as its state says) unless it already is.
     pub(crate) fn journal_exit(&self, c: &Container) {
+        self.journal_health(c);
         if unjournaled(c).is_none() {
             return;
         }

@@ -11,6 +11,7 @@ pub mod etc;
 pub mod exec;
 pub mod filesystem;
 pub mod foreground;
+pub mod health;
 mod helper_process;
 pub mod lifecycle;
 pub mod logs;

@@ -293,6 +293,9 @@ impl Monitor {
             s.oom_killed = false;
             s.error.clear();
         });
+        // Probes run while the command does (marked starting before `run
+        // -d` returns), and end before its exit is recorded.
+        let prober = super::health::Prober::start(&self.container.dir, record, pid);
         report(ready, None, 0);
         let pty = running.take_pty();
         // Attached stdin goes to the pty under -t, else to -i's pipe.
@@ -301,6 +304,7 @@ impl Monitor {
             None => self.stdin_keep.take(),
         };
         let pumped = self.pump(&mut running, [out, err, pty], stdin);
+        drop(prober);
         if let Some(r) = self.relay.as_mut() {
             r.end_run();
         }

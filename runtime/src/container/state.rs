@@ -164,6 +164,9 @@ pub struct State {
     pub ports: Vec<PortBinding>,
     /// The container's address on its user network.
     pub ip: Option<String>,
+    /// Its health check's results; `None` when it has no check.
+    #[serde(default)]
+    pub health: Option<super::health::Health>,
 }
 
 /// One container: its directory, record and (observed) state.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use kiln_engine::container::{CreateOptions, LimitOptions, Runtime};
+use kiln_engine::container::{CreateOptions, HealthOptions, LimitOptions, Runtime};
 
 use crate::early_helper::Wanted;
 
@@ -166,6 +166,25 @@ pub struct RunArgs {
     /// Add a network-scoped alias for the container (on a kiln network)
     #[arg(long, alias = "net-alias", value_name = "ALIAS")]
     network_alias: Vec<String>,
+    /// Command to run to check health (run with /bin/sh -c)
+    #[arg(long, value_name = "CMD")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 30s)
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 30s)
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    health_timeout: Option<String>,
+    /// Start period for the container to initialize before failing checks
+    /// count towards unhealthy (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    health_start_period: Option<String>,
+    /// Consecutive failures needed to report unhealthy (default 3)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    health_retries: Option<i64>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    no_healthcheck: bool,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -241,6 +260,14 @@ impl RunArgs {
             shm_size: self.shm_size.clone(),
             sysctls: self.sysctl.clone(),
             network_aliases: self.network_alias.clone(),
+            health: HealthOptions {
+                cmd: self.health_cmd.clone(),
+                interval: self.health_interval.clone(),
+                timeout: self.health_timeout.clone(),
+                start_period: self.health_start_period.clone(),
+                retries: self.health_retries,
+                disabled: self.no_healthcheck,
+            },
         })
     }
 
