@@ -12,6 +12,7 @@ pub mod image;
 pub mod images;
 pub mod info;
 mod network;
+pub mod output_file;
 pub mod prune;
 mod usage;
 mod volume;

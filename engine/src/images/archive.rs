@@ -1,10 +1,8 @@
 //! `save` and `load`: images to and from `docker save` archives and OCI
 //! image layouts.
 
-use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::Path;
 
 use kiln_cache::archive::docker::SaveImage;
 use kiln_cache::archive::{self, LoadedImage};
@@ -12,6 +10,7 @@ use kiln_cache::image_store::ImageEntry;
 use kiln_cache::Reference;
 
 use super::error::ImageError;
+use crate::output_file::OutputFile;
 use crate::{Engine, Error};
 
 /// The kind of archive `save` writes.
@@ -48,17 +47,15 @@ impl Engine {
     ) -> Result<(), Error> {
         let store = self.image_store()?;
         let entries = named_entries(&store, references)?;
-        let tmp = temp_beside(path);
-        let file = File::create(&tmp).map_err(file_error("creating", &tmp))?;
+        let out = OutputFile::create(path).map_err(file_error("creating", path))?;
         let written = self
-            .write_archive(&store, &entries, format, BufWriter::new(file))
-            .and_then(|mut out| out.flush().map_err(file_error("writing", &tmp)));
+            .write_archive(&store, &entries, format, BufWriter::new(out.file()))
+            .and_then(|mut w| w.flush().map_err(file_error("writing", path)));
         if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
+            out.abandon();
             return Err(e);
         }
-        std::fs::rename(&tmp, path).map_err(file_error("writing", path))?;
-        Ok(())
+        out.commit().map_err(file_error("writing", path))
     }
 
     fn write_archive<W: Write>(
@@ -119,39 +116,7 @@ fn named_entries(
     Ok(entries)
 }
 
-fn temp_beside(path: &Path) -> PathBuf {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    dir.join(format!(".kiln-save-{}-{nanos}.tmp", std::process::id()))
-}
-
 fn file_error(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_path_buf();
     move |source| ImageError::File { op, path, source }.into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_temporary_file_is_beside_the_target() {
-        let tmp = temp_beside(Path::new("/a/b/out.tar"));
-        assert_eq!(tmp.parent(), Some(Path::new("/a/b")));
-        assert!(tmp
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with(".kiln-save-"));
-        assert_eq!(
-            temp_beside(Path::new("out.tar")).parent(),
-            Some(Path::new("."))
-        );
-    }
 }

@@ -1,11 +1,11 @@
 //! `kiln export CONTAINER [-o FILE]`: the container's filesystem as a tar.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use kiln_engine::output_file::OutputFile;
 use kiln_engine::Engine;
 
 use crate::globals::Globals;
@@ -30,18 +30,21 @@ pub fn run(args: ExportArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     // No file is left behind for a container that is not there or an
-    // export that fails.
+    // export that fails; /dev/null and other devices are written into.
     engine.container(&args.container)?;
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let out = OutputFile::create(path).with_context(|| format!("creating {}", path.display()))?;
     let written = engine
-        .export(&args.container, BufWriter::new(file))
+        .export(&args.container, BufWriter::new(out.file()))
         .map_err(anyhow::Error::from)
-        .and_then(|mut out| {
-            out.flush()?;
-            Ok(out.get_ref().sync_all()?)
-        });
-    if written.is_err() {
-        let _ = std::fs::remove_file(path);
+        .and_then(|mut w| Ok(w.flush()?));
+    match written {
+        Ok(()) => out
+            .commit()
+            .with_context(|| format!("writing {}", path.display()))?,
+        Err(e) => {
+            out.abandon();
+            return Err(e);
+        }
     }
-    written.map(|()| ExitCode::SUCCESS)
+    Ok(ExitCode::SUCCESS)
 }
