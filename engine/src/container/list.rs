@@ -31,7 +31,7 @@ pub struct ListOptions {
 pub enum ListFilter {
     /// The state's name (`running`, `exited` …).
     Status(String),
-    /// Part of the name; a leading `/` is Docker's and ignored.
+    /// A regular expression found in the name or in Docker's `/name`.
     Name(String),
     /// A prefix of the ID.
     Id(String),
@@ -100,7 +100,7 @@ impl ListFilter {
         let r = &c.record;
         match self {
             ListFilter::Status(s) => c.state.status.as_str() == s,
-            ListFilter::Name(n) => r.name.contains(n.trim_start_matches('/')),
+            ListFilter::Name(n) => name_matches(n, &r.name),
             ListFilter::Id(prefix) => r.id.starts_with(prefix.as_str()),
             ListFilter::Label(l) => l.matches(&r.labels()),
             ListFilter::Ancestor(_) => images.contains(&r.image_id),
@@ -116,6 +116,12 @@ impl ListFilter {
             ListFilter::Health(h) => super::health::health_word(&c.state) == h,
         }
     }
+}
+
+/// Docker's name filter: an unanchored regular expression, tried on the
+/// name and on `/name`; one that does not compile matches nothing.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(name) || re.is_match(&format!("/{name}")))
 }
 
 /// Docker's volume filter: the mount's volume name (a bind's host path)
@@ -308,6 +314,9 @@ mod tests {
         assert_eq!(parse("label!", "tier"), label("tier", None, true));
         assert_eq!(parse("name", "/web"), ListFilter::Name("/web".into()));
         assert_eq!(parse("exited", "3"), ListFilter::Exited(3));
+        assert!(name_matches("^web1$", "web1") && name_matches("^/web1$", "web1"));
+        assert!(name_matches("w.b", "web10") && name_matches("/web", "web1"));
+        assert!(!name_matches("^web1$", "web10") && !name_matches("[", "["));
         assert_eq!(
             parse("ancestor", "busybox"),
             ListFilter::Ancestor("busybox".into())
