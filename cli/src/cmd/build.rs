@@ -16,6 +16,7 @@ use kiln_solver::{build, BuildError, BuildOptions, BuildSession, Cancel, Progres
 
 use crate::globals::Globals;
 
+mod compat;
 mod graph;
 mod history;
 mod inputs;
@@ -111,6 +112,8 @@ pub struct Args {
     /// Write the build as an OpenTelemetry trace (OTLP JSON) when it ends
     #[arg(long = "export-trace", value_name = "FILE")]
     export_trace: Option<PathBuf>,
+    #[command(flatten)]
+    compat: compat::Compat,
     /// Build context: a directory, a git URL, or - (a tar or a Dockerfile on stdin). `history ls|inspect|rm|timeline|graph|export` shows past builds instead (`kiln build history help`)
     #[arg(value_name = "DIR|URL|-")]
     context: PathBuf,
@@ -214,6 +217,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     // seconds, and Ctrl-C must stop them too.
     let cancel = Arc::new(Cancel::new());
     watch_signals(cancel.clone())?;
+    args.compat.check()?;
     if let Some(n) = args.network.as_deref() {
         if !matches!(n, "default" | "host" | "none") {
             bail!("--network {n:?}: expected default, host or none");
