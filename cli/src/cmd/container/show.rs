@@ -118,8 +118,13 @@ pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    // As Docker's client does: sizes are asked for when a template shows them.
-    let wants_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
+    // As Docker's client does: sizes are asked for when a template shows
+    // them, `{{json .}}` (every field) included.
+    let wants_size = args.size
+        || args
+            .format
+            .as_deref()
+            .is_some_and(|f| f.contains(".Size") || f.contains("json"));
     let sizes = match wants_size {
         true => Some(engine.container_sizes(&list)?),
         false => None,
