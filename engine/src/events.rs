@@ -148,7 +148,7 @@ impl EventFilters {
             e.kind == kind && (e.actor.id.starts_with(w) || attr("name") == Some(w))
         };
         (self.types.is_empty() || self.types.contains(&e.kind))
-            && any(&self.actions, &|w| e.action == w)
+            && any(&self.actions, &|w| action_matches(&e.action, w))
             && any(&self.containers, &|w| named(EventType::Container, w))
             && any(&self.images, &|w| {
                 same_image(attr("image"), w) || named(EventType::Image, w)
@@ -157,6 +157,13 @@ impl EventFilters {
             && any(&self.networks, &|w| named(EventType::Network, w))
             && self.labels.iter().all(|l| l.matches(&e.actor.attributes))
     }
+}
+
+/// `event=`: the action, or for Docker's actions with a detail after a
+/// colon (`health_status: healthy`) the word before it.
+fn action_matches(action: &str, wanted: &str) -> bool {
+    const PREFIXED: [&str; 3] = ["health_status", "exec_create", "exec_start"];
+    action == wanted || (PREFIXED.contains(&wanted) && action.starts_with(wanted))
 }
 
 /// `busybox` and `busybox:latest` name the same image.

@@ -160,6 +160,7 @@ fn a_failing_check_makes_it_unhealthy_after_its_retries_and_is_journaled() {
     assert_eq!(last["Output"], "broken\n");
     assert!(env.ps_status("bad").ends_with(" (unhealthy)"));
     assert_eq!(env.ps_names("health=unhealthy"), ["bad"]);
+    let format = "{{.Action}} {{.Actor.Attributes.name}}";
     let events = env.ok(&[
         "events",
         "--since",
@@ -168,11 +169,36 @@ fn a_failing_check_makes_it_unhealthy_after_its_retries_and_is_journaled() {
         "0s",
         "--filter",
         "container=bad",
+        "--filter",
+        "event=health_status",
         "--format",
-        "{{.Action}}",
+        format,
     ]);
-    let health: Vec<&str> = events.lines().filter(|l| l.starts_with("health")).collect();
-    assert_eq!(health, ["health_status: unhealthy"], "{events}");
+    assert_eq!(events.trim(), "health_status: unhealthy bad");
+}
+
+#[test]
+fn a_foreground_run_is_probed_too() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    let o = env.out(&[
+        "run",
+        "--name",
+        "fg",
+        "--health-cmd",
+        "echo up",
+        "--health-interval",
+        "100ms",
+        "busybox",
+        "sleep",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h = env.health("fg");
+    assert_eq!(h["Status"], "healthy", "{h}");
+    assert_eq!(h["Log"][0]["Output"], "up\n");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use kiln_runtime::container::health::{Check, Prober};
 use kiln_runtime::container::state::{self, Container, Status};
 use kiln_runtime::container::wiring::Wiring;
 use kiln_runtime::container::{self, bundle, foreground, lifecycle, monitor, Gate, Spawned};
@@ -96,7 +97,7 @@ impl Engine {
             rootfs: c.record.rootfs.clone(),
             stdio: opts.stdio(),
         };
-        let result = wired_run(&mut wiring, &c.dir, req, opts.interactive, helper);
+        let result = wired_run(&mut wiring, c, req, opts.interactive, helper);
         wiring.unwire();
         let code = result
             .as_ref()
@@ -161,17 +162,32 @@ fn recorded(opts: &CreateOptions) -> bool {
 }
 
 /// Runs `req`, wiring its network at the start gate when it has one to wire
-/// and noting the container's pid and address in its state.
+/// and noting the container's pid and address in its state. A health
+/// check needs the pid too: its probes start there and end with the run.
 fn wired_run(
     wiring: &mut Wiring,
-    dir: &Path,
+    c: &Container,
     mut req: Request,
     interactive: bool,
     helper: Option<Spawned>,
 ) -> Result<Outcome, container::Error> {
-    let needs = wiring.needs_gate();
+    let dir = c.dir.as_path();
+    let wire = wiring.needs_gate();
+    let checked = c
+        .record
+        .config
+        .get("Healthcheck")
+        .and_then(Check::from_config)
+        .is_some();
+    let needs = wire || checked;
+    let mut prober = None;
     let mut gate = |pid: u32| {
-        wiring.wire(pid)?;
+        if checked {
+            prober = Prober::start(dir, &c.record, pid as i32);
+        }
+        if wire {
+            wiring.wire(pid)?;
+        }
         let ip = wiring.ip.clone();
         state::update_state(dir, |s| {
             s.pid = pid as i32;
@@ -189,7 +205,9 @@ fn wired_run(
         ))?,
     };
     let log = dir.join(kiln_runtime::container::logs::FILE);
-    foreground::run_logged(helper, req, interactive, gate, Some(&log))
+    let outcome = foreground::run_logged(helper, req, interactive, gate, Some(&log));
+    drop(prober);
+    outcome
 }
 
 impl CreateOptions {
