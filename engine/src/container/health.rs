@@ -87,6 +87,10 @@ fn go_duration(text: &str) -> Result<Duration, String> {
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let d = parse_go_duration(rest).map_err(|_| invalid())?;
+    // Go's durations are nanoseconds in an int64.
+    if d.as_nanos() > i64::MAX as u128 {
+        return Err(invalid());
+    }
     if negative && d > Duration::ZERO {
         return Err("cannot be negative".into());
     }
@@ -207,7 +211,7 @@ mod tests {
     #[test]
     fn bad_flag_values_name_the_flag() {
         type Set = fn(&mut HealthOptions);
-        let cases: [(Set, &str); 5] = [
+        let cases: [(Set, &str); 6] = [
             (
                 |o| o.interval = Some("500us".into()),
                 "\"--health-interval\" flag: Interval in Healthcheck cannot be less than 1ms",
@@ -219,6 +223,10 @@ mod tests {
             (
                 |o| o.start_period = Some("soon".into()),
                 "\"--health-start-period\" flag: time: invalid duration \"soon\"",
+            ),
+            (
+                |o| o.interval = Some("3000000h".into()),
+                "time: invalid duration \"3000000h\"",
             ),
             (
                 |o| o.retries = Some(-1),
