@@ -69,6 +69,8 @@ enum Command {
     Stats(cmd::stats::Args),
     /// Update configuration of one or more containers
     Update(cmd::update::Args),
+    /// Search a registry's repositories (REGISTRY/TERM)
+    Search(cmd::search::Args),
 }
 
 /// `kiln run` alone. clap builds every command's arguments before it
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
         Command::Info(args) => cmd::info::run(args, &cli.globals),
         Command::Stats(args) => cmd::stats::run(args, &cli.globals),
         Command::Update(args) => cmd::update::run(args, &cli.globals),
+        Command::Search(args) => cmd::search::run(args, &cli.globals),
     };
     render(result)
 }

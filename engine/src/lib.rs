@@ -14,6 +14,7 @@ pub mod info;
 mod network;
 pub mod output_file;
 pub mod prune;
+pub mod search;
 mod usage;
 mod volume;
 

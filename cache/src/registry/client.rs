@@ -215,6 +215,39 @@ impl Client {
             .and_then(|v| Digest::parse(v).ok()))
     }
 
+    /// One page of the endpoint's repository list (`GET /v2/_catalog`),
+    /// from `start` (the relative link a previous page gave) or the first;
+    /// with the link to the next page, when the registry gives one.
+    pub fn catalog_page(
+        &self,
+        start: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        let url = match start {
+            Some(rel) => format!("{}{rel}", self.endpoint.base_url),
+            None => format!("{}/v2/_catalog?n=100", self.endpoint.base_url),
+        };
+        let resp = check(self.send(Method::GET, &url, |r| r)?, "GET", &url)?;
+        let next = next_link(resp.headers());
+        let mut bytes = Vec::new();
+        resp.take(MANIFEST_LIMIT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| RegistryError::Protocol(format!("reading {url}: {e}")))?;
+        if bytes.len() as u64 > MANIFEST_LIMIT {
+            return Err(RegistryError::TooLarge {
+                what: format!("catalog page {url}"),
+                expected: MANIFEST_LIMIT,
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            repositories: Vec<String>,
+        }
+        let page: Page = serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Protocol(format!("{url}: not a catalog: {e}")))?;
+        Ok((page.repositories, next))
+    }
+
     /// Checks that the endpoint accepts this client's credentials: `GET
     /// /v2/`, answering a challenge as any request would.
     pub fn ping(&self) -> Result<(), RegistryError> {
@@ -394,6 +427,18 @@ fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// The path of a `Link: </v2/_catalog?last=…&n=…>; rel="next"` header;
+/// anything else (another host, another path) is no next page.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::LINK)?.to_str().ok()?;
+    let (target, params) = value.split_once(';')?;
+    let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+    let next = params
+        .split(';')
+        .any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next");
+    (next && target.starts_with("/v2/_catalog?")).then(|| target.to_string())
+}
+
 /// Passes a success through; turns anything else into an error carrying the
 /// registry's message (`{"errors":[{"code":…,"message":…}]}`).
 fn check(resp: Response, method: &str, url: &str) -> Result<Response, RegistryError> {
@@ -450,6 +495,23 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+
+    #[test]
+    fn the_next_catalog_page_comes_from_a_relative_link_only() {
+        let link = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::LINK, v.parse().unwrap());
+            next_link(&h)
+        };
+        let next = link(r#"</v2/_catalog?last=b&n=100>; rel="next""#);
+        assert_eq!(next.as_deref(), Some("/v2/_catalog?last=b&n=100"));
+        assert_eq!(
+            link(r#"<https://evil.example/v2/_catalog?n=1>; rel="next""#),
+            None
+        );
+        assert_eq!(link(r#"</v2/other>; rel="next""#), None);
+        assert_eq!(link(r#"</v2/_catalog?last=b>; rel="prev""#), None);
+    }
     use crate::registry::config::RegistryConfig;
 
     /// A registry that wants a bearer token from its own `/token` realm,

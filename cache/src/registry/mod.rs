@@ -11,6 +11,7 @@
 //! * `pull` / `push`: images between the store and a registry.
 
 pub mod auth;
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod credentials;

@@ -13,6 +13,7 @@ pub mod filter;
 pub mod image;
 pub mod info;
 pub mod registry;
+pub mod search;
 pub mod stats;
 pub mod system;
 pub mod update;

@@ -32,6 +32,7 @@ mod remotecache;
 mod run;
 mod run_flags;
 mod screen;
+mod search;
 mod stats;
 mod support;
 mod templates;

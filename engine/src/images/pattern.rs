@@ -50,7 +50,7 @@ fn match_here(mut p: &[char], mut n: &[char]) -> bool {
             let mut i = 0;
             while i < n.len() && n[i] != '/' {
                 if let Some(t) = match_chunk(chunk, &n[i + 1..]) {
-                    if !(p.is_empty() && !t.is_empty()) {
+                    if t.is_empty() || !p.is_empty() {
                         n = t;
                         continue 'pattern;
                     }
