@@ -127,6 +127,10 @@ fn a_passing_check_makes_the_container_healthy() {
     assert!(env.ps_names("health=unhealthy").is_empty());
     let bad = env.out(&["ps", "--filter", "health=fine"]);
     assert!(!bad.status.success(), "health=fine is no health");
+    // A commit keeps the container's check, as Docker's does.
+    env.ok(&["commit", "ok", "okimage"]);
+    let image: Value = serde_json::from_str(&env.ok(&["image", "inspect", "okimage"])).unwrap();
+    assert_eq!(image[0]["Config"]["Healthcheck"], *config);
     // At most five results are kept.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(env.health("ok")["Log"].as_array().unwrap().len(), 5);

@@ -235,8 +235,9 @@ fn push(obj: &mut Value, key: &str, item: Value) {
     }
 }
 
-/// Docker commits the container's own Cmd, Env, WorkingDir and User over
-/// the image's: what `run` was given is what the new image runs.
+/// Docker commits the container's own Cmd, Env, WorkingDir, User and
+/// Healthcheck over the image's: what `run` was given is what the new
+/// image runs.
 fn container_settings(settings: &mut Map<String, Value>, c: &Container) {
     let from = &c.record.config;
     let entrypoint: Vec<Value> = from["Entrypoint"].as_array().cloned().unwrap_or_default();
@@ -247,7 +248,7 @@ fn container_settings(settings: &mut Map<String, Value>, c: &Container) {
         _ => cmd,
     };
     settings.insert("Cmd".into(), Value::Array(cmd));
-    for key in ["Env", "WorkingDir", "User"] {
+    for key in ["Env", "WorkingDir", "User", "Healthcheck"] {
         let v = &from[key];
         let empty = v.is_null() || v.as_str() == Some("");
         if !empty {
