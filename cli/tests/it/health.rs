@@ -367,3 +367,36 @@ fn bad_health_flags_are_usage_errors_naming_the_flag() {
     }
     assert_eq!(env.ok(&["ps", "-aq"]), "", "nothing was made");
 }
+
+#[test]
+fn a_restart_starts_over_and_a_paused_container_is_not_probed() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    env.wait_for("again", "healthy", 5);
+    env.ok(&["pause", "again"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = env.health("again")["Log"].clone();
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(env.health("again")["Log"], before, "probed while paused");
+    env.ok(&["unpause", "again"]);
+    env.ok(&["restart", "-t", "0", "again"]);
+    let h = env.health("again");
+    assert_eq!(h["Status"], "starting", "{h}");
+    assert!(!h["Log"].as_array().unwrap().is_empty(), "the log stays");
+    env.wait_for("again", "healthy", 5);
+}

@@ -235,9 +235,7 @@ fn probe_loop(dir: &Path, check: &Check, req: &ExecRequest, stop: &Receiver<()>)
             _ => return,
         }
         // A paused container is not probed (its probe could only time out).
-        let paused = state::read_json::<state::State>(&dir.join("state.json"))
-            .is_ok_and(|s| s.status == Status::Paused);
-        if paused {
+        if paused(dir) {
             continue;
         }
         let in_start_period = began.elapsed() < check.start_period;
@@ -245,6 +243,10 @@ fn probe_loop(dir: &Path, check: &Check, req: &ExecRequest, stop: &Receiver<()>)
         let Some((exit_code, output)) = run_probe(req, check.timeout, stop) else {
             return;
         };
+        // Paused meanwhile: the probe was frozen, its result says nothing.
+        if paused(dir) {
+            continue;
+        }
         let probe = Probe {
             start,
             end: now(),
@@ -259,6 +261,11 @@ fn probe_loop(dir: &Path, check: &Check, req: &ExecRequest, stop: &Receiver<()>)
             return;
         }
     }
+}
+
+fn paused(dir: &Path) -> bool {
+    state::read_json::<state::State>(&dir.join("state.json"))
+        .is_ok_and(|s| s.status == Status::Paused)
 }
 
 /// One probe: its status and output, or `None` when stopped meanwhile.
