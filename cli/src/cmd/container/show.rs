@@ -30,9 +30,10 @@ pub struct PsArgs {
     /// Only display container IDs
     #[arg(short, long)]
     quiet: bool,
-    /// Show the last N created containers (all states)
-    #[arg(short = 'n', long)]
-    last: Option<usize>,
+    /// Show the last N created containers (all states); a negative N is
+    /// no limit, as in Docker
+    #[arg(short = 'n', long, allow_negative_numbers = true)]
+    last: Option<i64>,
     /// Show the latest created container
     #[arg(short = 'l', long)]
     latest: bool,
@@ -98,7 +99,7 @@ fn engine(globals: &Globals) -> Engine {
 pub fn ps(args: PsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let opts = ListOptions {
         all: args.all,
-        last: args.last.or(args.latest.then_some(1)),
+        last: last_n(args.last, args.latest),
         filters: args
             .filter
             .iter()
@@ -185,6 +186,16 @@ pub(crate) fn size_text(s: &ContainerSize) -> String {
     match s.root {
         0 => human(s.writable),
         root => format!("{} (virtual {})", human(s.writable), human(root)),
+    }
+}
+
+/// Docker's `-n` (-1 by default: no limit) and `-l`, which means `-n 1`
+/// unless `-n` says otherwise.
+fn last_n(last: Option<i64>, latest: bool) -> Option<usize> {
+    match (last, latest) {
+        (Some(n), _) if n >= 0 => usize::try_from(n).ok(),
+        (None | Some(-1), true) => Some(1),
+        _ => None,
     }
 }
 
@@ -464,6 +475,22 @@ pub fn port(args: PortArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod ps_tests {
+    use super::last_n;
+
+    #[test]
+    fn n_and_l_read_as_docker_reads_them() {
+        assert_eq!(last_n(None, false), None);
+        assert_eq!(last_n(Some(-1), false), None);
+        assert_eq!(last_n(Some(-7), true), None);
+        assert_eq!(last_n(Some(0), false), Some(0));
+        assert_eq!(last_n(Some(3), true), Some(3));
+        assert_eq!(last_n(None, true), Some(1));
+        assert_eq!(last_n(Some(-1), true), Some(1));
+    }
 }
 
 #[cfg(test)]
