@@ -47,6 +47,12 @@ pub enum Error {
     },
     #[error("conflicting options: {0} and the network mode")]
     ConflictsWithNetwork(&'static str),
+    /// `--hostname` with `--uts host`, IPC sysctls with `--ipc host`.
+    #[error("conflicting options: {what} and the {namespace} mode")]
+    ConflictsWithNamespace {
+        what: &'static str,
+        namespace: &'static str,
+    },
     #[error("network-scoped alias is supported only for containers in user defined networks")]
     AliasWithoutNetwork,
     #[error("container ID file found, make sure the other container isn't running or delete {}", .0.display())]

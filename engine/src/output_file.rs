@@ -1,9 +1,9 @@
 //! The file behind `-o PATH` (`save`, `export`). A regular file, or a new
 //! one, is written beside the path and renamed over it once complete, so a
-//! failure never leaves a truncated file under the name. Anything else
-//! already at the path (a device such as /dev/null, a FIFO, a terminal)
-//! is opened and written into as Docker does: never renamed over, synced
-//! or removed, which as root would replace /dev/null with a regular file.
+//! failure never leaves a truncated file under the name. A FIFO already at
+//! the path is opened and written into; a device is refused, as Docker's
+//! CLI refuses it. Neither is ever renamed over, synced or removed: as
+//! root that replaced /dev/null with a regular file.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -20,11 +20,17 @@ pub struct OutputFile {
 
 impl OutputFile {
     pub fn create(path: &Path) -> io::Result<OutputFile> {
-        let special = std::fs::metadata(path).is_ok_and(|m| {
-            let t = m.file_type();
-            t.is_char_device() || t.is_fifo() || t.is_block_device() || t.is_socket()
-        });
-        if special {
+        let kind = std::fs::metadata(path).map(|m| m.file_type()).ok();
+        if kind.is_some_and(|t| t.is_char_device() || t.is_block_device() || t.is_socket()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "invalid output path: {:?} must be a directory or a regular file: got a device",
+                    path.display().to_string()
+                ),
+            ));
+        }
+        if kind.is_some_and(|t| t.is_fifo()) {
             let file = OpenOptions::new().write(true).open(path)?;
             return Ok(OutputFile {
                 file,

@@ -119,6 +119,17 @@ pub struct Config {
     pub rlimits: Vec<PosixRlimit>,
     /// `--sysctl`s, written in the container's own namespaces.
     pub sysctls: HashMap<String, String>,
+    /// `--pid host`, `--ipc host`, `--uts host`: the host's namespaces.
+    pub host_namespaces: HostNamespaces,
+}
+
+/// Which of the PID, IPC and UTS namespaces are the host's own instead of
+/// new ones (Docker's `--pid host`, `--ipc host`, `--uts host`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostNamespaces {
+    pub pid: bool,
+    pub ipc: bool,
+    pub uts: bool,
 }
 
 impl Default for Config {
@@ -150,6 +161,7 @@ impl Default for Config {
             shm_size: None,
             rlimits: Vec::new(),
             sysctls: HashMap::new(),
+            host_namespaces: HostNamespaces::default(),
         }
     }
 }
@@ -351,12 +363,17 @@ impl Config {
     }
 
     fn namespaces(&self) -> Vec<oci_spec::runtime::LinuxNamespace> {
-        let mut types = vec![
-            LinuxNamespaceType::Pid,
-            LinuxNamespaceType::Ipc,
-            LinuxNamespaceType::Uts,
-            LinuxNamespaceType::Mount,
-        ];
+        let host = self.host_namespaces;
+        let mut types: Vec<LinuxNamespaceType> = [
+            (host.pid, LinuxNamespaceType::Pid),
+            (host.ipc, LinuxNamespaceType::Ipc),
+            (host.uts, LinuxNamespaceType::Uts),
+            (false, LinuxNamespaceType::Mount),
+        ]
+        .into_iter()
+        .filter(|(shared, _)| !shared)
+        .map(|(_, typ)| typ)
+        .collect();
         if self.network != Network::Host {
             types.push(LinuxNamespaceType::Network);
         }

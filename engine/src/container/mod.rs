@@ -17,6 +17,7 @@ mod export;
 mod expose;
 mod health;
 mod host_config;
+mod host_namespaces;
 mod inspect;
 mod lifecycle;
 mod limits;

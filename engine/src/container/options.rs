@@ -111,6 +111,10 @@ pub struct CreateOptions {
     /// A file to write the new container's ID to; it must not exist.
     pub cidfile: Option<PathBuf>,
     pub health: HealthOptions,
+    /// `--pid`, `--ipc`, `--uts`: `host`, or the container's own.
+    pub pid: Option<String>,
+    pub ipc: Option<String>,
+    pub uts: Option<String>,
 }
 
 /// Docker's defaults: no image, command or flags; the private network,
@@ -162,6 +166,9 @@ impl Default for CreateOptions {
             network_aliases: Vec::new(),
             cidfile: None,
             health: HealthOptions::default(),
+            pid: None,
+            ipc: None,
+            uts: None,
         }
     }
 }
@@ -179,6 +186,7 @@ impl CreateOptions {
         super::spec::shm_size(self)?;
         super::limits::limits(&self.limits)?;
         super::health::healthcheck(&self.health)?;
+        super::host_namespaces::host_namespaces(self)?;
         Ok(())
     }
 }

@@ -62,6 +62,7 @@ pub(super) fn build_config(
         shm_size: shm_size(opts)?,
         rlimits: ulimits::rlimits(&opts.ulimits)?,
         sysctls: sysctls::sysctls(&opts.sysctls, &opts.network)?,
+        host_namespaces: super::host_namespaces::host_namespaces(opts)?,
     })
 }
 

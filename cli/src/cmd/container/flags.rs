@@ -112,6 +112,15 @@ pub struct RunArgs {
     /// Mount a volume: /ctr (anonymous), NAME:/ctr or /host:/ctr, [:ro]
     #[arg(short, long)]
     volume: Vec<String>,
+    /// PID namespace: host, or the container's own (the default)
+    #[arg(long, value_name = "host")]
+    pid: Option<String>,
+    /// IPC namespace: host, or the container's own (private, shareable: the default)
+    #[arg(long, value_name = "host")]
+    ipc: Option<String>,
+    /// UTS namespace (host name): host, or the container's own (the default)
+    #[arg(long, value_name = "host")]
+    uts: Option<String>,
     /// Attach a filesystem mount: type=bind|volume|tmpfs,source=…,target=…[,readonly]
     #[arg(long = "mount", value_name = "SPEC")]
     mount: Vec<String>,
@@ -268,6 +277,9 @@ impl RunArgs {
                 retries: self.health_retries,
                 disabled: self.no_healthcheck,
             },
+            pid: self.pid.clone(),
+            ipc: self.ipc.clone(),
+            uts: self.uts.clone(),
         })
     }
 
