@@ -121,6 +121,21 @@ pub struct Config {
     pub sysctls: HashMap<String, String>,
     /// `--pid host`, `--ipc host`, `--uts host`: the host's namespaces.
     pub host_namespaces: HostNamespaces,
+    /// `--device`: host character devices made in the container's /dev.
+    pub devices: Vec<DeviceMapping>,
+}
+
+/// One `--device HOST[:CONTAINER][:PERMS]`, its numbers read from the
+/// host's node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceMapping {
+    /// Where the node is made, under `/dev`.
+    pub path: PathBuf,
+    pub major: i64,
+    pub minor: i64,
+    pub file_mode: u32,
+    /// The device cgroup's access: some of `rwm`.
+    pub access: String,
 }
 
 /// Which of the PID, IPC and UTS namespaces are the host's own instead of
@@ -162,6 +177,7 @@ impl Default for Config {
             rlimits: Vec::new(),
             sysctls: HashMap::new(),
             host_namespaces: HostNamespaces::default(),
+            devices: Vec::new(),
         }
     }
 }
@@ -358,8 +374,37 @@ impl Config {
                     .map_err(build_err)?,
             );
         }
-        res = res.devices(device_rules(self.privileged)?);
+        let mut rules = device_rules(self.privileged)?;
+        for d in &self.devices {
+            rules.push(
+                LinuxDeviceCgroupBuilder::default()
+                    .allow(true)
+                    .typ(LinuxDeviceType::C)
+                    .major(d.major)
+                    .minor(d.minor)
+                    .access(d.access.clone())
+                    .build()
+                    .map_err(build_err)?,
+            );
+        }
+        res = res.devices(rules);
         res.build().map_err(build_err)
+    }
+
+    fn linux_devices(&self) -> Result<Vec<oci_spec::runtime::LinuxDevice>, Error> {
+        self.devices
+            .iter()
+            .map(|d| {
+                oci_spec::runtime::LinuxDeviceBuilder::default()
+                    .path(d.path.clone())
+                    .typ(LinuxDeviceType::C)
+                    .major(d.major)
+                    .minor(d.minor)
+                    .file_mode(d.file_mode)
+                    .build()
+                    .map_err(build_err)
+            })
+            .collect()
     }
 
     fn namespaces(&self) -> Vec<oci_spec::runtime::LinuxNamespace> {
@@ -444,6 +489,9 @@ impl Config {
             ),
         };
         linux = linux.masked_paths(masked).readonly_paths(readonly);
+        if !self.devices.is_empty() {
+            linux = linux.devices(self.linux_devices()?);
+        }
         if !self.sysctls.is_empty() {
             linux = linux.sysctl(self.sysctls.clone());
         }

@@ -11,6 +11,7 @@ mod changes;
 mod commit;
 mod copy;
 mod create;
+mod devices;
 mod dns;
 mod exec;
 mod export;

@@ -115,6 +115,8 @@ pub struct CreateOptions {
     pub pid: Option<String>,
     pub ipc: Option<String>,
     pub uts: Option<String>,
+    /// `HOST[:CONTAINER][:PERMS]`.
+    pub devices: Vec<String>,
 }
 
 /// Docker's defaults: no image, command or flags; the private network,
@@ -169,6 +171,7 @@ impl Default for CreateOptions {
             pid: None,
             ipc: None,
             uts: None,
+            devices: Vec::new(),
         }
     }
 }
@@ -187,6 +190,7 @@ impl CreateOptions {
         super::limits::limits(&self.limits)?;
         super::health::healthcheck(&self.health)?;
         super::host_namespaces::host_namespaces(self)?;
+        super::devices::devices(&self.devices)?;
         Ok(())
     }
 }

@@ -63,6 +63,7 @@ pub(super) fn build_config(
         rlimits: ulimits::rlimits(&opts.ulimits)?,
         sysctls: sysctls::sysctls(&opts.sysctls, &opts.network)?,
         host_namespaces: super::host_namespaces::host_namespaces(opts)?,
+        devices: super::devices::devices(&opts.devices)?,
     })
 }
 

@@ -158,6 +158,7 @@ pub fn prepare<S: Syscalls>(sys: &S, layout: &Layout) -> Result<(PathBuf, Vec<Pa
     }
     if dev::dev_is_tmpfs(layout.spec) {
         dev::populate_dev(sys, &root)?;
+        dev::populate_spec_devices(sys, &root, layout.spec)?;
     }
     let stubs = etc::bind_etc_files(sys, &root, &etc, layout.etc, layout.spec)?;
     Ok((root, stubs))

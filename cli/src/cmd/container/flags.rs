@@ -112,6 +112,9 @@ pub struct RunArgs {
     /// Mount a volume: /ctr (anonymous), NAME:/ctr or /host:/ctr, [:ro]
     #[arg(short, long)]
     volume: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMS], PERMS of rwm)
+    #[arg(long = "device", value_name = "HOST[:CTR][:rwm]")]
+    device: Vec<String>,
     /// PID namespace: host, or the container's own (the default)
     #[arg(long, value_name = "host")]
     pid: Option<String>,
@@ -280,6 +283,7 @@ impl RunArgs {
             pid: self.pid.clone(),
             ipc: self.ipc.clone(),
             uts: self.uts.clone(),
+            devices: self.device.clone(),
         })
     }
 

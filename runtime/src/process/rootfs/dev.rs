@@ -58,3 +58,42 @@ pub(super) fn populate_dev<S: Syscalls>(sys: &S, root: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// The spec's own devices (`--device`), made in the container's /dev
+/// tmpfs beside Docker's standard ones. Their paths were checked to lie
+/// under /dev when the spec was made; one that does not is skipped, so a
+/// spec from elsewhere cannot make a node outside it.
+pub(super) fn populate_spec_devices<S: Syscalls>(sys: &S, root: &Path, spec: &Spec) -> Result<()> {
+    let devices = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+    for d in devices.into_iter().flatten() {
+        let Ok(rel) = d.path().strip_prefix("/dev") else {
+            continue;
+        };
+        if rel.as_os_str().is_empty()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            continue;
+        }
+        let path = root.join("dev").join(rel);
+        if let Some(parent) = path.parent() {
+            sys.mkdir_all(parent, 0o755).map_err(|source| Error::Fs {
+                op: "mkdir",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let device = Device {
+            major: u64::try_from(d.major()).unwrap_or(0),
+            minor: u64::try_from(d.minor()).unwrap_or(0),
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        };
+        ignore_exists(sys.mknod(&path, device)).map_err(|source| Error::Fs {
+            op: "mknod",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
