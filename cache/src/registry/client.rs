@@ -88,16 +88,7 @@ impl Client {
         }
         let resp = check(resp, "GET", &url)?;
         let media_type = content_type(resp.headers());
-        let mut bytes = Vec::new();
-        resp.take(MANIFEST_LIMIT + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| RegistryError::Protocol(format!("reading {url}: {e}")))?;
-        if bytes.len() as u64 > MANIFEST_LIMIT {
-            return Err(RegistryError::TooLarge {
-                what: format!("manifest {reference}"),
-                expected: MANIFEST_LIMIT,
-            });
-        }
+        let bytes = read_limited(resp, &url, || format!("manifest {reference}"))?;
         Ok(Some((bytes, media_type)))
     }
 
@@ -228,16 +219,7 @@ impl Client {
         };
         let resp = check(self.send(Method::GET, &url, |r| r)?, "GET", &url)?;
         let next = next_link(resp.headers());
-        let mut bytes = Vec::new();
-        resp.take(MANIFEST_LIMIT + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| RegistryError::Protocol(format!("reading {url}: {e}")))?;
-        if bytes.len() as u64 > MANIFEST_LIMIT {
-            return Err(RegistryError::TooLarge {
-                what: format!("catalog page {url}"),
-                expected: MANIFEST_LIMIT,
-            });
-        }
+        let bytes = read_limited(resp, &url, || format!("catalog page {url}"))?;
         #[derive(serde::Deserialize)]
         struct Page {
             #[serde(default)]
@@ -425,6 +407,26 @@ fn content_type(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
         .unwrap_or_default()
+}
+
+/// A JSON document's body, refused past [`MANIFEST_LIMIT`] (`what` names
+/// it then) without reading more than one byte beyond.
+fn read_limited(
+    resp: Response,
+    url: &str,
+    what: impl FnOnce() -> String,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut bytes = Vec::new();
+    resp.take(MANIFEST_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| RegistryError::Protocol(format!("reading {url}: {e}")))?;
+    if bytes.len() as u64 > MANIFEST_LIMIT {
+        return Err(RegistryError::TooLarge {
+            what: what(),
+            expected: MANIFEST_LIMIT,
+        });
+    }
+    Ok(bytes)
 }
 
 /// The path of a `Link: </v2/_catalog?last=…&n=…>; rel="next"` header;

@@ -2,25 +2,9 @@
 //! cannot show, since they differ by ID, size or time: `images --filter`,
 //! `ps --filter` and `--size`, `logs --until`/`--details`, `system df -v`.
 
-use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{busybox_tar, kiln_with_busybox, privileged, Kiln};
-
-fn run(k: &Kiln, args: &[&str]) -> Output {
-    k.cmd(args).stdin(Stdio::null()).output().expect("kiln")
-}
-
-/// Standard output of a command that must succeed.
-fn ok(k: &Kiln, args: &[&str]) -> String {
-    let out = run(k, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::support::{busybox_tar, kiln_with_busybox, ok, privileged, run, Kiln};
 
 fn lines(k: &Kiln, args: &[&str]) -> Vec<String> {
     ok(k, args)

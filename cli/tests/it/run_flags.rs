@@ -2,23 +2,7 @@
 //! what the container sees, what `inspect` shows, and Docker's refusals
 //! (exit 125, the flag named).
 
-use std::process::{Output, Stdio};
-
-use crate::support::{kiln_with_busybox, privileged, Kiln};
-
-fn run(k: &Kiln, args: &[&str]) -> Output {
-    k.cmd(args).stdin(Stdio::null()).output().expect("kiln")
-}
-
-fn ok(k: &Kiln, args: &[&str]) -> String {
-    let out = run(k, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::support::{kiln_with_busybox, ok, privileged, run, Kiln};
 
 /// Runs `args`, expects Docker's 125 and an error naming `flag` and `value`.
 fn refused(k: &Kiln, args: &[&str], flag: &str, value: &str) {

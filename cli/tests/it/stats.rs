@@ -2,20 +2,10 @@
 //! (`--no-stream`) or redrawn every second.
 
 use std::io::Read;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{kiln_with_busybox, privileged, Kiln};
-
-fn ok(k: &Kiln, args: &[&str]) -> String {
-    let out: Output = k.cmd(args).stdin(Stdio::null()).output().expect("kiln");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::support::{kiln_with_busybox, ok, privileged, Kiln};
 
 /// Removes the named containers when the test ends, however it ends.
 struct Cleanup<'k>(&'k Kiln, &'static [&'static str]);

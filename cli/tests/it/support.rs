@@ -257,3 +257,24 @@ pub fn raw_tar_header(name: &[u8], kind: u8, link: &[u8], size: u64, magic: TarM
     h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
     h
 }
+
+/// `kiln ARGS…` run to its end with stdin from /dev/null.
+#[allow(dead_code)]
+pub fn run(k: &Kiln, args: &[&str]) -> std::process::Output {
+    k.cmd(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("kiln")
+}
+
+/// Standard output of a command that must succeed.
+#[allow(dead_code)]
+pub fn ok(k: &Kiln, args: &[&str]) -> String {
+    let out = run(k, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

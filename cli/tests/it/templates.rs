@@ -2,24 +2,7 @@
 //! output for ps, images, inspect, history, volume ls, network ls and
 //! system df, over real containers and images.
 
-use std::process::Output;
-
-use super::support::{kiln_with_busybox, privileged, Kiln};
-
-fn run(k: &Kiln, args: &[&str]) -> Output {
-    k.cmd(args).output().expect("kiln")
-}
-
-/// Stdout of a command that must succeed.
-fn ok(k: &Kiln, args: &[&str]) -> String {
-    let out = run(k, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use super::support::{kiln_with_busybox, ok, privileged, run, Kiln};
 
 /// Exit status and stderr of a command that must fail.
 fn fails(k: &Kiln, args: &[&str]) -> (i32, String) {

@@ -1,23 +1,7 @@
 //! `kiln update`: new limits reach a running container's cgroups at once,
 //! and every container keeps them for `inspect` and its next start.
 
-use std::process::{Output, Stdio};
-
-use crate::support::{kiln_with_busybox, privileged, Kiln};
-
-fn run(k: &Kiln, args: &[&str]) -> Output {
-    k.cmd(args).stdin(Stdio::null()).output().expect("kiln")
-}
-
-fn ok(k: &Kiln, args: &[&str]) -> String {
-    let out = run(k, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::support::{kiln_with_busybox, ok, privileged, run, Kiln};
 
 fn host_config(k: &Kiln, name: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&ok(k, &["inspect", name])).unwrap();
