@@ -134,6 +134,9 @@ pub enum Error {
     NotPublished { port: String, container: String },
     #[error(transparent)]
     Logs(io::Error),
+    /// The container's log driver (`none`) keeps nothing to read.
+    #[error("configured logging driver does not support reading")]
+    LogsNotReadable,
     #[error(transparent)]
     Changes(io::Error),
     #[error("reading /proc")]

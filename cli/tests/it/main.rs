@@ -26,6 +26,7 @@ mod image_pull;
 mod interop;
 mod keep;
 mod lists;
+mod logging;
 mod output_paths;
 mod registry;
 mod remotecache;

@@ -74,6 +74,7 @@ impl Engine {
         let mut spec = config.to_spec(id)?;
         dns::annotate(&mut spec, opts, &links.hosts)?;
         host_config::note(&mut spec, opts);
+        super::log_options::log_config(opts)?.note(&mut spec);
         let mut record = Record {
             id: id.to_string(),
             name,

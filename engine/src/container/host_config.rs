@@ -1,6 +1,6 @@
 //! The `HostConfig` fields of `inspect` that the runtime spec keeps:
 //! resource limits (which `update` changes), `/dev/shm`'s size, ulimits,
-//! sysctls and resolver settings; and the two choices the spec keeps only
+//! sysctls, resolver settings and the log configuration; and the two choices the spec keeps only
 //! as numbers or merged lines (`--add-host`, `--group-add`), noted as
 //! given so `inspect` can show them.
 
@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::options::CreateOptions;
 use kiln_runtime::container::etc;
+use kiln_runtime::container::logs::LogConfig;
 
 /// Notes of the values as given, read back by [`fields`] only.
 const EXTRA_HOSTS_ANNOTATION: &str = "org.kiln.extra-hosts";
@@ -53,6 +54,7 @@ pub(super) fn fields(spec: &Spec) -> Map<String, Value> {
     );
     all.insert("ExtraHosts".into(), or_null(lines(EXTRA_HOSTS_ANNOTATION)));
     all.insert("GroupAdd".into(), or_null(lines(GROUP_ADD_ANNOTATION)));
+    all.insert("LogConfig".into(), json!(LogConfig::of(spec)));
     all.insert("ShmSize".into(), json!(shm_size(spec)));
     all.insert("Ulimits".into(), ulimits(spec));
     if let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
@@ -146,5 +148,6 @@ mod tests {
         let f = fields(&spec);
         assert_eq!(f["ShmSize"], 64 << 20);
         assert!(f["Ulimits"].is_null() && f["ExtraHosts"].is_null());
+        assert_eq!(f["LogConfig"], json!({"Type": "json-file", "Config": {}}));
     }
 }

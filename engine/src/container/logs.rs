@@ -3,10 +3,13 @@
 //! the container writes until it stops.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use kiln_runtime::container::logs::{self, Entry};
+use kiln_runtime::container::logs::{self, Entry, LogConfig};
 use kiln_runtime::container::state::Container;
 
 use crate::{Engine, Error};
@@ -27,11 +30,15 @@ pub struct LogsOptions {
     pub until: Option<SystemTime>,
 }
 
-/// The entries, in the order they were written; an iterator that blocks
-/// while a followed container is quiet.
+/// The entries, in the order they were written (the rotated files
+/// oldest first, then the live one); an iterator that blocks while a
+/// followed container is quiet.
 pub struct Logs {
     dir: PathBuf,
     path: PathBuf,
+    /// The live file as last opened: read on after it is rotated away,
+    /// until it has given all it holds.
+    live: Option<File>,
     ready: VecDeque<Entry>,
     offset: u64,
     follow: bool,
@@ -41,6 +48,9 @@ pub struct Logs {
 impl Engine {
     pub fn logs(&self, key: &str, opts: &LogsOptions) -> Result<Logs, Error> {
         let c = self.container(key)?;
+        if !LogConfig::of(&c.record.spec).keeps_log() {
+            return Err(Error::LogsNotReadable);
+        }
         Logs::open(&c, opts)
     }
 }
@@ -48,15 +58,52 @@ impl Engine {
 impl Logs {
     fn open(c: &Container, opts: &LogsOptions) -> Result<Logs, Error> {
         let path = c.dir.join(logs::FILE);
-        let (entries, offset) = logs::read_from(&path, 0).map_err(Error::Logs)?;
-        Ok(Logs {
+        let mut entries = Vec::new();
+        for old in logs::rotated_files(&path).map_err(Error::Logs)? {
+            entries.extend(logs::read_from(&old, 0).map_err(Error::Logs)?.0);
+        }
+        let mut logs = Logs {
             dir: c.dir.clone(),
             path,
-            ready: logs::select(entries, opts.since, opts.tail).into(),
-            offset,
+            live: None,
+            ready: VecDeque::new(),
+            offset: 0,
             follow: opts.follow,
             until: opts.until,
-        })
+        };
+        entries.extend(logs.read_live()?);
+        logs.ready = logs::select(entries, opts.since, opts.tail).into();
+        Ok(logs)
+    }
+
+    /// What the live file holds past the last read. Once it has been
+    /// rotated away (the path names another file) and is read to its end,
+    /// the new live file is read from its start.
+    fn read_live(&mut self) -> Result<Vec<Entry>, Error> {
+        let mut got = Vec::new();
+        loop {
+            let Some(file) = &self.live else {
+                match File::open(&self.path) {
+                    Ok(f) => {
+                        self.live = Some(f);
+                        self.offset = 0;
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(got),
+                    Err(e) => return Err(Error::Logs(e)),
+                }
+            };
+            // Looked at before reading, so nothing written to the old
+            // file before it moved is missed.
+            let moved = !same_file(file, &self.path);
+            let (more, next) = logs::read_open(file, self.offset).map_err(Error::Logs)?;
+            self.offset = next;
+            got.extend(more);
+            if !moved {
+                return Ok(got);
+            }
+            self.live = None;
+        }
     }
 
     /// Reads what was written since the last read; the container's state
@@ -64,8 +111,7 @@ impl Logs {
     /// are still read.
     fn poll(&mut self) -> Result<(), Error> {
         let live = Container::load(&self.dir).is_ok_and(|c| c.state.status.is_live());
-        let (more, next) = logs::read_from(&self.path, self.offset).map_err(Error::Logs)?;
-        self.offset = next;
+        let more = self.read_live()?;
         self.ready.extend(more);
         let past = self.until.is_some_and(|u| SystemTime::now() > u);
         if !live || past {
@@ -74,6 +120,14 @@ impl Logs {
             std::thread::sleep(FOLLOW_POLL);
         }
         Ok(())
+    }
+}
+
+/// Whether `path` names the open `file` (not one made since).
+fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -128,6 +182,7 @@ mod tests {
         let followed = Logs {
             dir: dir.path().to_path_buf(),
             path: dir.path().join(logs::FILE),
+            live: None,
             ready: VecDeque::new(),
             offset: 0,
             follow: true,
@@ -155,6 +210,7 @@ mod tests {
         let logs = Logs {
             dir: PathBuf::from("/nonexistent"),
             path: PathBuf::from("/nonexistent/log"),
+            live: None,
             ready: VecDeque::from([
                 entry("one\n", "2020-01-01T00:00:00.5Z"),
                 entry("two\n", "2020-01-01T00:00:01Z"),
@@ -166,5 +222,38 @@ mod tests {
         };
         let got: Vec<String> = logs.map(|e| e.unwrap().log).collect();
         assert_eq!(got, ["one\n", "two\n"]);
+    }
+
+    #[test]
+    fn a_followed_log_reads_on_across_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(logs::FILE);
+        // one entry is about 70 bytes: the third rotates the file
+        let rotation = logs::Rotation {
+            max_size: Some(100),
+            max_files: 2,
+        };
+        let mut w = Writer::rotating(&path, rotation).unwrap();
+        w.write(Stream::Stdout, b"one\n").unwrap();
+        let mut logs = Logs {
+            dir: dir.path().to_path_buf(),
+            path: path.clone(),
+            live: None,
+            ready: VecDeque::new(),
+            offset: 0,
+            follow: false,
+            until: None,
+        };
+        let mut got: Vec<String> = logs
+            .read_live()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.log)
+            .collect();
+        // "two" lands in the file that rotates away, "three" in a new one
+        w.write(Stream::Stdout, b"two\nthree\n").unwrap();
+        assert!(dir.path().join("container.log.1").exists());
+        got.extend(logs.read_live().unwrap().into_iter().map(|e| e.log));
+        assert_eq!(got, ["one\n", "two\n", "three\n"]);
     }
 }

@@ -24,6 +24,7 @@ mod lifecycle;
 mod limits;
 mod links;
 mod list;
+mod log_options;
 mod logs;
 mod mount_flag;
 mod mounts;
@@ -50,7 +51,7 @@ pub use lifecycle::{stop_timeout, KillOptions, RemoveOptions, Signal, StartOptio
 pub use list::{ago, ports_text, status_text, ContainerSize, ListFilter, ListOptions};
 pub use logs::{Logs, LogsOptions};
 pub use mount_flag::with_mount_flags;
-pub use options::{CreateOptions, HealthOptions, LimitOptions, Runtime};
+pub use options::{AttachStreams, CreateOptions, HealthOptions, LimitOptions, Runtime};
 pub use spec::new_id;
 pub use top::Process;
 pub use update::{UpdateError, UpdateOptions};

@@ -117,10 +117,36 @@ pub struct CreateOptions {
     pub uts: Option<String>,
     /// `HOST[:CONTAINER][:PERMS]`.
     pub devices: Vec<String>,
+    /// `json-file` (the default), `local` or `none`.
+    pub log_driver: Option<String>,
+    /// `KEY=VALUE` (or several joined by commas) for the log driver.
+    pub log_opts: Vec<String>,
+    /// Which of the container's outputs a foreground run shows (`-a`).
+    pub attach: AttachStreams,
+    /// A foreground run forwards the signals kiln receives (non-pty only).
+    pub sig_proxy: bool,
+}
+
+/// `-a STDOUT`, `-a STDERR`: the outputs copied to kiln's own; Docker's
+/// default is both. (`-a STDIN` is `-i`'s forwarding.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachStreams {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Default for AttachStreams {
+    fn default() -> AttachStreams {
+        AttachStreams {
+            stdout: true,
+            stderr: true,
+        }
+    }
 }
 
 /// Docker's defaults: no image, command or flags; the private network,
-/// restart policy `no`.
+/// restart policy `no`, the json-file log, both outputs shown and
+/// signals forwarded.
 impl Default for CreateOptions {
     fn default() -> CreateOptions {
         CreateOptions {
@@ -172,6 +198,10 @@ impl Default for CreateOptions {
             ipc: None,
             uts: None,
             devices: Vec::new(),
+            log_driver: None,
+            log_opts: Vec::new(),
+            attach: AttachStreams::default(),
+            sig_proxy: true,
         }
     }
 }
@@ -191,6 +221,7 @@ impl CreateOptions {
         super::health::healthcheck(&self.health)?;
         super::host_namespaces::host_namespaces(self)?;
         super::devices::devices(&self.devices)?;
+        super::log_options::log_config(self)?;
         Ok(())
     }
 }

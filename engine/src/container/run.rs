@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
+use kiln_runtime::container::foreground::Attach;
 use kiln_runtime::container::health::{Check, Prober};
+use kiln_runtime::container::logs::LogConfig;
 use kiln_runtime::container::state::{self, Container, Status};
 use kiln_runtime::container::wiring::Wiring;
 use kiln_runtime::container::{self, bundle, foreground, lifecycle, monitor, Gate, Spawned};
@@ -97,7 +99,7 @@ impl Engine {
             rootfs: c.record.rootfs.clone(),
             stdio: opts.stdio(),
         };
-        let result = wired_run(&mut wiring, c, req, opts.interactive, helper);
+        let result = wired_run(&mut wiring, c, req, attach(opts), helper);
         wiring.unwire();
         let code = result
             .as_ref()
@@ -133,7 +135,7 @@ impl Engine {
         config.binds.extend(self.mounts(opts, &image)?.binds);
         let mut spec = config.to_spec(id)?;
         super::dns::annotate(&mut spec, opts, "")?;
-        let req = Request {
+        let mut req = Request {
             id: id.to_string(),
             spec,
             rootfs,
@@ -141,8 +143,16 @@ impl Engine {
         };
         let bundle = dir.join("bundle");
         Ok(match (opts.runtime, helper) {
-            (Runtime::Kiln, Some(h)) => foreground::run_spawned(h, req, opts.interactive, None)?,
-            (Runtime::Kiln, None) => foreground::run(req, opts.interactive)?,
+            (Runtime::Kiln, helper) => {
+                let helper = match helper {
+                    Some(h) => h,
+                    None => container::spawn(std::mem::replace(
+                        &mut req.stdio,
+                        kiln_runtime::Stdio::Inherit { stdin: false },
+                    ))?,
+                };
+                foreground::run_logged(helper, req, attach(opts), None, None)?
+            }
             (Runtime::Runc, _) => bundle::run(bundle::OciRuntime::Runc, req, &bundle)?,
             (Runtime::Crun, _) => bundle::run(bundle::OciRuntime::Crun, req, &bundle)?,
         })
@@ -168,7 +178,7 @@ fn wired_run(
     wiring: &mut Wiring,
     c: &Container,
     mut req: Request,
-    interactive: bool,
+    attach: Attach,
     helper: Option<Spawned>,
 ) -> Result<Outcome, container::Error> {
     let dir = c.dir.as_path();
@@ -204,10 +214,22 @@ fn wired_run(
             kiln_runtime::Stdio::Inherit { stdin: false },
         ))?,
     };
-    let log = dir.join(kiln_runtime::container::logs::FILE);
-    let outcome = foreground::run_logged(helper, req, interactive, gate, Some(&log));
+    let log = LogConfig::of(&c.record.spec)
+        .open(dir)
+        .map_err(container::Error::Io)?;
+    let outcome = foreground::run_logged(helper, req, attach, gate, log);
     drop(prober);
     outcome
+}
+
+/// What a foreground run of `opts` shares with kiln's caller.
+fn attach(opts: &CreateOptions) -> Attach {
+    Attach {
+        interactive: opts.interactive,
+        stdout: opts.attach.stdout,
+        stderr: opts.attach.stderr,
+        sig_proxy: opts.sig_proxy,
+    }
 }
 
 impl CreateOptions {

@@ -1,12 +1,11 @@
 //! `kiln run` in the foreground: the container's process gets the signals
-//! kiln receives (Docker's sig-proxy), and with `-t` the caller's terminal
+//! kiln receives (Docker's sig-proxy, unless `--sig-proxy=false`), and with `-t` the caller's terminal
 //! is put in raw mode and joined to the container's pty. Call it from a
 //! single-threaded process: it blocks the forwarded signals in the calling
 //! thread and reads them from a signalfd.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
@@ -16,6 +15,33 @@ use super::logs::{self, Stream};
 use super::terminal::{copy_size, RawMode};
 use super::{spawn, Error, Gate, Outcome, Request, Running, Spawned, Stdio};
 use crate::process::init::forwarded_mask;
+
+/// What a foreground run shares with kiln's caller (`-i`, `-a`,
+/// `--sig-proxy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attach {
+    /// Copy kiln's stdin into the pty when there is one (`-i`).
+    pub interactive: bool,
+    /// Copy the container's stdout (or its pty) and stderr to kiln's own;
+    /// the log gets both either way.
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Forward the signals kiln receives to the container (Docker's
+    /// sig-proxy, which a pty run ignores: see [`Pump::forward`]).
+    pub sig_proxy: bool,
+}
+
+impl Attach {
+    /// Docker's default: both outputs shown, signals forwarded.
+    pub fn all(interactive: bool) -> Attach {
+        Attach {
+            interactive,
+            stdout: true,
+            stderr: true,
+            sig_proxy: true,
+        }
+    }
+}
 
 /// Runs the container to its end with signal forwarding; `interactive`
 /// (`-i`) copies kiln's stdin into the pty when there is one.
@@ -36,19 +62,18 @@ pub fn run_spawned(
     interactive: bool,
     gate: Option<Gate>,
 ) -> Result<Outcome, Error> {
-    run_logged(helper, req, interactive, gate, None)
+    run_logged(helper, req, Attach::all(interactive), gate, None)
 }
 
-/// [`run_spawned`], appending what the container prints to the log at
-/// `log` as well (Docker logs attached runs too).
+/// [`run_spawned`] with `attach`'s choices, appending what the container
+/// prints to `log` as well (Docker logs attached runs too).
 pub fn run_logged(
     helper: Spawned,
     req: Request,
-    interactive: bool,
+    attach: Attach,
     gate: Option<Gate>,
-    log: Option<&Path>,
+    log: Option<logs::Writer>,
 ) -> Result<Outcome, Error> {
-    let log = log.map(logs::Writer::open).transpose().map_err(Error::Io)?;
     let mut old = SigSet::empty();
     sigprocmask(
         SigmaskHow::SIG_BLOCK,
@@ -56,7 +81,7 @@ pub fn run_logged(
         Some(&mut old),
     )
     .map_err(|e| Error::Io(e.into()))?;
-    let result = run_blocked(helper, req, interactive, gate, log);
+    let result = run_blocked(helper, req, attach, gate, log);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
 }
@@ -64,7 +89,7 @@ pub fn run_logged(
 fn run_blocked(
     helper: Spawned,
     req: Request,
-    interactive: bool,
+    attach: Attach,
     gate: Option<Gate>,
     log: Option<logs::Writer>,
 ) -> Result<Outcome, Error> {
@@ -86,9 +111,10 @@ fn run_blocked(
     });
     let mut io = Pump {
         master,
-        stdin_open: interactive && tty,
+        stdin_open: attach.interactive && tty,
         outputs,
         log,
+        attach,
     };
     loop {
         let ended = io.step(&sfd, &mut running)?;
@@ -106,6 +132,7 @@ struct Pump {
     /// Pipes of [`super::Stdio::Piped`], until they close.
     outputs: Vec<(Stream, OwnedFd)>,
     log: Option<logs::Writer>,
+    attach: Attach,
 }
 
 impl Pump {
@@ -155,7 +182,12 @@ impl Pump {
         Ok(false)
     }
 
+    /// Passes on what kiln received. Without sig-proxy the signals are
+    /// read and dropped, so kiln stays and the container runs to its own
+    /// end; under a pty sig-proxy does not apply, as in Docker (kiln is the
+    /// container's monitor here, so the pty run keeps forwarding).
     fn forward(&self, sfd: &SignalFd, running: &Running) {
+        let proxy = self.attach.sig_proxy || self.master.is_some();
         while let Ok(Some(info)) = sfd.read_signal() {
             let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
                 continue;
@@ -164,6 +196,7 @@ impl Pump {
                 (Signal::SIGCHLD, _) => {}
                 // The pty's size change makes the kernel signal the container.
                 (Signal::SIGWINCH, Some(m)) => copy_size(std::io::stdin().as_fd(), m),
+                _ if !proxy => {}
                 _ => {
                     let _ = running.signal(sig);
                 }
@@ -177,9 +210,9 @@ impl Pump {
         match nix::unistd::read(m.as_fd(), &mut buf) {
             Ok(0) | Err(_) => self.master = None,
             Ok(n) => {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(&buf[..n]);
-                let _ = out.flush();
+                if self.attach.stdout {
+                    let _ = write_flushed(&mut std::io::stdout().lock(), &buf[..n]);
+                }
                 self.log_bytes(Stream::Stdout, &buf[..n]);
             }
         }
@@ -201,8 +234,13 @@ impl Pump {
                 Ok(len) => {
                     let bytes = &buf[..len];
                     let _ = match stream {
-                        Stream::Stdout => write_flushed(&mut std::io::stdout().lock(), bytes),
-                        Stream::Stderr => write_flushed(&mut std::io::stderr().lock(), bytes),
+                        Stream::Stdout if self.attach.stdout => {
+                            write_flushed(&mut std::io::stdout().lock(), bytes)
+                        }
+                        Stream::Stderr if self.attach.stderr => {
+                            write_flushed(&mut std::io::stderr().lock(), bytes)
+                        }
+                        _ => Ok(()),
                     };
                     if let Some(log) = &mut self.log {
                         let _ = log.write(*stream, bytes);

@@ -322,8 +322,9 @@ impl Monitor {
         sources: [Option<OwnedFd>; 3],
         stdin: Option<OwnedFd>,
     ) -> Result<(), (String, u8)> {
-        let log_path = self.container.dir.join(logs::FILE);
-        let mut log = logs::Writer::open(&log_path)
+        // `None` under the none driver: the output only goes to clients.
+        let mut log = logs::LogConfig::of(&self.container.record.spec)
+            .open(&self.container.dir)
             .map_err(|e| (format!("opening the log: {e}"), SETUP_FAILED))?;
         let streams = [Stream::Stdout, Stream::Stderr, Stream::Stdout];
         let mut open: Vec<(Stream, OwnedFd)> = streams
@@ -380,7 +381,9 @@ impl Monitor {
                 match nix::unistd::read(fd.as_fd(), &mut buf) {
                     Ok(0) | Err(_) => closed.push(i),
                     Ok(n) => {
-                        let _ = log.write(*stream, &buf[..n]);
+                        if let Some(log) = log.as_mut() {
+                            let _ = log.write(*stream, &buf[..n]);
+                        }
                         if let Some(r) = self.relay.as_mut() {
                             r.output(*stream, &buf[..n]);
                         }
@@ -391,7 +394,9 @@ impl Monitor {
                 open.remove(i);
             }
         }
-        let _ = log.flush_partial();
+        if let Some(log) = log.as_mut() {
+            let _ = log.flush_partial();
+        }
         Ok(())
     }
 

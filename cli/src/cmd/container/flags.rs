@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use kiln_engine::container::{CreateOptions, HealthOptions, LimitOptions, Runtime};
+use kiln_engine::container::{AttachStreams, CreateOptions, HealthOptions, LimitOptions, Runtime};
 
 use crate::early_helper::Wanted;
 
@@ -197,6 +197,20 @@ pub struct RunArgs {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long)]
     no_healthcheck: bool,
+    /// Logging driver: json-file (the default), local (kept as json-file,
+    /// rotating at 20m into 5 files unless told otherwise) or none
+    #[arg(long, value_name = "DRIVER")]
+    log_driver: Option<String>,
+    /// Log driver options: max-size=SIZE, max-file=N (KEY=VALUE, comma-separated)
+    #[arg(long, value_name = "KEY=VALUE")]
+    log_opt: Vec<String>,
+    /// Attach to STDIN, STDOUT or STDERR (repeatable; default STDOUT and STDERR)
+    #[arg(short = 'a', long = "attach", value_name = "STREAM", value_parser = parse_stream)]
+    attach: Vec<AttachStream>,
+    /// Proxy received signals to the process (non-TTY mode only)
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
+    sig_proxy: bool,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -255,7 +269,7 @@ impl RunArgs {
             init: self.init,
             rm: self.rm,
             tty: self.tty,
-            interactive: self.interactive,
+            interactive: self.interactive(),
             runtime: match self.runtime {
                 RuntimeName::Kiln => Runtime::Kiln,
                 RuntimeName::Runc => Runtime::Runc,
@@ -284,6 +298,10 @@ impl RunArgs {
             ipc: self.ipc.clone(),
             uts: self.uts.clone(),
             devices: self.device.clone(),
+            log_driver: self.log_driver.clone(),
+            log_opts: self.log_opt.clone(),
+            attach: self.attach_streams(),
+            sig_proxy: self.sig_proxy,
         })
     }
 
@@ -308,8 +326,56 @@ impl RunArgs {
     pub(super) fn wanted(&self) -> Wanted {
         Wanted {
             tty: self.tty,
-            interactive: self.interactive,
+            interactive: self.interactive(),
         }
+    }
+
+    /// `-i`, or `-a STDIN`: kiln's input goes to the container.
+    fn interactive(&self) -> bool {
+        self.interactive || self.attach.contains(&AttachStream::Stdin)
+    }
+
+    /// The outputs shown: with no `-a`, both, as Docker's default.
+    fn attach_streams(&self) -> AttachStreams {
+        if self.attach.is_empty() {
+            return AttachStreams::default();
+        }
+        AttachStreams {
+            stdout: self.attach.contains(&AttachStream::Stdout),
+            stderr: self.attach.contains(&AttachStream::Stderr),
+        }
+    }
+
+    /// Docker's CLI refuses `-a` with `-d` before anything is made.
+    pub(super) fn conflicts(&self) -> Option<&'static str> {
+        (self.detach && !self.attach.is_empty()).then_some("Conflicting options: -a and -d")
+    }
+}
+
+/// A stream `-a` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachStream {
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+/// `-a`'s value, in any case, as Docker's CLI reads it.
+fn parse_stream(text: &str) -> Result<AttachStream, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "stdin" => Ok(AttachStream::Stdin),
+        "stdout" => Ok(AttachStream::Stdout),
+        "stderr" => Ok(AttachStream::Stderr),
+        _ => Err("valid streams are STDIN, STDOUT and STDERR".into()),
+    }
+}
+
+/// A boolean flag's value as Go's `strconv.ParseBool` reads it.
+fn parse_go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err("not a boolean (true or false)".into()),
     }
 }
 

@@ -13,6 +13,11 @@ use crate::early_helper;
 use crate::globals::Globals;
 
 pub fn run(args: RunArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    // Docker's CLI refuses this after parsing, with status 1.
+    if let Some(conflict) = args.conflicts() {
+        eprintln!("{conflict}");
+        return Ok(ExitCode::from(1));
+    }
     let opts = match args.options() {
         Ok(opts) => opts,
         Err(err) => return Ok(usage_error(&err)),
