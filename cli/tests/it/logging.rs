@@ -146,7 +146,14 @@ fn the_none_driver_writes_nothing_and_logs_says_it_cannot_read() {
         "shown",
     ];
     assert_eq!(succeeded(&k, &args), "shown\n");
-    assert!(!log_path(&k, "quiet").exists());
+    assert_eq!(
+        log_path(&k, "quiet"),
+        PathBuf::new(),
+        "no LogPath, as Docker"
+    );
+    let id = succeeded(&k, &["inspect", "-f", "{{.Id}}", "quiet"]);
+    let dir = k.root().join("containers").join(id.trim());
+    assert!(dir.is_dir() && !dir.join("container.log").exists());
     let out = kiln(&k, &["logs", "quiet"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

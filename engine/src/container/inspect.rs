@@ -68,7 +68,7 @@ fn container_json(c: &Container) -> Value {
         "Mounts": mounts_json(c),
         "Config": r.config,
         "NetworkSettings": network_json(c),
-        "LogPath": c.dir.join(kiln_runtime::container::logs::FILE),
+        "LogPath": log_path(c),
         // Made inside the container's own mount namespace: no host file
         // holds them.
         "ResolvConfPath": "",
@@ -102,6 +102,16 @@ fn state_json(c: &Container) -> Value {
         fields.insert("Health".into(), super::health::state_json(h));
     }
     state
+}
+
+/// The live log file; none, as Docker shows it, under the none driver.
+fn log_path(c: &Container) -> String {
+    let config = kiln_runtime::container::logs::LogConfig::of(&c.record.spec);
+    if !config.keeps_log() {
+        return String::new();
+    }
+    let path = c.dir.join(kiln_runtime::container::logs::FILE);
+    path.to_string_lossy().into_owned()
 }
 
 fn host_config_json(c: &Container) -> Value {
