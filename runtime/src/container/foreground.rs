@@ -1,6 +1,7 @@
 //! `kiln run` in the foreground: the container's process gets the signals
-//! kiln receives (Docker's sig-proxy, unless `--sig-proxy=false`), and with `-t` the caller's terminal
-//! is put in raw mode and joined to the container's pty. Call it from a
+//! kiln receives (Docker's sig-proxy, unless `--sig-proxy=false`), and
+//! with `-t` the caller's terminal is put in raw mode and joined to the
+//! container's pty. Call it from a
 //! single-threaded process: it blocks the forwarded signals in the calling
 //! thread and reads them from a signalfd.
 
@@ -114,7 +115,11 @@ fn run_blocked(
         stdin_open: attach.interactive && tty,
         outputs,
         log,
-        attach,
+        // A pty run forwards whatever sig-proxy says (see `forward`).
+        attach: Attach {
+            sig_proxy: attach.sig_proxy || tty,
+            ..attach
+        },
     };
     loop {
         let ended = io.step(&sfd, &mut running)?;
@@ -187,7 +192,6 @@ impl Pump {
     /// end; under a pty sig-proxy does not apply, as in Docker (kiln is the
     /// container's monitor here, so the pty run keeps forwarding).
     fn forward(&self, sfd: &SignalFd, running: &Running) {
-        let proxy = self.attach.sig_proxy || self.master.is_some();
         while let Ok(Some(info)) = sfd.read_signal() {
             let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
                 continue;
@@ -196,7 +200,7 @@ impl Pump {
                 (Signal::SIGCHLD, _) => {}
                 // The pty's size change makes the kernel signal the container.
                 (Signal::SIGWINCH, Some(m)) => copy_size(std::io::stdin().as_fd(), m),
-                _ if !proxy => {}
+                _ if !self.attach.sig_proxy => {}
                 _ => {
                     let _ = running.signal(sig);
                 }
