@@ -1,9 +1,8 @@
 //! `kiln run` in the foreground: the container's process gets the signals
 //! kiln receives (Docker's sig-proxy, unless `--sig-proxy=false`), and
 //! with `-t` the caller's terminal is put in raw mode and joined to the
-//! container's pty. Call it from a
-//! single-threaded process: it blocks the forwarded signals in the calling
-//! thread and reads them from a signalfd.
+//! container's pty. Call it from a single-threaded process: it blocks the
+//! forwarded signals in the calling thread and reads them from a signalfd.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
