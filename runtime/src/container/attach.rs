@@ -9,7 +9,7 @@
 //! Ctrl-P Ctrl-Q) and leaves the container running when it sees them.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,7 +90,8 @@ impl Relay {
     pub fn bind(dir: &Path) -> io::Result<Relay> {
         let path = dir.join(SOCKET);
         let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
+        let (_held, short) = socket_path(dir)?;
+        let listener = UnixListener::bind(&short)?;
         listener.set_nonblocking(true)?;
         Ok(Relay {
             dir: dir.to_path_buf(),
@@ -345,6 +346,20 @@ pub fn attach_streams(
     client.relay(input, &opts.detach_keys, out, err)
 }
 
+/// The socket's path as bind and connect can take it: a socket address
+/// holds 107 bytes of path, and a store under a long `--root` passes that;
+/// the container's directory is then reached through a descriptor of it,
+/// held open while the returned path is used.
+fn socket_path(dir: &Path) -> io::Result<(Option<std::fs::File>, PathBuf)> {
+    let path = dir.join(SOCKET);
+    if path.as_os_str().len() < 100 {
+        return Ok((None, path));
+    }
+    let held = std::fs::File::open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", held.as_raw_fd()));
+    Ok((Some(held), short))
+}
+
 /// A connection to the monitor's attach socket.
 struct Connection {
     sock: UnixStream,
@@ -353,7 +368,8 @@ struct Connection {
 
 impl Connection {
     fn connect(dir: &Path, from_start: bool) -> Result<Connection, Error> {
-        let mut sock = UnixStream::connect(dir.join(SOCKET))?;
+        let (_held, short) = socket_path(dir)?;
+        let mut sock = UnixStream::connect(short)?;
         sock.write_all(&[if from_start { FROM_START } else { LIVE }])?;
         let writer = Arc::new(Mutex::new(sock.try_clone()?));
         Ok(Connection { sock, writer })

@@ -195,3 +195,61 @@ fn attach_relays_the_window_size() {
     assert!(child.wait().unwrap().success(), "attach did not detach");
     assert_eq!(env.status("sized"), "running");
 }
+
+/// A socket address holds 107 bytes of path: a store under a long root
+/// still attaches.
+#[test]
+fn start_attach_and_attach_work_under_a_long_root() {
+    if !privileged() {
+        return;
+    }
+    let root = tempfile::Builder::new()
+        .prefix(&"long-root-".repeat(10))
+        .tempdir()
+        .unwrap();
+    let k = crate::support::Kiln { root };
+    let imported = k
+        .cmd(["import"])
+        .arg(crate::support::busybox_tar())
+        .arg("busybox")
+        .output()
+        .unwrap();
+    assert!(imported.status.success());
+    let run = |args: &[&str]| k.cmd(args).stdin(Stdio::null()).output().unwrap();
+    run(&[
+        "create",
+        "--name",
+        "a",
+        "--network",
+        "none",
+        "busybox",
+        "echo",
+        "from-a",
+    ]);
+    let started = run(&["start", "-a", "a"]);
+    assert_eq!(
+        String::from_utf8_lossy(&started.stdout),
+        "from-a\n",
+        "{started:?}"
+    );
+    let script = "sleep 1; echo from-b";
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "b",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let attached = run(&["attach", "b"]);
+    assert_eq!(
+        String::from_utf8_lossy(&attached.stdout),
+        "from-b\n",
+        "{attached:?}"
+    );
+    run(&["rm", "-f", "a", "b"]);
+}
