@@ -2,7 +2,8 @@
 //! (`/v2/<repo>/manifests/…`, `/v2/<repo>/blobs/…`). Every request goes
 //! through [`Client::send`], which answers a 401 challenge once and keeps
 //! the resulting `Authorization` for the requests after it, so request
-//! bodies are always replayable byte buffers, never half-sent streams.
+//! bodies are always replayable: small byte buffers, or a blob's byte range
+//! read afresh from its file by each attempt (never held in memory whole).
 
 use std::io::Read;
 use std::sync::Mutex;
@@ -18,6 +19,7 @@ use super::auth::{self, Challenge};
 use super::config::Endpoint;
 use super::credentials::Credentials;
 use super::transfer::BlobReader;
+use super::upload_body::FileRange;
 use super::RegistryError;
 
 /// Manifests and indexes larger than this are refused (containerd's limit).
@@ -148,19 +150,20 @@ impl Client {
         self.location(&resp, &url)
     }
 
-    /// Sends one chunk at offset `start`; returns the next location.
+    /// Sends `chunk`, the blob's bytes from offset `start`; returns the
+    /// next location.
     pub fn upload_chunk(
         &self,
         location: &Url,
         start: u64,
-        chunk: &[u8],
+        chunk: &FileRange,
     ) -> Result<Url, RegistryError> {
-        let end = start + chunk.len() as u64 - 1;
+        let end = start + chunk.len() - 1;
         let resp = self.send(Method::PATCH, location.as_str(), |r| {
             r.timeout(self.upload_timeout(chunk.len()))
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_RANGE, format!("{start}-{end}"))
-                .body(chunk.to_vec())
+                .body(chunk.body())
         })?;
         let resp = check(resp, "PATCH", location.as_str())?;
         self.location(&resp, location.as_str())
@@ -172,15 +175,20 @@ impl Client {
         &self,
         location: &Url,
         digest: &Digest,
-        last: &[u8],
+        last: Option<&FileRange>,
     ) -> Result<(), RegistryError> {
         let mut url = location.clone();
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
+        let len = last.map_or(0, FileRange::len);
         let resp = self.send(Method::PUT, url.as_str(), |r| {
-            r.timeout(self.upload_timeout(last.len()))
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .body(last.to_vec())
+            let r = r
+                .timeout(self.upload_timeout(len))
+                .header(header::CONTENT_TYPE, "application/octet-stream");
+            match last {
+                Some(range) => r.body(range.body()),
+                None => r.body(Vec::new()),
+            }
         })?;
         check(resp, "PUT", url.as_str()).map(|_| ())
     }
@@ -269,9 +277,9 @@ impl Client {
 
     /// A request's wait for its response includes sending its body: a
     /// large chunk gets time for it at a slow link's pace (64 KiB/s).
-    fn upload_timeout(&self, len: usize) -> Duration {
+    fn upload_timeout(&self, len: u64) -> Duration {
         let read = self.endpoint.timeouts.read;
-        read.saturating_add(Duration::from_secs(len as u64 / (64 << 10)))
+        read.saturating_add(Duration::from_secs(len / (64 << 10)))
     }
 
     /// A request that failed before a response: a stall is told as one,

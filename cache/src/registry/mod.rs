@@ -21,6 +21,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod transfer;
+mod upload_body;
 mod workers;
 
 use crate::digest::Digest;

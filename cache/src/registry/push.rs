@@ -5,7 +5,7 @@
 //! small, in PATCH chunks when large. The manifest goes last, under the
 //! tag, so the tag never points at an image with missing blobs.
 
-use std::io::Read;
+use std::sync::Arc;
 
 use reqwest::Url;
 
@@ -18,6 +18,7 @@ use crate::store::Store;
 use super::client::{Client, Mount};
 use super::config::RegistryConfig;
 use super::progress::{Event, LayerState, Progress};
+use super::upload_body::FileRange;
 use super::{workers, RegistryError};
 
 /// Docker's default max-concurrent-uploads is 5; kiln's machines are small.
@@ -150,6 +151,8 @@ fn push_blob(
     Ok(())
 }
 
+/// Sends the blob from its file, a range at a time: memory stays a few
+/// small buffers per upload, whatever the blob's size.
 fn upload(
     store: &Store,
     client: &Client,
@@ -158,31 +161,22 @@ fn upload(
     opts: &PushOptions,
     report: &dyn Fn(LayerState),
 ) -> Result<(), RegistryError> {
-    let mut file = store.open_blob(&blob.digest)?;
-    let read_err = |source| RegistryError::Read {
-        digest: blob.digest,
-        source,
-    };
+    let file = Arc::new(store.open_blob(&blob.digest)?);
     let chunk_size = opts.chunk_size.max(1);
     if blob.size <= chunk_size {
-        let mut bytes = Vec::with_capacity(blob.size as usize);
-        file.read_to_end(&mut bytes).map_err(read_err)?;
-        return client.finish_upload(&location, &blob.digest, &bytes);
+        let whole = FileRange::new(file, 0, blob.size);
+        return client.finish_upload(&location, &blob.digest, Some(&whole));
     }
     let mut offset = 0u64;
-    let mut buf = Vec::with_capacity(chunk_size as usize);
-    loop {
-        buf.clear();
-        (&mut file)
-            .take(chunk_size)
-            .read_to_end(&mut buf)
-            .map_err(read_err)?;
-        if buf.is_empty() {
-            break;
-        }
-        location = client.upload_chunk(&location, offset, &buf)?;
-        offset += buf.len() as u64;
+    while offset < blob.size {
+        let chunk = FileRange::new(
+            Arc::clone(&file),
+            offset,
+            chunk_size.min(blob.size - offset),
+        );
+        location = client.upload_chunk(&location, offset, &chunk)?;
+        offset += chunk.len();
         report(LayerState::Uploading { done: offset });
     }
-    client.finish_upload(&location, &blob.digest, &[])
+    client.finish_upload(&location, &blob.digest, None)
 }
