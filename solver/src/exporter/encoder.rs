@@ -122,15 +122,42 @@ impl<W: Write> Write for LayerEncoder<W> {
     }
 }
 
-/// gzip members compressed in parallel, written in order.
+/// gzip members compressed in parallel, written in order. One batch of
+/// members is held at a time, one member per worker, and its buffers are
+/// reused for the next batch: memory stays a few MiB whatever the layer's
+/// size, and the allocator is not asked for fresh 4 MiB blocks per member.
 pub struct ParallelGzip<W: Write> {
     sink: W,
     level: u32,
-    /// Full members waiting for a parallel batch.
-    full: Vec<Vec<u8>>,
-    /// The member being filled.
-    current: Vec<u8>,
+    /// The batch; members before `full` hold GZIP_MEMBER input bytes, the
+    /// one at `full` (if any) is being filled.
+    members: Vec<Member>,
+    full: usize,
+    /// Members per batch: one per worker.
     batch: usize,
+}
+
+/// One member's input and its compressed bytes.
+#[derive(Default)]
+struct Member {
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+impl Member {
+    fn compress(&mut self, level: u32) -> io::Result<()> {
+        self.output.clear();
+        // Room for incompressible input (deflate's stored blocks cost 5
+        // bytes per 16 KiB, plus the gzip header and trailer): the output
+        // is never grown and copied.
+        self.output
+            .reserve(self.input.len() + self.input.len() / 1024 + 64);
+        let mut enc =
+            flate2::write::GzEncoder::new(&mut self.output, flate2::Compression::new(level));
+        enc.write_all(&self.input)?;
+        enc.finish()?;
+        Ok(())
+    }
 }
 
 impl<W: Write> ParallelGzip<W> {
@@ -138,41 +165,45 @@ impl<W: Write> ParallelGzip<W> {
         ParallelGzip {
             sink,
             level,
-            full: Vec::new(),
-            current: Vec::with_capacity(GZIP_MEMBER),
-            // Two members per worker keep every core busy between batches.
-            batch: rayon::current_num_threads().max(1) * 2,
+            members: Vec::new(),
+            full: 0,
+            batch: rayon::current_num_threads().max(1),
         }
     }
 
-    fn member(level: u32, input: &[u8]) -> io::Result<Vec<u8>> {
-        let mut enc = flate2::write::GzEncoder::new(
-            Vec::with_capacity(input.len() / 2),
-            flate2::Compression::new(level),
-        );
-        enc.write_all(input)?;
-        enc.finish()
+    /// The member being filled, made on first use.
+    fn filling(&mut self) -> &mut Member {
+        if self.members.len() == self.full {
+            self.members.push(Member {
+                input: Vec::with_capacity(GZIP_MEMBER),
+                output: Vec::new(),
+            });
+        }
+        &mut self.members[self.full]
     }
 
     /// Compresses the full members and writes them, in order.
     fn drain(&mut self) -> io::Result<()> {
         let level = self.level;
-        let outputs: Vec<io::Result<Vec<u8>>> = self
-            .full
-            .par_iter()
-            .map(|m| Self::member(level, m))
-            .collect();
-        self.full.clear();
-        for out in outputs {
-            self.sink.write_all(&out?)?;
+        let batch = &mut self.members[..self.full];
+        let results: Vec<io::Result<()>> =
+            batch.par_iter_mut().map(|m| m.compress(level)).collect();
+        for (m, r) in batch.iter_mut().zip(results) {
+            r?;
+            self.sink.write_all(&m.output)?;
+            m.input.clear();
         }
+        self.full = 0;
         Ok(())
     }
 
     fn finish(mut self) -> io::Result<W> {
-        if !self.current.is_empty() {
-            let last = std::mem::take(&mut self.current);
-            self.full.push(last);
+        if self
+            .members
+            .get(self.full)
+            .is_some_and(|m| !m.input.is_empty())
+        {
+            self.full += 1;
         }
         self.drain()?;
         Ok(self.sink)
@@ -181,14 +212,17 @@ impl<W: Write> ParallelGzip<W> {
 
 impl<W: Write> Write for ParallelGzip<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let take = buf.len().min(GZIP_MEMBER - self.current.len());
-        self.current.extend_from_slice(&buf[..take]);
-        if self.current.len() == GZIP_MEMBER {
-            let done = std::mem::replace(&mut self.current, Vec::with_capacity(GZIP_MEMBER));
-            self.full.push(done);
-            if self.full.len() >= self.batch {
-                self.drain()?;
-            }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.full == self.batch {
+            self.drain()?;
+        }
+        let member = self.filling();
+        let take = buf.len().min(GZIP_MEMBER - member.input.len());
+        member.input.extend_from_slice(&buf[..take]);
+        if member.input.len() == GZIP_MEMBER {
+            self.full += 1;
         }
         Ok(take)
     }
@@ -237,6 +271,28 @@ mod tests {
             &data,
         );
         assert_ne!(fast, blob, "level 1 makes other bytes than level 6");
+    }
+
+    #[test]
+    fn parallel_gzip_is_independent_4_mib_members_in_order() {
+        // The layout the blob's digest depends on: a batch size or buffer
+        // reuse must never change it.
+        let data = data();
+        for level in [None, Some(1)] {
+            let how = LayerCompression::new(Compression::Gzip, level).unwrap();
+            let mut expected = Vec::new();
+            for member in data.chunks(GZIP_MEMBER) {
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::new(),
+                    flate2::Compression::new(level.map_or(GZIP_DEFAULT, |l| l as u32)),
+                );
+                enc.write_all(member).unwrap();
+                expected.extend(enc.finish().unwrap());
+            }
+            assert!(encode(how, &data) == expected, "level {level:?}");
+        }
+        let empty = encode(LayerCompression::new(Compression::Gzip, None).unwrap(), &[]);
+        assert!(empty.is_empty(), "no member for no input, as before");
     }
 
     #[test]
