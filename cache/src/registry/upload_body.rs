@@ -104,6 +104,81 @@ mod tests {
         assert_eq!(range.len(), 5000);
     }
 
+    /// A registry that answers the first request with a Basic challenge
+    /// and the second with 201; returns each request's body.
+    fn challenging_registry() -> (String, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let mut bodies = Vec::new();
+            for (n, conn) in listener.incoming().flatten().enumerate().take(2) {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut len = 0usize;
+                for _ in 0..100 {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0u8; len];
+                reader.read_exact(&mut body).unwrap();
+                bodies.push(body);
+                let answer = match n {
+                    0 => "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"",
+                    _ => "201 Created",
+                };
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+            bodies
+        });
+        (addr, server)
+    }
+
+    #[test]
+    fn an_upload_sent_again_after_a_challenge_sends_the_whole_range_again() {
+        use crate::digest::Digest;
+        use crate::registry::client::Client;
+        use crate::registry::{Credentials, RegistryConfig};
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let (addr, server) = challenging_registry();
+        let creds = Credentials {
+            username: "u".to_string(),
+            password: "p".to_string(),
+        };
+        let client = Client::new(
+            RegistryConfig::default().endpoint(&addr),
+            "app",
+            Some(creds),
+        )
+        .unwrap();
+        let location =
+            reqwest::Url::parse(&format!("http://{addr}/v2/app/blobs/uploads/x")).unwrap();
+        let range = FileRange::new(file(&data), 50_000, 100_000);
+        client
+            .finish_upload(
+                &location,
+                &Digest::of_bytes(&data[50_000..150_000]),
+                Some(&range),
+            )
+            .unwrap();
+        let bodies = server.join().unwrap();
+        assert_eq!(bodies.len(), 2);
+        for body in bodies {
+            assert!(
+                body == data[50_000..150_000],
+                "a body differs from the range"
+            );
+        }
+    }
+
     #[test]
     fn a_file_shorter_than_the_range_is_an_error() {
         let range = FileRange::new(file(&[1, 2, 3]), 0, 10);
