@@ -144,13 +144,7 @@ impl Engine {
         let bundle = dir.join("bundle");
         Ok(match (opts.runtime, helper) {
             (Runtime::Kiln, helper) => {
-                let helper = match helper {
-                    Some(h) => h,
-                    None => container::spawn(std::mem::replace(
-                        &mut req.stdio,
-                        kiln_runtime::Stdio::Inherit { stdin: false },
-                    ))?,
-                };
+                let helper = helper_for(&mut req, helper)?;
                 foreground::run_logged(helper, req, attach(opts), None, None)?
             }
             (Runtime::Runc, _) => bundle::run(bundle::OciRuntime::Runc, req, &bundle)?,
@@ -207,19 +201,25 @@ fn wired_run(
         .map_err(|e| e.to_string())
     };
     let gate: Option<Gate> = if needs { Some(&mut gate) } else { None };
-    let helper = match helper {
-        Some(h) => h,
-        None => container::spawn(std::mem::replace(
-            &mut req.stdio,
-            kiln_runtime::Stdio::Inherit { stdin: false },
-        ))?,
-    };
+    let helper = helper_for(&mut req, helper)?;
     let log = LogConfig::of(&c.record.spec)
         .open(dir)
         .map_err(container::Error::Io)?;
     let outcome = foreground::run_logged(helper, req, attach, gate, log);
     drop(prober);
     outcome
+}
+
+/// The init helper started early, or one started now with `req`'s stdio
+/// (which it then owns).
+fn helper_for(req: &mut Request, early: Option<Spawned>) -> Result<Spawned, container::Error> {
+    match early {
+        Some(h) => Ok(h),
+        None => container::spawn(std::mem::replace(
+            &mut req.stdio,
+            kiln_runtime::Stdio::Inherit { stdin: false },
+        )),
+    }
 }
 
 /// What a foreground run of `opts` shares with kiln's caller.
