@@ -28,7 +28,8 @@ pub fn run(args: Args, _globals: &Globals) -> anyhow::Result<ExitCode> {
     let this = VersionInfo::this(&BUILD);
     let mut out = io::stdout().lock();
     if let Some(template) = args.format {
-        let value = json!({"Client": this, "Server": this});
+        let mut value = json!({"Client": this, "Server": this});
+        go_field_names(&mut value);
         return write_formatted(&mut out, &template, &value);
     }
     write!(out, "{}", text(&this))?;
@@ -50,6 +51,19 @@ pub fn write_formatted(
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => Ok(template::refuse(&err, template::PARSE_FAILED)),
+    }
+}
+
+/// Docker's templates read the Go struct's field `APIVersion`, whose JSON
+/// key is `ApiVersion`: both are there, so `{{.Server.APIVersion}}` works
+/// as scripts and SDK tests write it.
+fn go_field_names(value: &mut serde_json::Value) {
+    for side in ["Client", "Server"] {
+        if let Some(map) = value.get_mut(side).and_then(|v| v.as_object_mut()) {
+            if let Some(v) = map.get("ApiVersion").cloned() {
+                map.insert("APIVersion".to_string(), v);
+            }
+        }
     }
 }
 
