@@ -58,7 +58,14 @@ pub fn load(
         }
         return from_stdin(dockerfile, stdin);
     }
-    if let Some(r) = GitRef::parse(spec) {
+    // A local directory first, as Docker's CLI looks: `github.com/o/r` may
+    // be one.
+    let shorthand = || {
+        (!Path::new(spec).is_dir())
+            .then(|| GitRef::github_shorthand(spec))
+            .flatten()
+    };
+    if let Some(r) = GitRef::parse(spec).or_else(shorthand) {
         let temp = temp_dir()?;
         let commit = git::resolve(&r)?;
         let dir = git::checkout(&r, &commit, temp.path(), false)?;

@@ -63,6 +63,23 @@ impl GitRef {
     }
 }
 
+impl GitRef {
+    /// Docker's `github.com/OWNER/REPO[#ref:subdir]` build-context
+    /// shorthand, fetched over https. Only for a build's context: in a
+    /// Dockerfile's ADD such a word is a path.
+    pub fn github_shorthand(text: &str) -> Option<GitRef> {
+        if !text.starts_with("github.com/") {
+            return None;
+        }
+        let (path, fragment) = match text.split_once('#') {
+            Some((p, f)) => (p, format!("#{f}")),
+            None => (text, String::new()),
+        };
+        let url = format!("https://{}.git{fragment}", path.trim_end_matches(".git"));
+        GitRef::parse(&url)
+    }
+}
+
 fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
     if let Some(d) = dir {
@@ -162,6 +179,19 @@ pub fn checkout(
 #[cfg(test)]
 mod tests {
     use super::GitRef;
+
+    #[test]
+    fn github_shorthand_is_an_https_remote() {
+        let r = GitRef::github_shorthand("github.com/o/r#v1:docs").unwrap();
+        assert_eq!(r.remote, "https://github.com/o/r.git");
+        assert_eq!(
+            (r.reference.as_deref(), r.subdir.as_str()),
+            (Some("v1"), "docs")
+        );
+        let r = GitRef::github_shorthand("github.com/o/r.git").unwrap();
+        assert_eq!(r.remote, "https://github.com/o/r.git");
+        assert!(GitRef::github_shorthand("gitlab.com/o/r").is_none());
+    }
 
     #[test]
     fn git_sources_as_docker_recognises_them() {

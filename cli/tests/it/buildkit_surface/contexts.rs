@@ -127,3 +127,44 @@ fn git_url_contexts_with_ref_and_subdir() {
         ".\n./Dockerfile\n./file.txt"
     );
 }
+
+/// Docker's `github.com/OWNER/REPO` context: fetched over https, unless a
+/// local directory has that name (Docker's CLI looks there first).
+#[test]
+fn github_shorthand_is_a_git_context_unless_a_directory_has_its_name() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let cwd = tempfile::tempdir().expect("tempdir");
+    // No network here: a closed proxy makes the fetch fail at once, with
+    // the URL it went for.
+    let out = k
+        .cmd(["build", "github.com/kiln-test/no-such-repo"])
+        .current_dir(cwd.path())
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("https_proxy", "http://127.0.0.1:9")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("kiln");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("https://github.com/kiln-test/no-such-repo.git"),
+        "{err}"
+    );
+    let local = cwd.path().join("github.com/o/r");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(
+        local.join("Dockerfile"),
+        "FROM busybox\nRUN echo local > /where\n",
+    )
+    .unwrap();
+    let out = k
+        .cmd(["build", "-q", "github.com/o/r"])
+        .current_dir(cwd.path())
+        .output()
+        .expect("kiln");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(run_sh(&k, text(&out.stdout).trim(), "cat /where"), "local");
+}
