@@ -14,6 +14,7 @@ mod commit;
 mod cp;
 mod events;
 mod export;
+mod health;
 mod lifecycle;
 mod links;
 mod many_layers;

@@ -19,7 +19,6 @@ mod differential;
 mod docker_cli;
 mod dockerd;
 mod expand;
-mod health;
 mod hostile_input;
 mod image;
 mod image_pull;

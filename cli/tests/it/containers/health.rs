@@ -4,44 +4,13 @@
 //! `health=` filter) and `events`. Short intervals keep each test quick.
 //! Privileged: run as root, or set KILN_SKIP_PRIVILEGED=1 to skip.
 
-use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{kiln_with_busybox, privileged, Kiln};
-
-/// A root with busybox; its containers are removed when it drops.
-struct Env {
-    kiln: Kiln,
-}
+use super::{privileged, Env};
 
 impl Env {
-    fn new() -> Env {
-        Env {
-            kiln: kiln_with_busybox(),
-        }
-    }
-
-    fn out(&self, args: &[&str]) -> Output {
-        self.kiln.cmd(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.out(args);
-        assert!(
-            o.status.success(),
-            "kiln {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn inspect(&self, name: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
-        v[0].clone()
-    }
-
     fn health(&self, name: &str) -> Value {
         self.inspect(name)["State"]["Health"].clone()
     }
@@ -72,15 +41,6 @@ impl Env {
         self.ok(&["ps", "--filter", &filter, "--format", "{{.Status}}"])
             .trim()
             .to_string()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let o = self.out(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&o.stdout).lines() {
-            let _ = self.out(&["rm", "-f", id]);
-        }
     }
 }
 
