@@ -4,24 +4,13 @@
 
 use std::time::Duration;
 
-use crate::support::{busybox_tar, kiln_with_busybox, ok, privileged, run, Kiln};
+use crate::support::{busybox_tar, kiln_with_busybox, ok, privileged, run, Cleanup, Kiln};
 
 fn lines(k: &Kiln, args: &[&str]) -> Vec<String> {
     ok(k, args)
         .lines()
         .map(|l| l.trim_end().to_string())
         .collect()
-}
-
-/// Removes the named containers when the test ends, however it ends.
-struct Cleanup<'k>(&'k Kiln, &'static [&'static str]);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let mut args = vec!["rm", "-f"];
-        args.extend(self.1);
-        let _ = self.0.cmd(&args).output();
-    }
 }
 
 /// `import` of the busybox tar as `name` with one LABEL; its short ID.

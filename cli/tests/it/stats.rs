@@ -5,18 +5,7 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{kiln_with_busybox, ok, privileged, Kiln};
-
-/// Removes the named containers when the test ends, however it ends.
-struct Cleanup<'k>(&'k Kiln, &'static [&'static str]);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let mut args = vec!["rm", "-f"];
-        args.extend(self.1);
-        let _ = self.0.cmd(&args).output();
-    }
-}
+use crate::support::{kiln_with_busybox, ok, privileged, Cleanup};
 
 #[test]
 fn no_stream_shows_one_table_of_running_containers() {

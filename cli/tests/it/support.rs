@@ -278,3 +278,16 @@ pub fn ok(k: &Kiln, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Removes the named containers (`rm -f`) when dropped, whatever the
+/// test's outcome, so no monitor outlives it.
+#[allow(dead_code)]
+pub struct Cleanup<'k>(pub &'k Kiln, pub &'static [&'static str]);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let mut args = vec!["rm", "-f"];
+        args.extend(self.1);
+        let _ = self.0.cmd(&args).output();
+    }
+}

@@ -1,22 +1,11 @@
 //! `kiln update`: new limits reach a running container's cgroups at once,
 //! and every container keeps them for `inspect` and its next start.
 
-use crate::support::{kiln_with_busybox, ok, privileged, run, Kiln};
+use crate::support::{kiln_with_busybox, ok, privileged, run, Cleanup, Kiln};
 
 fn host_config(k: &Kiln, name: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&ok(k, &["inspect", name])).unwrap();
     v[0]["HostConfig"].clone()
-}
-
-/// Removes the named containers when the test ends, however it ends.
-struct Cleanup<'k>(&'k Kiln, &'static [&'static str]);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let mut args = vec!["rm", "-f"];
-        args.extend(self.1);
-        let _ = self.0.cmd(&args).output();
-    }
 }
 
 /// A v1 controller file of the container's cgroup, seen from the host.
