@@ -7,15 +7,18 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{
     BoxBuilder, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
-    LinuxSeccomp, Mount, PosixRlimit, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, LinuxSeccomp, Mount, PosixRlimit, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
 use crate::process::capabilities::DOCKER_DEFAULT;
+
+mod devices;
 use crate::process::exec::DEFAULT_PATH;
 use crate::process::seccomp::profile;
 use crate::process::user::ResolvedUser;
+pub use devices::DeviceMapping;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -123,19 +126,6 @@ pub struct Config {
     pub host_namespaces: HostNamespaces,
     /// `--device`: host character devices made in the container's /dev.
     pub devices: Vec<DeviceMapping>,
-}
-
-/// One `--device HOST[:CONTAINER][:PERMS]`, its numbers read from the
-/// host's node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceMapping {
-    /// Where the node is made, under `/dev`.
-    pub path: PathBuf,
-    pub major: i64,
-    pub minor: i64,
-    pub file_mode: u32,
-    /// The device cgroup's access: some of `rwm`.
-    pub access: String,
 }
 
 /// Which of the PID, IPC and UTS namespaces are the host's own instead of
@@ -374,37 +364,9 @@ impl Config {
                     .map_err(build_err)?,
             );
         }
-        let mut rules = device_rules(self.privileged)?;
-        for d in &self.devices {
-            rules.push(
-                LinuxDeviceCgroupBuilder::default()
-                    .allow(true)
-                    .typ(LinuxDeviceType::C)
-                    .major(d.major)
-                    .minor(d.minor)
-                    .access(d.access.clone())
-                    .build()
-                    .map_err(build_err)?,
-            );
-        }
+        let rules = devices::cgroup_rules(self.privileged, &self.devices)?;
         res = res.devices(rules);
         res.build().map_err(build_err)
-    }
-
-    fn linux_devices(&self) -> Result<Vec<oci_spec::runtime::LinuxDevice>, Error> {
-        self.devices
-            .iter()
-            .map(|d| {
-                oci_spec::runtime::LinuxDeviceBuilder::default()
-                    .path(d.path.clone())
-                    .typ(LinuxDeviceType::C)
-                    .major(d.major)
-                    .minor(d.minor)
-                    .file_mode(d.file_mode)
-                    .build()
-                    .map_err(build_err)
-            })
-            .collect()
     }
 
     fn namespaces(&self) -> Vec<oci_spec::runtime::LinuxNamespace> {
@@ -490,7 +452,7 @@ impl Config {
         };
         linux = linux.masked_paths(masked).readonly_paths(readonly);
         if !self.devices.is_empty() {
-            linux = linux.devices(self.linux_devices()?);
+            linux = linux.devices(devices::linux_devices(&self.devices)?);
         }
         if !self.sysctls.is_empty() {
             linux = linux.sysctl(self.sysctls.clone());
@@ -522,53 +484,6 @@ impl Config {
             .build()
             .map_err(build_err)
     }
-}
-
-/// The device cgroup allow-list. Docker's spec denies every device and
-/// runc then allows its default set (libcontainer/specconv
-/// `AllowedDevices`): mknod of any device, the standard character
-/// devices, ptys and /dev/net/tun. Written out here so that kiln's own
-/// runtime, runc and crun apply the same list. `--privileged` allows all.
-fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, Error> {
-    use LinuxDeviceType::{B, C};
-    let rule = |allow: bool, typ: Option<LinuxDeviceType>, major, minor, access: &str| {
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(allow)
-            .access(access);
-        if let Some(t) = typ {
-            b = b.typ(t);
-        }
-        if let Some(m) = major {
-            b = b.major(m);
-        }
-        if let Some(m) = minor {
-            b = b.minor(m);
-        }
-        b.build().map_err(build_err)
-    };
-    if privileged {
-        return Ok(vec![rule(true, None, None, None, "rwm")?]);
-    }
-    let mut rules = vec![
-        rule(false, None, None, None, "rwm")?,
-        rule(true, Some(C), None, None, "m")?,
-        rule(true, Some(B), None, None, "m")?,
-    ];
-    let allowed: [(i64, Option<i64>); 9] = [
-        (1, Some(3)),    // null
-        (1, Some(8)),    // random
-        (1, Some(7)),    // full
-        (5, Some(0)),    // tty
-        (1, Some(5)),    // zero
-        (1, Some(9)),    // urandom
-        (136, None),     // /dev/pts/*
-        (5, Some(2)),    // ptmx
-        (10, Some(200)), // tun
-    ];
-    for (major, minor) in allowed {
-        rules.push(rule(true, Some(C), Some(major), minor, "rwm")?);
-    }
-    Ok(rules)
 }
 
 /// Docker's masked paths (moby `oci/defaults.go`).
@@ -621,6 +536,7 @@ pub fn parse_bytes(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_spec::runtime::LinuxDeviceType;
     use std::path::Path;
 
     #[test]
