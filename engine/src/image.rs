@@ -38,16 +38,13 @@ impl Engine {
         Ok(Image {
             id: entry.image.id().to_string(),
             lowers,
-            healthcheck: docker_healthcheck(&blob.bytes),
+            healthcheck: blob
+                .docker_extras()
+                .remove("Healthcheck")
+                .filter(|v| !v.is_null()),
             config: blob.config,
         })
     }
-}
-
-/// `config.Healthcheck` of a config's bytes.
-fn docker_healthcheck(bytes: &[u8]) -> Option<Value> {
-    let mut all: Value = serde_json::from_slice(bytes).ok()?;
-    Some(all.get_mut("config")?.get_mut("Healthcheck")?.take()).filter(|v| !v.is_null())
 }
 
 /// Docker's container defaults from the config's `config` section; an
