@@ -13,6 +13,7 @@
 
 pub mod cgroups;
 pub mod container;
+pub mod go_duration;
 pub mod helper;
 pub mod network;
 pub mod process;

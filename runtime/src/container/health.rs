@@ -290,7 +290,10 @@ fn run_probe(req: &ExecRequest, timeout: Duration, stop: &Receiver<()>) -> Optio
         }
         if Instant::now() >= deadline {
             end(&mut child);
-            let text = format!("Health check exceeded timeout ({})", go_duration(timeout));
+            let text = format!(
+                "Health check exceeded timeout ({})",
+                crate::go_duration::format(timeout)
+            );
             return Some((-1, text));
         }
     }
@@ -350,36 +353,6 @@ impl Output {
             text.push_str("...");
         }
         text
-    }
-}
-
-/// A duration as Go prints one (`500ms`, `1.5s`, `1m30s`).
-pub fn go_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    let fraction = |ns: u128, unit: u128, digits: usize| {
-        let (whole, part) = (ns / unit, ns % unit);
-        match part {
-            0 => whole.to_string(),
-            p => {
-                let text = format!("{whole}.{p:0digits$}");
-                text.trim_end_matches('0').to_string()
-            }
-        }
-    };
-    match ns {
-        0 => "0s".into(),
-        n if n < 1_000 => format!("{n}ns"),
-        n if n < 1_000_000 => format!("{}µs", fraction(n, 1_000, 3)),
-        n if n < 1_000_000_000 => format!("{}ms", fraction(n, 1_000_000, 6)),
-        n => {
-            let (h, m) = (n / 3_600_000_000_000, n / 60_000_000_000 % 60);
-            let s = fraction(n % 60_000_000_000, 1_000_000_000, 9);
-            match (h, m) {
-                (0, 0) => format!("{s}s"),
-                (0, m) => format!("{m}m{s}s"),
-                (h, m) => format!("{h}h{m}m{s}s"),
-            }
-        }
     }
 }
 
@@ -471,21 +444,5 @@ mod tests {
         let text = o.text();
         assert_eq!(text.len(), OUTPUT_MAX + 3);
         assert!(text.ends_with("yyy..."), "{}", &text[4090..]);
-    }
-
-    #[test]
-    fn durations_print_as_go_does() {
-        let cases = [
-            (Duration::ZERO, "0s"),
-            (Duration::from_millis(500), "500ms"),
-            (Duration::from_millis(1500), "1.5s"),
-            (Duration::from_secs(30), "30s"),
-            (Duration::from_secs(90), "1m30s"),
-            (Duration::from_secs(3600), "1h0m0s"),
-            (Duration::from_micros(1500), "1.5ms"),
-        ];
-        for (d, text) in cases {
-            assert_eq!(go_duration(d), text);
-        }
     }
 }
