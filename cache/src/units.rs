@@ -128,6 +128,16 @@ pub fn parse_ram_bytes(s: &str) -> Result<u64, UnitsError> {
     Ok(bytes as u64)
 }
 
+/// A word as Go's `strconv.ParseBool` reads it, as Docker reads its
+/// boolean flag and option values.
+pub fn parse_go_bool(word: &str) -> Option<bool> {
+    match word {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// `24h`, `1h30m`, `90s`, `1.5h`, `500ms`: a Go duration, as Docker's
 /// `--filter until=` reads it.
 pub fn parse_go_duration(s: &str) -> Result<Duration, UnitsError> {

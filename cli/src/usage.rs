@@ -45,11 +45,7 @@ fn bool_value(arg: Arg) -> Arg {
 
 /// The words Go's `strconv.ParseBool` takes.
 fn go_bool(word: &str) -> Result<bool, String> {
-    match word {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("invalid boolean value {word:?}")),
-    }
+    kiln_cache::units::parse_go_bool(word).ok_or_else(|| format!("invalid boolean value {word:?}"))
 }
 
 fn refuse<P: CommandFactory>(err: clap::Error, args: &[OsString]) -> ExitCode {

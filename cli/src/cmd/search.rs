@@ -95,9 +95,6 @@ fn filters_pass(filters: &[String]) -> anyhow::Result<bool> {
 }
 
 fn parse_bool(v: &str) -> anyhow::Result<bool> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => anyhow::bail!("invalid filter value {v:?}: a boolean"),
-    }
+    kiln_cache::units::parse_go_bool(v)
+        .ok_or_else(|| anyhow::anyhow!("invalid filter value {v:?}: a boolean"))
 }

@@ -124,7 +124,7 @@ fn check_value(key: &str, value: &str) -> Result<(), Error> {
             Ok(n) if n > 1000 => Err(bad_opt(&given, "kiln keeps at most 1000 log files")),
             Ok(_) => Ok(()),
         },
-        "compress" => match go_bool(value) {
+        "compress" => match kiln_cache::units::parse_go_bool(value) {
             None => Err(bad_opt(
                 &given,
                 &format!("strconv.ParseBool: parsing {value:?}: invalid syntax"),
@@ -133,15 +133,6 @@ fn check_value(key: &str, value: &str) -> Result<(), Error> {
             Some(false) => Ok(()),
         },
         _ => Ok(()),
-    }
-}
-
-/// Go's `strconv.ParseBool`.
-fn go_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
     }
 }
 

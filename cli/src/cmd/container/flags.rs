@@ -372,11 +372,7 @@ fn parse_stream(text: &str) -> Result<AttachStream, String> {
 
 /// A boolean flag's value as Go's `strconv.ParseBool` reads it.
 fn parse_go_bool(text: &str) -> Result<bool, String> {
-    match text {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err("not a boolean (true or false)".into()),
-    }
+    kiln_cache::units::parse_go_bool(text).ok_or_else(|| "not a boolean (true or false)".into())
 }
 
 /// A flag value that cannot be used: printed, and Docker's exit status
