@@ -106,6 +106,8 @@ pub enum Error {
     #[error(transparent)]
     Network(#[from] network::user::Error),
     #[error(transparent)]
+    Connect(#[from] crate::ConnectError),
+    #[error(transparent)]
     Port(#[from] network::Error),
     #[error(transparent)]
     Volume(#[from] volume::Error),

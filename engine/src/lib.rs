@@ -24,6 +24,7 @@ use kiln_runtime::container::state::Containers;
 
 pub use error::Error;
 pub use holds::ContainerHolds;
+pub use network::{ConnectError, ConnectOptions};
 pub use usage::{DfDetail, ImageUsage, VolumeUsage};
 pub use volume::VolumeCreateOptions;
 

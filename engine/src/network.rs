@@ -1,6 +1,10 @@
 //! User networks (`<root>/networks`), on which containers reach each other
-//! by name: create, list, remove. A network with a container on it is
-//! kept.
+//! by name: create, list, remove, connect and disconnect containers. A
+//! network with a container on it is kept.
+
+mod connect;
+
+pub use connect::{ConnectError, ConnectOptions};
 
 use kiln_runtime::container::state::now;
 use kiln_runtime::network::user::{Network, Networks, Options};

@@ -27,6 +27,7 @@ mod keep;
 mod lists;
 mod logging;
 mod output_paths;
+mod parity;
 mod registry;
 mod remotecache;
 mod run;

@@ -3,6 +3,7 @@
 //! outbound traffic for `private` and user networks ([`slirp`]), and user
 //! networks ([`user`]: a bridge in a network namespace kiln creates).
 
+pub mod container_hosts;
 pub mod ports;
 pub mod slirp;
 mod tap;

@@ -107,6 +107,10 @@ impl Network {
     pub fn subnet(&self) -> String {
         format!("10.89.{}.0/24", self.octet)
     }
+    /// What every address on the network starts with (`10.89.N.`).
+    pub fn prefix(&self) -> String {
+        format!("10.89.{}.", self.octet)
+    }
     pub fn gateway(&self) -> String {
         format!("10.89.{}.1", self.octet)
     }
@@ -121,6 +125,27 @@ pub struct Lease {
     /// `--network-alias`es: more names for the same address.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The container's first process and its network namespace
+    /// (`net:[inode]`) when attached: a lease whose process no longer
+    /// holds that namespace is stale (its container stopped without
+    /// detaching, as one connected while it ran does).
+    #[serde(default)]
+    pub pid: u32,
+    #[serde(default)]
+    pub netns: String,
+}
+
+impl Lease {
+    /// Whether its container still holds the namespace it was attached in.
+    fn live(&self) -> bool {
+        self.netns.is_empty() || netns_of(self.pid).is_some_and(|ns| ns == self.netns)
+    }
+}
+
+/// `net:[inode]` of `pid`'s network namespace.
+fn netns_of(pid: u32) -> Option<String> {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+    Some(link.to_string_lossy().into_owned())
 }
 
 /// `<root>/networks`.
@@ -207,7 +232,7 @@ impl Networks {
         let _lock = self.lock()?;
         let net = self.get(name)?;
         let dir = self.dir.join(&net.name);
-        let leases: Vec<Lease> = read_json(&dir.join("leases.json")).unwrap_or_default();
+        let leases = live_leases(&dir);
         if !leases.is_empty() {
             let names: Vec<&str> = leases.iter().map(|l| l.name.as_str()).collect();
             return Err(Error::InUse(net.name, names.join(", ")));
@@ -233,7 +258,7 @@ impl Networks {
         let net = self.get(name)?;
         let dir = self.dir.join(&net.name);
         let _lock = self.lock()?;
-        let mut leases: Vec<Lease> = read_json(&dir.join("leases.json")).unwrap_or_default();
+        let mut leases = live_leases(&dir);
         leases.retain(|l| l.id != id);
         let host = (2..=254u8)
             .find(|h| {
@@ -258,6 +283,8 @@ impl Networks {
             id: id.into(),
             name: cname.into(),
             aliases: aliases.to_vec(),
+            pid,
+            netns: netns_of(pid).unwrap_or_default(),
         });
         write_json(&dir.join("leases.json"), &leases)?;
         write_hosts(&dir.join("hosts"), &leases)?;
@@ -272,14 +299,29 @@ impl Networks {
         if !dir.is_dir() {
             return Ok(());
         }
-        let mut leases: Vec<Lease> = read_json(&dir.join("leases.json")).unwrap_or_default();
+        let mut leases = live_leases(&dir);
         leases.retain(|l| l.id != id);
         write_json(&dir.join("leases.json"), &leases)?;
         write_hosts(&dir.join("hosts"), &leases)
     }
 
+    /// Takes a running container off the network: its veth (`eth0`, the
+    /// network's end in its namespace) is deleted, then its lease.
+    pub fn unplug(&self, name: &str, id: &str, pid: u32) -> Result<()> {
+        let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        ip_in_netns(&ns, "link del eth0\n")?;
+        self.detach(name, id)
+    }
+
+    /// The containers on the network, stale leases left out.
     pub fn leases(&self, name: &str) -> Vec<Lease> {
-        read_json(&self.dir.join(name).join("leases.json")).unwrap_or_default()
+        live_leases(&self.dir.join(name))
+    }
+
+    /// The hosts lines naming every container on the network (what its
+    /// shared hosts file holds after localhost).
+    pub fn host_lines(&self, name: &str) -> String {
+        entries_text(&self.leases(name))
     }
 }
 
@@ -299,9 +341,19 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
+fn live_leases(dir: &Path) -> Vec<Lease> {
+    let all: Vec<Lease> = read_json(&dir.join("leases.json")).unwrap_or_default();
+    all.into_iter().filter(Lease::live).collect()
+}
+
 /// The hosts text: localhost, then each container by name and short ID.
 fn hosts_text(leases: &[Lease]) -> String {
-    let mut text = LOCAL_HOSTS.to_string();
+    LOCAL_HOSTS.to_string() + &entries_text(leases)
+}
+
+/// One line per container: its address, name, short ID and aliases.
+fn entries_text(leases: &[Lease]) -> String {
+    let mut text = String::new();
     for l in leases {
         let short = &l.id[..l.id.len().min(12)];
         let mut names = format!("{} {short}", l.name);
@@ -479,6 +531,8 @@ mod tests {
             id: "0123456789abcdef".into(),
             name: "web".into(),
             aliases: Vec::new(),
+            pid: 0,
+            netns: String::new(),
         }];
         let text = hosts_text(&leases);
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"));

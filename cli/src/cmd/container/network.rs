@@ -1,9 +1,9 @@
-//! `kiln network create|ls|rm|prune`: user networks, on which containers reach
+//! `kiln network create|ls|rm|prune|connect|disconnect`: user networks, on which containers reach
 //! each other by name.
 
 use std::process::ExitCode;
 
-use kiln_engine::Engine;
+use kiln_engine::{ConnectOptions, Engine};
 use kiln_runtime::network::user::{Network, Options};
 
 use crate::globals::Globals;
@@ -48,6 +48,22 @@ pub enum Command {
     },
     /// Remove all networks no container uses
     Prune(super::prune::NetworkPruneArgs),
+    /// Connect a container to a network
+    Connect {
+        /// Add network-scoped alias for the container
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        /// Force the container to disconnect from a network
+        #[arg(short, long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
 }
 
 impl Command {
@@ -71,6 +87,16 @@ impl Command {
             Command::Inspect { format, names } => {
                 return inspect(&engine, format.as_deref(), &names)
             }
+            Command::Connect {
+                aliases,
+                network,
+                container,
+            } => engine.connect_network(&network, &container, &ConnectOptions { aliases })?,
+            Command::Disconnect {
+                force,
+                network,
+                container,
+            } => engine.disconnect_network(&network, &container, force)?,
             Command::Rm { names } => {
                 for name in names {
                     engine.remove_network(&name)?;
