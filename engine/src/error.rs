@@ -83,6 +83,12 @@ pub enum Error {
     VolumeSpec(String),
     #[error("published ports are discarded when using host network mode")]
     PortsOnHost,
+    #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    PlatformMismatch {
+        reference: String,
+        wanted: String,
+        actual: String,
+    },
     #[error("conflicting options: --restart and --rm")]
     RestartWithRm,
     #[error("could not link to {key}")]

@@ -1,9 +1,15 @@
 //! Docker commands and flags that complete the everyday set: `network
 //! connect`/`disconnect`, `run --platform`, `build --squash`.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::Output;
 
-use crate::support::{kiln_with_busybox, ok, privileged, run, Cleanup, Kiln};
+use crate::registry::{kiln_cmd, kiln_ok};
+use crate::support::{
+    busybox_tar, kiln_with_busybox, ok, privileged, run, Cleanup, Kiln, Registry,
+};
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
@@ -191,4 +197,134 @@ fn a_created_container_starts_on_the_network_it_was_connected_to() {
         &["inspect", "-f", "{{.HostConfig.NetworkMode}}", "pc-other"],
     );
     assert_eq!(mode.trim(), "none");
+}
+
+/// `uname -m` as an OCI architecture, and another one.
+fn host_and_other_arch() -> (&'static str, &'static str) {
+    match std::env::consts::ARCH {
+        "x86_64" => ("amd64", "arm64"),
+        "aarch64" => ("arm64", "amd64"),
+        other => panic!("no OCI name for {other} in this test"),
+    }
+}
+
+/// Pushes `name`; returns its manifest's digest and size from
+/// `TAG: digest: sha256:… size: N`.
+fn push(k: &Kiln, cfg: &Path, name: &str) -> (String, u64) {
+    let out = kiln_ok(k, cfg, &["push", name]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let at = words.iter().position(|w| w.starts_with("sha256:")).unwrap();
+    (words[at].to_string(), words[at + 2].parse().unwrap())
+}
+
+/// PUT over plain HTTP/1.1 (the registry is loopback, unauthenticated).
+fn http_put(addr: &str, path: &str, content_type: &str, body: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+#[test]
+fn run_platform_picks_from_an_index_and_refuses_another() {
+    if !privileged() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let cfg = tempfile::tempdir().unwrap();
+    let cfg = cfg.path();
+    let k = kiln_with_busybox();
+    let host_name = format!("{}/plat:host", reg.addr);
+    let other_name = format!("{}/plat:other", reg.addr);
+    kiln_ok(&k, cfg, &["tag", "busybox", &host_name]);
+    let (host_digest, host_size) = push(&k, cfg, &host_name);
+    let tar = busybox_tar().to_str().unwrap();
+    kiln_ok(
+        &k,
+        cfg,
+        &["import", "--change", "LABEL which=other", tar, &other_name],
+    );
+    let (other_digest, other_size) = push(&k, cfg, &other_name);
+    let (host_arch, other_arch) = host_and_other_arch();
+    let manifest = "application/vnd.oci.image.manifest.v1+json";
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": manifest, "digest": other_digest, "size": other_size,
+             "platform": {"os": "linux", "architecture": other_arch}},
+            {"mediaType": manifest, "digest": host_digest, "size": host_size,
+             "platform": {"os": "linux", "architecture": host_arch}},
+        ]
+    });
+    let body = serde_json::to_vec(&index).unwrap();
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    let resp = http_put(&reg.addr, "/v2/plat/manifests/latest", index_type, &body);
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    let name = format!("{}/plat:latest", reg.addr);
+
+    // The host's entry of the index is pulled and run.
+    let fresh = Kiln::new();
+    let host = format!("linux/{host_arch}");
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--platform",
+        &host,
+        &name,
+        "echo",
+        "ran",
+    ];
+    let out = kiln_ok(&fresh, cfg, &args);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    let labels = ["image", "inspect", "-f", "{{json .Config.Labels}}", &name];
+    let labels = kiln_ok(&fresh, cfg, &labels);
+    let labels = String::from_utf8_lossy(&labels.stdout).into_owned();
+    assert!(!labels.contains("other"), "the other entry: {labels}");
+
+    // An image made only for the host is not run as another platform:
+    // refused by the image's config (Docker's words) where binfmt_misc
+    // emulates the platform, else by the flag, naming the platform.
+    let other = format!("linux/{other_arch}");
+    for image in [&host_name, &name] {
+        let args = [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--platform",
+            &other,
+            image,
+            "true",
+        ];
+        let o = kiln_cmd(&fresh, cfg, &args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(125), "{image}: {err}");
+        assert!(err.contains(&other), "{image}: {err}");
+        assert!(
+            err.contains("does not match the specified platform") || err.contains("--platform"),
+            "{image}: {err}"
+        );
+    }
+    for bad in ["foo", "linux/"] {
+        let args = ["create", "--platform", bad, &name];
+        let o = kiln_cmd(&fresh, cfg, &args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(125), "{bad}: {err}");
+        assert!(
+            err.contains("--platform") && err.contains(bad),
+            "{bad}: {err}"
+        );
+    }
+    let id = kiln_ok(&fresh, cfg, &["create", "--platform", &host, &name, "true"]);
+    assert_eq!(String::from_utf8_lossy(&id.stdout).trim().len(), 64);
 }

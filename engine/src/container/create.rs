@@ -12,7 +12,7 @@ use kiln_runtime::spec::{Bind, Config};
 use serde_json::{json, Map, Value};
 
 use super::options::CreateOptions;
-use super::{dns, expose, health, host_config, links, ports, spec};
+use super::{dns, expose, health, host_config, links, platform, ports, spec};
 use crate::events::Event;
 use crate::image::Image;
 use crate::{Engine, Error};
@@ -49,6 +49,9 @@ impl Engine {
             None => generated_name(id),
         };
         let (rootfs, image) = self.rootfs(opts, dir)?;
+        if let (Some(wanted), Some(reference)) = (platform::requested(opts)?, &opts.image) {
+            platform::check_image(reference, &image.config, &wanted)?;
+        }
         let mut config = spec::build_config(opts, &rootfs, &image)?;
         if config.hostname.is_none() {
             config.hostname = Some(id[..12].to_string());

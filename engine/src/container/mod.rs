@@ -29,6 +29,7 @@ mod logs;
 mod mount_flag;
 mod mounts;
 mod options;
+mod platform;
 mod ports;
 mod published;
 mod rootfs;

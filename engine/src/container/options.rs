@@ -125,6 +125,9 @@ pub struct CreateOptions {
     pub attach: AttachStreams,
     /// A foreground run forwards the signals kiln receives (non-pty only).
     pub sig_proxy: bool,
+    /// `--platform os/arch[/variant]`: the image must be for it, and this
+    /// machine able to run it.
+    pub platform: Option<String>,
 }
 
 /// `-a STDOUT`, `-a STDERR`: the outputs copied to kiln's own; Docker's
@@ -202,6 +205,7 @@ impl Default for CreateOptions {
             log_opts: Vec::new(),
             attach: AttachStreams::default(),
             sig_proxy: true,
+            platform: None,
         }
     }
 }
@@ -222,6 +226,7 @@ impl CreateOptions {
         super::host_namespaces::host_namespaces(self)?;
         super::devices::devices(&self.devices)?;
         super::log_options::log_config(self)?;
+        super::platform::requested(self)?;
         Ok(())
     }
 }

@@ -211,6 +211,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
     sig_proxy: bool,
+    /// Set platform if server is multi-platform capable (os/arch[/variant]):
+    /// the host's, or one binfmt_misc emulates
+    #[arg(long, value_name = "PLATFORM")]
+    pub(super) platform: Option<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -302,6 +306,7 @@ impl RunArgs {
             log_opts: self.log_opt.clone(),
             attach: self.attach_streams(),
             sig_proxy: self.sig_proxy,
+            platform: self.platform.clone(),
         })
     }
 

@@ -148,13 +148,31 @@ pub(crate) fn pull_first(opts: &CreateOptions, pull: &str, globals: &Globals) ->
         "never" => PullPolicy::Never,
         _ => PullPolicy::Missing,
     };
-    let err = ensure_image(globals, image, policy).err()?;
+    let err = ensure_image(globals, image, policy, opts.platform.as_deref()).err()?;
     error_text::print(&err);
     Some(ExitCode::from(125))
 }
 
-fn ensure_image(globals: &Globals, reference: &str, policy: PullPolicy) -> anyhow::Result<()> {
+fn ensure_image(
+    globals: &Globals,
+    reference: &str,
+    policy: PullPolicy,
+    platform: Option<&str>,
+) -> anyhow::Result<()> {
     let engine = Engine::new(&globals.root);
+    // The store keeps one image per name: one for another platform than
+    // the one asked for is pulled again, as Docker's `--pull missing` does.
+    let policy = match platform {
+        Some(p)
+            if policy == PullPolicy::Missing
+                && engine.pull_need(reference, policy)? == PullNeed::Present
+                && !engine.image_fits_platform(reference, p)? =>
+        {
+            PullPolicy::Always
+        }
+        _ => policy,
+    };
+    let platform = platform.map(Platform::parse).transpose()?;
     let reference = match engine.pull_need(reference, policy)? {
         PullNeed::Present => return Ok(()),
         PullNeed::Missing(r) => {
@@ -166,7 +184,7 @@ fn ensure_image(globals: &Globals, reference: &str, policy: PullPolicy) -> anyho
     let registry = config::registry_config(globals)?;
     let opts = PullOptions {
         registry: &registry,
-        platform: None,
+        platform: platform.as_ref(),
     };
     let pulled = pull_shown(&engine, &reference, &opts, false)?;
     eprintln!("Digest: {}", pulled.digest);
@@ -256,7 +274,7 @@ fn logout(server: Option<&str>) -> anyhow::Result<ExitCode> {
 
 /// `https://index.docker.io/v1/`, `docker.io` or nothing → `docker.io`;
 /// `http://127.0.0.1:5000/` → `127.0.0.1:5000`.
-fn server_host(server: Option<&str>) -> String {
+pub(crate) fn server_host(server: Option<&str>) -> String {
     let Some(s) = server else {
         return "docker.io".to_string();
     };
