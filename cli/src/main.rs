@@ -9,6 +9,7 @@ mod error_text;
 mod globals;
 mod management;
 mod progress;
+mod serve;
 mod table;
 mod template;
 mod usage;
@@ -71,6 +72,8 @@ enum Command {
     Update(cmd::update::Args),
     /// Search a registry's repositories (REGISTRY/TERM)
     Search(cmd::search::Args),
+    /// Serve the Docker Engine API on a socket, for docker, docker-compose and the SDKs
+    Serve(serve::Args),
 }
 
 /// `kiln run` alone. clap builds every command's arguments before it
@@ -131,6 +134,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => cmd::stats::run(args, &cli.globals),
         Command::Update(args) => cmd::update::run(args, &cli.globals),
         Command::Search(args) => cmd::search::run(args, &cli.globals),
+        Command::Serve(args) => serve::run(args, &cli.globals),
     };
     render(result)
 }

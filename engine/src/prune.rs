@@ -157,6 +157,37 @@ impl Engine {
         Ok(done)
     }
 
+    /// The build cache: what no image needs, or all with `all`.
+    pub fn prune_build_cache(&self, all: bool) -> Result<Pruned, Error> {
+        let store = Store::open(self.root())?;
+        let opts = PruneOptions {
+            all,
+            ..PruneOptions::default()
+        };
+        let report = store.prune(&opts, &self.holds())?;
+        Ok(Pruned {
+            deleted: report.deleted,
+            reclaimed: report.reclaimed,
+        })
+    }
+
+    /// `image prune`: the images no container was made from, dangling ones
+    /// or all with `all`; their IDs and the bytes given back.
+    pub fn prune_unused_images(&self, all: bool, filters: &Filters) -> Result<Pruned, Error> {
+        let store = Store::open(self.root())?;
+        let opts = SystemPruneOptions {
+            all,
+            volumes: false,
+            filters: filters.clone(),
+        };
+        let mut done = SystemPruned::default();
+        self.prune_images(&store, &opts, &mut done)?;
+        Ok(Pruned {
+            deleted: done.images,
+            reclaimed: done.reclaimed,
+        })
+    }
+
     /// The images no container was made from: dangling ones, or all with
     /// `all`.
     fn prune_images(

@@ -116,7 +116,7 @@ fn line(e: &Event) -> String {
 }
 
 /// `--filter KEY=VALUE`: a key given twice matches either value.
-fn filters(args: &[String]) -> anyhow::Result<EventFilters> {
+pub(crate) fn filters(args: &[String]) -> anyhow::Result<EventFilters> {
     let mut f = EventFilters::default();
     for arg in args {
         let (key, value) = split(arg)?;

@@ -34,6 +34,7 @@ mod run;
 mod run_flags;
 mod screen;
 mod search;
+mod serve;
 mod stats;
 mod support;
 mod templates;

@@ -76,7 +76,9 @@ impl Engine {
         err: &mut dyn Write,
     ) -> Result<AttachEnd, Error> {
         let c = self.container(key)?;
-        if !c.state.status.is_live() {
+        // A client that started the container (`from_start`) may find its
+        // run already over: the monitor keeps that run's output for it.
+        if !c.state.status.is_live() && !opts.from_start {
             return Err(Error::AttachStopped);
         }
         let input = input.filter(|_| opts.stdin && c.record.open_stdin);

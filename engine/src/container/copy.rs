@@ -50,6 +50,36 @@ impl Engine {
         Ok(finished.map_err(stream_error(&inside))?)
     }
 
+    /// Docker's stat of a path in the container (`HEAD …/archive`): its
+    /// name, size, mode in Go's `FileMode` bits, time and link target.
+    pub fn stat_path(&self, key: &str, inside: &str) -> Result<serde_json::Value, Error> {
+        let c = self.container(key)?;
+        let (root, inside) = open(&c, inside, false)?;
+        let (st, link) = copy::stat(root.as_fd(), &inside)?;
+        let kind = st.st_mode & libc::S_IFMT;
+        let go_kind: u32 = match kind {
+            libc::S_IFDIR => 1 << 31,
+            libc::S_IFLNK => 1 << 27,
+            libc::S_IFIFO => 1 << 25,
+            libc::S_IFSOCK => 1 << 24,
+            libc::S_IFBLK => 1 << 26,
+            libc::S_IFCHR => (1 << 26) | (1 << 21),
+            _ => 0,
+        };
+        let mtime =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(st.st_mtime.max(0) as u64);
+        let name = inside
+            .file_name()
+            .map_or("/".into(), |n| n.to_string_lossy().into_owned());
+        Ok(serde_json::json!({
+            "name": name,
+            "size": st.st_size,
+            "mode": go_kind | (st.st_mode & 0o7777),
+            "mtime": humantime::format_rfc3339(mtime).to_string(),
+            "linkTarget": link.map(|l| l.display().to_string()).unwrap_or_default(),
+        }))
+    }
+
     /// Extracts the tar `input` into `dir`, a directory in the container.
     /// The tar is untrusted: no entry lands outside `dir` (see
     /// [`copy::create_under`]).

@@ -26,6 +26,25 @@ impl Engine {
     /// the command cannot be run). A command that could not be started at
     /// all is [`Error::Exec`].
     pub fn exec(&self, key: &str, opts: &ExecOptions) -> Result<u8, Error> {
+        let req = self.exec_request(key, opts)?;
+        exec::run(&req, opts.detach).map_err(Error::Exec)
+    }
+
+    /// Starts the command with the given stdio (the API's connection) and
+    /// returns its helper process, whose exit status is the command's.
+    pub fn exec_spawn(
+        &self,
+        key: &str,
+        opts: &ExecOptions,
+        stdio: [std::process::Stdio; 3],
+    ) -> Result<std::process::Child, Error> {
+        let req = self.exec_request(key, opts)?;
+        let [stdin, stdout, stderr] = stdio;
+        exec::spawn(&req, stdin, stdout, stderr).map_err(Error::Exec)
+    }
+
+    /// The request for a command in `key`, which must be running.
+    fn exec_request(&self, key: &str, opts: &ExecOptions) -> Result<ExecRequest, Error> {
         let c = self.container(key)?;
         match c.state.status {
             Status::Running => {}
@@ -42,7 +61,7 @@ impl Engine {
             tty: opts.tty,
             privileged: opts.privileged,
         };
-        exec::run(&req, opts.detach).map_err(Error::Exec)
+        Ok(req)
     }
 }
 

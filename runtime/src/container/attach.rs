@@ -346,6 +346,19 @@ pub fn attach_streams(
     client.relay(input, &opts.detach_keys, out, err)
 }
 
+/// Sets the size of a `-t` container's terminal through its monitor
+/// (the API's resize), as an attached client's resize frame does.
+pub fn resize(dir: &Path, rows: u16, cols: u16) -> Result<(), Error> {
+    let (_held, short) = socket_path(dir)?;
+    let mut sock = UnixStream::connect(short)?;
+    let mut size = rows.to_be_bytes().to_vec();
+    size.extend_from_slice(&cols.to_be_bytes());
+    let mut message = vec![LIVE];
+    message.extend(raw_frame(RESIZE, &size));
+    sock.write_all(&message)?;
+    Ok(())
+}
+
 /// The socket's path as bind and connect can take it: a socket address
 /// holds 107 bytes of path, and a store under a long `--root` passes that;
 /// the container's directory is then reached through a descriptor of it,

@@ -21,7 +21,7 @@ use nix::sys::stat::{fstat, mkdirat, Mode};
 
 mod stream;
 
-pub use stream::{create_under, walk, Entry, Found};
+pub use stream::{create_under, stat, walk, Entry, Found};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -72,6 +72,25 @@ pub fn run(req: &ExecRequest, detach: bool) -> Result<u8, Error> {
     Ok(status?.code().unwrap_or(1) as u8)
 }
 
+/// Starts the command with the given stdio (an API connection's pipes
+/// or pty) and returns the helper, whose exit status is the command's.
+pub fn spawn(
+    req: &ExecRequest,
+    stdin: S,
+    stdout: S,
+    stderr: S,
+) -> Result<std::process::Child, Error> {
+    let json = serde_json::to_string(req)?;
+    Command::new("/proc/self/exe")
+        .arg(MARKER)
+        .arg(json)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(Error::Spawn)
+}
+
 /// The helper's `main`.
 pub fn main(json: &str) -> ExitCode {
     let req: ExecRequest = match serde_json::from_str(json) {

@@ -46,6 +46,26 @@ pub fn walk(
     walk_entry(dir.as_fd(), OsStr::new(name), Path::new(name), visit)
 }
 
+/// `src`'s own status (a link is not followed) and, for a link, its
+/// target: Docker's stat of a copy's source or destination.
+pub fn stat(root: BorrowedFd, src: &Path) -> Result<(FileStat, Option<PathBuf>)> {
+    let (parent, name) = split(src);
+    let dir = resolve(root, parent, OFlag::O_DIRECTORY | OFlag::O_RDONLY)?;
+    if name.is_empty() || name == "." {
+        return Ok((fstat(dir.as_fd()).map_err(err(src))?, None));
+    }
+    let st = nix::sys::stat::fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(err(src))?;
+    let link = if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        Some(PathBuf::from(
+            readlinkat(dir.as_fd(), name).map_err(err(src))?,
+        ))
+    } else {
+        None
+    };
+    Ok((st, link))
+}
+
 fn walk_entry(
     dir: BorrowedFd,
     name: &OsStr,
