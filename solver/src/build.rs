@@ -286,6 +286,8 @@ fn executor(
 struct Ran {
     config: ImageConfig,
     layers: Vec<LayerRecord>,
+    /// How many of `layers` are the target stage's base's.
+    base_layers: usize,
     log: Vec<StepLog>,
     /// No step ran: every one was a cache hit.
     fully_cached: bool,
@@ -310,6 +312,7 @@ fn run_target(
     Ok(Ran {
         config: result.config,
         layers: result.layers,
+        base_layers: result.base_layers,
         fully_cached: log.as_ref().is_some_and(|l| l.iter().all(|s| s.cached)),
         log: log.unwrap_or_default(),
     })
@@ -342,17 +345,29 @@ fn store_image(
     let (cache_to, annotations) = (&opts.cache_to, &opts.annotations);
     let created =
         crate::remotecache::finish_config(scope, &mut config, created, ran.fully_cached, cache_to)?;
+    let layers = if opts.squash {
+        let epoch = opts.source_date_epoch;
+        crate::exporter::squash::squash(
+            scope.store,
+            &mut config,
+            ran.layers,
+            ran.base_layers,
+            epoch,
+        )?
+    } else {
+        ran.layers
+    };
     let image = crate::exporter::image::write_image_annotated(
         scope.store,
         &config,
-        &ran.layers,
+        &layers,
         &tags,
         annotations,
     )?;
     Ok(Made {
         image,
         tags,
-        layers: ran.layers,
+        layers,
         created,
         log: ran.log,
     })

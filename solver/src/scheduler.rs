@@ -49,6 +49,8 @@ pub struct StageResult {
     pub key: String,
     /// A step of it, or of a stage it read, ran in this build.
     pub fresh: bool,
+    /// How many of `layers` are its base's (`build --squash` merges the rest).
+    pub base_layers: usize,
 }
 
 /// One step as `cache why` later reads it.
@@ -128,6 +130,7 @@ impl Executor {
                 (parent.layers.clone(), chain, parent.fresh)
             }
         };
+        let base_layers = layers.len();
         let mut empty = Vec::new();
         for (n, step) in plan.steps.iter().enumerate() {
             if self.cancel.is_cancelled() {
@@ -160,6 +163,7 @@ impl Executor {
             config,
             key: chain.runtime,
             fresh,
+            base_layers,
         })
     }
 

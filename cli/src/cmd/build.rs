@@ -100,6 +100,9 @@ pub struct Args {
     /// Progress output: auto, tty, plain, rawjson, quiet
     #[arg(long, value_enum, default_value = "auto")]
     progress: Mode,
+    /// Squash newly built layers into a single new layer
+    #[arg(long)]
+    squash: bool,
     /// Stages to run at once (default: number of CPUs)
     #[arg(long)]
     jobs: Option<usize>,
@@ -279,6 +282,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|f| kiln_solver::context::named::parse_flag(f))
             .collect::<Result<_, _>>()?,
+        squash: args.squash,
     };
     if args.check {
         return lint_only(&BuildSession::open(opts)?);

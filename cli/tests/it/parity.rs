@@ -328,3 +328,71 @@ fn run_platform_picks_from_an_index_and_refuses_another() {
     let id = kiln_ok(&fresh, cfg, &["create", "--platform", &host, &name, "true"]);
     assert_eq!(String::from_utf8_lossy(&id.stdout).trim().len(), 64);
 }
+
+/// The image's layer count.
+fn layer_count(k: &Kiln, image: &str) -> usize {
+    let n = ok(
+        k,
+        &["image", "inspect", "-f", "{{len .RootFS.Layers}}", image],
+    );
+    n.trim().parse().unwrap()
+}
+
+#[test]
+fn build_squash_merges_the_built_layers_into_one() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM busybox\n\
+        RUN echo one > /one && echo gone > /gone && rm /bin/wc\n\
+        COPY a.txt /a.txt\n\
+        RUN rm /gone && echo three > /three\n";
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(ctx.path().join("a.txt"), "copied\n").unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    ok(&k, &["build", "-q", "-t", "squashed", "--squash", dir]);
+    ok(&k, &["build", "-q", "-t", "layered", dir]);
+    let base = layer_count(&k, "busybox");
+    assert_eq!(layer_count(&k, "squashed"), base + 1);
+    assert_eq!(layer_count(&k, "layered"), base + 3);
+
+    let script = "cat /one /a.txt /three; test -e /gone || echo no-gone; \
+                  test -e /bin/wc || echo no-wc";
+    for image in ["squashed", "layered"] {
+        let out = ok(
+            &k,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                image,
+                "sh",
+                "-c",
+                script,
+            ],
+        );
+        assert_eq!(out, "one\ncopied\nthree\nno-gone\nno-wc\n", "{image}");
+    }
+    // Every instruction keeps its history entry; the squashed ones made
+    // no layer of their own, and the merge is the one that did.
+    let rows = ok(
+        &k,
+        &[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}|{{.Size}}",
+            "squashed",
+        ],
+    );
+    let rows: Vec<&str> = rows.lines().collect();
+    assert!(rows[0].contains("merge 3 layers"), "{rows:?}");
+    assert_eq!(
+        rows.iter().filter(|r| r.contains("RUN ")).count(),
+        2,
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|r| r.starts_with("COPY a.txt")), "{rows:?}");
+}

@@ -68,6 +68,8 @@ pub struct BuildOptions {
     pub cache_from: Vec<crate::remotecache::CacheFrom>,
     /// `--build-context NAME=…`.
     pub named_contexts: BTreeMap<String, crate::context::named::NamedContext>,
+    /// `--squash`: the target stage's layers over its base merged into one.
+    pub squash: bool,
 }
 
 /// What a build made.
@@ -109,6 +111,7 @@ impl BuildOptions {
             cache_to: Vec::new(),
             cache_from: Vec::new(),
             named_contexts: BTreeMap::new(),
+            squash: false,
         }
     }
 }

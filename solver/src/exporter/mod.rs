@@ -15,3 +15,4 @@ pub mod error;
 pub mod image;
 pub mod local;
 pub mod push;
+pub mod squash;

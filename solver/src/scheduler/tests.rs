@@ -26,6 +26,7 @@ fn result(key: &str) -> Result<StageResult, BuildError> {
         config: ImageConfig::empty(),
         key: key.into(),
         fresh: true,
+        base_layers: 0,
     })
 }
 
