@@ -158,4 +158,70 @@ mod tests {
         assert_eq!(h[4]["comment"], "merge 2 layers to sha256:x");
         assert_eq!(h[4]["created"], "2026-01-01T00:00:00Z");
     }
+
+    /// Whiteouts are device nodes: making them needs root.
+    fn privileged() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        if std::env::var("KILN_SKIP_PRIVILEGED").as_deref() == Ok("1") {
+            eprintln!("skipped: needs root (KILN_SKIP_PRIVILEGED=1)");
+            return false;
+        }
+        panic!("this test needs root; set KILN_SKIP_PRIVILEGED=1 to skip it");
+    }
+
+    fn layer(store: &Store, parent: Option<&LayerRecord>, make: impl Fn(&Path)) -> LayerRecord {
+        let staging = store.new_snapshot_staging().unwrap();
+        make(staging.path());
+        commit_step_layer(store, staging, parent.map(|l| &l.snapshot), "t", None).unwrap()
+    }
+
+    #[test]
+    fn deletions_within_the_build_vanish_and_of_the_base_stay_whiteouts() {
+        if !privileged() {
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let base = layer(&store, None, |d| {
+            fs::write(d.join("keep"), "k").unwrap();
+            fs::write(d.join("del"), "d").unwrap();
+            fs::create_dir(d.join("dir")).unwrap();
+            fs::write(d.join("dir/old"), "o").unwrap();
+        });
+        let made = layer(&store, Some(&base), |d| {
+            fs::write(d.join("made"), "m").unwrap();
+            fs::write(d.join("brief"), "b").unwrap();
+        });
+        let cleaned = layer(&store, Some(&made), |d| {
+            whiteout::make_overlay_whiteout(&d.join("del")).unwrap();
+            whiteout::make_overlay_whiteout(&d.join("brief")).unwrap();
+            fs::create_dir(d.join("dir")).unwrap();
+            whiteout::set_opaque(&d.join("dir")).unwrap();
+            fs::write(d.join("dir/new"), "n").unwrap();
+        });
+        let mut config = ImageConfig::empty();
+        config.doc["history"] = json!([{}, {}, {}]);
+        let layers = vec![base.clone(), made, cleaned];
+        let kept = squash(&store, &mut config, layers, 1, None).unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0], base);
+        let top = store.snapshot_path(&kept[1].snapshot);
+        assert_eq!(fs::read_to_string(top.join("made")).unwrap(), "m");
+        assert!(
+            fs::symlink_metadata(top.join("brief")).is_err(),
+            "made and deleted"
+        );
+        assert!(
+            fs::symlink_metadata(top.join("keep")).is_err(),
+            "the base's"
+        );
+        let del = fs::symlink_metadata(top.join("del")).unwrap();
+        assert!(whiteout::is_overlay_whiteout(&del), "a base file deleted");
+        assert!(whiteout::is_opaque(&top.join("dir")).unwrap());
+        assert_eq!(fs::read_to_string(top.join("dir/new")).unwrap(), "n");
+        let diff_ids = config.doc["rootfs"]["diff_ids"].as_array().unwrap().len();
+        assert_eq!(diff_ids, 2);
+    }
 }
