@@ -105,7 +105,7 @@ pub fn create(ctx: &Ctx, req: &mut ApiRequest) -> reply::Result {
 }
 
 /// One container as `GET /containers/json` lists it.
-pub fn summary(c: &Container, size: Option<&ContainerSize>) -> Value {
+pub fn summary(engine: &kiln_engine::Engine, c: &Container, size: Option<&ContainerSize>) -> Value {
     let r = &c.record;
     let ports: Vec<Value> = c
         .state
@@ -131,7 +131,7 @@ pub fn summary(c: &Container, size: Option<&ContainerSize>) -> Value {
         "State": c.state.status.as_str(),
         "Status": kiln_engine::container::status_text(&c.state),
         "HostConfig": {"NetworkMode": if network == "bridge" { "default".to_string() } else { network.clone() }},
-        "NetworkSettings": {"Networks": {network: {"IPAddress": c.state.ip.clone().unwrap_or_default()}}},
+        "NetworkSettings": {"Networks": engine.network_settings(c)["Networks"].clone()},
         "Mounts": r.mounts.iter().map(|m| json!({
             "Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.destination,
         })).collect::<Vec<_>>(),
@@ -165,7 +165,7 @@ pub fn list(ctx: &Ctx, req: &ApiRequest) -> reply::Result {
     let items: Vec<Value> = list
         .iter()
         .enumerate()
-        .map(|(i, c)| summary(c, sizes.as_ref().and_then(|s| s.get(i))))
+        .map(|(i, c)| summary(&ctx.engine, c, sizes.as_ref().and_then(|s| s.get(i))))
         .collect();
     reply::ok_json(&items)
 }

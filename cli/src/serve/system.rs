@@ -145,7 +145,7 @@ pub fn df(ctx: &Ctx) -> reply::Result {
     let containers: Vec<Value> = detail
         .containers
         .iter()
-        .map(|(c, size)| super::containers::summary(c, Some(size)))
+        .map(|(c, size)| super::containers::summary(&ctx.engine, c, Some(size)))
         .collect();
     let volumes: Vec<Value> = detail
         .volumes

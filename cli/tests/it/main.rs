@@ -35,6 +35,7 @@ mod run_flags;
 mod screen;
 mod search;
 mod serve;
+mod serve_clients;
 mod stats;
 mod support;
 mod templates;

@@ -13,13 +13,13 @@ use crate::support::{kiln_with_busybox, privileged, Kiln};
 const DOCKER: &str = "/usr/bin/docker";
 
 /// A running `kiln serve` on a socket of its own; SIGTERM on drop.
-struct Server {
+pub struct Server {
     child: Child,
-    dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start(k: &Kiln) -> Server {
+    pub fn start(k: &Kiln) -> Server {
         // Short, under /tmp: a socket path must fit sun_path.
         let dir = tempfile::Builder::new()
             .prefix("ks")
@@ -45,12 +45,12 @@ impl Server {
         Server { child, dir }
     }
 
-    fn socket(&self) -> PathBuf {
+    pub fn socket(&self) -> PathBuf {
         self.dir.path().join("d.sock")
     }
 
     /// The docker CLI pointed at this server, with a config of its own.
-    fn docker<I, S>(&self, args: I) -> Command
+    pub fn docker<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -63,7 +63,7 @@ impl Server {
         cmd
     }
 
-    fn docker_ok(&self, args: &[&str]) -> String {
+    pub fn docker_ok(&self, args: &[&str]) -> String {
         let out = self.docker(args).output().unwrap();
         assert!(out.status.success(), "docker {args:?}: {}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -111,7 +111,7 @@ impl Drop for Server {
     }
 }
 
-fn text(out: &Output) -> String {
+pub fn text(out: &Output) -> String {
     format!(
         "rc {:?}\nstdout: {}\nstderr: {}",
         out.status.code(),
@@ -121,7 +121,7 @@ fn text(out: &Output) -> String {
 }
 
 /// docker.io's CLI, or an opt-out by KILN_SKIP_DOCKER=1.
-fn docker_present() -> bool {
+pub fn docker_present() -> bool {
     if Path::new(DOCKER).exists() {
         return true;
     }

@@ -4,17 +4,44 @@
 
 use kiln_cache::Store;
 use kiln_runtime::container::state::{Container, Status};
+use kiln_runtime::network::NetworkMode;
 use kiln_runtime::Rootfs;
 use serde_json::{json, Map, Value};
 
 use crate::{Engine, Error};
+
+/// slirp4netns's default gateway inside the namespace.
+const SLIRP_GATEWAY: &str = "10.0.2.2";
 
 /// Docker's zero time, for a start or end that has not happened.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 impl Engine {
     pub fn inspect_container(&self, key: &str) -> Result<Value, Error> {
-        Ok(container_json(&self.container(key)?))
+        let c = self.container(key)?;
+        let mut value = container_json(&c);
+        value["NetworkSettings"] = self.network_settings(&c);
+        Ok(value)
+    }
+
+    /// Docker's `NetworkSettings` of a container (its list entry carries
+    /// the same `Networks`).
+    pub fn network_settings(&self, c: &Container) -> Value {
+        network_json(c, &self.gateway(c))
+    }
+
+    /// The address a container reaches its network's host side at: its
+    /// user network's bridge, or slirp4netns's gateway on the default one.
+    fn gateway(&self, c: &Container) -> String {
+        match &c.record.network {
+            NetworkMode::User(name) => self
+                .network_store()
+                .get(name)
+                .map(|n| n.gateway())
+                .unwrap_or_default(),
+            NetworkMode::Private => SLIRP_GATEWAY.to_string(),
+            NetworkMode::None | NetworkMode::Host => String::new(),
+        }
     }
 
     /// One object per name: the container it names, else the image; a
@@ -67,7 +94,7 @@ fn container_json(c: &Container) -> Value {
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper}},
         "Mounts": mounts_json(c),
         "Config": r.config,
-        "NetworkSettings": network_json(c),
+        "NetworkSettings": network_json(c, ""),
         "LogPath": log_path(c),
         // Made inside the container's own mount namespace: no host file
         // holds them.
@@ -151,7 +178,9 @@ fn mounts_json(c: &Container) -> Vec<Value> {
         .collect()
 }
 
-fn network_json(c: &Container) -> Value {
+/// Docker's `NetworkSettings`, with the keys clients index into (an SDK
+/// reads `Networks[name].Gateway` without checking it is there).
+fn network_json(c: &Container, gateway: &str) -> Value {
     let s = &c.state;
     let mut ports = Map::new();
     for p in &s.ports {
@@ -162,10 +191,34 @@ fn network_json(c: &Container) -> Value {
         }
     }
     let ip = s.ip.clone().unwrap_or_default();
-    json!({
-        "Ports": ports,
+    let prefix = if ip.is_empty() { 0 } else { 24 };
+    let endpoint = json!({
+        "IPAMConfig": null,
+        "Links": null,
+        "Aliases": null,
+        "NetworkID": "",
+        "EndpointID": "",
+        "Gateway": gateway,
         "IPAddress": ip,
-        "Networks": {c.record.network.name(): {"IPAddress": ip}},
+        "IPPrefixLen": prefix,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "DriverOpts": null,
+    });
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": false,
+        "SandboxKey": "",
+        "Ports": ports,
+        "EndpointID": "",
+        "Gateway": gateway,
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "MacAddress": "",
+        "Networks": {c.record.network.name(): endpoint},
     })
 }
 
