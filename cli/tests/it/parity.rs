@@ -21,8 +21,16 @@ fn reaches(k: &Kiln, from: &str, name: &str) -> bool {
     o.status.success()
 }
 
-fn refused(k: &Kiln, args: &[&str], code: i32, needle: &str) {
-    let o = run(k, args);
+/// `kiln` with the words of `line`, which must succeed.
+fn kiln_line(k: &Kiln, line: &str) -> String {
+    ok(k, &line.split_whitespace().collect::<Vec<_>>())
+}
+
+/// `kiln` with the words of `line`, which must fail with `code` and say
+/// `needle`.
+fn refused(k: &Kiln, line: &str, code: i32, needle: &str) {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let o = run(k, &args);
     assert_eq!(o.status.code(), Some(code), "{args:?}: {}", text(&o));
     assert!(text(&o).contains(needle), "{args:?}: {}", text(&o));
 }
@@ -33,77 +41,48 @@ fn a_running_container_is_connected_and_disconnected_live() {
         return;
     }
     let k = kiln_with_busybox();
-    let _c = Cleanup(&k, &["pa-web", "pa-peer", "pa-late"]);
-    ok(&k, &["network", "create", "pa-net"]);
-    for name in ["pa-web", "pa-peer"] {
-        ok(
-            &k,
-            &[
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--network",
-                "pa-net",
-                "busybox",
-                "sleep",
-                "300",
-            ],
-        );
-    }
-    ok(
+    let _c = Cleanup(&k, &["pa-web", "pa-peer", "pa-late", "pa-later"]);
+    kiln_line(&k, "network create pa-net");
+    kiln_line(
         &k,
-        &["run", "-d", "--name", "pa-late", "busybox", "sleep", "300"],
+        "run -d --name pa-web --network pa-net busybox sleep 300",
     );
+    kiln_line(
+        &k,
+        "run -d --name pa-peer --network pa-net busybox sleep 300",
+    );
+    kiln_line(&k, "run -d --name pa-late busybox sleep 300");
     assert!(reaches(&k, "pa-web", "pa-peer"), "the network's own pair");
-    assert!(
-        !reaches(&k, "pa-late", "pa-web"),
-        "reached before connecting"
-    );
+    assert!(!reaches(&k, "pa-late", "pa-web"), "reached before");
 
-    ok(
-        &k,
-        &[
-            "network",
-            "connect",
-            "--alias",
-            "late-alias",
-            "pa-net",
-            "pa-late",
-        ],
-    );
+    kiln_line(&k, "network connect --alias late-alias pa-net pa-late");
     assert!(reaches(&k, "pa-late", "pa-web"), "connected, by name");
     assert!(reaches(&k, "pa-web", "pa-late"), "reached back by name");
     assert!(reaches(&k, "pa-peer", "late-alias"), "reached by its alias");
-    let on = ok(
+    // One that joins later is named in its own hosts file too.
+    kiln_line(
         &k,
-        &["inspect", "-f", "{{.HostConfig.NetworkMode}}", "pa-late"],
+        "run -d --name pa-later --network pa-net busybox sleep 300",
     );
-    assert_eq!(on.trim(), "pa-net");
-    refused(
-        &k,
-        &["network", "connect", "pa-net", "pa-late"],
-        1,
-        "already exists in network pa-net",
-    );
-
-    ok(&k, &["network", "disconnect", "pa-net", "pa-late"]);
     assert!(
-        !reaches(&k, "pa-late", "pa-web"),
-        "reached after disconnecting"
+        reaches(&k, "pa-late", "pa-later"),
+        "one that joined after it"
     );
+    let on = kiln_line(&k, "inspect -f {{.HostConfig.NetworkMode}} pa-late");
+    assert_eq!(on.trim(), "pa-net");
+    let again = "network connect pa-net pa-late";
+    refused(&k, again, 1, "already exists in network pa-net");
+
+    kiln_line(&k, "network disconnect pa-net pa-late");
+    assert!(!reaches(&k, "pa-late", "pa-web"), "reached after");
     assert!(!reaches(&k, "pa-web", "pa-late"), "still reached by name");
-    refused(
-        &k,
-        &["network", "disconnect", "pa-net", "pa-late"],
-        1,
-        "is not connected to network pa-net",
-    );
-    let leases = ok(
+    let again = "network disconnect pa-net pa-late";
+    refused(&k, again, 1, "is not connected to network pa-net");
+    let on = ok(
         &k,
         &["network", "inspect", "-f", "{{len .Containers}}", "pa-net"],
     );
-    assert_eq!(leases.trim(), "2");
+    assert_eq!(on.trim(), "3");
 }
 
 #[test]
@@ -113,89 +92,30 @@ fn a_created_container_starts_on_the_network_it_was_connected_to() {
     }
     let k = kiln_with_busybox();
     let _c = Cleanup(&k, &["pc-web", "pc-made", "pc-other"]);
-    ok(&k, &["network", "create", "pc-net"]);
-    ok(&k, &["network", "create", "pc-net2"]);
-    ok(
+    kiln_line(&k, "network create pc-net");
+    kiln_line(&k, "network create pc-net2");
+    kiln_line(
         &k,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "pc-web",
-            "--network",
-            "pc-net",
-            "busybox",
-            "sleep",
-            "300",
-        ],
+        "run -d --name pc-web --network pc-net busybox sleep 300",
     );
-    ok(
-        &k,
-        &[
-            "create",
-            "--name",
-            "pc-made",
-            "--network",
-            "none",
-            "busybox",
-            "sleep",
-            "300",
-        ],
-    );
-    ok(&k, &["network", "connect", "pc-net", "pc-made"]);
-    ok(&k, &["start", "pc-made"]);
+    kiln_line(&k, "create --name pc-made --network none busybox sleep 300");
+    kiln_line(&k, "network connect pc-net pc-made");
+    kiln_line(&k, "start pc-made");
     assert!(reaches(&k, "pc-made", "pc-web"), "started on the network");
     assert!(reaches(&k, "pc-web", "pc-made"), "named on the network");
 
-    refused(
-        &k,
-        &["network", "connect", "pc-net2", "pc-made"],
-        1,
-        "pc-net2",
-    );
-    refused(
-        &k,
-        &["network", "connect", "pc-nope", "pc-made"],
-        1,
-        "network pc-nope not found",
-    );
-    refused(
-        &k,
-        &["network", "connect", "pc-net", "pc-nope"],
-        1,
-        "No such container: pc-nope",
-    );
-    refused(
-        &k,
-        &["network", "disconnect", "pc-nope", "pc-made"],
-        1,
-        "network pc-nope not found",
-    );
-    refused(
-        &k,
-        &["network", "connect", "--alias", "a b", "pc-net2", "pc-web"],
-        1,
-        "pc-net2",
-    );
-    refused(&k, &["network", "connect", "pc-net"], 125, "");
+    refused(&k, "network connect pc-net2 pc-made", 1, "pc-net2");
+    let lost = "network pc-nope not found";
+    refused(&k, "network connect pc-nope pc-made", 1, lost);
+    refused(&k, "network disconnect pc-nope pc-made", 1, lost);
+    let gone = "No such container: pc-nope";
+    refused(&k, "network connect pc-net pc-nope", 1, gone);
+    refused(&k, "network connect --alias a#b pc-net2 pc-web", 1, "a#b");
+    refused(&k, "network connect pc-net", 125, "");
 
-    ok(
-        &k,
-        &[
-            "create",
-            "--name",
-            "pc-other",
-            "--network",
-            "pc-net",
-            "busybox",
-            "true",
-        ],
-    );
-    ok(&k, &["network", "disconnect", "pc-net", "pc-other"]);
-    let mode = ok(
-        &k,
-        &["inspect", "-f", "{{.HostConfig.NetworkMode}}", "pc-other"],
-    );
+    kiln_line(&k, "create --name pc-other --network pc-net busybox true");
+    kiln_line(&k, "network disconnect pc-net pc-other");
+    let mode = kiln_line(&k, "inspect -f {{.HostConfig.NetworkMode}} pc-other");
     assert_eq!(mode.trim(), "none");
 }
 

@@ -72,13 +72,13 @@ impl Engine {
         if BUILTIN.contains(&net) {
             return Err(ConnectError::Builtin(net.into()).into());
         }
+        for alias in &opts.aliases {
+            check_alias(alias)?;
+        }
         let store = self.network_store();
         let network = store.get(net)?;
         let c = self.connect_target(ctr)?;
         check_connectable(&c, &network)?;
-        for alias in &opts.aliases {
-            check_alias(alias)?;
-        }
         let live = live_pid(&c)?;
         if let Some(pid) = live {
             attach_live(&store, &network, &c, &opts.aliases, pid)?;
@@ -201,12 +201,14 @@ fn attach_live(
     pid: u32,
 ) -> Result<(), Error> {
     let r = &c.record;
-    let ip = store.attach(&network.name, &r.id, &r.name, aliases, pid, false)?;
-    let hosts = container_hosts::add(pid, &network.prefix(), &store.host_lines(&network.name));
-    if let Err(source) = hosts {
-        let _ = store.unplug(&network.name, &r.id, pid);
-        return Err(hosts_error(c, source));
-    }
+    let ip = match store.attach_running(&network.name, &r.id, &r.name, aliases, pid) {
+        Ok(ip) => ip,
+        Err(e) => {
+            // The veth may be there already: a failed hosts write comes last.
+            let _ = store.unplug(&network.name, &r.id, pid);
+            return Err(e.into());
+        }
+    };
     let _ = update_state(&c.dir, |s| s.ip = Some(ip));
     Ok(())
 }

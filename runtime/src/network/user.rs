@@ -133,6 +133,10 @@ pub struct Lease {
     pub pid: u32,
     #[serde(default)]
     pub netns: String,
+    /// It keeps its own /etc/hosts (connected while it ran), into which
+    /// the network's names are written as containers join and leave.
+    #[serde(default)]
+    pub own_hosts: bool,
 }
 
 impl Lease {
@@ -255,6 +259,45 @@ impl Networks {
         pid: u32,
         default_route: bool,
     ) -> Result<String> {
+        let lease = Lease {
+            ip: String::new(),
+            id: id.into(),
+            name: cname.into(),
+            aliases: aliases.to_vec(),
+            pid,
+            netns: netns_of(pid).unwrap_or_default(),
+            own_hosts: false,
+        };
+        self.join(name, lease, default_route)
+    }
+
+    /// Puts a running container that keeps its own /etc/hosts on the
+    /// network (`network connect`): as [`Networks::attach`], and the
+    /// network's names go into its hosts file, now and as others join and
+    /// leave.
+    pub fn attach_running(
+        &self,
+        name: &str,
+        id: &str,
+        cname: &str,
+        aliases: &[String],
+        pid: u32,
+    ) -> Result<String> {
+        let lease = Lease {
+            ip: String::new(),
+            id: id.into(),
+            name: cname.into(),
+            aliases: aliases.to_vec(),
+            pid,
+            netns: netns_of(pid).unwrap_or_default(),
+            own_hosts: true,
+        };
+        self.join(name, lease, false)
+    }
+
+    /// `lease` (its address yet to be chosen) on the network `name`.
+    fn join(&self, name: &str, mut lease: Lease, default_route: bool) -> Result<String> {
+        let (id, pid) = (lease.id.clone(), lease.pid);
         let net = self.get(name)?;
         let dir = self.dir.join(&net.name);
         let _lock = self.lock()?;
@@ -278,16 +321,20 @@ impl Networks {
             container_side.push_str(&format!("route add default via {}\n", net.gateway()));
         }
         ip_in_netns(Path::new(&format!("/proc/{pid}/ns/net")), &container_side)?;
-        leases.push(Lease {
-            ip: ip.clone(),
-            id: id.into(),
-            name: cname.into(),
-            aliases: aliases.to_vec(),
-            pid,
-            netns: netns_of(pid).unwrap_or_default(),
-        });
+        lease.ip = ip.clone();
+        let own_hosts = lease.own_hosts;
+        leases.push(lease);
         write_json(&dir.join("leases.json"), &leases)?;
         write_hosts(&dir.join("hosts"), &leases)?;
+        let failed = refresh_own_hosts(&net, &leases, Some(&id));
+        if own_hosts && failed {
+            let hosts = PathBuf::from(format!("/proc/{pid}/root/etc/hosts"));
+            return Err(Error::Io {
+                op: "writing",
+                path: hosts,
+                source: io::Error::other("its /etc/hosts could not be written"),
+            });
+        }
         Ok(ip)
     }
 
@@ -302,7 +349,11 @@ impl Networks {
         let mut leases = live_leases(&dir);
         leases.retain(|l| l.id != id);
         write_json(&dir.join("leases.json"), &leases)?;
-        write_hosts(&dir.join("hosts"), &leases)
+        write_hosts(&dir.join("hosts"), &leases)?;
+        if let Ok(net) = self.get(name) {
+            refresh_own_hosts(&net, &leases, None);
+        }
+        Ok(())
     }
 
     /// Takes a running container off the network: its veth (`eth0`, the
@@ -316,12 +367,6 @@ impl Networks {
     /// The containers on the network, stale leases left out.
     pub fn leases(&self, name: &str) -> Vec<Lease> {
         live_leases(&self.dir.join(name))
-    }
-
-    /// The hosts lines naming every container on the network (what its
-    /// shared hosts file holds after localhost).
-    pub fn host_lines(&self, name: &str) -> String {
-        entries_text(&self.leases(name))
     }
 }
 
@@ -339,6 +384,19 @@ fn check_name(name: &str) -> Result<()> {
     } else {
         Err(Error::BadName(name.into()))
     }
+}
+
+/// Writes the network's names into the hosts file of each container on
+/// it that keeps its own; whether that failed for `joining`. Another
+/// one's failure is left alone: it may be on its way out.
+fn refresh_own_hosts(net: &Network, leases: &[Lease], joining: Option<&str>) -> bool {
+    let lines = entries_text(leases);
+    let mut failed = false;
+    for l in leases.iter().filter(|l| l.own_hosts) {
+        let result = super::container_hosts::add(l.pid, &net.prefix(), &lines);
+        failed |= result.is_err() && joining == Some(l.id.as_str());
+    }
+    failed
 }
 
 fn live_leases(dir: &Path) -> Vec<Lease> {
@@ -533,6 +591,7 @@ mod tests {
             aliases: Vec::new(),
             pid: 0,
             netns: String::new(),
+            own_hosts: false,
         }];
         let text = hosts_text(&leases);
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
