@@ -99,6 +99,7 @@ fn engine_status(err: &kiln_engine::Error) -> StatusCode {
         | E::Store(StoreError::ImageNotFound(_))
         | E::Network(N::NotFound(_))
         | E::Volume(V::NotFound(_))
+        | E::Copy(kiln_runtime::container::copy::Error::NotFound(_))
         | E::OpenStore(StoreError::ImageNotFound(_)) => StatusCode::NOT_FOUND,
         E::State(S::NameInUse { .. })
         | E::Network(N::Exists(_) | N::InUse(..))

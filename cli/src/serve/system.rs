@@ -68,7 +68,86 @@ pub fn info(ctx: &Ctx) -> reply::Result {
         .map(|h| h.mirrors)
         .unwrap_or_default();
     let info = ctx.engine.info(mirrors)?;
-    reply::ok_json(&info)
+    let mut value = serde_json::to_value(&info).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(map) = value.as_object_mut() {
+        for (k, v) in daemon_info(ctx) {
+            map.entry(k).or_insert(v);
+        }
+    }
+    reply::ok_json(&value)
+}
+
+/// The keys of Docker's `/info` about the daemon itself and what the
+/// kernel lets it limit, as this server and machine have them.
+fn daemon_info(ctx: &Ctx) -> serde_json::Map<String, Value> {
+    let exists = |p: &str| std::path::Path::new(p).exists();
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+    let os_version = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_string();
+    let value = json!({
+        "ID": read("/etc/machine-id"),
+        "Debug": ctx.globals.debug,
+        "NFd": fds,
+        "NGoroutines": threads,
+        "NEventsListener": 0,
+        "SystemTime": humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+        "DriverStatus": [],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Authorization": null,
+            "Log": ["json-file", "local", "none"],
+        },
+        "MemoryLimit": exists("/sys/fs/cgroup/memory") || exists("/sys/fs/cgroup/memory.max"),
+        "SwapLimit": exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") || exists("/sys/fs/cgroup/memory.swap.max"),
+        "KernelMemory": false,
+        "KernelMemoryTCP": false,
+        "CpuCfsPeriod": true,
+        "CpuCfsQuota": true,
+        "CPUShares": true,
+        "CPUSet": false,
+        "PidsLimit": true,
+        "OomKillDisable": false,
+        "IPv4Forwarding": read("/proc/sys/net/ipv4/ip_forward") == "1",
+        "BridgeNfIptables": false,
+        "BridgeNfIp6tables": false,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "GenericResources": null,
+        "HttpProxy": env("HTTP_PROXY"),
+        "HttpsProxy": env("HTTPS_PROXY"),
+        "NoProxy": env("NO_PROXY"),
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "Runtimes": {"kiln": {"path": "kiln"}},
+        "DefaultRuntime": "kiln",
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+        // Containers outlive the server: their monitors own them.
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "docker-init",
+        "ContainerdCommit": {"ID": "", "Expected": ""},
+        "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""},
+        "SecurityOptions": ["name=seccomp,profile=default"],
+        "OSVersion": os_version,
+        "Warnings": [],
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// A followed stream of Docker's event JSON, one object per line, until
@@ -169,8 +248,10 @@ pub fn df(ctx: &Ctx) -> reply::Result {
         .iter()
         .map(|i| i.row.size.saturating_sub(i.shared))
         .sum();
+    let builder: u64 = detail.build_cache.iter().map(|r| r.size).sum();
     reply::ok_json(&json!({
         "LayersSize": layers,
+        "BuilderSize": builder,
         "Images": images,
         "Containers": containers,
         "Volumes": volumes,

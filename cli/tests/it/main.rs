@@ -36,6 +36,7 @@ mod screen;
 mod search;
 mod serve;
 mod serve_clients;
+mod serve_differential;
 mod stats;
 mod support;
 mod templates;
