@@ -192,9 +192,11 @@ impl Monitor {
                 break;
             }
             let Ok(st) = ended else { break };
-            // `update` may have changed the policy and limits meanwhile.
+            // `update` may have changed the policy and limits meanwhile,
+            // `network connect` the network.
             if let Ok(now) = Container::load(&self.container.dir) {
                 self.container.record = now.record;
+                self.wiring.follow(&self.container.record);
             }
             let policy = &self.container.record.restart;
             if !policy.should_restart(code, st.restart_count, st.stop_requested) {

@@ -44,6 +44,13 @@ impl Wiring {
         Ok((w, bound))
     }
 
+    /// Takes the network of `record` as it is now (`network connect` may
+    /// have changed it while the container ran) for the next start.
+    pub fn follow(&mut self, record: &Record) {
+        self.network = record.network.clone();
+        self.aliases = aliases(record);
+    }
+
     /// Whether the start needs the gate (every mode with its own namespace).
     pub fn needs_gate(&self) -> bool {
         !matches!(self.network, NetworkMode::Host)
