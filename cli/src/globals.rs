@@ -14,7 +14,7 @@ pub struct Globals {
         global = true,
         help_heading = GLOBAL,
         env = "KILN_ROOT",
-        default_value = "/var/lib/kiln"
+        default_value_os_t = crate::rootless::store_default()
     )]
     pub root: PathBuf,
     /// Print debug detail (internal errors with their causes, timings)

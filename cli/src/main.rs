@@ -9,6 +9,7 @@ mod error_text;
 mod globals;
 mod management;
 mod progress;
+mod rootless;
 mod serve;
 mod table;
 mod template;
@@ -104,6 +105,10 @@ fn main() -> ExitCode {
         return code;
     }
     let args = management::plain(std::env::args_os().collect());
+    // An ordinary user's kiln runs as root of its own user namespace.
+    if let Some(code) = rootless::maybe_enter(&args) {
+        return code;
+    }
     if let Some(run_args) = early_helper::after_run(args.get(1..).unwrap_or_default()) {
         // A foreground `run` starts its init helper now, to overlap parsing.
         early_helper::start(run_args);

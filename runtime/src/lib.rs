@@ -17,6 +17,7 @@ pub mod go_duration;
 pub mod helper;
 pub mod network;
 pub mod process;
+pub mod rootless;
 pub mod spec;
 pub mod syscalls;
 #[cfg(test)]

@@ -26,6 +26,11 @@ pub enum Error {
     Capability(String),
     #[error("building the runtime spec: {0}")]
     Build(String),
+    /// A choice that needs real root, asked of a rootless kiln.
+    #[error("rootless: {flag} needs a cgroup, and cgroup v1 has no delegation to an ordinary user; run kiln as root for it")]
+    RootlessCgroup { flag: &'static str },
+    #[error("rootless: --device needs real root to make device nodes; run kiln as root for it")]
+    RootlessDevice,
 }
 
 /// Annotation asking kiln's helper to run its own reaper as PID 1.
@@ -335,6 +340,26 @@ impl Config {
         }
     }
 
+    /// Refuses what a rootless kiln cannot give: limits need a cgroup of
+    /// their own, devices need mknod on the host.
+    fn refuse_rootless(&self) -> Result<(), Error> {
+        let l = &self.limits;
+        let asked = [
+            (l.memory.is_some(), "--memory"),
+            (l.memory_swap.is_some(), "--memory-swap"),
+            (l.cpus.is_some(), "--cpus"),
+            (l.cpu_shares.is_some(), "--cpu-shares"),
+            (l.pids_limit.is_some(), "--pids-limit"),
+        ];
+        if let Some((_, flag)) = asked.iter().find(|(set, _)| *set) {
+            return Err(Error::RootlessCgroup { flag });
+        }
+        match self.devices.is_empty() {
+            true => Ok(()),
+            false => Err(Error::RootlessDevice),
+        }
+    }
+
     fn resources(&self) -> Result<oci_spec::runtime::LinuxResources, Error> {
         let l = &self.limits;
         let mut res = LinuxResourcesBuilder::default();
@@ -440,8 +465,13 @@ impl Config {
         }
         let mut linux = LinuxBuilder::default()
             .namespaces(self.namespaces())
-            .resources(self.resources()?)
-            .cgroups_path(PathBuf::from(format!("kiln/{id}")));
+            .resources(self.resources()?);
+        // Rootless, there is no cgroup to make: limits were refused above.
+        if crate::rootless::active() {
+            self.refuse_rootless()?;
+        } else {
+            linux = linux.cgroups_path(PathBuf::from(format!("kiln/{id}")));
+        }
         // Set both lists even when empty: the builder's defaults are youki's.
         let (masked, readonly) = match self.privileged {
             true => (Vec::new(), Vec::new()),

@@ -30,6 +30,7 @@ mod output_paths;
 mod parity;
 mod registry;
 mod remotecache;
+mod rootless;
 mod run;
 mod run_flags;
 mod screen;

@@ -10,6 +10,9 @@ use super::{Error, Result, DEFAULT_ROOT};
 /// Freezes (or thaws) every process in `pid`'s cgroup and waits until
 /// the kernel reports it done.
 pub fn set_frozen(pid: i32, frozen: bool) -> Result<()> {
+    if crate::rootless::active() {
+        return Err(Error::Rootless);
+    }
     let proc_path = PathBuf::from(format!("/proc/{pid}/cgroup"));
     let text = std::fs::read_to_string(&proc_path).map_err(|source| Error::Io {
         path: proc_path,

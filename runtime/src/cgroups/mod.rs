@@ -31,6 +31,8 @@ pub enum Error {
     DeviceFilter { path: PathBuf, source: io::Error },
     #[error("cgroup {0} still has processes after the container ended")]
     Busy(PathBuf),
+    #[error("rootless: a rootless container has no cgroup of its own (cgroup v1 has no delegation to an ordinary user)")]
+    Rootless,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -56,6 +58,9 @@ pub trait Cgroup: std::fmt::Debug {
 /// process's own cgroup as runc treats a relative `cgroupsPath`, so kiln run
 /// inside a limited cgroup stays inside it.
 pub fn open(rel: &Path) -> Result<Box<dyn Cgroup>> {
+    if crate::rootless::active() {
+        return Err(Error::Rootless);
+    }
     open_at(Path::new(DEFAULT_ROOT), rel, &own_cgroups()?)
 }
 
@@ -64,6 +69,9 @@ pub fn open(rel: &Path) -> Result<Box<dyn Cgroup>> {
 /// process less `rel`, and the memory hierarchy may place each kiln
 /// process elsewhere.
 pub fn open_of_process(pid: i32, rel: &Path) -> Result<Box<dyn Cgroup>> {
+    if crate::rootless::active() {
+        return Err(Error::Rootless);
+    }
     let path = PathBuf::from(format!("/proc/{pid}/cgroup"));
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?;
     open_at(Path::new(DEFAULT_ROOT), rel, &creator_cgroups(&text, rel))

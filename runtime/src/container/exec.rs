@@ -161,12 +161,26 @@ fn join(pid: i32) -> Result<(), String> {
     let mut fds: Vec<(OwnedFd, CloneFlags)> = Vec::new();
     for (name, flag) in kinds {
         let path = format!("/proc/{pid}/ns/{name}");
+        // Already ours (the host's cgroup namespace on v1): joining it
+        // changes nothing, and a rootless kiln may not (its owner is the
+        // host's user namespace).
+        if same_namespace(&format!("/proc/self/ns/{name}"), &path) {
+            continue;
+        }
         match std::fs::File::open(&path) {
             Ok(f) => fds.push((f.into(), flag)),
             Err(e) => return Err(format!("{path}: {e}")),
         }
     }
     enter(&Real, &fds)
+}
+
+fn same_namespace(a: &str, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 /// Enters each namespace in the order given, stopping at the first that

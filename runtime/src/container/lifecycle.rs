@@ -54,9 +54,24 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 /// Whether `pid` is still a process of container `id` (its cgroup names
 /// the container), so a recycled pid is never signalled.
 fn owns(pid: i32, id: &str) -> bool {
-    pid > 0
-        && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .is_ok_and(|t| t.contains(&format!("kiln/{id}")))
+    if pid <= 0 {
+        return false;
+    }
+    if crate::rootless::active() {
+        return root_is_containers(pid, id);
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .is_ok_and(|t| t.contains(&format!("kiln/{id}")))
+}
+
+/// A rootless container has no cgroup of its own; its root mount (an
+/// overlay whose upper directory is the container's) names it instead.
+fn root_is_containers(pid: i32, id: &str) -> bool {
+    let upper = format!("/containers/{id}/upper,");
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.split(' ').nth(4) == Some("/") && l.contains(&upper))
+    })
 }
 
 /// Sends `sig` to the container's first process.

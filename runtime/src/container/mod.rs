@@ -240,7 +240,7 @@ impl Spawned {
             spec: req.spec,
             rootfs: req.rootfs,
             etc,
-            staging: PathBuf::from(STAGING),
+            staging: crate::rootless::staging_dir(std::path::Path::new(STAGING)),
             pty: self.pty,
         };
         protocol::send(

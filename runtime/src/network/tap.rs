@@ -40,7 +40,22 @@ pub fn make_persistent(pid: u32, name: &str) -> io::Result<()> {
 /// there.
 fn open_tun<S: Syscalls>(sys: &S, ns: BorrowedFd) -> io::Result<File> {
     sys.setns(ns, CloneFlags::CLONE_NEWNET)?;
-    File::options().read(true).write(true).open("/dev/net/tun")
+    File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .map_err(explain_tun)
+}
+
+/// A rootless kiln opens the device as the user, who needs it mode 0666
+/// (distributions' default; some container hosts make it 0600).
+fn explain_tun(e: io::Error) -> io::Error {
+    if e.kind() != io::ErrorKind::PermissionDenied {
+        return e;
+    }
+    let why = "the private network needs it readable and writable by whoever runs kiln \
+               (mode 0666, as distributions make it); otherwise use --network none or host";
+    io::Error::new(e.kind(), format!("opening /dev/net/tun: {e}; {why}"))
 }
 
 fn request(name: &str) -> io::Result<libc::ifreq> {

@@ -449,7 +449,12 @@ pub(crate) fn switch_user(
         .flatten()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    nix::unistd::setgroups(&groups).map_err(setup("setgroups"))?;
+    match nix::unistd::setgroups(&groups) {
+        // A rootless kiln's single-ID user namespace denies setgroups,
+        // and maps no group but 0 that could be held: skipped.
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {}
+        other => other.map_err(setup("setgroups"))?,
+    }
     let gid = Gid::from_raw(user.gid());
     nix::unistd::setresgid(gid, gid, gid).map_err(setup("setgid"))?;
     let uid = Uid::from_raw(user.uid());
@@ -457,6 +462,10 @@ pub(crate) fn switch_user(
     capabilities::keep_across_setuid(false).map_err(setup("capabilities"))?;
     capabilities::set_process_sets(caps).map_err(setup("capabilities"))?;
     die_with_helper()
+}
+
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 fn exec_command(sock: BorrowedFd, spec: &Spec) -> Result<Never, Failure> {

@@ -1,6 +1,8 @@
 //! `/dev` on a tmpfs: Docker's standard device nodes and links.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use nix::mount::MsFlags;
 
 use oci_spec::runtime::Spec;
 
@@ -42,11 +44,13 @@ pub(super) fn populate_dev<S: Syscalls>(sys: &S, root: &Path) -> Result<()> {
             minor,
             mode: 0o666,
         };
-        ignore_exists(sys.mknod(&path, device)).map_err(|source| Error::Fs {
-            op: "mknod",
-            path,
-            source,
-        })?;
+        let made = match sys.mknod(&path, device) {
+            // In a user namespace (rootless) no device node can be made:
+            // the host's own is bound in its place, as podman does.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => bind_host_device(sys, name, &path),
+            other => ignore_exists(other).map_err(|e| ("mknod", path.clone(), e)),
+        };
+        made.map_err(|(op, path, source)| Error::Fs { op, path, source })?;
     }
     for (name, target) in DEV_LINKS {
         let path = dev.join(name);
@@ -57,6 +61,19 @@ pub(super) fn populate_dev<S: Syscalls>(sys: &S, root: &Path) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// Binds the host's `/dev/NAME` onto an empty file at `path`.
+fn bind_host_device<S: Syscalls>(
+    sys: &S,
+    name: &str,
+    path: &Path,
+) -> std::result::Result<(), (&'static str, PathBuf, std::io::Error)> {
+    let host = Path::new("/dev").join(name);
+    sys.touch(path)
+        .map_err(|e| ("touch", path.to_path_buf(), e))?;
+    sys.mount(Some(&host), path, None, MsFlags::MS_BIND, None)
+        .map_err(|e| ("bind", path.to_path_buf(), e))
 }
 
 /// The spec's own devices (`--device`), made in the container's /dev

@@ -109,6 +109,19 @@ pub(super) fn mount_entry<S: Syscalls>(sys: &S, root: &Path, m: &Mount) -> Resul
                 let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
                 mount(sys, None, &target, None, ro, None)?;
             }
+            // gid=5 (tty) is unmapped in a rootless kiln's single-ID
+            // user namespace: the ptys then belong to the caller's group.
+            (Err(e), Some("devpts")) => {
+                let without_gid: Vec<&str> = (opts.data.iter())
+                    .filter(|o| !o.starts_with("gid="))
+                    .map(String::as_str)
+                    .collect();
+                if without_gid.len() == opts.data.len() {
+                    return Err(e);
+                }
+                let data = without_gid.join(",");
+                mount(sys, source, &target, typ, opts.flags, Some(&data)).map_err(|_| e)?;
+            }
             (result, _) => result?,
         }
     }

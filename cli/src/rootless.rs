@@ -1,0 +1,238 @@
+//! Rootless kiln: an ordinary user's kiln re-executes itself into a user
+//! and mount namespace where it is root over the user's subordinate IDs
+//! (the mapping and the namespaces' side live in `kiln_runtime::rootless`).
+//!
+//! One namespace serves all of a user's kilns, held by a pause process
+//! (as podman's): the first kiln starts it, waits for it to stop after its
+//! `unshare`, installs the ID mapping (only a process outside may) and
+//! continues it; every kiln then runs again as a child that joins it, so
+//! a container one kiln started is within reach of the next. The outer
+//! process waits and ends with the child's status. The terminal's
+//! signals reach both (one process group), so it ignores SIGINT and
+//! SIGQUIT; its own death reaches the child as SIGTERM.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Context;
+use kiln_runtime::rootless::{self, Mappings, Role, CHILD_ENV};
+use nix::sys::signal::{kill, signal, SigHandler, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+/// Commands that touch neither the store nor the runtime, run as they are.
+const UNPRIVILEGED: [&str; 5] = ["version", "check", "debug", "context", "help"];
+
+/// Global flags that take a value as the next argument.
+const VALUED_GLOBALS: [&str; 2] = ["--root", "--config"];
+
+/// Enters the rootless namespaces when this process must: as the
+/// re-executed child, its half of the hand-over (then `None`: go on as
+/// kiln); as an ordinary user for a command that needs root, the whole
+/// child's run (`Some(its exit code)`).
+pub fn maybe_enter(args: &[OsString]) -> Option<ExitCode> {
+    if let Some(value) = std::env::var_os(CHILD_ENV) {
+        let role = value.to_str().and_then(Role::parse);
+        let entered = match role {
+            Some(Role::Join(pid)) => rootless::join(pid).map_err(anyhow::Error::from),
+            Some(Role::Pause) => match rootless::pause() {
+                Ok(never) => match never {},
+                Err(e) => Err(e.into()),
+            },
+            None => Err(anyhow::anyhow!(
+                "rootless: {CHILD_ENV} is not a role: {value:?}"
+            )),
+        };
+        return entered.err().map(|e| fail(&e));
+    }
+    if nix::unistd::geteuid().is_root() || !needs_root(args.get(1..).unwrap_or_default()) {
+        return None;
+    }
+    Some(run_child(args).unwrap_or_else(|e| fail(&e)))
+}
+
+fn fail(err: &anyhow::Error) -> ExitCode {
+    crate::error_text::print(err);
+    ExitCode::from(125)
+}
+
+/// Whether the command line names a command that needs the namespace.
+fn needs_root(args: &[OsString]) -> bool {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some(text) = arg.to_str() else {
+            return true;
+        };
+        if VALUED_GLOBALS.contains(&text) {
+            rest.next();
+        } else if matches!(text, "--help" | "-h" | "--version" | "-V") {
+            return false;
+        } else if !text.starts_with('-') {
+            return !UNPRIVILEGED.contains(&text);
+        }
+    }
+    false
+}
+
+/// The store's default: `/var/lib/kiln` for root, [`default_root`] for
+/// an ordinary user.
+pub fn store_default() -> PathBuf {
+    let system = PathBuf::from("/var/lib/kiln");
+    match nix::unistd::geteuid().is_root() {
+        true => system,
+        false => default_root().unwrap_or(system),
+    }
+}
+
+/// The store of an ordinary user's kiln: `$XDG_DATA_HOME/kiln`, else
+/// `~/.local/share/kiln`.
+pub fn default_root() -> Option<PathBuf> {
+    let nonempty = |v: OsString| (!v.is_empty()).then(|| PathBuf::from(v));
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").and_then(nonempty) {
+        return Some(data.join("kiln"));
+    }
+    let home = std::env::var_os("HOME").and_then(nonempty)?;
+    Some(home.join(".local/share/kiln"))
+}
+
+fn run_child(args: &[OsString]) -> anyhow::Result<ExitCode> {
+    let mappings = Mappings::for_current_user();
+    if mappings.is_single() {
+        warn_single();
+    }
+    let pause = pause_process(&mappings)?;
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.args(args.get(1..).unwrap_or_default())
+        .arg0(args.first().map_or(OsStr::new("kiln"), |a| a.as_os_str()))
+        .env(CHILD_ENV, Role::Join(pause).env_value());
+    // The environment is below a --root flag and above the default, so
+    // this changes the default only.
+    if std::env::var_os("KILN_ROOT").is_none() {
+        let root = default_root()
+            .context("rootless: neither XDG_DATA_HOME nor HOME is set; give --root")?;
+        cmd.env("KILN_ROOT", root);
+    }
+    let child = cmd.spawn().context("rootless: starting kiln again")?;
+    // After the spawn: an ignored signal stays ignored across exec.
+    // SAFETY: replacing a disposition with SIG_IGN runs no code.
+    unsafe {
+        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
+    }
+    let pid = Pid::from_raw(i32::try_from(child.id()).context("child pid")?);
+    loop {
+        match waitpid(pid, None)? {
+            s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return Ok(status_code(s)),
+            _ => continue,
+        }
+    }
+}
+
+fn warn_single() {
+    let uid = nix::unistd::getuid();
+    let user = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name);
+    eprintln!(
+        "kiln: warning: rootless: {user} has no subordinate IDs in /etc/subuid and /etc/subgid; \
+         only your own ID is mapped (to root), so every file in the images built here belongs \
+         to root and no other owner can be set"
+    );
+}
+
+/// The user's pause process: the running one, else a new one. Under a
+/// lock, so that kilns starting at once make one namespace.
+fn pause_process(mappings: &Mappings) -> anyhow::Result<Pid> {
+    let dir = rootless::runtime_dir();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("rootless: creating {}", dir.display()))?;
+    // In /tmp another user may have made it first.
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(&dir)
+        .with_context(|| format!("rootless: reading {}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != nix::unistd::getuid().as_raw() || meta.mode() & 0o077 != 0 {
+        anyhow::bail!(
+            "rootless: {} is not a directory of yours that only you can use",
+            dir.display()
+        );
+    }
+    let lock_path = dir.join("pause.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("rootless: opening {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("rootless: locking {}", lock_path.display()))?;
+    let file = rootless::pause_file();
+    if let Some(pid) = rootless::live_pause(&file) {
+        return Ok(pid);
+    }
+    let pid = start_pause(mappings)?;
+    let tmp = dir.join("pause.pid.tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .with_context(|| format!("rootless: writing {}", file.display()))?;
+    Ok(pid)
+}
+
+/// Starts the pause process, maps its namespace and continues it.
+fn start_pause(mappings: &Mappings) -> anyhow::Result<Pid> {
+    let child = Command::new("/proc/self/exe")
+        .arg0("kiln-pause")
+        .env(CHILD_ENV, Role::Pause.env_value())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Out of the terminal's process group: Ctrl-C is not for it.
+        .process_group(0)
+        .current_dir("/")
+        .spawn()
+        .context("rootless: starting the pause process")?;
+    let pid = Pid::from_raw(i32::try_from(child.id()).context("pause pid")?);
+    match waitpid(pid, Some(WaitPidFlag::WUNTRACED))? {
+        WaitStatus::Stopped(_, _) => {}
+        other => anyhow::bail!("rootless: the pause process ended before its mapping: {other:?}"),
+    }
+    if let Err(e) = mappings.install(pid) {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(e.into());
+    }
+    kill(pid, Signal::SIGCONT).context("rootless: continuing the pause process")?;
+    Ok(pid)
+}
+
+/// The child's end as this process's exit code: its code, or 128 plus
+/// the signal that killed it, as a shell reports it.
+fn status_code(status: WaitStatus) -> ExitCode {
+    match status {
+        WaitStatus::Exited(_, code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        WaitStatus::Signaled(_, sig, _) => ExitCode::from(128u8.saturating_add(sig as u8)),
+        _ => ExitCode::from(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn store_and_runtime_commands_need_the_namespace() {
+        assert!(needs_root(&args(&["build", "."])));
+        assert!(needs_root(&args(&["--root", "version", "run", "x"])));
+        assert!(needs_root(&args(&["--debug", "images"])));
+        assert!(!needs_root(&args(&["version"])));
+        assert!(!needs_root(&args(&["--config", "c", "check"])));
+        assert!(!needs_root(&args(&["--help"])));
+        assert!(!needs_root(&args(&[])));
+    }
+}

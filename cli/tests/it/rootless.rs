@@ -1,0 +1,358 @@
+//! Rootless kiln: the same binary run by an ordinary user builds and runs
+//! in a user namespace mapped from /etc/subuid, and what it builds is
+//! byte for byte what root builds.
+//!
+//! The tests (as root) make two users once: `kilntest` with subordinate
+//! IDs 200000-265535, and `kilnnosub` with none. They run a copy of the
+//! binary (the one under target/ may sit in a directory those users
+//! cannot enter) as those users with `runuser`, on stores the users own.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use crate::support::{bin, busybox_tar, privileged, Kiln};
+
+const USER: &str = "kilntest";
+const NO_SUBIDS: &str = "kilnnosub";
+
+/// True when the rootless tests can run; they fail loudly when they
+/// cannot, unless KILN_SKIP_ROOTLESS=1 says to skip them.
+fn rootless() -> bool {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    if std::env::var("KILN_SKIP_ROOTLESS").as_deref() == Ok("1") {
+        eprintln!("skipped {test}: KILN_SKIP_ROOTLESS=1");
+        return false;
+    }
+    if !privileged() {
+        return false;
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v newuidmap && command -v newgidmap"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{test} needs newuidmap and newgidmap (Debian package uidmap); \
+         set KILN_SKIP_ROOTLESS=1 to skip it"
+    );
+    true
+}
+
+/// What every test shares, made once: the users, the binary and the
+/// busybox tar where they can read them.
+struct Fixture {
+    dir: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        ensure_user(USER, &[]);
+        sh(&format!(
+            "grep -q '^{USER}:200000:65536$' /etc/subuid || \
+             usermod --add-subuids 200000-265535 --add-subgids 200000-265535 {USER}"
+        ));
+        ensure_user(
+            NO_SUBIDS,
+            &["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"],
+        );
+        let subids = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+        assert!(
+            !subids
+                .lines()
+                .any(|l| l.starts_with(&format!("{NO_SUBIDS}:"))),
+            "{NO_SUBIDS} must have no subordinate IDs"
+        );
+        // The private network's tap device is opened as the user, as
+        // distributions allow (mode 0666); this host ships it 0600.
+        sh("chmod 0666 /dev/net/tun");
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-rootless-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::copy(bin(), dir.join("kiln")).expect("copying the binary");
+        std::fs::copy(busybox_tar(), dir.join("busybox.tar")).expect("copying busybox.tar");
+        std::fs::set_permissions(
+            dir.join("busybox.tar"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
+        Fixture { dir }
+    })
+}
+
+fn sh(script: &str) {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ensure_user(name: &str, extra: &[&str]) {
+    let exists = Command::new("id")
+        .arg(name)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        let mut cmd = Command::new("useradd");
+        cmd.arg("--create-home").args(extra).arg(name);
+        let out = cmd.output().expect("useradd");
+        // Another test process may have made it meanwhile.
+        let made = Command::new("id").arg(name).output().expect("id");
+        assert!(
+            made.status.success(),
+            "useradd {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn uid_of(name: &str) -> u32 {
+    let out = Command::new("id").args(["-u", name]).output().expect("id");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a uid")
+}
+
+/// A store (and a scratch directory beside it) owned by `user`.
+struct UserKiln {
+    user: &'static str,
+    dir: tempfile::TempDir,
+}
+
+impl UserKiln {
+    fn new(user: &'static str) -> UserKiln {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let uid = uid_of(user);
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).expect("chown");
+        UserKiln { user, dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// `kiln --root STORE ARGS…` as the user, from the user's directory.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", self.user, "--"])
+            .arg(fixture().dir.join("kiln"))
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().expect("runuser kiln");
+        assert!(
+            out.status.success(),
+            "kiln {args:?} as {}: {}{}",
+            self.user,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    }
+
+    fn import_busybox(&self) {
+        let tar = fixture().dir.join("busybox.tar");
+        self.ok(&["import", &tar.to_string_lossy(), "busybox"]);
+    }
+
+    /// A build context the user can read, with `dockerfile` and a file.
+    fn context(&self, dockerfile: &str) -> PathBuf {
+        let ctx = self.dir.path().join("ctx");
+        std::fs::create_dir_all(&ctx).expect("mkdir ctx");
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("Dockerfile");
+        std::fs::write(ctx.join("hello.txt"), "hello from the context\n").expect("hello.txt");
+        let uid = uid_of(self.user);
+        for p in [ctx.clone(), ctx.join("Dockerfile"), ctx.join("hello.txt")] {
+            std::os::unix::fs::chown(&p, Some(uid), Some(uid)).expect("chown");
+        }
+        ctx
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const DOCKERFILE: &str = "FROM busybox\n\
+RUN mkdir /a && echo root > /a/r && echo user > /a/u && chown 1000:1000 /a/u\n\
+COPY hello.txt /hello.txt\n";
+
+#[test]
+fn an_ordinary_user_builds_and_runs() {
+    if !rootless() {
+        return;
+    }
+    let k = UserKiln::new(USER);
+    k.import_busybox();
+    let ctx = k.context(DOCKERFILE);
+    k.ok(&["build", "-q", "-t", "made", &ctx.to_string_lossy()]);
+    let out = k.ok(&[
+        "run",
+        "--rm",
+        "made",
+        "sh",
+        "-c",
+        "id -u; cat /hello.txt; stat -c '%u:%g %n' /a/r /a/u",
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        "0\nhello from the context\n0:0 /a/r\n1000:1000 /a/u\n"
+    );
+    // On the host, the user's own files are the user's and the ones
+    // made for 1000 belong to the subordinate ID mapped to it.
+    let store = std::fs::metadata(k.root()).expect("store");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(store.uid(), uid_of(USER));
+
+    // A container one kiln starts is within reach of the next.
+    let out = k.ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let id = text(&out.stdout).trim().to_string();
+    let out = k.ok(&["exec", &id, "echo", "inside"]);
+    assert_eq!(text(&out.stdout), "inside\n");
+    k.ok(&["rm", "-f", &id]);
+    let out = k.ok(&["ps", "-aq"]);
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn a_layer_built_rootless_is_the_layer_built_as_root() {
+    if !rootless() {
+        return;
+    }
+    // One base for both: imported as root, loaded by the user.
+    let root = Kiln::new();
+    let out = root
+        .cmd(["import"])
+        .arg(busybox_tar())
+        .arg("busybox")
+        .output()
+        .expect("import");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let k = UserKiln::new(USER);
+    let base = k.dir.path().join("busybox-image.tar");
+    let out = root
+        .cmd(["save", "-o"])
+        .arg(&base)
+        .arg("busybox")
+        .output()
+        .expect("save");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    k.ok(&["load", "-i", &base.to_string_lossy()]);
+
+    let ctx = k.context(DOCKERFILE);
+    let root_iid = root.root().join("iid");
+    let out = root
+        .cmd(["build", "-q", "--iidfile"])
+        .arg(&root_iid)
+        .arg(&ctx)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .expect("build as root");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let user_iid = k.dir.path().join("iid");
+    let out = k
+        .cmd(&["build", "-q", "--iidfile", &user_iid.to_string_lossy()])
+        .arg(&ctx)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .expect("build as the user");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let read = |p: &Path| std::fs::read_to_string(p).expect("iidfile");
+    let (as_root, as_user) = (read(&root_iid), read(&user_iid));
+    assert!(as_root.starts_with("sha256:"), "{as_root}");
+    assert_eq!(as_user, as_root, "the rootless image differs from root's");
+}
+
+#[test]
+fn limits_are_refused_with_the_reason() {
+    if !rootless() {
+        return;
+    }
+    let k = UserKiln::new(USER);
+    k.import_busybox();
+    for (flag, value) in [("--memory", "64m"), ("--pids-limit", "10"), ("--cpus", "1")] {
+        let out = k
+            .cmd(&["run", "--rm", flag, value, "busybox", "true"])
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{flag}: {}",
+            text(&out.stderr)
+        );
+        let expected = format!("rootless: {flag} needs a cgroup, and cgroup v1 has no delegation");
+        assert!(
+            text(&out.stderr).contains(&expected),
+            "{flag}: {}",
+            text(&out.stderr)
+        );
+    }
+    // Without limits, the same container runs.
+    let out = k.ok(&["run", "--rm", "busybox", "echo", "unlimited"]);
+    assert_eq!(text(&out.stdout), "unlimited\n");
+    // What works on a running container's cgroup says why it cannot.
+    let out = k.ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let id = text(&out.stdout).trim().to_string();
+    for args in [vec!["pause", &id], vec!["update", "--memory", "100m", &id]] {
+        let out = k.cmd(&args).output().expect("kiln");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            text(&out.stderr).contains("rootless: a rootless container has no cgroup of its own"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    k.ok(&["rm", "-f", &id]);
+}
+
+#[test]
+fn a_user_without_subordinate_ids_is_warned_and_still_builds() {
+    if !rootless() {
+        return;
+    }
+    let k = UserKiln::new(NO_SUBIDS);
+    k.import_busybox();
+    let ctx = k.context("FROM busybox\nRUN echo made > /f\nCOPY hello.txt /hello.txt\n");
+    let out = k.ok(&["build", "-q", "-t", "made", &ctx.to_string_lossy()]);
+    let warning = format!(
+        "kiln: warning: rootless: {NO_SUBIDS} has no subordinate IDs in /etc/subuid and \
+         /etc/subgid; only your own ID is mapped (to root), so every file in the images built \
+         here belongs to root"
+    );
+    assert!(
+        text(&out.stderr).contains(&warning),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = k.ok(&[
+        "run",
+        "--rm",
+        "made",
+        "sh",
+        "-c",
+        "cat /f /hello.txt; stat -c %u /home/kiln",
+    ]);
+    // The base's /home/kiln (1000's) could only be root's.
+    assert_eq!(text(&out.stdout), "made\nhello from the context\n0\n");
+}
