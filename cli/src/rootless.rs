@@ -35,6 +35,10 @@ const VALUED_GLOBALS: [&str; 2] = ["--root", "--config"];
 /// child's run (`Some(its exit code)`).
 pub fn maybe_enter(args: &[OsString]) -> Option<ExitCode> {
     if let Some(value) = std::env::var_os(CHILD_ENV) {
+        // Not for the kilns this one starts (a build's `kiln build -`):
+        // they are in the namespace already. Single-threaded still, so
+        // the environment is ours alone to change.
+        std::env::remove_var(CHILD_ENV);
         let role = value.to_str().and_then(Role::parse);
         let entered = match role {
             Some(Role::Join(pid)) => rootless::join(pid).map_err(anyhow::Error::from),
@@ -132,11 +136,8 @@ fn run_child(args: &[OsString]) -> anyhow::Result<ExitCode> {
 }
 
 fn warn_single() {
-    let uid = nix::unistd::getuid();
-    let user = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map_or_else(|| uid.to_string(), |u| u.name);
+    let uid = nix::unistd::getuid().as_raw();
+    let user = rootless::user_name(uid).unwrap_or_else(|| uid.to_string());
     eprintln!(
         "kiln: warning: rootless: {user} has no subordinate IDs in /etc/subuid and /etc/subgid; \
          only your own ID is mapped (to root), so every file in the images built here belongs \

@@ -116,6 +116,22 @@ pub fn subordinate_ranges(text: &str, name: &str, id: u32) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// The name /etc/passwd gives `uid`. Read here rather than through
+/// getpwuid: a static build's libc cannot load the NSS modules.
+pub fn user_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    name_in_passwd(&text, uid)
+}
+
+fn name_in_passwd(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let id = f.nth(1)?.parse::<u32>().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
+}
+
 /// Both mappings for a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mappings {
@@ -129,11 +145,7 @@ impl Mappings {
     pub fn for_current_user() -> Mappings {
         let uid = Uid::current();
         let gid = Gid::current();
-        let name = nix::unistd::User::from_uid(uid)
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_default();
+        let name = user_name(uid.as_raw()).unwrap_or_default();
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         Mappings {
             uid: IdMap::new(
@@ -371,6 +383,13 @@ mod tests {
             [(100000, 65536), (300000, 10)]
         );
         assert!(subordinate_ranges(text, "carol", 7).is_empty());
+    }
+
+    #[test]
+    fn names_come_from_the_passwd_text() {
+        let text = "root:x:0:0:root:/root:/bin/sh\nalice:x:1001:1001::/home/alice:/bin/sh\n";
+        assert_eq!(name_in_passwd(text, 1001).as_deref(), Some("alice"));
+        assert_eq!(name_in_passwd(text, 7), None);
     }
 
     #[test]
