@@ -94,11 +94,12 @@ pub fn store_default() -> PathBuf {
 /// The store of an ordinary user's kiln: `$XDG_DATA_HOME/kiln`, else
 /// `~/.local/share/kiln`.
 pub fn default_root() -> Option<PathBuf> {
-    let nonempty = |v: OsString| (!v.is_empty()).then(|| PathBuf::from(v));
-    if let Some(data) = std::env::var_os("XDG_DATA_HOME").and_then(nonempty) {
+    // The XDG spec's rule: a relative path is to be ignored.
+    let usable = |v: OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").and_then(usable) {
         return Some(data.join("kiln"));
     }
-    let home = std::env::var_os("HOME").and_then(nonempty)?;
+    let home = std::env::var_os("HOME").and_then(usable)?;
     Some(home.join(".local/share/kiln"))
 }
 

@@ -356,3 +356,32 @@ fn a_user_without_subordinate_ids_is_warned_and_still_builds() {
     // The base's /home/kiln (1000's) could only be root's.
     assert_eq!(text(&out.stdout), "made\nhello from the context\n0\n");
 }
+
+#[test]
+fn the_default_store_is_in_the_users_data_directory() {
+    if !rootless() {
+        return;
+    }
+    let k = UserKiln::new(USER);
+    let home = k.dir.path();
+    let run = |env: &[&str]| {
+        let out = Command::new("runuser")
+            .args(["-u", USER, "--", "env", "-u", "KILN_ROOT"])
+            .args(env)
+            .arg(fixture().dir.join("kiln"))
+            .args(["images", "-q"])
+            .output()
+            .expect("runuser kiln");
+        assert!(out.status.success(), "{env:?}: {}", text(&out.stderr));
+    };
+    let home_env = format!("HOME={}", home.display());
+    run(&[&home_env, "XDG_DATA_HOME="]);
+    assert!(
+        home.join(".local/share/kiln").is_dir(),
+        "no store under ~/.local/share"
+    );
+    let data = home.join("data");
+    let data_env = format!("XDG_DATA_HOME={}", data.display());
+    run(&[&home_env, &data_env]);
+    assert!(data.join("kiln").is_dir(), "no store under $XDG_DATA_HOME");
+}
