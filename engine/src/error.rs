@@ -45,6 +45,13 @@ pub enum Error {
         value: String,
         reason: String,
     },
+    /// A field of an API request (the create body) kiln refuses.
+    #[error("invalid {field} {value:?}: {reason}")]
+    BadField {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("conflicting options: {0} and the network mode")]
     ConflictsWithNetwork(&'static str),
     /// `--hostname` with `--uts host`, IPC sysctls with `--ipc host`.

@@ -12,13 +12,11 @@ use kiln_engine::container::{
     AttachOptions, CommitOptions, ContainerSize, DetachKeys, KillOptions, ListFilter, ListOptions,
     LogsOptions, RemoveOptions, StartOptions, StopOptions, UpdateOptions,
 };
-use kiln_engine::events::{EventFilters, EventType, EventsOptions};
 use kiln_runtime::container::logs::Stream;
 use kiln_runtime::container::state::{Container, Status};
 use serde_json::{json, Value};
 
 use super::body;
-use super::create_body;
 use super::hijack::{self, Conn, Hijack};
 use super::images::unix_seconds;
 use super::reply::{self, ApiError, Reply};
@@ -86,17 +84,12 @@ pub fn route(
 }
 
 pub fn create(ctx: &Ctx, req: &mut ApiRequest) -> reply::Result {
-    let body: create_body::Body = req.json()?;
+    let body: kiln_engine::container::CreateBody = req.json()?;
     let name = req.query.text("name");
     let opts = body.into_options(name)?;
     opts.check()?;
-    // Docker answers a missing image with 404 and the CLI pulls, then
-    // asks again; the engine's create would not pull either.
-    if let Some(image) = &opts.image {
-        if ctx.engine.inspect_image(image).is_err() {
-            return Err(ApiError::not_found(format!("No such image: {image}")));
-        }
-    }
+    // A missing image is the engine's ImageNotFound, Docker's 404, on
+    // which the docker CLI pulls and asks again.
     let c = ctx.engine.create(&opts)?;
     reply::ok_json_status(
         StatusCode::CREATED,
@@ -278,7 +271,7 @@ fn update(ctx: &Ctx, id: &str, req: &mut ApiRequest) -> reply::Result {
         nano_cpus: i64,
         cpu_shares: i64,
         pids_limit: Option<i64>,
-        restart_policy: Option<create_body::RestartPolicy>,
+        restart_policy: Option<kiln_engine::container::create_json::RestartPolicy>,
     }
     let b: Body = req.json()?;
     let opts = UpdateOptions {
@@ -287,13 +280,10 @@ fn update(ctx: &Ctx, id: &str, req: &mut ApiRequest) -> reply::Result {
         cpus: (b.nano_cpus > 0).then(|| b.nano_cpus as f64 / 1e9),
         cpu_shares: (b.cpu_shares > 0).then_some(b.cpu_shares as u64),
         pids_limit: b.pids_limit,
-        restart: b.restart_policy.filter(|p| !p.name.is_empty()).map(|p| {
-            if p.name == "on-failure" && p.maximum_retry_count > 0 {
-                format!("on-failure:{}", p.maximum_retry_count)
-            } else {
-                p.name
-            }
-        }),
+        restart: b
+            .restart_policy
+            .filter(|p| !p.name.is_empty())
+            .map(|p| kiln_engine::container::create_json::restart(Some(p))),
     };
     opts.check()?;
     ctx.engine.update(id, &opts)?;
@@ -333,64 +323,54 @@ fn wait(ctx: &Ctx, id: &str, req: &ApiRequest) -> reply::Result {
     reply::streamed("application/json", body)
 }
 
-/// Polls the container's state; an exit missed between two looks (a
-/// container removed as it ended) is read from the events journal.
+/// Polls the container's state. The wait registers as a waiter first,
+/// so an auto-removing monitor keeps the finished container until its
+/// exit is read here.
 fn wait_for(
     engine: &kiln_engine::Engine,
     start: &Container,
     condition: Condition,
 ) -> Result<i32, String> {
-    const POLL: Duration = Duration::from_millis(10);
-    let id = &start.record.id;
+    let mut waiter =
+        kiln_runtime::container::lifecycle::expect_waiter(&start.dir).map_err(|e| e.to_string())?;
+    let mut poll = Backoff::default();
     let first_finish = start.state.finished_at.clone();
-    let since = SystemTime::now() - Duration::from_secs(1);
     let mut code = None;
     loop {
-        let c = match engine.container(id) {
-            Ok(c) => c,
-            Err(_) => {
-                return Ok(code.unwrap_or_else(|| journaled_exit(engine, id, since).unwrap_or(0)))
-            }
+        let Ok(c) = engine.container(&start.record.id) else {
+            return Ok(code.unwrap_or(0));
         };
         let live = c.state.status.is_live();
-        let ended_again =
-            c.state.finished_at != first_finish && !live && c.state.status != Status::Created;
-        let stopped = !live && c.state.status != Status::Created || ended_again;
-        if stopped {
+        let ended_again = c.state.finished_at != first_finish && c.state.status == Status::Exited;
+        if ended_again || (!live && c.state.status != Status::Created) {
             code = Some(c.state.exit_code);
         }
         match condition {
             Condition::NotRunning if !live => return Ok(c.state.exit_code),
             Condition::NextExit if ended_again => return Ok(c.state.exit_code),
+            Condition::Removed if ended_again => waiter.release(),
             _ => {}
         }
-        std::thread::sleep(POLL);
+        poll.sleep();
     }
 }
 
-fn journaled_exit(engine: &kiln_engine::Engine, id: &str, since: SystemTime) -> Option<i32> {
-    let opts = EventsOptions {
-        since: Some(since),
-        until: Some(SystemTime::now()),
-        filters: EventFilters {
-            types: vec![EventType::Container],
-            actions: vec!["die".into()],
-            containers: vec![id.to_string()],
-            ..EventFilters::default()
-        },
-        follow: false,
-    };
-    engine
-        .events(&opts)
-        .ok()?
-        .filter_map(Result::ok)
-        .last()
-        .and_then(|e| {
-            e.actor
-                .attributes
-                .get("exitCode")
-                .and_then(|c| c.parse().ok())
-        })
+/// Sleeps between looks at a container's state: short at first, since a
+/// client waits on most ends within milliseconds, then longer, so a
+/// container that runs for hours is not read hundreds of times a second.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff(Duration::from_millis(1))
+    }
+}
+
+impl Backoff {
+    fn sleep(&mut self) {
+        std::thread::sleep(self.0);
+        self.0 = (self.0 * 2).min(Duration::from_millis(50));
+    }
 }
 
 fn resize(ctx: &Ctx, id: &str, req: &ApiRequest) -> reply::Result {
@@ -452,7 +432,7 @@ fn attach(ctx: &Ctx, id: &str, req: &ApiRequest) -> reply::Result {
         let out: &mut dyn Write = if want_out { &mut out } else { &mut sink };
         let mut sink2 = std::io::sink();
         let err: &mut dyn Write = if want_err { &mut err } else { &mut sink2 };
-        let _ = engine.attach_streams(&c.record.id, &opts, input, out, err);
+        let _ = engine.relay_streams(&c.record.id, &opts, input, out, err);
     })))
 }
 

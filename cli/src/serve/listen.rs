@@ -148,12 +148,11 @@ fn clear_stale(path: &Path) -> anyhow::Result<()> {
 
 fn give_to_group(path: &Path, group: Option<&str>) -> anyhow::Result<()> {
     let name = group.unwrap_or(DEFAULT_GROUP);
-    let found =
-        nix::unistd::Group::from_name(name).with_context(|| format!("looking up group {name}"))?;
-    let gid = match found {
-        Some(g) => g.gid,
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let gid = match kiln_runtime::process::user::group_id(&groups, name) {
+        Some(gid) => nix::unistd::Gid::from_raw(gid),
         None if group.is_none() => return Ok(()),
-        None => bail!("--group {name}: no such group"),
+        None => bail!("--group {name}: no such group in /etc/group"),
     };
     nix::unistd::chown(path, None, Some(gid))
         .with_context(|| format!("giving {} to group {name}", path.display()))

@@ -9,7 +9,6 @@
 mod body;
 mod build;
 mod containers;
-mod create_body;
 mod exec;
 mod hijack;
 mod images;

@@ -112,6 +112,7 @@ fn engine_status(err: &kiln_engine::Error) -> StatusCode {
         | E::BadSize { .. }
         | E::SwapWithoutMemory
         | E::BadFlag { .. }
+        | E::BadField { .. }
         | E::ConflictsWithNetwork(_)
         | E::ConflictsWithNamespace { .. }
         | E::AliasWithoutNetwork

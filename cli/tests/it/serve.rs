@@ -171,6 +171,25 @@ fn the_docker_cli_runs_builds_and_lists_through_kiln_serve() {
         text(&out)
     );
 
+    // `--rm` races the container's removal against the client's wait:
+    // the status must survive it every time.
+    for _ in 0..5 {
+        let out = server
+            .docker([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "exit 7",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    }
+
     // The classic build API, then the image run, and seen by the kiln CLI
     // on the same store.
     let ctx = tempfile::tempdir().unwrap();

@@ -85,6 +85,26 @@ impl Engine {
         let end = attach::attach_streams(&c.dir, &relay_options(&c, opts), input, out, err)?;
         Ok(ended(&c, end))
     }
+
+    /// As [`Engine::attach_streams`], returning as soon as the relay ends,
+    /// without waiting for the exit status to be recorded (an API client
+    /// learns it from `wait`); whether the detach keys ended it.
+    pub fn relay_streams(
+        &self,
+        key: &str,
+        opts: &AttachOptions,
+        input: Option<Box<dyn Read + Send>>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<bool, Error> {
+        let c = self.container(key)?;
+        if !c.state.status.is_live() && !opts.from_start {
+            return Err(Error::AttachStopped);
+        }
+        let input = input.filter(|_| opts.stdin && c.record.open_stdin);
+        let end = attach::attach_streams(&c.dir, &relay_options(&c, opts), input, out, err)?;
+        Ok(end == End::Detached)
+    }
 }
 
 fn relay_options(c: &Container, opts: &AttachOptions) -> Options {

@@ -222,6 +222,54 @@ pub fn remove(c: &Container, force: bool, volumes: bool) -> Result<()> {
     remove_files(c, volumes)
 }
 
+/// Waiters that must read an exit before an auto-removing monitor takes
+/// the container away (the API's `wait`, whose client learns a `run
+/// --rm`'s status from it): one file per waiter in this directory.
+const WAITERS: &str = "waiters";
+
+/// How long an auto-removing monitor holds a finished container for its
+/// waiters; a waiter that died is not waited on past it.
+const WAITER_HOLD: Duration = Duration::from_secs(5);
+
+/// Registers a waiter on the container in `dir`; dropping the guard (once
+/// the exit is read) lets the removal go on.
+pub fn expect_waiter(dir: &Path) -> std::io::Result<WaiterGuard> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let waiters = dir.join(WAITERS);
+    std::fs::create_dir_all(&waiters)?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = waiters.join(format!("{}-{n}", std::process::id()));
+    std::fs::write(&path, b"")?;
+    Ok(WaiterGuard(Some(path)))
+}
+
+/// A registered waiter; see [`expect_waiter`].
+#[derive(Debug)]
+pub struct WaiterGuard(Option<std::path::PathBuf>);
+
+impl WaiterGuard {
+    pub fn release(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for WaiterGuard {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Blocks while waiters are registered, up to [`WAITER_HOLD`].
+pub(crate) fn hold_for_waiters(dir: &Path) {
+    let deadline = Instant::now() + WAITER_HOLD;
+    let waiting = || std::fs::read_dir(dir.join(WAITERS)).is_ok_and(|mut d| d.next().is_some());
+    while waiting() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Deletes the container's directory and, with `volumes`, its anonymous
 /// volumes that no other container names.
 pub fn remove_files(c: &Container, volumes: bool) -> Result<()> {

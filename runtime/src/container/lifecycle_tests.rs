@@ -237,3 +237,26 @@ fn wait_waits_for_a_created_container_to_run_and_end() {
     run.join().unwrap();
     assert_eq!(wait(&c.dir).unwrap(), 3, "an ended container at once");
 }
+
+#[test]
+fn an_auto_removal_holds_for_a_registered_waiter_until_it_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut waiter = expect_waiter(dir.path()).unwrap();
+    let d = dir.path().to_path_buf();
+    let held = std::thread::spawn(move || {
+        let start = Instant::now();
+        hold_for_waiters(&d);
+        start.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    waiter.release();
+    let waited = held.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(100) && waited < WAITER_HOLD,
+        "{waited:?}"
+    );
+    // No waiter: no hold.
+    let start = Instant::now();
+    hold_for_waiters(dir.path());
+    assert!(start.elapsed() < Duration::from_millis(50));
+}

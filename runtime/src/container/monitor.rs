@@ -213,6 +213,7 @@ impl Monitor {
         }
         self.wiring.unwire();
         if self.container.record.auto_remove {
+            super::lifecycle::hold_for_waiters(&self.container.dir);
             let _ = super::lifecycle::remove_files(&self.container, true);
         }
     }

@@ -144,6 +144,16 @@ fn parse_passwd(text: &str) -> Vec<Passwd> {
         .collect()
 }
 
+/// The ID of the group `name` in the text of a group file. kiln reads
+/// the host's /etc/group itself too: the static build's libc cannot load
+/// the NSS modules getgrnam needs.
+pub fn group_id(text: &str, name: &str) -> Option<u32> {
+    parse_group(text)
+        .into_iter()
+        .find(|g| g.name == name)
+        .map(|g| g.gid)
+}
+
 fn parse_group(text: &str) -> Vec<Group> {
     text.lines()
         .filter_map(|line| {

@@ -1,20 +1,29 @@
 //! `POST /containers/create`'s body (Docker's `Config` with `HostConfig`
-//! and `NetworkingConfig`) as the engine's [`CreateOptions`]: each field
-//! becomes the text of the flag the docker CLI would have turned into it,
-//! so the engine checks API requests exactly as it checks flags. Fields
-//! kiln cannot honour are refused by name rather than dropped.
+//! and `NetworkingConfig`) as [`CreateOptions`]: each field becomes the
+//! text of the flag the docker CLI would have turned into it, so an API
+//! request is checked exactly as flags are. Fields kiln cannot honour are
+//! refused by name rather than dropped. The body is untrusted (the fuzz
+//! target `create_json` feeds it anything).
 
 use std::collections::BTreeMap;
 
-use kiln_engine::container::{with_mount_flags, CreateOptions, HealthOptions, LimitOptions};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::reply::ApiError;
+use super::{with_mount_flags, CreateOptions, HealthOptions, LimitOptions};
+use crate::Error;
+
+fn bad(field: &'static str, value: impl Into<String>, reason: &str) -> Error {
+    Error::BadField {
+        field,
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
-pub struct Body {
+pub struct CreateBody {
     pub hostname: String,
     pub user: String,
     pub attach_stdin: bool,
@@ -164,11 +173,11 @@ pub struct EndpointConfig {
     pub aliases: Option<Vec<String>>,
 }
 
-impl Body {
+impl CreateBody {
     /// The options, with the container's name from the query.
-    pub fn into_options(self, name: Option<String>) -> Result<CreateOptions, ApiError> {
+    pub fn into_options(self, name: Option<String>) -> Result<CreateOptions, Error> {
         if self.image.is_empty() {
-            return Err(ApiError::bad_request("Config.Image is required"));
+            return Err(bad("Image", "", "an image is required"));
         }
         let h = self.host_config;
         let mut o = CreateOptions {
@@ -218,9 +227,9 @@ impl Body {
                 .collect(),
             shm_size: (h.shm_size > 0).then(|| h.shm_size.to_string()),
             sysctls: pairs(h.sysctls),
-            pid: namespace(&h.pid_mode, "PidMode")?,
-            ipc: namespace(&h.ipc_mode, "IpcMode")?,
-            uts: namespace(&h.uts_mode, "UTSMode")?,
+            pid: namespace(&h.pid_mode, "HostConfig.PidMode")?,
+            ipc: namespace(&h.ipc_mode, "HostConfig.IpcMode")?,
+            uts: namespace(&h.uts_mode, "HostConfig.UTSMode")?,
             devices: h
                 .devices
                 .unwrap_or_default()
@@ -318,16 +327,18 @@ fn shell_words(words: &[String]) -> String {
         .join(" ")
 }
 
-fn network_mode(mode: &str, disabled: bool) -> Result<String, ApiError> {
+fn network_mode(mode: &str, disabled: bool) -> Result<String, Error> {
     if disabled {
         return Ok("none".into());
     }
     Ok(match mode {
         "" | "default" | "bridge" => "private".into(),
         m if m.starts_with("container:") => {
-            return Err(ApiError::bad_request(format!(
-                "HostConfig.NetworkMode {m:?}: sharing another container's network is not supported"
-            )))
+            return Err(bad(
+                "HostConfig.NetworkMode",
+                m,
+                "sharing another container's network is not supported",
+            ))
         }
         m => m.into(),
     })
@@ -344,17 +355,16 @@ fn aliases(mode: &str, config: NetworkingConfig) -> Vec<String> {
         .collect()
 }
 
-fn namespace(mode: &str, field: &str) -> Result<Option<String>, ApiError> {
+fn namespace(mode: &str, field: &'static str) -> Result<Option<String>, Error> {
     match mode {
         "" | "private" | "shareable" => Ok(None),
         "host" => Ok(Some("host".into())),
-        m => Err(ApiError::bad_request(format!(
-            "HostConfig.{field} {m:?} is not supported: use host, or leave it empty"
-        ))),
+        m => Err(bad(field, m, "use host, or leave it empty")),
     }
 }
 
-fn restart(policy: Option<RestartPolicy>) -> String {
+/// Docker's restart policy object as `--restart`'s text.
+pub fn restart(policy: Option<RestartPolicy>) -> String {
     match policy {
         Some(p) if p.name == "on-failure" && p.maximum_retry_count > 0 => {
             format!("on-failure:{}", p.maximum_retry_count)
@@ -383,14 +393,15 @@ fn publish(bindings: Option<BTreeMap<String, Option<Vec<HostPort>>>>) -> Vec<Str
 }
 
 /// `HostConfig.Mounts` as `--mount` texts.
-fn mounts(list: Vec<Mount>) -> Result<Vec<String>, ApiError> {
+fn mounts(list: Vec<Mount>) -> Result<Vec<String>, Error> {
     list.into_iter()
         .map(|m| {
             if m.target.is_empty() || m.target.contains(',') || m.source.contains(',') {
-                return Err(ApiError::bad_request(format!(
-                    "invalid mount target {:?}",
-                    m.target
-                )));
+                return Err(bad(
+                    "HostConfig.Mounts",
+                    m.target,
+                    "a target is required, and commas are not allowed",
+                ));
             }
             let mut spec = format!("type={},target={}", m.kind, m.target);
             if !m.source.is_empty() {
@@ -409,7 +420,7 @@ mod tests {
     use super::*;
 
     fn options(json: &str) -> CreateOptions {
-        serde_json::from_str::<Body>(json)
+        serde_json::from_str::<CreateBody>(json)
             .unwrap()
             .into_options(None)
             .unwrap()
@@ -455,12 +466,12 @@ mod tests {
 
     #[test]
     fn what_kiln_cannot_do_is_refused_by_name() {
-        let body: Body =
+        let body: CreateBody =
             serde_json::from_str(r#"{"Image":"b","HostConfig":{"NetworkMode":"container:x"}}"#)
                 .unwrap();
         let err = body.into_options(None).unwrap_err();
-        assert!(err.message.contains("NetworkMode"), "{}", err.message);
-        let body: Body = serde_json::from_str(r#"{"Cmd":["x"]}"#).unwrap();
+        assert!(err.to_string().contains("NetworkMode"), "{err}");
+        let body: CreateBody = serde_json::from_str(r#"{"Cmd":["x"]}"#).unwrap();
         assert!(body.into_options(None).is_err());
     }
 
@@ -473,5 +484,82 @@ mod tests {
         assert_eq!(o.health.interval.as_deref(), Some("1000000000ns"));
         let o = options(r#"{"Image":"b","Healthcheck":{"Test":["NONE"]}}"#);
         assert!(o.health.disabled);
+    }
+
+    /// JSON of any shape under the field names the decoder knows.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            prop::sample::select(vec![
+                "Image",
+                "Cmd",
+                "Entrypoint",
+                "Env",
+                "Tty",
+                "OpenStdin",
+                "Labels",
+                "Volumes",
+                "ExposedPorts",
+                "Healthcheck",
+                "Test",
+                "Interval",
+                "HostConfig",
+                "Binds",
+                "NetworkMode",
+                "PortBindings",
+                "HostIp",
+                "HostPort",
+                "RestartPolicy",
+                "Name",
+                "MaximumRetryCount",
+                "Memory",
+                "MemorySwap",
+                "NanoCpus",
+                "Ulimits",
+                "Soft",
+                "Hard",
+                "Tmpfs",
+                "Mounts",
+                "Type",
+                "Source",
+                "Target",
+                "LogConfig",
+                "Config",
+                "Devices",
+                "PidMode",
+                "Sysctls",
+                "NetworkingConfig",
+                "EndpointsConfig",
+                "Aliases",
+                "User",
+            ])
+            .prop_map(String::from),
+            ".{0,6}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends decodes into options or an error.
+        #[test]
+        fn any_body_gives_options_or_an_error(value in any_json()) {
+            if let Ok(body) = serde_json::from_value::<CreateBody>(value) {
+                if let Ok(opts) = body.into_options(Some("fuzz".into())) {
+                    let _ = opts.check();
+                }
+            }
+        }
     }
 }
