@@ -1,25 +1,25 @@
-//! Rootless kiln: an ordinary user's kiln re-executes itself into a user
-//! and mount namespace where it is root over the user's subordinate IDs
-//! (the mapping and the namespaces' side live in `kiln_runtime::rootless`).
+//! Rootless kiln: an ordinary user's kiln joins a user and mount namespace
+//! where it is root over the user's subordinate IDs (the mapping and the
+//! namespaces' side live in `kiln_runtime::rootless`).
 //!
 //! One namespace serves all of a user's kilns, held by a pause process
-//! (as podman's): the first kiln starts it, waits for it to stop after its
-//! `unshare`, installs the ID mapping (only a process outside may) and
-//! continues it; every kiln then runs again as a child that joins it, so
-//! a container one kiln started is within reach of the next. The outer
-//! process waits and ends with the child's status. The terminal's
-//! signals reach both (one process group), so it ignores SIGINT and
-//! SIGQUIT; its own death reaches the child as SIGTERM.
+//! (as podman's): the first kiln starts it (kiln again, asked to pause),
+//! waits for it to stop after its `unshare`, installs the ID mapping (only
+//! a process outside may) and continues it. Every kiln then joins it with
+//! `setns` at the start of `main`, while still single-threaded as the
+//! kernel requires, and goes on as itself: no second process, so signals,
+//! the terminal and the exit status are what they are for root, and a
+//! container one kiln started is within reach of the next.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
-use kiln_runtime::rootless::{self, Mappings, Role, CHILD_ENV};
-use nix::sys::signal::{kill, signal, SigHandler, Signal};
+use kiln_runtime::rootless::{self, Mappings, PAUSE_ENV};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -29,33 +29,21 @@ const UNPRIVILEGED: [&str; 5] = ["version", "check", "debug", "context", "help"]
 /// Global flags that take a value as the next argument.
 const VALUED_GLOBALS: [&str; 2] = ["--root", "--config"];
 
-/// Enters the rootless namespaces when this process must: as the
-/// re-executed child, its half of the hand-over (then `None`: go on as
-/// kiln); as an ordinary user for a command that needs root, the whole
-/// child's run (`Some(its exit code)`).
+/// Enters the rootless namespace when this process must: as an ordinary
+/// user, for a command that needs root (then `None`: go on as kiln, root
+/// inside). `Some(exit code)` when this process is the pause process, or
+/// the namespace cannot be had.
 pub fn maybe_enter(args: &[OsString]) -> Option<ExitCode> {
-    if let Some(value) = std::env::var_os(CHILD_ENV) {
-        // Not for the kilns this one starts (a build's `kiln build -`):
-        // they are in the namespace already. Single-threaded still, so
-        // the environment is ours alone to change.
-        std::env::remove_var(CHILD_ENV);
-        let role = value.to_str().and_then(Role::parse);
-        let entered = match role {
-            Some(Role::Join(pid)) => rootless::join(pid).map_err(anyhow::Error::from),
-            Some(Role::Pause) => match rootless::pause() {
-                Ok(never) => match never {},
-                Err(e) => Err(e.into()),
-            },
-            None => Err(anyhow::anyhow!(
-                "rootless: {CHILD_ENV} is not a role: {value:?}"
-            )),
+    if std::env::var_os(PAUSE_ENV).is_some() {
+        return match rootless::pause() {
+            Ok(never) => match never {},
+            Err(e) => Some(fail(&e.into())),
         };
-        return entered.err().map(|e| fail(&e));
     }
     if nix::unistd::geteuid().is_root() || !needs_root(args.get(1..).unwrap_or_default()) {
         return None;
     }
-    Some(run_child(args).unwrap_or_else(|e| fail(&e)))
+    enter().err().map(|e| fail(&e))
 }
 
 fn fail(err: &anyhow::Error) -> ExitCode {
@@ -103,37 +91,30 @@ pub fn default_root() -> Option<PathBuf> {
     Some(home.join(".local/share/kiln"))
 }
 
-fn run_child(args: &[OsString]) -> anyhow::Result<ExitCode> {
+/// Joins the user's namespace (made first if need be). Call while
+/// single-threaded: at the start of `main`.
+fn enter() -> anyhow::Result<()> {
     let mappings = Mappings::for_current_user();
     if mappings.is_single() {
         warn_single();
     }
+    // Computed before joining, where the user is still who they are. The
+    // environment is below a --root flag and above the default, so this
+    // changes the default only.
+    let root = match std::env::var_os("KILN_ROOT") {
+        Some(_) => None,
+        None => Some(
+            default_root()
+                .context("rootless: neither XDG_DATA_HOME nor HOME is set; give --root")?,
+        ),
+    };
     let pause = pause_process(&mappings)?;
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.args(args.get(1..).unwrap_or_default())
-        .arg0(args.first().map_or(OsStr::new("kiln"), |a| a.as_os_str()))
-        .env(CHILD_ENV, Role::Join(pause).env_value());
-    // The environment is below a --root flag and above the default, so
-    // this changes the default only.
-    if std::env::var_os("KILN_ROOT").is_none() {
-        let root = default_root()
-            .context("rootless: neither XDG_DATA_HOME nor HOME is set; give --root")?;
-        cmd.env("KILN_ROOT", root);
+    rootless::join(pause)?;
+    if let Some(root) = root {
+        // Single-threaded still: the environment is this thread's alone.
+        std::env::set_var("KILN_ROOT", root);
     }
-    let child = cmd.spawn().context("rootless: starting kiln again")?;
-    // After the spawn: an ignored signal stays ignored across exec.
-    // SAFETY: replacing a disposition with SIG_IGN runs no code.
-    unsafe {
-        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
-        let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
-    }
-    let pid = Pid::from_raw(i32::try_from(child.id()).context("child pid")?);
-    loop {
-        match waitpid(pid, None)? {
-            s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return Ok(status_code(s)),
-            _ => continue,
-        }
-    }
+    Ok(())
 }
 
 fn warn_single() {
@@ -186,7 +167,7 @@ fn pause_process(mappings: &Mappings) -> anyhow::Result<Pid> {
 fn start_pause(mappings: &Mappings) -> anyhow::Result<Pid> {
     let child = Command::new("/proc/self/exe")
         .arg0("kiln-pause")
-        .env(CHILD_ENV, Role::Pause.env_value())
+        .env(PAUSE_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -207,16 +188,6 @@ fn start_pause(mappings: &Mappings) -> anyhow::Result<Pid> {
     }
     kill(pid, Signal::SIGCONT).context("rootless: continuing the pause process")?;
     Ok(pid)
-}
-
-/// The child's end as this process's exit code: its code, or 128 plus
-/// the signal that killed it, as a shell reports it.
-fn status_code(status: WaitStatus) -> ExitCode {
-    match status {
-        WaitStatus::Exited(_, code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        WaitStatus::Signaled(_, sig, _) => ExitCode::from(128u8.saturating_add(sig as u8)),
-        _ => ExitCode::from(1),
-    }
 }
 
 #[cfg(test)]

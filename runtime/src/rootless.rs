@@ -1,10 +1,10 @@
 //! Rootless operation: the user namespace an ordinary user's kiln runs in.
 //!
-//! An unprivileged kiln re-executes itself into a new user and mount
-//! namespace (the CLI drives that); this module holds what the two sides
-//! share: the ID mapping from `/etc/subuid` and `/etc/subgid`, the
+//! An unprivileged kiln joins a user and mount namespace held by the
+//! user's pause process (the CLI drives that); this module holds the
+//! pieces: the ID mapping from `/etc/subuid` and `/etc/subgid`, the
 //! commands that install it (`newuidmap`/`newgidmap`, set-uid helpers of
-//! the `uidmap` package), and the child's half of the hand-over. Inside,
+//! the `uidmap` package), the pause process's half and the join. Inside,
 //! kiln is root over the mapped IDs and the rest of the runtime runs
 //! unchanged, except where real root is needed: cgroups (v1 has no
 //! delegation) and device nodes, which [`crate::spec`] refuses.
@@ -12,15 +12,14 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{raise, Signal};
 use nix::unistd::{Gid, Pid, Uid};
 
-/// Set in the environment of the re-executed kiln: it must enter its
-/// namespaces before anything else.
-pub const CHILD_ENV: &str = "_KILN_ROOTLESS_CHILD";
+/// Set in the environment of the pause process, a kiln started again
+/// to be it.
+pub const PAUSE_ENV: &str = "_KILN_ROOTLESS_PAUSE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -213,37 +212,10 @@ fn run_tool(tool: &'static str, pid: Pid, map: &IdMap) -> Result<(), Error> {
     })
 }
 
-/// What the re-executed kiln is asked to be ([`CHILD_ENV`]'s value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The holder of a new namespace: it enters it, then waits forever so
-    /// that every later kiln of the user joins the same one (containers
-    /// started by one kiln are then reachable by the next, as podman's
-    /// pause process makes them).
-    Pause,
-    /// A kiln joining the namespace the pause process `pid` holds.
-    Join(Pid),
-}
-
-impl Role {
-    pub fn env_value(self) -> String {
-        match self {
-            Role::Pause => "pause".to_string(),
-            Role::Join(pid) => format!("join:{pid}"),
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        if value == "pause" {
-            return Some(Role::Pause);
-        }
-        let pid = value.strip_prefix("join:")?.parse::<i32>().ok()?;
-        Some(Role::Join(Pid::from_raw(pid)))
-    }
-}
-
 /// The pause process's name (`/proc/PID/comm`), by which a pid file that
-/// outlived it is told from a live one.
+/// outlived it is told from a live one. It holds the namespace so that
+/// every kiln of the user joins the same one: containers one kiln starts
+/// are within reach of the next, as podman's pause process makes them.
 const PAUSE_NAME: &str = "kiln-pause";
 
 /// The pause process's half: enters a new user and mount namespace,
@@ -265,8 +237,7 @@ pub fn pause() -> Result<std::convert::Infallible, Error> {
 
 /// A kiln's half: joins the user and mount namespace of pause process
 /// `pid` and keeps its working directory (joining a mount namespace moves
-/// it to the root). The parent's death reaches it as SIGTERM. Call while
-/// single-threaded.
+/// it to the root). The kernel allows it only while single-threaded.
 pub fn join(pid: Pid) -> Result<(), Error> {
     let open = |ns: &str| {
         let path = PathBuf::from(format!("/proc/{pid}/ns/{ns}"));
@@ -279,14 +250,7 @@ pub fn join(pid: Pid) -> Result<(), Error> {
     if let Some(dir) = cwd {
         let _ = nix::unistd::fchdir(&dir);
     }
-    check_root()?;
-    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number only.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
-    // The parent may have died before the call above took effect.
-    if nix::unistd::getppid() == Pid::from_raw(1) {
-        let _ = raise(Signal::SIGTERM);
-    }
-    Ok(())
+    check_root()
 }
 
 fn check_root() -> Result<(), Error> {
@@ -314,13 +278,10 @@ pub fn live_pause(file: &Path) -> Option<Pid> {
 
 /// Whether this process runs in a user namespace other than the host's
 /// (whose map is the identity over every ID): kiln is rootless there.
+/// Read each time (a few microseconds): a kiln joins its namespace after
+/// it has asked once.
 pub fn active() -> bool {
-    static ACTIVE: OnceLock<bool> = OnceLock::new();
-    *ACTIVE.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/uid_map")
-            .map(|text| !is_identity_map(&text))
-            .unwrap_or(false)
-    })
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|text| !is_identity_map(&text))
 }
 
 fn is_identity_map(text: &str) -> bool {
@@ -405,15 +366,6 @@ mod tests {
         );
         assert!(!map.is_single());
         assert!(IdMap::new(1001, &[]).is_single());
-    }
-
-    #[test]
-    fn roles_round_trip_through_the_environment() {
-        for role in [Role::Pause, Role::Join(Pid::from_raw(42))] {
-            assert_eq!(Role::parse(&role.env_value()), Some(role));
-        }
-        assert_eq!(Role::parse("join:x"), None);
-        assert_eq!(Role::parse("1"), None);
     }
 
     #[test]
