@@ -34,6 +34,8 @@ pub enum Error {
     },
     #[error("rootless: {tool} failed: {stderr}")]
     ToolFailed { tool: &'static str, stderr: String },
+    #[error("rootless: keeping the working directory: {0}")]
+    Cwd(nix::Error),
     #[error("rootless: joining the namespace of {path}: {source}")]
     Join { path: PathBuf, source: io::Error },
     #[error("rootless: writing {path}: {source}")]
@@ -244,12 +246,14 @@ pub fn join(pid: Pid) -> Result<(), Error> {
         std::fs::File::open(&path).map_err(|source| Error::Join { path, source })
     };
     let (user, mnt) = (open("user")?, open("mnt")?);
-    let cwd = std::fs::File::open(".").ok();
+    // O_PATH: a working directory the user may enter but not list still
+    // opens; relative paths on the command line must keep meaning it.
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let cwd = nix::fcntl::open(".", flags, nix::sys::stat::Mode::empty()).map_err(Error::Cwd)?;
     nix::sched::setns(user, CloneFlags::CLONE_NEWUSER).map_err(Error::Unshare)?;
     nix::sched::setns(mnt, CloneFlags::CLONE_NEWNS).map_err(Error::Unshare)?;
-    if let Some(dir) = cwd {
-        let _ = nix::unistd::fchdir(&dir);
-    }
+    nix::unistd::fchdir(&cwd).map_err(Error::Cwd)?;
     check_root()
 }
 
