@@ -333,10 +333,13 @@ pub fn push(ctx: &Ctx, name: &str, req: &ApiRequest) -> reply::Result {
         let line = match pushed {
             Ok(p) => {
                 let tag = reference.tag().unwrap_or("latest");
-                json!({
-                    "status": format!("{tag}: digest: {} size: {}", p.digest, p.size),
-                    "aux": {"Tag": tag, "Digest": p.digest.to_string(), "Size": p.size},
-                })
+                // Two lines, as dockerd sends them: clients show the status
+                // and hand the aux object to their callback unshown.
+                progress_line(
+                    &out,
+                    json!({"status": format!("{tag}: digest: {} size: {}", p.digest, p.size)}),
+                );
+                json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": p.digest.to_string(), "Size": p.size}})
             }
             Err(e) => error_line(&ApiError::from(e).message),
         };

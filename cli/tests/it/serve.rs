@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{kiln_with_busybox, privileged, Kiln};
+use crate::support::{kiln_with_busybox, privileged, Kiln, Registry};
 
 const DOCKER: &str = "/usr/bin/docker";
 
@@ -438,4 +438,88 @@ fn serve_refuses_addresses_anyone_else_can_reach_and_removes_its_socket() {
         server.dir.path().exists() && !sock.exists(),
         "SIGTERM leaves no socket behind"
     );
+}
+
+#[test]
+fn push_pull_logs_follow_and_events_through_the_api() {
+    if !privileged() || !docker_present() {
+        return;
+    }
+    let registry = Registry::start(None);
+    let k = kiln_with_busybox();
+    let server = Server::start(&k);
+    let target = format!("{}/api/busybox:v1", registry.addr);
+    server.docker_ok(&["tag", "busybox", &target]);
+    let pushed = server.docker_ok(&["push", &target]);
+    assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
+
+    // Another store pulls it through its own server, and runs it.
+    let other = Kiln::new();
+    let other_server = Server::start(&other);
+    let pulled = other_server.docker_ok(&["pull", &target]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    assert_eq!(
+        other_server.docker_ok(&["run", "--rm", &target, "echo", "pulled"]),
+        "pulled\n"
+    );
+
+    // `logs -f` follows until the container ends.
+    server.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "follow",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.2; done",
+    ]);
+    assert_eq!(
+        server.docker_ok(&["logs", "-f", "follow"]),
+        "line1\nline2\nline3\n"
+    );
+
+    assert_eq!(server.docker_ok(&["wait", "follow"]), "0\n");
+    // `until` has whole seconds: one second on, so the exit just now is in.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let until = (now.as_secs() + 1).to_string();
+    let events = server.docker_ok(&[
+        "events",
+        "--since",
+        "10m",
+        "--until",
+        &until,
+        "--filter",
+        "container=follow",
+        "--format",
+        "{{.Type}} {{.Action}}",
+    ]);
+    for action in ["create", "start", "die"] {
+        assert!(
+            events.lines().any(|l| l == format!("container {action}")),
+            "{events}"
+        );
+    }
+}
+
+#[test]
+fn containers_outlive_the_server() {
+    if !privileged() || !docker_present() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let mut server = Server::start(&k);
+    server.docker_ok(&["run", "-d", "--name", "outlives", "busybox", "sleep", "60"]);
+    server.stop();
+    let ps = k
+        .cmd(["ps", "--format", "{{.Names}} {{.State}}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ps.stdout), "outlives running\n");
+    // A new server finds it, and removes it.
+    let again = Server::start(&k);
+    again.docker_ok(&["rm", "-f", "outlives"]);
+    assert_eq!(again.docker_ok(&["ps", "-aq"]), "");
 }
