@@ -48,9 +48,11 @@ pub async fn dispatch(
         .contains_key(UPGRADE)
         .then(|| hyper::upgrade::on(&mut req));
     let (parts, incoming) = req.into_parts();
-    if ctx.globals.debug {
-        eprintln!("kiln serve: {} {}", parts.method, parts.uri);
-    }
+    let started = std::time::Instant::now();
+    let line = ctx
+        .globals
+        .debug
+        .then(|| format!("{} {}", parts.method, parts.uri));
     let segments = match segments(parts.uri.path()) {
         Ok(s) => s,
         Err(e) => return Ok(with_headers(e.into_response())),
@@ -68,6 +70,14 @@ pub async fn dispatch(
         Ok(Err(e)) => e.into_response(),
         Err(_) => ApiError::internal("the request's handler failed").into_response(),
     };
+    if let Some(line) = line {
+        // Until the head is ready: a streamed body goes on after it.
+        eprintln!(
+            "kiln serve: {line} -> {} in {:.1} ms",
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
     Ok(with_headers(response))
 }
 
