@@ -7,7 +7,8 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use kiln_cache::compression::Compression;
@@ -77,14 +78,41 @@ impl Engine {
 /// into a snapshot (where the runtime's mount stubs are dropped), and that
 /// snapshot written again as the layer blob, so blob and snapshot agree.
 fn upper_layer(store: &Store, c: &Container, parent: &ImageRecord) -> Result<LayerRecord, Error> {
-    let Rootfs::Overlay { upper, .. } = &c.record.rootfs else {
+    let Rootfs::Overlay { upper, lowers, .. } = &c.record.rootfs else {
         return Err(Error::NotFromImage("commit"));
     };
     let staging = store.new_snapshot_staging()?;
     unpack_upper(upper, &c.dir.join("commit.tar"), staging.path())?;
     let stubs: Vec<_> = MOUNTED_ETC.iter().map(|p| staging.path().join(p)).collect();
     kiln_runtime::container::remove_stubs(&stubs);
+    drop_copied_up(staging.path(), upper, lowers, "etc");
     store_layer(store, staging, parent, &c.record.id)
+}
+
+/// Drops directory `rel` from the unpacked layer when overlayfs copied it
+/// up only to hold the stubs just removed: it is empty now and has the
+/// type, mode and owner of the image's. Docker's commit of a container that
+/// changed nothing is an empty layer, not one holding `etc/`.
+fn drop_copied_up(staging: &Path, upper: &Path, lowers: &[PathBuf], rel: &str) {
+    let dir = staging.join(rel);
+    // An opaque directory replaced the image's: a change even when empty.
+    let empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none())
+        && !layer::whiteout::is_opaque(&dir).unwrap_or(true);
+    // Lowers are listed top first: the first holding `rel` is what shows.
+    let below = lowers
+        .iter()
+        .find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok());
+    let (Ok(up), Some(below)) = (std::fs::symlink_metadata(upper.join(rel)), below) else {
+        return;
+    };
+    let same = up.is_dir()
+        && below.is_dir()
+        && up.mode() == below.mode()
+        && up.uid() == below.uid()
+        && up.gid() == below.gid();
+    if empty && same {
+        let _ = std::fs::remove_dir(&dir);
+    }
 }
 
 fn unpack_upper(upper: &Path, tmp: &Path, into: &Path) -> Result<(), Error> {

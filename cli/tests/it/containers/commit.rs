@@ -90,3 +90,37 @@ fn commit_pauses_a_running_container_and_leaves_it_running() {
         assert!(!layer.join("etc").join(f).exists(), "/etc/{f} committed");
     }
 }
+
+#[test]
+fn commit_of_an_unchanged_container_is_an_empty_layer() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "--name", "same", "busybox", "true"]);
+    env.ok(&["commit", "same", "snap:same"]);
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("img.tar");
+    env.ok(&["save", "-o", tar.to_str().unwrap(), "snap:same"]);
+    let out = std::process::Command::new("tar")
+        .args([
+            "-xf",
+            tar.to_str().unwrap(),
+            "-C",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    let layers = manifest[0]["Layers"].as_array().unwrap();
+    let top = dir.path().join(layers.last().unwrap().as_str().unwrap());
+    let listing = std::process::Command::new("tar")
+        .args(["-tf", top.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(listing.status.success(), "{listing:?}");
+    let entries = String::from_utf8_lossy(&listing.stdout);
+    assert_eq!(entries, "", "the committed layer holds entries");
+}
