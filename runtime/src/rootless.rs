@@ -277,7 +277,9 @@ pub fn live_pause(file: &Path) -> Option<Pid> {
         .parse::<i32>()
         .ok()?;
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    (comm.trim() == PAUSE_NAME).then(|| Pid::from_raw(pid))
+    // A killed one not yet reaped keeps its name but not its namespaces.
+    let holds = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok();
+    (comm.trim() == PAUSE_NAME && holds).then(|| Pid::from_raw(pid))
 }
 
 /// Whether this process runs in a user namespace other than the host's
