@@ -16,6 +16,9 @@ use crate::support::{bin, busybox_tar, privileged, Kiln};
 
 const USER: &str = "kilntest";
 const NO_SUBIDS: &str = "kilnnosub";
+/// Whose pause process a test kills: a user of its own, so the other
+/// tests' namespace stays.
+const PAUSED: &str = "kilnpause";
 
 /// True when the rootless tests can run; they fail loudly when they
 /// cannot, unless KILN_SKIP_ROOTLESS=1 says to skip them.
@@ -61,6 +64,11 @@ fn fixture() -> &'static Fixture {
             NO_SUBIDS,
             &["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"],
         );
+        ensure_user(PAUSED, &["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"]);
+        sh(&format!(
+            "grep -q '^{PAUSED}:300000:65536$' /etc/subuid || \
+             usermod --add-subuids 300000-365535 --add-subgids 300000-365535 {PAUSED}"
+        ));
         let subids = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
         assert!(
             !subids
@@ -135,6 +143,7 @@ struct UserKiln {
 
 impl UserKiln {
     fn new(user: &'static str) -> UserKiln {
+        fixture(); // the users first
         let dir = tempfile::tempdir().expect("temp dir");
         let uid = uid_of(user);
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).expect("chown");
@@ -386,4 +395,27 @@ fn the_default_store_is_in_the_users_data_directory() {
     let data_env = format!("XDG_DATA_HOME={}", data.display());
     run(&[&home_env, &data_env]);
     assert!(data.join("kiln").is_dir(), "no store under $XDG_DATA_HOME");
+}
+
+#[test]
+fn a_killed_pause_process_is_started_again() {
+    if !rootless() {
+        return;
+    }
+    let k = UserKiln::new(PAUSED);
+    k.import_busybox();
+    let file = PathBuf::from(format!("/tmp/kiln-{}/pause.pid", uid_of(PAUSED)));
+    let pid = || -> i32 {
+        let text = std::fs::read_to_string(&file).expect("pause.pid");
+        text.trim().parse().expect("a pid")
+    };
+    let first = pid();
+    let comm = std::fs::read_to_string(format!("/proc/{first}/comm")).expect("comm");
+    assert_eq!(comm.trim(), "kiln-pause");
+    // Killed and, as may happen, not yet reaped: the next kiln starts another.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), nix::sys::signal::SIGKILL)
+        .expect("kill");
+    let out = k.ok(&["run", "--rm", "busybox", "echo", "again"]);
+    assert_eq!(text(&out.stdout), "again\n");
+    assert_ne!(pid(), first, "the dead pause process is still named");
 }
