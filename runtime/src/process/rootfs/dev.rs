@@ -114,3 +114,25 @@ pub(super) fn populate_spec_devices<S: Syscalls>(sys: &S, root: &Path, spec: &Sp
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscalls::{Call, Recording};
+
+    #[test]
+    fn a_refused_device_node_is_the_hosts_bound_in() {
+        // The first mknod (/dev/null) is refused, as in a user namespace.
+        let sys = Recording::new().failing(0, libc::EPERM);
+        populate_dev(&sys, Path::new("/r")).unwrap();
+        let calls = sys.calls();
+        assert_eq!(calls[1], Call::Touch("/r/dev/null".into()));
+        assert!(
+            matches!(&calls[2], Call::Mount { source: Some(s), target, flags, .. }
+            if s == Path::new("/dev/null") && target == Path::new("/r/dev/null")
+                && *flags == MsFlags::MS_BIND)
+        );
+        // The others are made as nodes.
+        assert!(matches!(&calls[3], Call::Mknod(p, _) if p == Path::new("/r/dev/zero")));
+    }
+}

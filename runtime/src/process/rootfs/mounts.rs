@@ -186,6 +186,38 @@ mod tests {
     }
 
     #[test]
+    fn devpts_is_mounted_again_without_an_unmapped_gid() {
+        // Call 0 makes the target, call 1 is the mount, refused as a
+        // single-ID user namespace refuses gid=5.
+        let sys = Recording::new().failing(1, libc::EINVAL);
+        let m = oci_spec::runtime::MountBuilder::default()
+            .destination("/dev/pts")
+            .typ("devpts")
+            .source("devpts")
+            .options(vec![
+                "nosuid".into(),
+                "ptmxmode=0666".into(),
+                "gid=5".into(),
+            ])
+            .build()
+            .unwrap();
+        mount_entry(&sys, Path::new("/r"), &m).unwrap();
+        let data: Vec<Option<String>> = (sys.calls().into_iter())
+            .filter_map(|c| match c {
+                Call::Mount { data, .. } => Some(data),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            data,
+            [
+                Some("ptmxmode=0666,gid=5".into()),
+                Some("ptmxmode=0666".into())
+            ]
+        );
+    }
+
+    #[test]
     fn options_split_into_flags_and_data() {
         let o = parse_options(&[
             "nosuid".into(),
