@@ -100,6 +100,18 @@ pub enum Error {
     RestartWithRm,
     #[error("could not link to {key}")]
     Link { key: String, source: state::Error },
+    #[error("could not get container for {0}: No such container: {0}")]
+    NoLinkTarget(String),
+    #[error("Cannot link to a non running container: /{target} AS /{own}/{alias}")]
+    LinkNotRunning {
+        target: String,
+        own: String,
+        alias: String,
+    },
+    #[error("conflicting options: host type networking can't be used with links. This would result in undefined behavior")]
+    LinkHostNetwork,
+    #[error("network name {0} is kept for the links of the default network")]
+    ReservedNetwork(String),
     /// The runtime reports network wiring failures as text.
     #[error("{0}")]
     Wiring(String),

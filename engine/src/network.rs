@@ -3,8 +3,10 @@
 //! network with a container on it is kept.
 
 mod connect;
+mod link_network;
 
 pub use connect::{ConnectError, ConnectOptions};
+pub use link_network::LINK_NETWORK;
 
 use kiln_runtime::container::state::now;
 use kiln_runtime::network::user::{Network, Networks, Options};
@@ -20,6 +22,9 @@ impl Engine {
     }
 
     pub fn create_network(&self, name: &str, opts: &Options) -> Result<Network, Error> {
+        if name == LINK_NETWORK {
+            return Err(Error::ReservedNetwork(name.into()));
+        }
         let net = self
             .network_store()
             .create(name, &new_id()?, &now(), opts)?;
@@ -27,8 +32,13 @@ impl Engine {
         Ok(net)
     }
 
+    /// The user networks, the hidden one behind default-network links
+    /// left out (and removed if no container needs it any more).
     pub fn list_networks(&self) -> Result<Vec<Network>, Error> {
-        Ok(self.network_store().list()?)
+        self.sweep_link_network();
+        let mut all = self.network_store().list()?;
+        all.retain(|n| n.name != LINK_NETWORK);
+        Ok(all)
     }
 
     /// Docker's `network inspect` object for the user network `name`, or

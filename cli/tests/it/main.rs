@@ -24,6 +24,7 @@ mod image;
 mod image_pull;
 mod interop;
 mod keep;
+mod links;
 mod lists;
 mod logging;
 mod output_paths;

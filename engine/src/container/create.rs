@@ -12,7 +12,7 @@ use kiln_runtime::spec::{Bind, Config};
 use serde_json::{json, Map, Value};
 
 use super::options::CreateOptions;
-use super::{dns, expose, health, host_config, links, platform, ports, spec};
+use super::{dns, expose, health, host_config, platform, ports, spec};
 use crate::events::Event;
 use crate::image::Image;
 use crate::{Engine, Error};
@@ -56,7 +56,7 @@ impl Engine {
         if config.hostname.is_none() {
             config.hostname = Some(id[..12].to_string());
         }
-        let network = self.network_mode(&opts.network)?;
+        let mut network = self.network_mode(&opts.network)?;
         let mounts = self.mounts(opts, &image)?;
         config.binds.extend(mounts.binds);
         if let NetworkMode::User(net) = &network {
@@ -66,8 +66,12 @@ impl Engine {
                 read_only: false,
             });
         }
-        let links = links::links(&opts.links, &self.containers(), &name)?;
+        let links = self.links(&opts.links, &name, &network)?;
         config.env.extend(links.env);
+        // Its own /etc/hosts is kept: the shared file is not bound.
+        if let Some(mode) = links.network {
+            network = mode;
+        }
         let ports = ports::ports(opts, &image)?;
         let exposed = expose::exposed(opts, &image)?;
         let healthcheck = health::merged(

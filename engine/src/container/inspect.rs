@@ -158,7 +158,7 @@ fn host_config_json(c: &Container) -> Value {
     let mut host = json!({
         "RestartPolicy": {"Name": r.restart.name(), "MaximumRetryCount": r.restart.max_retries()},
         "AutoRemove": r.auto_remove,
-        "NetworkMode": r.network.name(),
+        "NetworkMode": shown_network(&r.network),
         "PortBindings": bindings,
     });
     if let Some(host) = host.as_object_mut() {
@@ -176,6 +176,15 @@ fn mounts_json(c: &Container) -> Vec<Value> {
                    "RW": !m.read_only, "Mode": if m.read_only { "ro" } else { "" }})
         })
         .collect()
+}
+
+/// The network a container is shown on: one started on the hidden
+/// network behind default-network links is on Docker's default bridge.
+fn shown_network(mode: &NetworkMode) -> &str {
+    match mode {
+        NetworkMode::User(n) if n == crate::network::LINK_NETWORK => NetworkMode::Private.name(),
+        mode => mode.name(),
+    }
 }
 
 /// Docker's `NetworkSettings`, with the keys clients index into (an SDK
@@ -218,7 +227,7 @@ fn network_json(c: &Container, gateway: &str) -> Value {
         "IPAddress": ip,
         "IPPrefixLen": prefix,
         "MacAddress": "",
-        "Networks": {c.record.network.name(): endpoint},
+        "Networks": {shown_network(&c.record.network): endpoint},
     })
 }
 

@@ -171,6 +171,7 @@ impl Engine {
             self.note(Event::container("die", c).with("exitCode", "137"));
         }
         self.note(Event::container("destroy", c));
+        self.sweep_link_network();
         Ok(())
     }
 

@@ -1,43 +1,120 @@
 //! `--link C[:ALIAS]`: Docker's legacy links, as variables and /etc/hosts
 //! lines naming the target container.
+//!
+//! The target must be running, as Docker demands. Its address is the one
+//! it has on its user network; when both it and the linking container are
+//! on the default network (each alone in a namespace of its own, with no
+//! path between two of them), the target is put at once on the hidden
+//! network of `network/link_network.rs` and the linking container is made
+//! to start on it, so the alias names an address that answers, and its
+//! outbound traffic still leaves through slirp4netns as on any user
+//! network. Its /etc/hosts stays its own (localhost and the link lines),
+//! as on Docker's default bridge. A target that restarts later gets a new
+//! namespace, off that network: links name what ran when they were made.
+//! With `--network none` the lines and variables are written as before,
+//! naming 127.0.0.1; `--network host` is refused as Docker refuses it.
 
-use kiln_runtime::container::state::{Container, Containers};
-use kiln_runtime::network::PortBinding;
+use kiln_runtime::container::state::{Container, Error as StateError, Status};
+use kiln_runtime::network::{NetworkMode, PortBinding};
 
-use crate::Error;
+use crate::network::LINK_NETWORK;
+use crate::{Engine, Error};
 
 /// What links add to a container.
 #[derive(Debug, Default)]
 pub(super) struct Links {
     pub env: Vec<String>,
     pub hosts: String,
+    /// The network the linking container must start on instead of the
+    /// default one, for the targets to be reachable.
+    pub network: Option<NetworkMode>,
 }
 
-/// Docker's ALIAS_NAME, ALIAS_PORT_…, ALIAS_ENV_… variables, and an
-/// /etc/hosts line naming each target by alias, name and short ID. `own` is
-/// the linking container's name.
-pub(super) fn links(links: &[String], containers: &Containers, own: &str) -> Result<Links, Error> {
-    let mut all = Links::default();
-    for link in links {
-        let (key, alias) = link
-            .split_once(':')
-            .unwrap_or((link.as_str(), link.as_str()));
-        let target = containers.find(key).map_err(|source| Error::Link {
-            key: key.to_string(),
-            source,
-        })?;
-        add(&mut all, &target, alias, own);
+impl Engine {
+    /// Docker's ALIAS_NAME, ALIAS_PORT_…, ALIAS_ENV_… variables, and an
+    /// /etc/hosts line naming each target by alias, name and short ID. `own`
+    /// is the linking container's name, `mode` the network it asked for.
+    pub(super) fn links(
+        &self,
+        links: &[String],
+        own: &str,
+        mode: &NetworkMode,
+    ) -> Result<Links, Error> {
+        let mut all = Links::default();
+        if links.is_empty() {
+            return Ok(all);
+        }
+        if *mode == NetworkMode::Host {
+            return Err(Error::LinkHostNetwork);
+        }
+        for link in links {
+            let (key, alias) = link
+                .split_once(':')
+                .unwrap_or((link.as_str(), link.as_str()));
+            let target = self.link_target(key, alias, own)?;
+            let ip = self.target_address(&target, mode, &mut all)?;
+            add(&mut all, &target, alias, own, &ip);
+        }
+        Ok(all)
     }
-    Ok(all)
+
+    /// The running container `key` names.
+    fn link_target(&self, key: &str, alias: &str, own: &str) -> Result<Container, Error> {
+        let target = self.containers().find(key).map_err(|source| match source {
+            StateError::NotFound(_) => Error::NoLinkTarget(key.to_string()),
+            source => Error::Link {
+                key: key.to_string(),
+                source,
+            },
+        })?;
+        if target.record.network == NetworkMode::Host {
+            return Err(Error::LinkHostNetwork);
+        }
+        if running_pid(&target).is_none() {
+            return Err(Error::LinkNotRunning {
+                target: target.record.name.clone(),
+                own: own.to_string(),
+                alias: alias.to_string(),
+            });
+        }
+        Ok(target)
+    }
+
+    /// Where the linking container reaches `target`: its user network
+    /// address, or its address on the link network when both are on the
+    /// default network (which `links` then makes the linking one's).
+    fn target_address(
+        &self,
+        target: &Container,
+        mode: &NetworkMode,
+        links: &mut Links,
+    ) -> Result<String, Error> {
+        let both_default =
+            *mode == NetworkMode::Private && target.record.network == NetworkMode::Private;
+        let pid = running_pid(target).filter(|_| both_default);
+        let Some(pid) = pid else {
+            return Ok(target
+                .state
+                .ip
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1".into()));
+        };
+        let ip = self.link_address(target, pid)?;
+        links.network = Some(NetworkMode::User(LINK_NETWORK.into()));
+        Ok(ip)
+    }
 }
 
-fn add(links: &mut Links, target: &Container, alias: &str, own: &str) {
+/// The host PID of a running (or paused) container's first process.
+fn running_pid(c: &Container) -> Option<u32> {
+    match c.state.status {
+        Status::Running | Status::Paused => u32::try_from(c.state.pid).ok().filter(|p| *p > 0),
+        _ => None,
+    }
+}
+
+fn add(links: &mut Links, target: &Container, alias: &str, own: &str, ip: &str) {
     let prefix = alias.to_ascii_uppercase().replace(['-', '.'], "_");
-    let ip = target
-        .state
-        .ip
-        .clone()
-        .unwrap_or_else(|| "127.0.0.1".into());
     links.env.push(format!("{prefix}_NAME=/{own}/{alias}"));
     let mut names = vec![alias.to_string(), target.record.name.clone()];
     names.push(target.short_id().to_string());
@@ -45,7 +122,7 @@ fn add(links: &mut Links, target: &Container, alias: &str, own: &str) {
     links
         .hosts
         .push_str(&format!("{ip}\t{}\n", names.join(" ")));
-    links.env.extend(port_variables(target, &prefix, &ip));
+    links.env.extend(port_variables(target, &prefix, ip));
     links.env.extend(env_variables(target, &prefix));
 }
 

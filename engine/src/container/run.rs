@@ -72,6 +72,7 @@ impl Engine {
         let result = self.foreground_recorded(opts, &c, helper);
         if opts.rm && lifecycle::remove_files(&c, true).is_ok() {
             self.note(Event::container("destroy", &c));
+            self.sweep_link_network();
         }
         result
     }
