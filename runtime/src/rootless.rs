@@ -218,7 +218,7 @@ fn run_tool(tool: &'static str, pid: Pid, map: &IdMap) -> Result<(), Error> {
 /// outlived it is told from a live one. It holds the namespace so that
 /// every kiln of the user joins the same one: containers one kiln starts
 /// are within reach of the next, as podman's pause process makes them.
-const PAUSE_NAME: &str = "kiln-pause";
+const PAUSE_NAME: &std::ffi::CStr = c"kiln-pause";
 
 /// The pause process's half: enters a new user and mount namespace,
 /// stops until the parent (which waits for the stop) has installed the
@@ -229,9 +229,8 @@ pub fn pause() -> Result<std::convert::Infallible, Error> {
         .map_err(Error::Unshare)?;
     raise(Signal::SIGSTOP).map_err(Error::Unshare)?;
     check_root()?;
-    let name = b"kiln-pause\0";
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string (16 bytes at most).
+    unsafe { libc::prctl(libc::PR_SET_NAME, PAUSE_NAME.as_ptr()) };
     loop {
         nix::unistd::pause();
     }
@@ -279,7 +278,7 @@ pub fn live_pause(file: &Path) -> Option<Pid> {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     // A killed one not yet reaped keeps its name but not its namespaces.
     let holds = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok();
-    (comm.trim() == PAUSE_NAME && holds).then(|| Pid::from_raw(pid))
+    (comm.trim().as_bytes() == PAUSE_NAME.to_bytes() && holds).then(|| Pid::from_raw(pid))
 }
 
 /// Whether this process runs in a user namespace other than the host's
