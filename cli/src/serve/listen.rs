@@ -13,7 +13,16 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 
-pub const DEFAULT_HOST: &str = "unix:///run/kiln/docker.sock";
+/// Root's socket; a rootless kiln serves from the user's runtime dir.
+const ROOT_SOCKET: &str = "/run/kiln/docker.sock";
+
+pub fn default_host() -> String {
+    if kiln_runtime::rootless::active() {
+        let sock = kiln_runtime::rootless::runtime_dir().join("docker.sock");
+        return format!("unix://{}", sock.display());
+    }
+    format!("unix://{ROOT_SOCKET}")
+}
 
 /// The group whose members may use the socket when `--group` is not given.
 const DEFAULT_GROUP: &str = "kiln";

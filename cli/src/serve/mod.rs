@@ -40,7 +40,7 @@ pub const MIN_API_VERSION: &str = "1.12";
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Where to listen, repeatable: unix:///PATH or tcp://127.0.0.1:PORT (loopback only)
+    /// Where to listen, repeatable: unix:///PATH or tcp://127.0.0.1:PORT (loopback only); default unix:///run/kiln/docker.sock, rootless $XDG_RUNTIME_DIR/kiln/docker.sock
     #[arg(short = 'H', long = "host", value_name = "ADDR")]
     hosts: Vec<String>,
     /// Group that may use the unix socket (default: `kiln` if it exists, else root only)
@@ -58,7 +58,7 @@ pub(crate) struct Ctx {
 
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let hosts = if args.hosts.is_empty() {
-        vec![listen::DEFAULT_HOST.to_string()]
+        vec![listen::default_host()]
     } else {
         args.hosts.clone()
     };

@@ -419,3 +419,54 @@ fn a_killed_pause_process_is_started_again() {
     assert_eq!(text(&out.stdout), "again\n");
     assert_ne!(pid(), first, "the dead pause process is still named");
 }
+
+#[test]
+fn an_ordinary_user_serves_the_docker_api_from_its_runtime_dir() {
+    if !rootless() || !crate::serve::docker_present() {
+        return;
+    }
+    let k = UserKiln::new(USER);
+    k.import_busybox();
+    let uid = uid_of(USER);
+    // runuser keeps root's XDG_RUNTIME_DIR, which is not the user's.
+    let sock = PathBuf::from(format!("/tmp/kiln-{uid}/docker.sock"));
+    let mut server = k.cmd(&["serve"]).spawn().expect("kiln serve as the user");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no socket at {}",
+            sock.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            USER,
+            "--",
+            "/usr/bin/docker",
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo via-api; id -u",
+        ])
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .env("DOCKER_CONFIG", k.dir.path().join("docker-config"))
+        .current_dir(k.dir.path())
+        .output()
+        .expect("docker as the user");
+    let _ = Command::new("pkill")
+        .args(["-TERM", "-u", USER, "-f", "kiln --root .* serve"])
+        .status();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "via-api\n0\n");
+}
