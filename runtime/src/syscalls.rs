@@ -27,6 +27,8 @@ pub enum Kind {
 pub struct Device {
     pub major: u64,
     pub minor: u64,
+    /// Permission bits; with `S_IFBLK` among them the node is a block
+    /// device, else a character one.
     pub mode: u32,
 }
 
@@ -144,13 +146,12 @@ impl Syscalls for Real {
     fn mknod(&self, path: &Path, device: Device) -> io::Result<()> {
         use nix::sys::stat::{makedev, mknod, Mode, SFlag};
         let dev = makedev(device.major, device.minor);
-        mknod(
-            path,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(device.mode),
-            dev,
-        )
-        .map_err(errno)
+        let kind = if device.mode & libc::S_IFMT == libc::S_IFBLK {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFCHR
+        };
+        mknod(path, kind, Mode::from_bits_truncate(device.mode), dev).map_err(errno)
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {

@@ -15,6 +15,7 @@ mod containment;
 mod context;
 mod crash;
 mod debug_ast;
+mod devices;
 mod differential;
 mod docker_cli;
 mod dockerd;

@@ -1,6 +1,6 @@
-//! `--device HOST[:CONTAINER][:PERMS]`: a host character device made in
-//! the container's /dev and allowed by its device cgroup with PERMS
-//! (`rwm` by default), as Docker maps it.
+//! `--device HOST[:CONTAINER][:PERMS]`: a host character or block device
+//! made in the container's /dev and allowed by its device cgroup with
+//! PERMS (`rwm` by default), as Docker maps it.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -30,10 +30,7 @@ fn device(spec: &str) -> Result<DeviceMapping, Error> {
         )
     })?;
     let kind = meta.file_type();
-    if kind.is_block_device() {
-        return Err(bad(spec, "block devices are not supported by kiln"));
-    }
-    if !kind.is_char_device() {
+    if !kind.is_char_device() && !kind.is_block_device() {
         return Err(bad(spec, format!("{host} is not a device node")));
     }
     let rdev = meta.rdev();
@@ -43,6 +40,7 @@ fn device(spec: &str) -> Result<DeviceMapping, Error> {
         minor: i64::from(nix::sys::stat::minor(rdev) as u32),
         file_mode: meta.mode() & 0o7777,
         access: access.to_string(),
+        block: kind.is_block_device(),
     })
 }
 

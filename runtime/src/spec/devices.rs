@@ -21,6 +21,18 @@ pub struct DeviceMapping {
     pub file_mode: u32,
     /// The device cgroup's access: some of `rwm`.
     pub access: String,
+    /// A block device (`b` in the cgroup rule); a character one otherwise.
+    pub block: bool,
+}
+
+impl DeviceMapping {
+    fn typ(&self) -> LinuxDeviceType {
+        if self.block {
+            LinuxDeviceType::B
+        } else {
+            LinuxDeviceType::C
+        }
+    }
 }
 
 /// One device cgroup rule; `None` leaves a field as a wildcard.
@@ -62,8 +74,13 @@ pub(super) fn cgroup_rules(
         default_rules()?
     };
     for d in devices {
-        let c = Some(LinuxDeviceType::C);
-        rules.push(rule(true, c, Some(d.major), Some(d.minor), &d.access)?);
+        rules.push(rule(
+            true,
+            Some(d.typ()),
+            Some(d.major),
+            Some(d.minor),
+            &d.access,
+        )?);
     }
     Ok(rules)
 }
@@ -99,7 +116,7 @@ pub(super) fn linux_devices(devices: &[DeviceMapping]) -> Result<Vec<LinuxDevice
         .map(|d| {
             LinuxDeviceBuilder::default()
                 .path(d.path.clone())
-                .typ(LinuxDeviceType::C)
+                .typ(d.typ())
                 .major(d.major)
                 .minor(d.minor)
                 .file_mode(d.file_mode)

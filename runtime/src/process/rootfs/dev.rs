@@ -104,7 +104,7 @@ pub(super) fn populate_spec_devices<S: Syscalls>(sys: &S, root: &Path, spec: &Sp
         let device = Device {
             major: u64::try_from(d.major()).unwrap_or(0),
             minor: u64::try_from(d.minor()).unwrap_or(0),
-            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            mode: (d.file_mode().unwrap_or(0o666) & 0o7777) | node_type(d.typ()),
         };
         ignore_exists(sys.mknod(&path, device)).map_err(|source| Error::Fs {
             op: "mknod",
@@ -113,6 +113,14 @@ pub(super) fn populate_spec_devices<S: Syscalls>(sys: &S, root: &Path, spec: &Sp
         })?;
     }
     Ok(())
+}
+
+/// The file type bits [`Device::mode`] carries for a spec device.
+fn node_type(typ: oci_spec::runtime::LinuxDeviceType) -> u32 {
+    match typ {
+        oci_spec::runtime::LinuxDeviceType::B => libc::S_IFBLK,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
