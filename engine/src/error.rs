@@ -110,6 +110,8 @@ pub enum Error {
     },
     #[error("conflicting options: host type networking can't be used with links. This would result in undefined behavior")]
     LinkHostNetwork,
+    #[error("Cannot link to /{0}, as it does not belong to the default network")]
+    LinkNotDefault(String),
     #[error("network name {0} is kept for the links of the default network")]
     ReservedNetwork(String),
     /// The runtime reports network wiring failures as text.

@@ -1,7 +1,8 @@
 //! `--link C[:ALIAS]`: Docker's legacy links, as variables and /etc/hosts
 //! lines naming the target container.
 //!
-//! The target must be running, as Docker demands. Its address is the one
+//! On the default network the target must be running, as Docker demands
+//! there. Its address is the one
 //! it has on its user network; when both it and the linking container are
 //! on the default network (each alone in a namespace of its own, with no
 //! path between two of them), the target is put at once on the hidden
@@ -11,8 +12,10 @@
 //! network. Its /etc/hosts stays its own (localhost and the link lines),
 //! as on Docker's default bridge. A target that restarts later gets a new
 //! namespace, off that network: links name what ran when they were made.
-//! With `--network none` the lines and variables are written as before,
-//! naming 127.0.0.1; `--network host` is refused as Docker refuses it.
+//! With `--network none` (from the API: kiln's CLI refuses `--link` with
+//! an explicit built-in network, as Docker's client does) the targets are
+//! only checked, as Docker's daemon gives such a container no links;
+//! host networking is refused as Docker's daemon refuses it.
 
 use kiln_runtime::container::state::{Container, Error as StateError, Status};
 use kiln_runtime::network::{NetworkMode, PortBinding};
@@ -51,15 +54,27 @@ impl Engine {
             let (key, alias) = link
                 .split_once(':')
                 .unwrap_or((link.as_str(), link.as_str()));
-            let target = self.link_target(key, alias, own)?;
+            let target = self.link_target(key, alias, own, mode)?;
+            // Docker's daemon gives a container without a network no
+            // link variables and no hosts lines: it has no bridge address.
+            if *mode == NetworkMode::None {
+                continue;
+            }
             let ip = self.target_address(&target, mode, &mut all)?;
             add(&mut all, &target, alias, own, &ip);
         }
         Ok(all)
     }
 
-    /// The running container `key` names.
-    fn link_target(&self, key: &str, alias: &str, own: &str) -> Result<Container, Error> {
+    /// The container `key` names, running when `mode` is the default
+    /// network (the legacy links Docker checks at start).
+    fn link_target(
+        &self,
+        key: &str,
+        alias: &str,
+        own: &str,
+        mode: &NetworkMode,
+    ) -> Result<Container, Error> {
         let target = self.containers().find(key).map_err(|source| match source {
             StateError::NotFound(_) => Error::NoLinkTarget(key.to_string()),
             source => Error::Link {
@@ -70,7 +85,7 @@ impl Engine {
         if target.record.network == NetworkMode::Host {
             return Err(Error::LinkHostNetwork);
         }
-        if running_pid(&target).is_none() {
+        if *mode == NetworkMode::Private && running_pid(&target).is_none() {
             return Err(Error::LinkNotRunning {
                 target: target.record.name.clone(),
                 own: own.to_string(),
@@ -82,16 +97,21 @@ impl Engine {
 
     /// Where the linking container reaches `target`: its user network
     /// address, or its address on the link network when both are on the
-    /// default network (which `links` then makes the linking one's).
+    /// default network (which `links` then makes the linking one's). A
+    /// container that started on the link network (a linking one) is on
+    /// the default network too.
     fn target_address(
         &self,
         target: &Container,
         mode: &NetworkMode,
         links: &mut Links,
     ) -> Result<String, Error> {
-        let both_default =
-            *mode == NetworkMode::Private && target.record.network == NetworkMode::Private;
-        let pid = running_pid(target).filter(|_| both_default);
+        let linked = NetworkMode::User(LINK_NETWORK.into());
+        let target_default = [NetworkMode::Private, linked].contains(&target.record.network);
+        if *mode == NetworkMode::Private && !target_default {
+            return Err(Error::LinkNotDefault(target.record.name.clone()));
+        }
+        let pid = running_pid(target).filter(|_| *mode == NetworkMode::Private);
         let Some(pid) = pid else {
             return Ok(target
                 .state

@@ -230,6 +230,12 @@ impl RunArgs {
     /// split into image and command unless `--rootfs` stands for the image.
     /// Fails only when a `--label-file` cannot be read.
     pub(super) fn options(&self) -> anyhow::Result<CreateOptions> {
+        // Docker's client puts --link on the network named by --network,
+        // which must then be a user network; the default one is no flag.
+        let builtin = ["none", "host", "bridge", "default"];
+        if !self.link.is_empty() && builtin.contains(&self.network.as_str()) {
+            anyhow::bail!("links are only supported for user-defined networks");
+        }
         let (image, command) = match (&self.rootfs, self.args.split_first()) {
             (None, Some((image, command))) => (Some(image.clone()), command.to_vec()),
             _ => (None, self.args.clone()),
