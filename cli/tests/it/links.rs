@@ -163,6 +163,22 @@ fn links_are_refused_as_docker_refuses_them() {
         assert_eq!(out.status.code(), Some(125), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     };
+    // An alias is one word of an /etc/hosts line: no line of its own.
+    refused(
+        &[
+            "run",
+            "--rm",
+            "--link",
+            "db:x\n10.0.0.1 evil",
+            "busybox",
+            "true",
+        ],
+        "--link",
+    );
+    refused(
+        &["run", "--rm", "--link", "a:b:c", "busybox", "true"],
+        "bad format for links",
+    );
     refused(
         &["run", "--rm", "--link", "nosuch:x", "busybox", "true"],
         "could not get container for nosuch: No such container: nosuch",

@@ -51,9 +51,7 @@ impl Engine {
             return Err(Error::LinkHostNetwork);
         }
         for link in links {
-            let (key, alias) = link
-                .split_once(':')
-                .unwrap_or((link.as_str(), link.as_str()));
+            let (key, alias) = parse(link)?;
             let target = self.link_target(key, alias, own, mode)?;
             // Docker's daemon gives a container without a network no
             // link variables and no hosts lines: it has no bridge address.
@@ -125,6 +123,43 @@ impl Engine {
     }
 }
 
+/// Every `--link` well formed, before anything is made.
+pub(super) fn check(links: &[String]) -> Result<(), Error> {
+    links.iter().try_for_each(|l| parse(l).map(|_| ()))
+}
+
+/// `C[:ALIAS]` as Docker's `ParseLink` reads it (a `/C:/OWN/ALIAS` from a
+/// container's own HostConfig too). The alias becomes a word of an
+/// /etc/hosts line and a variable's prefix: one word, no comment.
+fn parse(link: &str) -> Result<(&str, &str), Error> {
+    let bad = |reason: &str| Error::BadFlag {
+        flag: "--link",
+        value: link.to_string(),
+        reason: reason.to_string(),
+    };
+    if link.is_empty() {
+        return Err(bad("empty string specified for links"));
+    }
+    let (key, alias) = match link.split(':').collect::<Vec<_>>().as_slice() {
+        [one] => (*one, *one),
+        [key, alias] => match key.strip_prefix('/') {
+            Some(key) => (key, alias.rsplit('/').next().unwrap_or(alias)),
+            None => (*key, *alias),
+        },
+        _ => return Err(bad("bad format for links")),
+    };
+    let word = |s: &str| {
+        !s.is_empty()
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+    };
+    if !word(key) || !word(alias) {
+        return Err(bad("a link names a container and an alias, each one word"));
+    }
+    Ok((key, alias))
+}
+
 /// The host PID of a running (or paused) container's first process.
 fn running_pid(c: &Container) -> Option<u32> {
     match c.state.status {
@@ -184,4 +219,28 @@ fn env_variables(target: &Container, prefix: &str) -> Vec<String> {
         .filter(|e| !skip.contains(&e.split('=').next().unwrap_or("")))
         .map(|e| format!("{prefix}_ENV_{e}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_parse_as_docker_reads_them() {
+        assert_eq!(parse("db").unwrap(), ("db", "db"));
+        assert_eq!(parse("db:store").unwrap(), ("db", "store"));
+        assert_eq!(parse("/db:/app/store").unwrap(), ("db", "store"));
+        for bad in [
+            "",
+            "a:b:c",
+            "db:",
+            ":x",
+            "db:x y",
+            "db:x\n1.2.3.4 evil",
+            "db:#",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("--link"), "{bad:?}: {err}");
+        }
+    }
 }

@@ -225,6 +225,7 @@ impl CreateOptions {
         super::health::healthcheck(&self.health)?;
         super::host_namespaces::host_namespaces(self)?;
         super::devices::devices(&self.devices)?;
+        super::links::check(&self.links)?;
         super::log_options::log_config(self)?;
         super::platform::requested(self)?;
         Ok(())
