@@ -229,3 +229,37 @@ fn links_are_refused_as_docker_refuses_them() {
     // Nothing above needed the link network.
     assert!(!k.root().join("networks").join(LINK_NETWORK).exists());
 }
+
+#[test]
+fn linking_containers_made_at_once_both_reach_the_target() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let _cleanup = Cleanup(&k, &["db"]);
+    start_db(&k);
+    let script = format!("{FETCH}; get dbalias");
+    let spawn = || {
+        k.cmd([
+            "run",
+            "--rm",
+            "--link",
+            "db:dbalias",
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n", "{out:?}");
+    }
+}

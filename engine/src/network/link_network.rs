@@ -25,20 +25,20 @@ impl Engine {
         let store = self.network_store();
         link_network(&store)?;
         let r = &target.record;
-        if let Some(lease) = store
-            .leases(LINK_NETWORK)
-            .into_iter()
-            .find(|l| l.id == r.id)
-        {
-            return Ok(lease.ip);
+        if let Some(ip) = lease_address(&store, &r.id) {
+            return Ok(ip);
         }
         match store.attach(LINK_NETWORK, &r.id, &r.name, &[], pid, false) {
             Ok(ip) => Ok(ip),
-            Err(e) => {
-                // The veth may be in its namespace already.
-                let _ = store.unplug(LINK_NETWORK, &r.id, pid);
-                Err(e.into())
-            }
+            Err(e) => match lease_address(&store, &r.id) {
+                // Another kiln linking to it at once attached it first.
+                Some(ip) => Ok(ip),
+                None => {
+                    // The veth may be in its namespace already.
+                    let _ = store.unplug(LINK_NETWORK, &r.id, pid);
+                    Err(e.into())
+                }
+            },
         }
     }
 
@@ -61,6 +61,15 @@ impl Engine {
         // Refused (and kept) if a container joined meanwhile.
         let _ = store.remove(LINK_NETWORK);
     }
+}
+
+/// The address of container `id` on the link network, if it is on it.
+fn lease_address(store: &Networks, id: &str) -> Option<String> {
+    store
+        .leases(LINK_NETWORK)
+        .into_iter()
+        .find(|l| l.id == id)
+        .map(|l| l.ip)
 }
 
 /// The link network, made if missing (another kiln may make it at once).
