@@ -164,4 +164,30 @@ fn an_unprivileged_runner_builds_pushes_and_a_fresh_one_reuses_the_registry_cach
     let out = runner(&docker, &app, &[], "kiln build --progress plain /app");
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("mounting proc"), "{}", text(&out));
+
+    // Each other relaxation is needed too: Docker's default seccomp profile
+    // refuses the user namespace, and slirp4netns needs the tun device.
+    let build = "kiln build --progress plain /app";
+    let without = |flag: &str| -> Vec<String> {
+        let mut args: Vec<String> = (RELAXED.iter())
+            .filter(|a| **a != flag)
+            .map(|a| a.to_string())
+            .collect();
+        args.push(UNMASKED_PROC.to_string());
+        args
+    };
+    for (flag, error) in [
+        ("--security-opt=seccomp=unconfined", "rootless:"),
+        ("--device=/dev/net/tun", "tap0"),
+    ] {
+        let out = docker
+            .cmd(["run", "--rm"])
+            .args(without(flag))
+            .arg(format!("--volume={}:/app:ro", app.display()))
+            .args(["--entrypoint", "sh", "kiln/runner", "-c", build])
+            .output()
+            .expect("docker run");
+        assert!(!out.status.success(), "without {flag}: {}", text(&out));
+        assert!(text(&out).contains(error), "without {flag}: {}", text(&out));
+    }
 }
