@@ -20,6 +20,11 @@ use rayon::prelude::*;
 const GZIP_MEMBER: usize = 4 << 20;
 const GZIP_DEFAULT: u32 = 6;
 const ZSTD_DEFAULT: i32 = 3;
+/// Input bytes per zstd job. libzstd's own choice grows with the level's
+/// window (32 MiB at level 3), and each worker holds a job's input and
+/// output: ~100 MiB at the default. 2 MiB keeps an export's memory near
+/// 25 MiB; the jobs still overlap by a window, so the ratio stays.
+const ZSTD_JOB: u32 = 2 << 20;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LevelError {
@@ -90,6 +95,7 @@ impl<W: Write> LayerEncoder<W> {
             Compression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(sink, how.zstd_level())?;
                 enc.multithread(kiln_cache::compression::default_threads().max(1))?;
+                enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB))?;
                 LayerEncoder::Zstd(Box::new(enc))
             }
         })
