@@ -190,4 +190,56 @@ fn an_unprivileged_runner_builds_pushes_and_a_fresh_one_reuses_the_registry_cach
         assert!(!out.status.success(), "without {flag}: {}", text(&out));
         assert!(text(&out).contains(error), "without {flag}: {}", text(&out));
     }
+
+    serve_to_a_shared_socket(&docker, scratch.path(), &app, &addr);
+}
+
+/// The Deployment's pod: the runner runs `kiln serve` on a socket in a
+/// volume, and a docker client outside (the CI agent's place) builds
+/// through it.
+fn serve_to_a_shared_socket(docker: &Dockerd, scratch: &Path, app: &Path, addr: &str) {
+    let api = scratch.join("api");
+    std::fs::create_dir_all(&api).expect("mkdir");
+    ok(Command::new("chown").arg("1000:1000").arg(&api));
+    let id = ok(docker
+        .cmd(["run", "-d"])
+        .args(RELAXED)
+        .arg(UNMASKED_PROC)
+        .arg(format!("--volume={}:/run/kiln-api", api.display()))
+        .args([
+            "kiln/runner",
+            "serve",
+            "--host=unix:///run/kiln-api/docker.sock",
+        ]));
+    let socket = api.join("docker.sock");
+    let start = std::time::Instant::now();
+    while !socket.exists() && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let client = |args: &[&str]| {
+        let mut cmd = Command::new(super::dockerd::CLIENT);
+        cmd.arg("-H").arg(format!("unix://{}", socket.display()));
+        cmd.env("DOCKER_CONFIG", scratch.join("client-config"));
+        cmd.args(args);
+        cmd
+    };
+    let built = client(&["build", "-t", "through-serve"])
+        .arg(app)
+        .output()
+        .expect("docker build");
+    let images = client(&["images", "--format", "{{.Repository}}"]).output();
+    let _ = docker.cmd(["rm", "-f", id.trim()]).output();
+    assert!(
+        built.status.success(),
+        "docker build through kiln serve:\n{}",
+        text(&built)
+    );
+    let images = text(&images.expect("docker images"));
+    assert!(images.lines().any(|l| l == "through-serve"), "{images}");
+    assert!(
+        images
+            .lines()
+            .any(|l| l == format!("{addr}/library/busybox")),
+        "{images}"
+    );
 }
