@@ -165,21 +165,29 @@ fn pause_process(mappings: &Mappings) -> anyhow::Result<Pid> {
 
 /// Starts the pause process, maps its namespace and continues it.
 fn start_pause(mappings: &Mappings) -> anyhow::Result<Pid> {
-    let child = Command::new("/proc/self/exe")
+    let mut child = Command::new("/proc/self/exe")
         .arg0("kiln-pause")
         .env(PAUSE_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Read only if it fails to start (why: e.g. a seccomp profile
+        // refusing the user namespace); closed once it runs.
+        .stderr(Stdio::piped())
         // Out of the terminal's process group: Ctrl-C is not for it.
         .process_group(0)
         .current_dir("/")
         .spawn()
         .context("rootless: starting the pause process")?;
     let pid = Pid::from_raw(i32::try_from(child.id()).context("pause pid")?);
-    match waitpid(pid, Some(WaitPidFlag::WUNTRACED))? {
-        WaitStatus::Stopped(_, _) => {}
-        other => anyhow::bail!("rootless: the pause process ended before its mapping: {other:?}"),
+    let stopped = waitpid(pid, Some(WaitPidFlag::WUNTRACED))?;
+    let stderr = child.stderr.take();
+    if !matches!(stopped, WaitStatus::Stopped(_, _)) {
+        let mut said = String::new();
+        if let Some(mut pipe) = stderr {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut said);
+        }
+        let said = said.trim().trim_start_matches("kiln: error: ");
+        anyhow::bail!("rootless: the pause process ended before its mapping ({stopped:?}): {said}");
     }
     if let Err(e) = mappings.install(pid) {
         let _ = kill(pid, Signal::SIGKILL);

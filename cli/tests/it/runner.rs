@@ -177,7 +177,10 @@ fn an_unprivileged_runner_builds_pushes_and_a_fresh_one_reuses_the_registry_cach
         args
     };
     for (flag, error) in [
-        ("--security-opt=seccomp=unconfined", "rootless:"),
+        (
+            "--security-opt=seccomp=unconfined",
+            "entering a user namespace",
+        ),
         ("--device=/dev/net/tun", "tap0"),
     ] {
         let out = docker
