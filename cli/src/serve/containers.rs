@@ -2,9 +2,9 @@
 //! restart, kill, pause, wait, rename, remove, prune), what can be seen of
 //! one (logs, top, changes, stats, export, archive) and attach.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use hyper::{Method, StatusCode};
@@ -24,19 +24,27 @@ use super::route::{not_found, ApiRequest};
 use super::Ctx;
 
 /// Containers a client attached to before starting them (the docker CLI's
-/// `run`): their start must keep the output from the first byte.
+/// `run`): their start must keep the output from the first byte, and
+/// tells each waiting attach at once.
 #[derive(Default)]
-pub struct PendingAttaches(Mutex<HashSet<String>>);
+pub struct PendingAttaches(Mutex<HashMap<String, Vec<mpsc::Sender<()>>>>);
 
 impl PendingAttaches {
-    fn add(&self, id: &str) {
-        if let Ok(mut set) = self.0.lock() {
-            set.insert(id.to_string());
+    fn add(&self, id: &str) -> mpsc::Receiver<()> {
+        let (tx, rx) = mpsc::channel();
+        if let Ok(mut map) = self.0.lock() {
+            map.entry(id.to_string()).or_default().push(tx);
         }
+        rx
     }
 
-    fn take(&self, id: &str) -> bool {
-        self.0.lock().map(|mut set| set.remove(id)).unwrap_or(false)
+    /// The attaches waiting for `id`'s start, taken off the list.
+    fn take(&self, id: &str) -> Vec<mpsc::Sender<()>> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(id))
+            .unwrap_or_default()
     }
 }
 
@@ -168,8 +176,12 @@ fn start(ctx: &Ctx, id: &str) -> reply::Result {
     if c.state.status.is_live() {
         return reply::status(StatusCode::NOT_MODIFIED);
     }
-    let attach = ctx.pending.take(&c.record.id);
+    let attaches = ctx.pending.take(&c.record.id);
+    let attach = !attaches.is_empty();
     ctx.engine.start(id, StartOptions { attach })?;
+    for a in attaches {
+        let _ = a.send(());
+    }
     reply::no_content()
 }
 
@@ -336,10 +348,17 @@ fn wait_for(
     let mut poll = Backoff::default();
     let first_finish = start.state.finished_at.clone();
     let mut code = None;
+    let mut last = start.state.status;
     loop {
         let Ok(c) = engine.container(&start.record.id) else {
             return Ok(code.unwrap_or(0));
         };
+        // A change (a start, an exit) is often followed by the next one
+        // within milliseconds: look again soon.
+        if c.state.status != last {
+            last = c.state.status;
+            poll.reset();
+        }
         let live = c.state.status.is_live();
         let ended_again = c.state.finished_at != first_finish && c.state.status == Status::Exited;
         if ended_again || (!live && c.state.status != Status::Created) {
@@ -348,7 +367,11 @@ fn wait_for(
         match condition {
             Condition::NotRunning if !live => return Ok(c.state.exit_code),
             Condition::NextExit if ended_again => return Ok(c.state.exit_code),
-            Condition::Removed if ended_again => waiter.release(),
+            Condition::Removed if ended_again && waiter.is_held() => {
+                // The removal follows the release at once.
+                waiter.release();
+                poll.reset();
+            }
             _ => {}
         }
         poll.sleep();
@@ -367,6 +390,10 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+
     fn sleep(&mut self) {
         std::thread::sleep(self.0);
         self.0 = (self.0 * 2).min(Duration::from_millis(50));
@@ -404,9 +431,7 @@ fn attach(ctx: &Ctx, id: &str, req: &ApiRequest) -> reply::Result {
     };
     let waiting =
         c.state.status == Status::Created || (!c.state.status.is_live() && !q.flag("logs"));
-    if waiting {
-        ctx.pending.add(&c.record.id);
-    }
+    let start_signal = waiting.then(|| ctx.pending.add(&c.record.id));
     let opts = AttachOptions {
         stdin: q.flag("stdin"),
         detach_keys,
@@ -416,8 +441,10 @@ fn attach(ctx: &Ctx, id: &str, req: &ApiRequest) -> reply::Result {
     let tty = c.record.tty;
     let engine = ctx.engine.clone();
     Ok(Reply::Hijack(Hijack::new(tty, move |conn: Conn| {
-        if waiting && !started(&engine, &c) {
-            return;
+        if let Some(signal) = start_signal {
+            if !started(&engine, &c, &signal) {
+                return;
+            }
         }
         let Conn { input, output } = conn;
         let input = opts.stdin.then_some(input);
@@ -436,10 +463,17 @@ fn attach(ctx: &Ctx, id: &str, req: &ApiRequest) -> reply::Result {
     })))
 }
 
-/// Waits for a created container's start (by this server or any other
-/// kiln); false if it was removed first.
-fn started(engine: &kiln_engine::Engine, c: &Container) -> bool {
+/// Waits for a created container's start: told at once by this server's
+/// `start`, else seen in its state (a start by another kiln); false if
+/// it was removed first.
+fn started(engine: &kiln_engine::Engine, c: &Container, signal: &mpsc::Receiver<()>) -> bool {
+    const LOOK: Duration = Duration::from_millis(20);
     loop {
+        match signal.recv_timeout(LOOK) {
+            Ok(()) => return true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(LOOK),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
         match engine.container(&c.record.id) {
             Ok(now)
                 if now.state.status != Status::Created
@@ -447,7 +481,7 @@ fn started(engine: &kiln_engine::Engine, c: &Container) -> bool {
             {
                 return true
             }
-            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(_) => {}
             Err(_) => return false,
         }
     }

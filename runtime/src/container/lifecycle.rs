@@ -248,6 +248,10 @@ pub fn expect_waiter(dir: &Path) -> std::io::Result<WaiterGuard> {
 pub struct WaiterGuard(Option<std::path::PathBuf>);
 
 impl WaiterGuard {
+    pub fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub fn release(&mut self) {
         if let Some(path) = self.0.take() {
             let _ = std::fs::remove_file(path);
