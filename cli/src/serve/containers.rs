@@ -80,14 +80,7 @@ pub fn route(
         ["archive"] if get => archive_get(ctx, id, req),
         ["archive"] if *method == Method::HEAD => archive_get(ctx, id, req),
         ["archive"] if *method == Method::PUT => archive_put(ctx, id, req),
-        _ => Err(not_found(
-            method,
-            &[&["containers", id], rest]
-                .concat()
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )),
+        _ => Err(not_found(method, &[&["containers", id], rest].concat())),
     }
 }
 

@@ -139,14 +139,7 @@ pub fn route(
         ["start"] if *method == Method::POST => start(ctx, id, req),
         ["json"] if *method == Method::GET => inspect(ctx, id),
         ["resize"] if *method == Method::POST => resize(ctx, id, req),
-        _ => Err(not_found(
-            method,
-            &[&["exec", id], rest]
-                .concat()
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )),
+        _ => Err(not_found(method, &[&["exec", id], rest].concat())),
     }
 }
 

@@ -183,12 +183,12 @@ fn handle(ctx: &Ctx, mut req: ApiRequest) -> reply::Result {
         ["networks", name] if delete => networks::remove(ctx, name),
         ["networks", name, "connect"] if post => networks::connect(ctx, name, &mut req),
         ["networks", name, "disconnect"] if post => networks::disconnect(ctx, name, &mut req),
-        _ => Err(not_found(&method, &segs)),
+        _ => Err(not_found(&method, &s)),
     }
 }
 
 /// Docker's answer for a route it does not have.
-pub fn not_found(method: &Method, segments: &[String]) -> ApiError {
+pub fn not_found(method: &Method, segments: &[&str]) -> ApiError {
     ApiError::not_found(format!("page not found: {method} /{}", segments.join("/")))
 }
 

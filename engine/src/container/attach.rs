@@ -75,14 +75,7 @@ impl Engine {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> Result<AttachEnd, Error> {
-        let c = self.container(key)?;
-        // A client that started the container (`from_start`) may find its
-        // run already over: the monitor keeps that run's output for it.
-        if !c.state.status.is_live() && !opts.from_start {
-            return Err(Error::AttachStopped);
-        }
-        let input = input.filter(|_| opts.stdin && c.record.open_stdin);
-        let end = attach::attach_streams(&c.dir, &relay_options(&c, opts), input, out, err)?;
+        let (c, end) = self.relay(key, opts, input, out, err)?;
         Ok(ended(&c, end))
     }
 
@@ -97,13 +90,26 @@ impl Engine {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> Result<bool, Error> {
+        Ok(self.relay(key, opts, input, out, err)?.1 == End::Detached)
+    }
+
+    fn relay(
+        &self,
+        key: &str,
+        opts: &AttachOptions,
+        input: Option<Box<dyn Read + Send>>,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<(Container, End), Error> {
         let c = self.container(key)?;
+        // A client that started the container (`from_start`) may find its
+        // run already over: the monitor keeps that run's output for it.
         if !c.state.status.is_live() && !opts.from_start {
             return Err(Error::AttachStopped);
         }
         let input = input.filter(|_| opts.stdin && c.record.open_stdin);
         let end = attach::attach_streams(&c.dir, &relay_options(&c, opts), input, out, err)?;
-        Ok(end == End::Detached)
+        Ok((c, end))
     }
 }
 
