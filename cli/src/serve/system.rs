@@ -45,6 +45,7 @@ pub fn version(_ctx: &Ctx) -> reply::Result {
         "Arch": v.arch,
         "KernelVersion": kernel,
         "BuildTime": v.build_time,
+        "Experimental": "false",
     });
     reply::ok_json(&json!({
         "Platform": {"Name": "kiln"},

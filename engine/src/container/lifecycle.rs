@@ -178,6 +178,13 @@ impl Engine {
     /// Blocks until the container has run and stopped; its exit code.
     pub fn wait(&self, key: &str) -> Result<i32, Error> {
         let c = self.container(key)?;
+        // A `--rm` container is removed as it ends: registered as a
+        // waiter, this wait reads the exit before the removal.
+        let _waiter = c
+            .record
+            .auto_remove
+            .then(|| lc::expect_waiter(&c.dir).ok())
+            .flatten();
         let code = lc::wait(&c.dir)?;
         if let Ok(c) = Container::load(&c.dir) {
             self.journal_exit(&c);

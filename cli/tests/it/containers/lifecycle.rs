@@ -101,6 +101,33 @@ fn detached_rm_removes_the_container_and_its_anonymous_volume() {
 }
 
 #[test]
+fn wait_on_a_detached_rm_container_gets_its_status_before_the_removal() {
+    if !privileged() {
+        return;
+    }
+    let env = Env::new();
+    // The removal follows the exit at once; the wait must not lose it.
+    for _ in 0..4 {
+        let id = env.ok(&[
+            "run",
+            "-d",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.2; exit 3",
+        ]);
+        assert_eq!(env.ok(&["wait", id.trim()]), "3\n");
+    }
+    assert!(
+        env.until(10, |e| e.ok(&["ps", "-aq"]).is_empty()),
+        "--rm left a container"
+    );
+}
+
+#[test]
 fn exec_detached_ps_limits_and_logs_since() {
     if !privileged() {
         return;
