@@ -249,6 +249,39 @@ fn a_layer_built_rootless_is_the_layer_built_as_root() {
     if !rootless() {
         return;
     }
+    let (as_root, as_user, _) = built_both_ways(DOCKERFILE);
+    assert!(as_root.starts_with("sha256:"), "{as_root}");
+    assert_eq!(as_user, as_root, "the rootless image differs from root's");
+}
+
+/// Removing, replacing and renaming directories of a lower layer (what
+/// dpkg does) needs overlayfs's opaque directories, kept in `user.`
+/// xattrs in a user namespace.
+const LOWER_DIRS: &str = "FROM busybox\n\
+RUN mkdir -p /d /e/f && touch /d/old /e/f/g\n\
+RUN rm -rf /d && mkdir /d && touch /d/new && rm /e/f/g && mv /e /e2\n";
+
+#[test]
+fn lower_layer_directories_are_removed_replaced_and_renamed_as_for_root() {
+    if !rootless() {
+        return;
+    }
+    let (as_root, as_user, k) = built_both_ways(LOWER_DIRS);
+    assert_eq!(as_user, as_root, "the rootless image differs from root's");
+    let out = k.ok(&[
+        "run",
+        "--rm",
+        as_user.trim(),
+        "sh",
+        "-c",
+        "ls /d /e2/f; test ! -e /e && echo gone",
+    ]);
+    assert_eq!(text(&out.stdout), "/d:\nnew\n\n/e2/f:\ngone\n");
+}
+
+/// `dockerfile` built as root and as the user on the same base with
+/// SOURCE_DATE_EPOCH: the two image IDs, and the user's kiln.
+fn built_both_ways(dockerfile: &str) -> (String, String, UserKiln) {
     // One base for both: imported as root, loaded by the user.
     let root = Kiln::new();
     let out = root
@@ -270,7 +303,7 @@ fn a_layer_built_rootless_is_the_layer_built_as_root() {
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     k.ok(&["load", "-i", &base.to_string_lossy()]);
 
-    let ctx = k.context(DOCKERFILE);
+    let ctx = k.context(dockerfile);
     let root_iid = root.root().join("iid");
     let out = root
         .cmd(["build", "-q", "--iidfile"])
@@ -289,9 +322,7 @@ fn a_layer_built_rootless_is_the_layer_built_as_root() {
         .expect("build as the user");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let read = |p: &Path| std::fs::read_to_string(p).expect("iidfile");
-    let (as_root, as_user) = (read(&root_iid), read(&user_iid));
-    assert!(as_root.starts_with("sha256:"), "{as_root}");
-    assert_eq!(as_user, as_root, "the rootless image differs from root's");
+    (read(&root_iid), read(&user_iid), k)
 }
 
 #[test]

@@ -67,7 +67,19 @@ pub(super) fn mount_rootfs<S: Syscalls>(sys: &S, rootfs: &Rootfs, target: &Path)
             if lowers.is_empty() {
                 return Err(Error::NoLowers);
             }
-            let rest = format!(",upperdir={},workdir={}", upper.display(), work.display());
+            // In a user namespace the `trusted.` xattrs overlayfs keeps its
+            // opaque directories in cannot be set (removing a lower
+            // directory fails with EIO): rootless, it keeps them in `user.`.
+            let xattrs = if crate::rootless::active() {
+                ",userxattr"
+            } else {
+                ""
+            };
+            let rest = format!(
+                ",upperdir={},workdir={}{xattrs}",
+                upper.display(),
+                work.display()
+            );
             let lower = lower_option(sys, &distinct_lowers(lowers), rest.len())?;
             let data = format!("lowerdir={lower}{rest}");
             let source = Some(Path::new("overlay"));
