@@ -33,26 +33,7 @@ N=${N:-50}
 B=${B:-5}
 W=${W:-1}
 
-# time_block LABEL CMD... : N/B timed runs (after W warm-up runs), their
-# milliseconds appended to $WORK/LABEL.ms
-time_block() {
-    local label=$1; shift
-    local i t0 t1 per=$(((N + B - 1) / B))
-    for ((i = 0; i < W + per; i++)); do
-        t0=$EPOCHREALTIME
-        "$@" "$RANDOM$i" >/dev/null
-        t1=$EPOCHREALTIME
-        ((i < W)) || echo "$t0 $t1" | awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' >>"$WORK/$label.ms"
-    done
-}
-
-# summary LABEL : "LABEL median_ms min_ms max_ms"
-summary() {
-    sort -n "$WORK/$1.ms" | awk -v l="$1" '
-        { v[NR] = $1 } END {
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%s %.2f %.2f %.2f\n", l, m, v[1], v[NR] }'
-}
+. "$here/timing.sh"
 
 run_kiln() { "$KILN" --root "$WORK/kiln-root" run --rm --network none --rootfs "$WORK/bundle/rootfs" true; }
 run_kiln_image() { "$KILN" --root "$WORK/kiln-root" run --rm --network none busybox true; }

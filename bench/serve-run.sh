@@ -19,23 +19,7 @@ N=${N:-30}
 B=${B:-3}
 W=${W:-1}
 
-time_block() {
-    local label=$1; shift
-    local i t0 t1 per=$(((N + B - 1) / B))
-    for ((i = 0; i < W + per; i++)); do
-        t0=$EPOCHREALTIME
-        "$@" >/dev/null
-        t1=$EPOCHREALTIME
-        ((i < W)) || echo "$t0 $t1" | awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' >>"$WORK/$label.ms"
-    done
-}
-
-summary() {
-    sort -n "$WORK/$1.ms" | awk -v l="$1" '
-        { v[NR] = $1 } END {
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%s %.2f %.2f %.2f\n", l, m, v[1], v[NR] }'
-}
+. "$here/timing.sh"
 
 KILN=${KILN:-$("$repo/scripts/release.sh")}
 WORK=${WORK:-$(mktemp -d /tmp/kiln-serve.XXXXXX)}

@@ -253,14 +253,7 @@ fn remove(ctx: &Ctx, id: &str, req: &ApiRequest) -> reply::Result {
 }
 
 pub fn prune(ctx: &Ctx, req: &ApiRequest) -> reply::Result {
-    let pairs: Vec<String> = req
-        .query
-        .filters()?
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let filters = crate::cmd::filter::parse(&pairs, &["until", "label"])
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (filters, _) = req.query.prune_filters(&["until", "label"], None)?;
     let pruned = ctx.engine.prune_containers(&filters)?;
     reply::ok_json(
         &json!({"ContainersDeleted": pruned.deleted, "SpaceReclaimed": pruned.reclaimed}),

@@ -142,17 +142,11 @@ pub fn remove(ctx: &Ctx, name: &str, req: &ApiRequest) -> reply::Result {
 }
 
 pub fn prune(ctx: &Ctx, req: &ApiRequest) -> reply::Result {
-    let mut all = false;
-    let mut rest = Vec::new();
-    for (key, value) in req.query.filters()? {
-        match key.as_str() {
-            // Docker's `dangling=false` is `prune -a`.
-            "dangling" => all = matches!(value.as_str(), "false" | "0"),
-            _ => rest.push(format!("{key}={value}")),
-        }
-    }
-    let filters = crate::cmd::filter::parse(&rest, &["until", "label"])
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (filters, dangling) = req
+        .query
+        .prune_filters(&["until", "label"], Some("dangling"))?;
+    // Docker's `dangling=false` is `prune -a`.
+    let all = matches!(dangling.as_deref(), Some("false" | "0"));
     let pruned = ctx.engine.prune_unused_images(all, &filters)?;
     let deleted: Vec<Value> = pruned
         .deleted

@@ -93,14 +93,7 @@ pub fn remove(ctx: &Ctx, name: &str) -> reply::Result {
 }
 
 pub fn prune(ctx: &Ctx, req: &ApiRequest) -> reply::Result {
-    let pairs: Vec<String> = req
-        .query
-        .filters()?
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let filters = crate::cmd::filter::parse(&pairs, &["until"])
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (filters, _) = req.query.prune_filters(&["until"], None)?;
     let deleted = ctx.engine.prune_networks(&filters)?;
     reply::ok_json(&json!({"NetworksDeleted": deleted}))
 }

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use kiln_engine::filter::Filters;
+
 use super::reply::ApiError;
 
 #[derive(Debug, Default)]
@@ -61,6 +63,37 @@ impl Query {
             return Ok(Vec::new());
         };
         parse_filters(text)
+    }
+
+    /// `filters` as the CLI's `--filter KEY=VALUE` texts, so both are read
+    /// by one parser.
+    pub fn filter_flags(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .filters()?
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect())
+    }
+
+    /// A prune's filters, the keys `allowed` takes read as the CLI reads
+    /// them; the last value of `own` (a key only this endpoint has, such as
+    /// images' `dangling`) is returned apart.
+    pub fn prune_filters(
+        &self,
+        allowed: &[&str],
+        own: Option<&str>,
+    ) -> Result<(Filters, Option<String>), ApiError> {
+        let mut rest = Vec::new();
+        let mut own_value = None;
+        for (k, v) in self.filters()? {
+            match own {
+                Some(o) if k == o => own_value = Some(v),
+                _ => rest.push(format!("{k}={v}")),
+            }
+        }
+        let filters = crate::cmd::filter::parse(&rest, allowed)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok((filters, own_value))
     }
 
     /// A JSON object of strings (`buildargs`, `labels`).

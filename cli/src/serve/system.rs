@@ -36,7 +36,7 @@ pub fn version(_ctx: &Ctx) -> reply::Result {
     let kernel = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
-    let details = json!({
+    let common = json!({
         "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION,
         "GitCommit": v.git_commit,
@@ -45,21 +45,16 @@ pub fn version(_ctx: &Ctx) -> reply::Result {
         "Arch": v.arch,
         "KernelVersion": kernel,
         "BuildTime": v.build_time,
-        "Experimental": "false",
     });
-    reply::ok_json(&json!({
-        "Platform": {"Name": "kiln"},
-        "Components": [{"Name": "Engine", "Version": v.version, "Details": details}],
-        "Version": v.version,
-        "ApiVersion": API_VERSION,
-        "MinAPIVersion": MIN_API_VERSION,
-        "GitCommit": v.git_commit,
-        "GoVersion": v.rust_version,
-        "Os": v.os,
-        "Arch": v.arch,
-        "KernelVersion": kernel,
-        "BuildTime": v.build_time,
-    }))
+    // The engine's details say it as the docker CLI prints it; the top
+    // level (a Go bool there) leaves it out, as dockerd does when false.
+    let mut details = common.clone();
+    details["Experimental"] = json!("false");
+    let mut top = common;
+    top["Platform"] = json!({"Name": "kiln"});
+    top["Components"] = json!([{"Name": "Engine", "Version": v.version, "Details": details}]);
+    top["Version"] = json!(v.version);
+    reply::ok_json(&top)
 }
 
 pub fn info(ctx: &Ctx) -> reply::Result {
@@ -165,12 +160,7 @@ pub fn events(ctx: &Ctx, req: &ApiRequest) -> reply::Result {
             .transpose()
     };
     let until = time("until")?;
-    let filters: Vec<String> = req
-        .query
-        .filters()?
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let filters = req.query.filter_flags()?;
     let opts = EventsOptions {
         since: time("since")?.or(until.is_none().then_some(now)),
         until,

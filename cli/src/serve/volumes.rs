@@ -79,16 +79,8 @@ pub fn remove(ctx: &Ctx, name: &str, req: &ApiRequest) -> reply::Result {
 }
 
 pub fn prune(ctx: &Ctx, req: &ApiRequest) -> reply::Result {
-    let mut all = false;
-    let mut rest = Vec::new();
-    for (k, v) in req.query.filters()? {
-        match k.as_str() {
-            "all" => all = matches!(v.as_str(), "true" | "1"),
-            _ => rest.push(format!("{k}={v}")),
-        }
-    }
-    let filters = crate::cmd::filter::parse(&rest, &["label"])
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (filters, all) = req.query.prune_filters(&["label"], Some("all"))?;
+    let all = matches!(all.as_deref(), Some("true" | "1"));
     let pruned = ctx
         .engine
         .prune_volumes(&VolumePruneOptions { all, filters })?;

@@ -19,9 +19,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 impl Engine {
     pub fn inspect_container(&self, key: &str) -> Result<Value, Error> {
         let c = self.container(key)?;
-        let mut value = container_json(&c);
-        value["NetworkSettings"] = self.network_settings(&c);
-        Ok(value)
+        Ok(container_json(&c, self.network_settings(&c)))
     }
 
     /// Docker's `NetworkSettings` of a container (its list entry carries
@@ -68,8 +66,9 @@ fn image_json(store: &Store, name: &str) -> Option<Value> {
     crate::images::image_object(store, name).ok()
 }
 
-/// Docker's container object: the parts kiln has.
-fn container_json(c: &Container) -> Value {
+/// Docker's container object: the parts kiln has, with its
+/// `NetworkSettings` (which need the network store).
+fn container_json(c: &Container, network_settings: Value) -> Value {
     let r = &c.record;
     let args = r
         .spec
@@ -94,7 +93,7 @@ fn container_json(c: &Container) -> Value {
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper}},
         "Mounts": mounts_json(c),
         "Config": r.config,
-        "NetworkSettings": network_json(c, ""),
+        "NetworkSettings": network_settings,
         "LogPath": log_path(c),
         // Made inside the container's own mount namespace: no host file
         // holds them.

@@ -140,6 +140,20 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// A lease for the container whose helper is `pid`, its address not
+    /// yet given; `own_hosts` for one that keeps its own /etc/hosts.
+    fn new(id: &str, cname: &str, aliases: &[String], pid: u32, own_hosts: bool) -> Lease {
+        Lease {
+            ip: String::new(),
+            id: id.into(),
+            name: cname.into(),
+            aliases: aliases.to_vec(),
+            pid,
+            netns: netns_of(pid).unwrap_or_default(),
+            own_hosts,
+        }
+    }
+
     /// Whether its container still holds the namespace it was attached in.
     fn live(&self) -> bool {
         self.netns.is_empty() || netns_of(self.pid).is_some_and(|ns| ns == self.netns)
@@ -259,15 +273,7 @@ impl Networks {
         pid: u32,
         default_route: bool,
     ) -> Result<String> {
-        let lease = Lease {
-            ip: String::new(),
-            id: id.into(),
-            name: cname.into(),
-            aliases: aliases.to_vec(),
-            pid,
-            netns: netns_of(pid).unwrap_or_default(),
-            own_hosts: false,
-        };
+        let lease = Lease::new(id, cname, aliases, pid, false);
         self.join(name, lease, default_route)
     }
 
@@ -283,15 +289,7 @@ impl Networks {
         aliases: &[String],
         pid: u32,
     ) -> Result<String> {
-        let lease = Lease {
-            ip: String::new(),
-            id: id.into(),
-            name: cname.into(),
-            aliases: aliases.to_vec(),
-            pid,
-            netns: netns_of(pid).unwrap_or_default(),
-            own_hosts: true,
-        };
+        let lease = Lease::new(id, cname, aliases, pid, true);
         self.join(name, lease, false)
     }
 
