@@ -127,7 +127,7 @@ pub enum BuildError {
 
 /// `err` and each of its sources, joined by ": ", a source repeating
 /// what the text already ends with left out.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(e) = source {

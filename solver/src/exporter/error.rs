@@ -18,7 +18,7 @@ pub enum ExportError {
     // so they carry their cause in the text rather than as a source.
     #[error("writing a layer: clamping mtimes: {0}")]
     Clamp(io::Error),
-    #[error("writing a layer: {0}")]
+    #[error("writing a layer: {}", crate::error_chain(.0))]
     Diff(DiffError),
 
     #[error("writing a layer")]
@@ -95,5 +95,14 @@ mod tests {
             source.map(io::Error::kind),
             Some(io::ErrorKind::PermissionDenied)
         );
+    }
+
+    #[test]
+    fn a_failed_layer_shows_its_io_cause_on_the_step_line() {
+        let cause = io::Error::from_raw_os_error(libc::ENOSPC);
+        let e = ExportError::Diff(DiffError::Write(cause));
+        let text = e.to_string();
+        assert!(text.starts_with("writing a layer: writing the layer: "), "{text}");
+        assert!(text.contains("No space left on device"), "{text}");
     }
 }
