@@ -24,4 +24,6 @@ for name in $failed; do
 done
 [ -n "$where" ] || where="$(grep -m1 '^FAIL' "$work/summary" || echo "check.py exited $rc") (work dir: $work)"
 echo "real-world stage failed: $where; KILN_SKIP_REALWORLD=1 skips this stage"
+# A layer that cannot be written is most often a full disk: say how full.
+df -h "$work" /tmp || true
 exit "$rc"
