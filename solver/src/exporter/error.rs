@@ -102,7 +102,10 @@ mod tests {
         let cause = io::Error::from_raw_os_error(libc::ENOSPC);
         let e = ExportError::Diff(DiffError::Write(cause));
         let text = e.to_string();
-        assert!(text.starts_with("writing a layer: writing the layer: "), "{text}");
+        assert!(
+            text.starts_with("writing a layer: writing the layer: "),
+            "{text}"
+        );
         assert!(text.contains("No space left on device"), "{text}");
     }
 }
