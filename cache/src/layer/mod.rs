@@ -6,7 +6,7 @@ pub mod apply;
 pub mod diff;
 pub mod tar_limits;
 pub mod whiteout;
-mod xattr;
+pub(crate) mod xattr;
 
 pub use apply::{apply, Applied, ApplyError};
 pub use diff::{diff, DiffError, DiffOptions, LayerDigests};

@@ -27,6 +27,10 @@ fn sized_call(mut call: impl FnMut(*mut libc::c_void, usize) -> isize) -> io::Re
         if size < 0 {
             return Err(io::Error::last_os_error());
         }
+        // Most files have none: no second call for them.
+        if size == 0 {
+            return Ok(Vec::new());
+        }
         let mut buf = vec![0u8; size as usize];
         let got = call(buf.as_mut_ptr().cast(), buf.len());
         if got >= 0 {

@@ -110,12 +110,15 @@ impl Drop for Dockerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Whatever it left mounted under its roots would keep them busy.
-        let _ = Command::new("umount")
-            .args(["-R", "-l"])
-            .arg(self.dir.path().join("data"))
-            .stderr(Stdio::null())
-            .status();
+        // Whatever it left mounted under its roots (overlays under data/,
+        // the netns under the exec root) would keep them busy.
+        for root in ["data", "x"] {
+            let _ = Command::new("umount")
+                .args(["-R", "-l"])
+                .arg(self.dir.path().join(root))
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 

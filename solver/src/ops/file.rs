@@ -4,8 +4,10 @@
 
 use std::ffi::CString;
 use std::fs::{self, Metadata};
+use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{lchown, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -319,11 +321,73 @@ fn place_leaf(
         return set_mtime(&abs, meta.mtime(), meta.mtime_nsec());
     }
     if ft.is_file() {
-        remove_existing(&abs);
-        fs::copy(src, &abs).map_err(io(&abs))?;
-        return finish_entry(&abs, mode, owner, Some(meta));
+        return copy_regular(src, &abs, meta, mode, owner);
     }
     // Devices, fifos and sockets are not copied (BuildKit's context never has them).
+    Ok(())
+}
+
+/// Copies a regular file and sets its owner, mode and times through the
+/// open descriptor: a COPY of many small files is bound by syscalls, and
+/// `fs::copy` plus path-based chown/chmod/utimensat took 15 per file where
+/// this takes 8.
+fn copy_regular(
+    src: &Path,
+    abs: &Path,
+    meta: &Metadata,
+    mode: u32,
+    owner: (u32, u32),
+) -> Result<(), FileError> {
+    let mut from = fs::File::open(src).map_err(io(src))?;
+    let create = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(abs)
+    };
+    let mut to = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            remove_existing(abs);
+            create()
+        }
+        other => other,
+    }
+    .map_err(io(abs))?;
+    copy_bytes(&mut from, &mut to, meta.len()).map_err(io(abs))?;
+    let fd = to.as_fd();
+    nix::unistd::fchown(fd, Some(owner.0.into()), Some(owner.1.into()))
+        .map_err(|e| io(abs)(e.into()))?;
+    // chown clears set-id bits, so the mode goes on after it.
+    to.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io(abs))?;
+    let time = nix::sys::time::TimeSpec::new(meta.mtime(), meta.mtime_nsec());
+    nix::sys::stat::futimens(fd, &time, &time).map_err(|e| io(abs)(e.into()))
+}
+
+/// `size` bytes (what the file held when listed) by copy_file_range, in
+/// one call for a small file; by read and write where the kernel cannot
+/// copy between the two filesystems.
+fn copy_bytes(from: &mut fs::File, to: &mut fs::File, size: u64) -> std::io::Result<()> {
+    let mut left = size;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
+        match nix::fcntl::copy_file_range(&*from, None, &*to, None, want) {
+            Ok(0) => return Ok(()),
+            Ok(n) => left -= n as u64,
+            Err(
+                nix::errno::Errno::EXDEV
+                | nix::errno::Errno::EINVAL
+                | nix::errno::Errno::ENOSYS
+                | nix::errno::Errno::EOPNOTSUPP,
+            ) => {
+                std::io::copy(&mut (&*from).take(left), to)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
