@@ -30,11 +30,12 @@ use crate::meta::{
 };
 use crate::record::CacheRecord;
 use crate::reference::Reference;
-use crate::snapshot::{measure_tree, SnapshotInfo, TreeMeasure};
+use crate::snapshot::SnapshotInfo;
 use crate::store::{
     io_context, Session, Store, StoreError, BLOBS_DIR, LOCKS_DIR, QUARANTINE_DIR, SNAPSHOTS_DIR,
     TMP_DIR,
 };
+use crate::tree_measure::{measure_tree, TreeMeasure};
 
 /// One thing found wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,8 +25,9 @@ use crate::image_store::{all_images, ImageEntry};
 use crate::lock::{self, LiveLeases};
 use crate::meta::{self, MetaError, DIFF_IDS, SNAPSHOTS, VARIANTS};
 use crate::record::{all_records, CacheRecord};
-use crate::snapshot::{measure_tree, SnapshotInfo};
+use crate::snapshot::SnapshotInfo;
 use crate::store::{io_context, Session, StoreError, BLOBS_DIR, LOCKS_DIR, SNAPSHOTS_DIR, TMP_DIR};
+use crate::tree_measure::measure_tree;
 
 /// What a collection moved out of the store, waiting to be deleted.
 #[derive(Debug, Default)]

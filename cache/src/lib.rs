@@ -32,6 +32,7 @@ pub mod registry;
 pub mod snapshot;
 mod staged;
 pub mod store;
+pub mod tree_measure;
 pub mod units;
 mod usage;
 pub mod variants;

@@ -11,23 +11,19 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::crashpoint::crash_point;
 use crate::digest::Digest;
 use crate::durable;
 use crate::id;
-use crate::layer::xattr;
 use crate::lock::Leased;
 use crate::meta::{self, DIFF_IDS, SNAPSHOTS};
 use crate::store::{io_context, Store, StoreError, SNAPSHOTS_DIR};
+use crate::tree_measure::{measure_tree, TreeMeasure};
 
 /// An opaque snapshot ID. Always a safe single path component.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -175,7 +171,19 @@ impl Store {
         staging: StagingDir,
         new: NewSnapshot,
     ) -> Result<SnapshotId, StoreError> {
-        let staged = self.stage_snapshot(staging, new)?;
+        self.commit_measured_snapshot(staging, new, None)
+    }
+
+    /// [`Store::commit_snapshot`] of a tree its caller has measured while
+    /// reading it for another purpose (the layer writer does), so it is
+    /// not read again.
+    pub fn commit_measured_snapshot(
+        &self,
+        staging: StagingDir,
+        new: NewSnapshot,
+        measured: Option<TreeMeasure>,
+    ) -> Result<SnapshotId, StoreError> {
+        let staged = self.stage_measured_snapshot(staging, new, measured)?;
         durable::sync_filesystem(staged.staging.path())
             .map_err(io_context("flushing a snapshot"))?;
         crash_point("snapshot-before-commit");
@@ -200,8 +208,20 @@ impl Store {
         staging: StagingDir,
         new: NewSnapshot,
     ) -> Result<StagedSnapshot, StoreError> {
-        let tree = measure_tree(staging.path())
-            .map_err(io_context(format!("reading {}", staging.path().display())))?;
+        self.stage_measured_snapshot(staging, new, None)
+    }
+
+    fn stage_measured_snapshot(
+        &self,
+        staging: StagingDir,
+        new: NewSnapshot,
+        measured: Option<TreeMeasure>,
+    ) -> Result<StagedSnapshot, StoreError> {
+        let tree = match measured {
+            Some(tree) => tree,
+            None => measure_tree(staging.path())
+                .map_err(io_context(format!("reading {}", staging.path().display())))?,
+        };
         let info = SnapshotInfo {
             id: SnapshotId::generate(),
             diff_id: new.diff_id,
@@ -334,114 +354,4 @@ pub(crate) fn insert_snapshot(
             .map_err(meta::MetaError::from)?;
     }
     Ok(())
-}
-
-/// Size and content digest of a directory tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TreeMeasure {
-    pub size: u64,
-    pub digest: String,
-}
-
-/// Walks `root` in sorted order; file contents are hashed in parallel.
-pub(crate) fn measure_tree(root: &Path) -> io::Result<TreeMeasure> {
-    let mut entries = Vec::new();
-    collect(root, Path::new(""), &mut entries)?;
-    let hashes: Vec<io::Result<blake3::Hash>> = entries
-        .par_iter()
-        .map(|(rel, md)| hash_entry(&root.join(rel), rel, md))
-        .collect();
-    let mut tree = blake3::Hasher::new();
-    for h in hashes {
-        tree.update(h?.as_bytes());
-    }
-    let mut seen_inodes = HashSet::new();
-    let size = entries
-        .iter()
-        .map(|(_, md)| {
-            let first = md.nlink() <= 1 || seen_inodes.insert((md.dev(), md.ino()));
-            if (md.is_file() && first) || md.file_type().is_symlink() {
-                md.size()
-            } else {
-                0
-            }
-        })
-        .sum();
-    Ok(TreeMeasure {
-        size,
-        digest: tree.finalize().to_hex().to_string(),
-    })
-}
-
-fn collect(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, fs::Metadata)>) -> io::Result<()> {
-    let dir = root.join(rel);
-    let mut names: Vec<_> = fs::read_dir(&dir)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<io::Result<_>>()?;
-    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    for name in names {
-        let child = rel.join(&name);
-        let md = fs::symlink_metadata(root.join(&child))?;
-        let is_dir = md.is_dir();
-        out.push((child.clone(), md));
-        if is_dir {
-            collect(root, &child, out)?;
-        }
-    }
-    Ok(())
-}
-
-/// Files below this size are read whole; bigger ones through blake3's
-/// own fixed buffer.
-const SMALL_FILE: u64 = 64 << 10;
-
-fn hash_entry(path: &Path, rel: &Path, md: &fs::Metadata) -> io::Result<blake3::Hash> {
-    let mut h = blake3::Hasher::new();
-    h.update(rel.as_os_str().as_bytes());
-    h.update(&[0]);
-    for n in [
-        md.mode() as u64,
-        md.uid() as u64,
-        md.gid() as u64,
-        md.rdev(),
-    ] {
-        h.update(&n.to_le_bytes());
-    }
-    let ft = md.file_type();
-    if ft.is_file() {
-        h.update(&md.size().to_le_bytes());
-        let mut f = fs::File::open(path)?;
-        // A zeroed 256 KiB buffer per file cost an mmap and 64 page faults
-        // each: for many small files that was most of the measuring.
-        if md.size() < SMALL_FILE {
-            let mut bytes = Vec::with_capacity(md.size() as usize + 1);
-            f.read_to_end(&mut bytes)?;
-            h.update(&bytes);
-        } else {
-            h.update_reader(&mut f)?;
-        }
-    } else if ft.is_symlink() {
-        h.update(fs::read_link(path)?.as_os_str().as_bytes());
-    } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() || ft.is_socket() {
-        // Mode and rdev above say all there is.
-    }
-    for (name, value) in xattrs(path)? {
-        h.update(&name);
-        h.update(&[0]);
-        h.update(&value);
-        h.update(&[0]);
-    }
-    Ok(h.finalize())
-}
-
-/// The extended attributes of `path` (not following a symlink), sorted.
-fn xattrs(path: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for name in xattr::list(path)? {
-        // One removed since it was listed is not there to hash.
-        if let Some(value) = xattr::get(path, &name)? {
-            out.push((name.into_vec(), value));
-        }
-    }
-    Ok(out)
 }

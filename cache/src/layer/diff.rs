@@ -17,7 +17,8 @@ use crate::compression::{Compression, Encoder};
 use crate::digest::Digest;
 use crate::digesting::DigestingWriter;
 
-use super::{whiteout, xattr};
+use super::whiteout;
+use crate::tree_measure::{self, EntryHash, Tally, TreeMeasure};
 
 const BLOCK: usize = 512;
 /// ustar's name field; longer paths that the prefix split cannot hold go
@@ -73,11 +74,33 @@ pub fn diff<W: Write>(
     sink: W,
     opts: &DiffOptions,
 ) -> Result<(W, LayerDigests), DiffError> {
+    diff_into(dir, sink, opts, None)
+}
+
+/// [`diff`], measuring `dir` as a snapshot records it while its files
+/// pass (for [`crate::store::Store::commit_measured_snapshot`]): a new
+/// layer's files are then read once, not once more to measure them.
+pub fn diff_measured<W: Write>(
+    dir: &Path,
+    sink: W,
+    opts: &DiffOptions,
+) -> Result<(W, LayerDigests, TreeMeasure), DiffError> {
+    let mut tally = Tally::default();
+    let (sink, digests) = diff_into(dir, sink, opts, Some(&mut tally))?;
+    Ok((sink, digests, tally.finish()))
+}
+
+fn diff_into<W: Write>(
+    dir: &Path,
+    sink: W,
+    opts: &DiffOptions,
+    mut tally: Option<&mut Tally>,
+) -> Result<(W, LayerDigests), DiffError> {
     let entries = walk(dir)?;
     if opts.compression == Compression::None {
         // The blob is the tar: one hash gives both digests.
         let mut tar = DigestingWriter::new(sink);
-        write_entries(&mut tar, dir, &entries, opts)?;
+        write_entries(&mut tar, dir, &entries, opts, tally.as_deref_mut())?;
         let (sink, diff_id, size) = tar.finish();
         let digests = LayerDigests {
             diff_id,
@@ -91,7 +114,7 @@ pub fn diff<W: Write>(
     let blob = DigestingWriter::new(sink);
     let encoder = Encoder::new(blob, opts.compression, opts.threads).map_err(DiffError::Write)?;
     let mut tar = DigestingWriter::new(encoder);
-    write_entries(&mut tar, dir, &entries, opts)?;
+    write_entries(&mut tar, dir, &entries, opts, tally)?;
     let (encoder, diff_id, uncompressed_size) = tar.finish();
     let blob = encoder.finish().map_err(DiffError::Write)?;
     let (sink, digest, size) = blob.finish();
@@ -113,6 +136,8 @@ struct Found {
     meta: Metadata,
     /// A synthetic `.wh..wh..opq` entry for an opaque directory.
     opaque_marker: bool,
+    /// A socket: measured as part of the tree, left out of the layer.
+    socket: bool,
 }
 
 /// Every path below `dir` (not `dir` itself), sorted bytewise.
@@ -136,10 +161,8 @@ fn walk(dir: &Path) -> Result<Vec<Found>, DiffError> {
                 path: path.clone(),
                 source,
             })?;
-            if meta.file_type().is_socket() {
-                // Docker and tar both leave sockets out of layers.
-                continue;
-            }
+            // Docker and tar both leave sockets out of layers.
+            let socket = meta.file_type().is_socket();
             if meta.is_dir() {
                 pending.push(child.clone());
                 let opaque = whiteout::is_opaque(&path).map_err(|source| DiffError::Read {
@@ -152,6 +175,7 @@ fn walk(dir: &Path) -> Result<Vec<Found>, DiffError> {
                         rel: marker.into_os_string().into_vec(),
                         meta: meta.clone(),
                         opaque_marker: true,
+                        socket: false,
                     });
                 }
             }
@@ -159,6 +183,7 @@ fn walk(dir: &Path) -> Result<Vec<Found>, DiffError> {
                 rel: child.into_os_string().into_vec(),
                 meta,
                 opaque_marker: false,
+                socket,
             });
         }
     }
@@ -171,11 +196,24 @@ fn write_entries<W: Write>(
     dir: &Path,
     entries: &[Found],
     opts: &DiffOptions,
+    mut tally: Option<&mut Tally>,
 ) -> Result<(), DiffError> {
     let mut first_links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     let mut buf = vec![0u8; 1 << 20];
     for entry in entries {
         let path = dir.join(OsStr::from_bytes(&entry.rel));
+        let rel = Path::new(OsStr::from_bytes(&entry.rel));
+        let mut hash = match &tally {
+            Some(_) if !entry.opaque_marker => Some(EntryHash::new(rel, &entry.meta)),
+            _ => None,
+        };
+        if entry.socket {
+            if let (Some(t), Some(h)) = (tally.as_deref_mut(), hash) {
+                let xattrs = tree_measure::xattrs(&path).map_err(read_err(&path))?;
+                t.add(rel.to_path_buf(), &entry.meta, h.finish(&xattrs));
+            }
+            continue;
+        }
         let mut spec = EntrySpec::from_found(entry, &path, opts.source_date_epoch)?;
         if spec.kind == tar::EntryType::Regular && entry.meta.nlink() > 1 {
             let key = (entry.meta.dev(), entry.meta.ino());
@@ -189,38 +227,74 @@ fn write_entries<W: Write>(
         }
         spec.write_header(out).map_err(DiffError::Write)?;
         if spec.size > 0 {
-            copy_file(out, &path, spec.size, &mut buf)?;
+            copy_file(out, &path, spec.size, &mut buf, hash.as_mut())?;
+        }
+        if let (Some(t), Some(h)) = (tally.as_deref_mut(), hash) {
+            let sum = finish_measure(h, entry, &path, &spec)?;
+            t.add(rel.to_path_buf(), &entry.meta, sum);
         }
     }
     out.write_all(&[0u8; BLOCK * 2]).map_err(DiffError::Write)
 }
 
-/// Copies exactly `size` bytes of the file and the tar padding after them.
+/// The rest of an entry's measure once its tar entry is written: what the
+/// tar did not pass through the hash (a hard link's bytes, a symlink's
+/// target), then every xattr, overlayfs's own included.
+fn finish_measure(
+    mut hash: EntryHash,
+    entry: &Found,
+    path: &Path,
+    spec: &EntrySpec,
+) -> Result<blake3::Hash, DiffError> {
+    let ft = entry.meta.file_type();
+    if ft.is_file() && spec.kind == tar::EntryType::Link {
+        hash.content_of(path, entry.meta.len())
+            .map_err(read_err(path))?;
+    } else if ft.is_symlink() {
+        hash.content(spec.link.as_deref().unwrap_or_default());
+    }
+    let xattrs = match &spec.all_xattrs {
+        Some(all) => all.clone(),
+        // A whiteout's spec reads none.
+        None => tree_measure::xattrs(path).map_err(read_err(path))?,
+    };
+    Ok(hash.finish(&xattrs))
+}
+
+fn read_err(path: &Path) -> impl FnOnce(io::Error) -> DiffError + '_ {
+    move |source| DiffError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Copies exactly `size` bytes of the file and the tar padding after them,
+/// feeding them to `hash` too when it is given.
 fn copy_file<W: Write>(
     out: &mut W,
     path: &Path,
     size: u64,
     buf: &mut [u8],
+    mut hash: Option<&mut EntryHash>,
 ) -> Result<(), DiffError> {
-    let read_err = |source| DiffError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
     let mut file = File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(read_err)?;
+        .map_err(read_err(path))?;
     let mut left = size;
     while left > 0 {
         let want = buf.len().min(left as usize);
-        let n = file.read(&mut buf[..want]).map_err(read_err)?;
+        let n = file.read(&mut buf[..want]).map_err(read_err(path))?;
         if n == 0 {
             return Err(DiffError::Changed {
                 path: path.to_path_buf(),
             });
         }
         out.write_all(&buf[..n]).map_err(DiffError::Write)?;
+        if let Some(h) = hash.as_deref_mut() {
+            h.content(&buf[..n]);
+        }
         left -= n as u64;
     }
     let pad = (BLOCK - (size % BLOCK as u64) as usize) % BLOCK;
@@ -240,6 +314,9 @@ struct EntrySpec {
     link: Option<Vec<u8>>,
     device: (u32, u32),
     xattrs: Vec<(OsString, Vec<u8>)>,
+    /// Every xattr, overlayfs's too, as the tree's measure hashes them;
+    /// None where none were read (whiteouts).
+    all_xattrs: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl EntrySpec {
@@ -261,6 +338,7 @@ impl EntrySpec {
             link: None,
             device: (0, 0),
             xattrs: Vec::new(),
+            all_xattrs: None,
         };
         if found.opaque_marker {
             spec.whiteout();
@@ -300,7 +378,13 @@ impl EntrySpec {
         } else {
             spec.size = meta.len();
         }
-        spec.xattrs = read_xattrs(path).map_err(read_err)?;
+        let all = tree_measure::xattrs(path).map_err(read_err)?;
+        spec.xattrs = all
+            .iter()
+            .filter(|(name, _)| !whiteout::is_overlay_xattr(OsStr::from_bytes(name)))
+            .map(|(name, value)| (OsStr::from_bytes(name).to_os_string(), value.clone()))
+            .collect();
+        spec.all_xattrs = Some(all);
         Ok(spec)
     }
 
@@ -359,20 +443,6 @@ fn whiteout_name(rel: &[u8]) -> Vec<u8> {
         .join(whiteout::oci_name(base))
         .into_os_string()
         .into_vec()
-}
-
-/// Xattrs that travel in the layer: all but overlayfs's own.
-fn read_xattrs(path: &Path) -> io::Result<Vec<(OsString, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for name in xattr::list(path)? {
-        if whiteout::is_overlay_xattr(&name) {
-            continue;
-        }
-        if let Some(value) = xattr::get(path, &name)? {
-            out.push((name, value));
-        }
-    }
-    Ok(out)
 }
 
 fn set_truncated_name(header: &mut tar::Header, name: &[u8]) {

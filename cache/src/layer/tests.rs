@@ -273,3 +273,40 @@ fn diff_then_apply_keeps_metadata() {
     assert_eq!(digests_again.diff_id, digests.diff_id);
     assert_eq!(again, bytes);
 }
+
+/// The layer writer's measure of a tree is `measure_tree`'s, for every kind
+/// of entry a snapshot holds (a snapshot recorded with one is checked by
+/// `cache check` with the other), and measuring changes no tar byte.
+#[test]
+fn diff_measures_a_tree_as_measure_tree_does() {
+    if !privileged("diff_measures_a_tree_as_measure_tree_does") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    build_tree(d, false, 1_600_000_000);
+    write(d, "big", &vec![7u8; 300 << 10], 0o644);
+    fs::hard_link(d.join("big"), d.join("big-link")).unwrap();
+    whiteout::make_overlay_whiteout(&d.join("etc/shadow")).unwrap();
+    xattr::set(&d.join("etc/shadow"), OsStr::new("trusted.note"), b"w").unwrap();
+    fs::create_dir(d.join("var")).unwrap();
+    whiteout::set_opaque(&d.join("var")).unwrap();
+    write(d, "var/new", b"n", 0o644);
+    nix::unistd::mkfifo(
+        &d.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(d.join("sock")).unwrap();
+    xattr::set(&d.join("etc/passwd"), OsStr::new("user.note"), b"kept").unwrap();
+    symlink("dangling", d.join("a/b/dead")).unwrap();
+
+    let (plain, plain_digests) = diff(d, Vec::new(), &DiffOptions::default()).unwrap();
+    let (bytes, digests, measured) =
+        super::diff_measured(d, Vec::new(), &DiffOptions::default()).unwrap();
+    assert_eq!(measured, crate::tree_measure::measure_tree(d).unwrap());
+    assert_eq!((bytes, digests), (plain, plain_digests));
+    // The measure covers what the layer does not carry: the socket.
+    fs::remove_file(d.join("sock")).unwrap();
+    assert_ne!(measured, crate::tree_measure::measure_tree(d).unwrap());
+}

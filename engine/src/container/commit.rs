@@ -141,15 +141,17 @@ fn store_layer(
     id: &str,
 ) -> Result<LayerRecord, Error> {
     let writer = store.blob_writer()?;
-    let (writer, digests) = layer::diff(staging.path(), writer, &DiffOptions::default())?;
+    let (writer, digests, tree) =
+        layer::diff_measured(staging.path(), writer, &DiffOptions::default())?;
     let blob = writer.commit(Some(&digests.digest))?;
-    let snapshot = store.commit_snapshot(
+    let snapshot = store.commit_measured_snapshot(
         staging,
         NewSnapshot {
             diff_id: Some(digests.diff_id),
             parent: parent.layers.last().map(|l| l.snapshot.clone()),
             created_by: format!("commit {id}"),
         },
+        Some(tree),
     )?;
     Ok(LayerRecord {
         blob,

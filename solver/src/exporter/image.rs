@@ -8,7 +8,7 @@ use std::path::Path;
 use kiln_cache::compression::Compression;
 use kiln_cache::image::manifest::descriptor;
 use kiln_cache::image::{Flavor, ImageConfig, ManifestBlob};
-use kiln_cache::layer::diff::{diff, DiffOptions};
+use kiln_cache::layer::diff::{diff_measured, DiffOptions};
 use kiln_cache::{
     CacheRecord, ImageRecord, LayerRecord, NewImage, NewSnapshot, Reference, SnapshotId,
     StagingDir, Store,
@@ -58,15 +58,18 @@ pub fn commit_step_layer(
         ..DiffOptions::default()
     };
     let writer = store.blob_writer()?;
-    let (writer, digests) = diff(staging.path(), writer, &opts).map_err(ExportError::Diff)?;
+    // Measured as the tar is written: the step's files are read once.
+    let (writer, digests, tree) =
+        diff_measured(staging.path(), writer, &opts).map_err(ExportError::Diff)?;
     let blob = writer.commit(Some(&digests.digest))?;
-    let snapshot = store.commit_snapshot(
+    let snapshot = store.commit_measured_snapshot(
         staging,
         NewSnapshot {
             diff_id: Some(digests.diff_id),
             parent: parent.cloned(),
             created_by: created_by.to_string(),
         },
+        Some(tree),
     )?;
     Ok(LayerRecord {
         blob,
