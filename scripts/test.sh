@@ -29,6 +29,10 @@ fi
 # moved on since the references were recorded, and still fail a real difference.
 python3 testdata/realworld/test_check.py
 
+# No incremental state: a clean clone builds once, and incremental/ was
+# as large as the rest of the test build (set CARGO_INCREMENTAL=1 to keep it).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
@@ -39,5 +43,7 @@ cargo test --workspace
 if [ "${KILN_SKIP_REALWORLD:-0}" = 1 ]; then
     echo "test.sh: real-world cases skipped (KILN_SKIP_REALWORLD=1)"
 else
+    # Last, on the fullest disk: how full, for a failure's log.
+    df -h . /var/tmp /tmp | uniq
     testdata/realworld/run.sh
 fi
