@@ -6,7 +6,7 @@
 //! compressed digest are computed while the bytes pass.
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -230,7 +230,7 @@ fn write_entries<W: Write>(
             copy_file(out, &path, spec.size, &mut buf, hash.as_mut())?;
         }
         if let (Some(t), Some(h)) = (tally.as_deref_mut(), hash) {
-            let sum = finish_measure(h, entry, &path, &spec)?;
+            let sum = finish_measure(h, entry, &path, spec)?;
             t.add(rel.to_path_buf(), &entry.meta, sum);
         }
     }
@@ -244,7 +244,7 @@ fn finish_measure(
     mut hash: EntryHash,
     entry: &Found,
     path: &Path,
-    spec: &EntrySpec,
+    spec: EntrySpec,
 ) -> Result<blake3::Hash, DiffError> {
     let ft = entry.meta.file_type();
     if ft.is_file() && spec.kind == tar::EntryType::Link {
@@ -253,8 +253,8 @@ fn finish_measure(
     } else if ft.is_symlink() {
         hash.content(spec.link.as_deref().unwrap_or_default());
     }
-    let xattrs = match &spec.all_xattrs {
-        Some(all) => all.clone(),
+    let xattrs = match spec.xattrs {
+        Some(all) => all,
         // A whiteout's spec reads none.
         None => tree_measure::xattrs(path).map_err(read_err(path))?,
     };
@@ -313,10 +313,10 @@ struct EntrySpec {
     size: u64,
     link: Option<Vec<u8>>,
     device: (u32, u32),
-    xattrs: Vec<(OsString, Vec<u8>)>,
-    /// Every xattr, overlayfs's too, as the tree's measure hashes them;
-    /// None where none were read (whiteouts).
-    all_xattrs: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// Every xattr, sorted, overlayfs's too (the tar leaves those out;
+    /// the tree's measure hashes them); None where none were read
+    /// (whiteouts).
+    xattrs: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl EntrySpec {
@@ -337,8 +337,7 @@ impl EntrySpec {
             size: 0,
             link: None,
             device: (0, 0),
-            xattrs: Vec::new(),
-            all_xattrs: None,
+            xattrs: None,
         };
         if found.opaque_marker {
             spec.whiteout();
@@ -378,13 +377,7 @@ impl EntrySpec {
         } else {
             spec.size = meta.len();
         }
-        let all = tree_measure::xattrs(path).map_err(read_err)?;
-        spec.xattrs = all
-            .iter()
-            .filter(|(name, _)| !whiteout::is_overlay_xattr(OsStr::from_bytes(name)))
-            .map(|(name, value)| (OsStr::from_bytes(name).to_os_string(), value.clone()))
-            .collect();
-        spec.all_xattrs = Some(all);
+        spec.xattrs = Some(tree_measure::xattrs(path).map_err(read_err)?);
         Ok(spec)
     }
 
@@ -412,9 +405,12 @@ impl EntrySpec {
                 header.as_old_mut().linkname[..cut.len()].copy_from_slice(cut);
             }
         }
-        for (name, value) in &self.xattrs {
+        let travelling = self.xattrs.iter().flatten();
+        for (name, value) in
+            travelling.filter(|(n, _)| !whiteout::is_overlay_xattr(OsStr::from_bytes(n)))
+        {
             let mut key = b"SCHILY.xattr.".to_vec();
-            key.extend_from_slice(name.as_bytes());
+            key.extend_from_slice(name);
             pax.push((key, value.clone()));
         }
         header.set_entry_type(self.kind);

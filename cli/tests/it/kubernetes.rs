@@ -2,7 +2,7 @@
 //! JSON schemas vendored in testdata/kubernetes-schemas/, offline and strict:
 //! an unknown field or a wrong type fails, as the API server would refuse it.
 
-use crate::support::testdata;
+use crate::support::{output_text as text, testdata};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -30,14 +30,6 @@ fn validate(paths: &[PathBuf]) -> Output {
         .args(paths)
         .output()
         .expect("run /usr/bin/python3 (apt-get install python3-jsonschema python3-yaml)")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Writes `example` with `from` replaced by `to` into `dir`, checking the

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::dockerd::Dockerd;
-use super::support::{self, privileged, testdata, Kiln};
+use super::support::{self, output_text as text, privileged, testdata, Kiln};
 
 /// What docker adds to `run` for every runner: BuildKit's rootless
 /// relaxations (see examples/kubernetes/README.md for why each one).
@@ -19,14 +19,6 @@ const RELAXED: &[&str] = &[
     "--device=/dev/net/tun",
 ];
 const UNMASKED_PROC: &str = "--security-opt=systempaths=unconfined";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn");

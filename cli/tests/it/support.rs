@@ -260,6 +260,15 @@ pub fn raw_tar_header(name: &[u8], kind: u8, link: &[u8], size: u64, magic: TarM
 
 /// `kiln ARGS…` run to its end with stdin from /dev/null.
 #[allow(dead_code)]
+/// A finished command's stdout then stderr, for an assertion's message.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn run(k: &Kiln, args: &[&str]) -> std::process::Output {
     k.cmd(args)
         .stdin(std::process::Stdio::null())
