@@ -121,16 +121,7 @@ pub fn subordinate_ranges(text: &str, name: &str, id: u32) -> Vec<(u32, u32)> {
 /// getpwuid: a static build's libc cannot load the NSS modules.
 pub fn user_name(uid: u32) -> Option<String> {
     let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    name_in_passwd(&text, uid)
-}
-
-fn name_in_passwd(text: &str, uid: u32) -> Option<String> {
-    text.lines().find_map(|line| {
-        let mut f = line.split(':');
-        let name = f.next()?;
-        let id = f.nth(1)?.parse::<u32>().ok()?;
-        (id == uid).then(|| name.to_string())
-    })
+    crate::process::user::user_name(&text, uid)
 }
 
 /// Both mappings for a user.
@@ -354,6 +345,7 @@ mod tests {
     #[test]
     fn names_come_from_the_passwd_text() {
         let text = "root:x:0:0:root:/root:/bin/sh\nalice:x:1001:1001::/home/alice:/bin/sh\n";
+        let name_in_passwd = crate::process::user::user_name;
         assert_eq!(name_in_passwd(text, 1001).as_deref(), Some("alice"));
         assert_eq!(name_in_passwd(text, 7), None);
     }

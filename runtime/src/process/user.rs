@@ -144,6 +144,15 @@ fn parse_passwd(text: &str) -> Vec<Passwd> {
         .collect()
 }
 
+/// The name of user `uid` in the text of a passwd file (the host's one
+/// too, for the reason `group_id` gives).
+pub fn user_name(text: &str, uid: u32) -> Option<String> {
+    parse_passwd(text)
+        .into_iter()
+        .find(|p| p.uid == uid)
+        .map(|p| p.name)
+}
+
 /// The ID of the group `name` in the text of a group file. kiln reads
 /// the host's /etc/group itself too: the static build's libc cannot load
 /// the NSS modules getgrnam needs.
