@@ -69,11 +69,7 @@ pub(super) fn annotate(
         return Err(Error::AliasWithoutNetwork);
     }
     for alias in &opts.network_aliases {
-        if alias.is_empty()
-            || alias
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
-        {
+        if !is_hosts_word(alias) {
             let why = format!("invalid network alias {alias:?}");
             return Err(bad("--network-alias", alias, why));
         }
@@ -131,6 +127,16 @@ fn valid_search(domain: &str) -> bool {
             && !l.ends_with('-')
     };
     domain.len() <= 255 && name.split('.').all(label_ok)
+}
+
+/// A name that can stand as one word of an /etc/hosts line (an alias of a
+/// network, a link or `network connect`): not empty, no blank, control
+/// character or comment mark that would end it or start another entry.
+pub(crate) fn is_hosts_word(s: &str) -> bool {
+    !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
 }
 
 #[cfg(test)]

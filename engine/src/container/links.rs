@@ -17,9 +17,10 @@
 //! only checked, as Docker's daemon gives such a container no links;
 //! host networking is refused as Docker's daemon refuses it.
 
-use kiln_runtime::container::state::{Container, Error as StateError, Status};
+use kiln_runtime::container::state::{Container, Error as StateError};
 use kiln_runtime::network::{NetworkMode, PortBinding};
 
+use super::dns::is_hosts_word;
 use crate::network::LINK_NETWORK;
 use crate::{Engine, Error};
 
@@ -83,7 +84,7 @@ impl Engine {
         if target.record.network == NetworkMode::Host {
             return Err(Error::LinkHostNetwork);
         }
-        if *mode == NetworkMode::Private && running_pid(&target).is_none() {
+        if *mode == NetworkMode::Private && target.process_pid().is_none() {
             return Err(Error::LinkNotRunning {
                 target: target.record.name.clone(),
                 own: own.to_string(),
@@ -109,7 +110,9 @@ impl Engine {
         if *mode == NetworkMode::Private && !target_default {
             return Err(Error::LinkNotDefault(target.record.name.clone()));
         }
-        let pid = running_pid(target).filter(|_| *mode == NetworkMode::Private);
+        let pid = target
+            .process_pid()
+            .filter(|_| *mode == NetworkMode::Private);
         let Some(pid) = pid else {
             return Ok(target
                 .state
@@ -148,24 +151,10 @@ fn parse(link: &str) -> Result<(&str, &str), Error> {
         },
         _ => return Err(bad("bad format for links")),
     };
-    let word = |s: &str| {
-        !s.is_empty()
-            && !s
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
-    };
-    if !word(key) || !word(alias) {
+    if !is_hosts_word(key) || !is_hosts_word(alias) {
         return Err(bad("a link names a container and an alias, each one word"));
     }
     Ok((key, alias))
-}
-
-/// The host PID of a running (or paused) container's first process.
-fn running_pid(c: &Container) -> Option<u32> {
-    match c.state.status {
-        Status::Running | Status::Paused => u32::try_from(c.state.pid).ok().filter(|p| *p > 0),
-        _ => None,
-    }
 }
 
 fn add(links: &mut Links, target: &Container, alias: &str, own: &str, ip: &str) {

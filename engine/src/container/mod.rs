@@ -14,6 +14,7 @@ mod create;
 pub mod create_json;
 mod devices;
 mod dns;
+pub(crate) use dns::is_hosts_word;
 mod exec;
 mod export;
 mod expose;

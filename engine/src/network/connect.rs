@@ -169,11 +169,7 @@ fn check_connectable(c: &Container, network: &Network) -> Result<(), ConnectErro
 
 /// An alias is one word of a hosts line.
 fn check_alias(alias: &str) -> Result<(), ConnectError> {
-    let bad = alias.is_empty()
-        || alias
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '#');
-    if bad {
+    if !crate::container::is_hosts_word(alias) {
         return Err(ConnectError::BadAlias(alias.into()));
     }
     Ok(())
@@ -182,9 +178,9 @@ fn check_alias(alias: &str) -> Result<(), ConnectError> {
 /// The host PID of a running (or paused) container's first process.
 fn live_pid(c: &Container) -> Result<Option<u32>, ConnectError> {
     match c.state.status {
-        Status::Running | Status::Paused => match u32::try_from(c.state.pid) {
-            Ok(pid) if pid > 0 => Ok(Some(pid)),
-            _ => Err(ConnectError::Restarting(c.record.name.clone())),
+        Status::Running | Status::Paused => match c.process_pid() {
+            Some(pid) => Ok(Some(pid)),
+            None => Err(ConnectError::Restarting(c.record.name.clone())),
         },
         Status::Restarting => Err(ConnectError::Restarting(c.record.name.clone())),
         Status::Created | Status::Exited | Status::Dead => Ok(None),

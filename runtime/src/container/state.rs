@@ -465,6 +465,16 @@ impl Container {
     pub fn short_id(&self) -> &str {
         &self.record.id[..self.record.id.len().min(12)]
     }
+
+    /// The host PID of a running (or paused) container's first process.
+    pub fn process_pid(&self) -> Option<u32> {
+        match self.state.status {
+            Status::Running | Status::Paused => {
+                u32::try_from(self.state.pid).ok().filter(|p| *p > 0)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// [`Container::update`] given only the directory.
