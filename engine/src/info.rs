@@ -168,16 +168,20 @@ fn cgroup_version() -> &'static str {
 
 /// `PRETTY_NAME` of os-release, as Docker shows it.
 fn operating_system() -> String {
+    os_release("PRETTY_NAME").unwrap_or_else(|| "Linux".into())
+}
+
+/// The value of `key` in the host's os-release file.
+pub fn os_release(key: &str) -> Option<String> {
     ["/etc/os-release", "/usr/lib/os-release"]
         .iter()
         .find_map(|p| std::fs::read_to_string(p).ok())
-        .and_then(|text| pretty_name(&text))
-        .unwrap_or_else(|| "Linux".into())
+        .and_then(|text| os_release_value(&text, key))
 }
 
-fn pretty_name(os_release: &str) -> Option<String> {
+fn os_release_value(os_release: &str, key: &str) -> Option<String> {
     os_release.lines().find_map(|line| {
-        let value = line.strip_prefix("PRETTY_NAME=")?;
+        let value = line.strip_prefix(key)?.strip_prefix('=')?;
         Some(value.trim().trim_matches('"').to_string())
     })
 }
@@ -201,6 +205,7 @@ mod tests {
     #[test]
     fn host_files_are_read_as_docker_reads_them() {
         let os = "NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
+        let pretty_name = |text| os_release_value(text, "PRETTY_NAME");
         assert_eq!(
             pretty_name(os).as_deref(),
             Some("Debian GNU/Linux 12 (bookworm)")

@@ -86,12 +86,7 @@ fn daemon_info(ctx: &Ctx) -> serde_json::Map<String, Value> {
     let env = |k: &str| std::env::var(k).unwrap_or_default();
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
     let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
-    let os_version = read("/etc/os-release")
-        .lines()
-        .find_map(|l| l.strip_prefix("VERSION_ID="))
-        .unwrap_or("")
-        .trim_matches('"')
-        .to_string();
+    let os_version = kiln_engine::info::os_release("VERSION_ID").unwrap_or_default();
     let value = json!({
         "ID": read("/etc/machine-id"),
         "Debug": ctx.globals.debug,
