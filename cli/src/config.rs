@@ -159,6 +159,7 @@ mod tests {
             root: dir.path().into(),
             debug: false,
             config: Some(config.into()),
+            no_process_sandbox: false,
         };
         assert_eq!(history_entries(&globals(&path)).unwrap(), 50);
         std::fs::write(&path, "[history]\nmaxEntries = 3\nmaxAge = 100\n").unwrap();

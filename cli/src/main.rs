@@ -116,6 +116,7 @@ fn main() -> ExitCode {
             Ok(cli) => cli,
             Err(code) => return code,
         };
+        cli.globals.apply();
         let RunOnly::Run(run) = cli.command;
         return render(cmd::container::run(run, &cli.globals));
     }
@@ -123,6 +124,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    cli.globals.apply();
     let result = match cli.command {
         Command::Build(args) => cmd::build::run(args, &cli.globals),
         Command::Check(args) => cmd::check::run(args, &cli.globals),

@@ -18,6 +18,7 @@ pub mod helper;
 pub mod network;
 pub mod process;
 pub mod rootless;
+pub mod sandbox;
 pub mod spec;
 pub mod syscalls;
 #[cfg(test)]

@@ -254,14 +254,26 @@ impl Config {
         env
     }
 
-    fn mounts(&self) -> Vec<Mount> {
+    fn mounts(&self, process_sandbox: bool) -> Vec<Mount> {
         let sys_mode = if self.privileged { "rw" } else { "ro" };
         let shm_size = match self.shm_size {
             Some(bytes) if bytes > 0 => format!("size={bytes}"),
             _ => "size=65536k".to_string(),
         };
+        let proc_options = ["nosuid", "noexec", "nodev"];
+        let proc = match process_sandbox {
+            true => mount("/proc", "proc", "proc", &proc_options),
+            // Without a PID namespace of its own, the container sees the
+            // one it shares through kiln's /proc, with its covers.
+            false => mount(
+                "/proc",
+                "bind",
+                "/proc",
+                &[&["rbind"], &proc_options[..]].concat(),
+            ),
+        };
         let mut mounts = vec![
-            mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+            proc,
             mount(
                 "/dev",
                 "tmpfs",
@@ -394,10 +406,11 @@ impl Config {
         res.build().map_err(build_err)
     }
 
-    fn namespaces(&self) -> Vec<oci_spec::runtime::LinuxNamespace> {
+    fn namespaces(&self, process_sandbox: bool) -> Vec<oci_spec::runtime::LinuxNamespace> {
         let host = self.host_namespaces;
+        let shared_pid = host.pid || !process_sandbox;
         let mut types: Vec<LinuxNamespaceType> = [
-            (host.pid, LinuxNamespaceType::Pid),
+            (shared_pid, LinuxNamespaceType::Pid),
             (host.ipc, LinuxNamespaceType::Ipc),
             (host.uts, LinuxNamespaceType::Uts),
             (false, LinuxNamespaceType::Mount),
@@ -422,6 +435,10 @@ impl Config {
     /// The OCI spec for container `id`, rooted at `rootfs` (relative to the
     /// bundle when written as one).
     pub fn to_spec(&self, id: &str) -> Result<Spec, Error> {
+        self.spec_with(id, crate::sandbox::on())
+    }
+
+    fn spec_with(&self, id: &str, process_sandbox: bool) -> Result<Spec, Error> {
         let caps = self.capabilities()?;
         let hostname = self
             .hostname
@@ -464,7 +481,7 @@ impl Config {
             process.set_console_size(Some(size));
         }
         let mut linux = LinuxBuilder::default()
-            .namespaces(self.namespaces())
+            .namespaces(self.namespaces(process_sandbox))
             .resources(self.resources()?);
         // Rootless, there is no cgroup to make: limits were refused above.
         if crate::rootless::active() {
@@ -507,7 +524,7 @@ impl Config {
                     .map_err(build_err)?,
             )
             .hostname(hostname)
-            .mounts(self.mounts())
+            .mounts(self.mounts(process_sandbox))
             .process(process)
             .linux(linux.build().map_err(build_err)?)
             .annotations(annotations)
@@ -731,6 +748,41 @@ mod tests {
         .unwrap();
         let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
         assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
+    }
+
+    #[test]
+    fn without_the_process_sandbox_pid_and_proc_are_the_callers() {
+        let spec = Config::default().spec_with("p", false).unwrap();
+        let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::Pid));
+        assert!(ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+        let proc = (spec.mounts().as_ref().unwrap().iter())
+            .find(|m| m.destination() == Path::new("/proc"))
+            .unwrap();
+        assert_eq!(proc.source().as_deref(), Some(Path::new("/proc")));
+        let options = proc.options().clone().unwrap();
+        assert_eq!(options, ["rbind", "nosuid", "noexec", "nodev"]);
+        // Masked paths still cover the bound /proc's.
+        let masked = spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .masked_paths()
+            .clone()
+            .unwrap();
+        assert!(masked.contains(&"/proc/kcore".to_string()));
+
+        let sandboxed = Config::default().spec_with("p", true).unwrap();
+        let ns = sandboxed
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .clone()
+            .unwrap();
+        assert!(ns.iter().any(|n| n.typ() == LinuxNamespaceType::Pid));
+        let proc = &sandboxed.mounts().as_ref().unwrap()[0];
+        assert_eq!(proc.typ().as_deref(), Some("proc"));
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod lists;
 mod logging;
 mod output_paths;
 mod parity;
+mod process_sandbox;
 mod registry;
 mod remotecache;
 mod rootless;

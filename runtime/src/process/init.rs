@@ -19,7 +19,7 @@ use oci_spec::runtime::{LinuxCapabilities, Spec};
 
 use super::protocol::{self, ExitStatus, HelperConfig, Message, HELPER_FD};
 use super::rootfs::{self, Layout};
-use super::{capabilities, exec, namespaces, pty, reaper, rlimits, seccomp, sysctl};
+use super::{capabilities, exec, namespaces, orphans, pty, reaper, rlimits, seccomp, sysctl};
 use crate::cgroups::{self, Cgroup};
 use crate::spec::{GATE_ANNOTATION, REAPER_ANNOTATION};
 use crate::syscalls::{as_errno, Real, Syscalls};
@@ -129,6 +129,10 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     // container's network namespace finds it through the child's pid.
     Real.unshare(flags - CHILD_NAMESPACES)
         .map_err(|e| format!("unshare: {}", as_errno(&e)))?;
+    let own_pids = flags.contains(CloneFlags::CLONE_NEWPID);
+    if !own_pids {
+        orphans::adopt()?;
+    }
     // SAFETY: this process is single-threaded (a fresh exec).
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
@@ -156,6 +160,9 @@ fn monitor(sock: BorrowedFd, config: &HelperConfig) -> Result<(), String> {
     let _ = nix::unistd::write(&ready_w, &[1]);
     drop(ready_w);
     let status = supervise(sock, sfd, child);
+    if !own_pids {
+        orphans::kill_all();
+    }
     let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
     if let Some(cg) = &cgroup {
         let _ = cg.remove();
@@ -236,11 +243,17 @@ fn supervise(sock: BorrowedFd, sfd: SignalFd, child: Pid) -> ExitStatus {
 /// Reaps the container on SIGCHLD; forwards any other signal to it.
 fn on_signal(signo: i32, child: Pid) -> Option<ExitStatus> {
     if signo == Signal::SIGCHLD as i32 {
-        return match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus::Code(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => Some(ExitStatus::Signal(sig as i32)),
-            _ => None,
-        };
+        // Orphans adopted without a PID namespace are reaped as they end.
+        loop {
+            return match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == child => Some(ExitStatus::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                    Some(ExitStatus::Signal(sig as i32))
+                }
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => continue,
+                _ => None,
+            };
+        }
     }
     if let Ok(sig) = Signal::try_from(signo) {
         let _ = kill(child, sig);

@@ -6,6 +6,7 @@ pub mod cgroup_mount;
 pub mod exec;
 pub mod init;
 pub mod namespaces;
+mod orphans;
 pub mod protocol;
 pub mod pty;
 pub mod reaper;

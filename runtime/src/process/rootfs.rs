@@ -63,6 +63,15 @@ pub enum Error {
         target: PathBuf,
         source: io::Error,
     },
+    /// EPERM for a new procfs: the kernel's rule against mounting one
+    /// where the outer /proc has parts covered (`mount_too_revealing`).
+    #[error(
+        "mounting proc on {target}: {source}: the kernel refuses a new /proc here, as it \
+         does where parts of the outer /proc are covered (in a container): unmask them \
+         (docker run --security-opt systempaths=unconfined; Kubernetes procMount: Unmasked) \
+         or run kiln without its process sandbox (kiln --no-process-sandbox)"
+    )]
+    ProcRefused { target: PathBuf, source: io::Error },
     #[error("{op} {path}: {source}")]
     Fs {
         op: &'static str,

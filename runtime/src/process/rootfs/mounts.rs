@@ -7,7 +7,7 @@ use nix::mount::MsFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
 use super::resolve::secure_join;
-use super::{fs, mount, Result};
+use super::{fs, mount, Error, Result};
 use crate::process::cgroup_mount;
 use crate::syscalls::{Kind, Syscalls};
 
@@ -102,12 +102,16 @@ pub(super) fn mount_entry<S: Syscalls>(sys: &S, root: &Path, m: &Mount) -> Resul
         let result = mount(sys, source, &target, typ, opts.flags, data.as_deref());
         match (result, typ) {
             // sysfs cannot be mounted from the host's network namespace
-            // (`--network host`): bind the host's /sys read-only instead.
+            // (`--network host`), nor where parts of /sys are masked (in a
+            // container): bind the host's /sys read-only instead. The
+            // remount keeps nosuid/nodev/noexec, which a user namespace may
+            // not clear from a mount it did not make.
             (Err(_), Some("sysfs")) => {
                 let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
                 mount(sys, Some(Path::new("/sys")), &target, None, rbind, None)?;
+                let kept = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
                 let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-                mount(sys, None, &target, None, ro, None)?;
+                mount(sys, None, &target, None, ro | (opts.flags & kept), None)?;
             }
             // gid=5 (tty) is unmapped in a rootless kiln's single-ID
             // user namespace: the ptys then belong to the caller's group.
@@ -121,6 +125,11 @@ pub(super) fn mount_entry<S: Syscalls>(sys: &S, root: &Path, m: &Mount) -> Resul
                 }
                 let data = without_gid.join(",");
                 mount(sys, source, &target, typ, opts.flags, Some(&data)).map_err(|_| e)?;
+            }
+            (Err(Error::Mount { target, source, .. }), Some("proc"))
+                if source.raw_os_error() == Some(libc::EPERM) =>
+            {
+                return Err(Error::ProcRefused { target, source });
             }
             (result, _) => result?,
         }
@@ -186,6 +195,23 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_proc_says_how_to_get_one() {
+        // Call 0 makes the target, call 1 is the mount.
+        let sys = Recording::new().failing(1, libc::EPERM);
+        let m = oci_spec::runtime::MountBuilder::default()
+            .destination("/proc")
+            .typ("proc")
+            .source("proc")
+            .build()
+            .unwrap();
+        let err = mount_entry(&sys, Path::new("/r"), &m).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("mounting proc on /r/proc: "), "{text}");
+        assert!(text.contains("systempaths=unconfined"), "{text}");
+        assert!(text.contains("--no-process-sandbox"), "{text}");
+    }
+
+    #[test]
     fn devpts_is_mounted_again_without_an_unmapped_gid() {
         // Call 0 makes the target, call 1 is the mount, refused as a
         // single-ID user namespace refuses gid=5.
@@ -213,6 +239,39 @@ mod tests {
             [
                 Some("ptmxmode=0666,gid=5".into()),
                 Some("ptmxmode=0666".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_sysfs_is_the_hosts_bound_read_only_with_its_locks_kept() {
+        // Call 1, the sysfs mount, is refused (masked /sys, host network).
+        let sys = Recording::new().failing(1, libc::EPERM);
+        let m = oci_spec::runtime::MountBuilder::default()
+            .destination("/sys")
+            .typ("sysfs")
+            .source("sysfs")
+            .options(
+                ["nosuid", "noexec", "nodev", "ro"]
+                    .map(String::from)
+                    .to_vec(),
+            )
+            .build()
+            .unwrap();
+        mount_entry(&sys, Path::new("/r"), &m).unwrap();
+        let flags: Vec<MsFlags> = (sys.calls().into_iter())
+            .filter_map(|c| match c {
+                Call::Mount { flags, .. } => Some(flags),
+                _ => None,
+            })
+            .collect();
+        let locks = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let bind = MsFlags::MS_BIND;
+        assert_eq!(
+            flags[1..],
+            [
+                bind | MsFlags::MS_REC,
+                bind | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locks
             ]
         );
     }
