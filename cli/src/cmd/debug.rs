@@ -1,4 +1,4 @@
-//! `kiln debug …`: the parser and the lexer made visible.
+//! `kiln debug …`: the parser, the lexer and the seccomp profile made visible.
 
 use std::process::ExitCode;
 
@@ -10,6 +10,8 @@ pub enum Command {
     Ast(super::ast::Args),
     /// Print the expansion of one word as the Dockerfile shell lexer does it
     Expand(super::expand::Args),
+    /// Print the seccomp profile a container gets, as JSON (Docker's format)
+    Seccomp(super::seccomp::Args),
 }
 
 impl Command {
@@ -17,6 +19,7 @@ impl Command {
         match self {
             Command::Ast(args) => super::ast::run(args, globals),
             Command::Expand(args) => super::expand::run(args, globals),
+            Command::Seccomp(args) => super::seccomp::run(args, globals),
         }
     }
 }

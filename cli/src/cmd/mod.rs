@@ -14,6 +14,7 @@ pub mod image;
 pub mod info;
 pub mod registry;
 pub mod search;
+pub mod seccomp;
 pub mod stats;
 pub mod system;
 pub mod update;

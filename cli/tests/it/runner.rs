@@ -1,8 +1,10 @@
 //! The runner image (examples/runner/Dockerfile) in a container that is not
 //! privileged: kiln builds the image, Docker 20.10 runs it as its non-root
-//! user with only seccomp, AppArmor and the masked /proc paths relaxed, and
-//! kiln inside builds a Dockerfile, pushes it and exports its cache to a
-//! registry; a second, fresh runner imports that cache and runs no step.
+//! user with only the runner's seccomp profile, AppArmor and the masked
+//! /proc paths relaxed, and kiln inside builds a Dockerfile, pushes it and
+//! exports its cache to a registry; a second, fresh runner imports that
+//! cache and runs no step. With the process sandbox off, the masked /proc
+//! paths need no relaxing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,14 +13,19 @@ use super::dockerd::Dockerd;
 use super::support::{self, output_text as text, privileged, testdata, Kiln};
 
 /// What docker adds to `run` for every runner: BuildKit's rootless
-/// relaxations (see examples/kubernetes/README.md for why each one).
-const RELAXED: &[&str] = &[
-    "--network=host",
-    "--security-opt=seccomp=unconfined",
-    "--security-opt=apparmor=unconfined",
-    "--device=/dev/net/tun",
-];
+/// relaxations, with the runner's own seccomp profile in place of none
+/// (see examples/kubernetes/README.md for why each one).
+fn relaxed() -> Vec<String> {
+    let profile = testdata().join("../examples/runner/seccomp.json");
+    vec![
+        "--network=host".into(),
+        format!("--security-opt=seccomp={}", profile.display()),
+        "--security-opt=apparmor=unconfined".into(),
+        "--device=/dev/net/tun".into(),
+    ]
+}
 const UNMASKED_PROC: &str = "--security-opt=systempaths=unconfined";
+const NO_PROCESS_SANDBOX: &str = "--env=KILN_NO_PROCESS_SANDBOX=1";
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn");
@@ -28,9 +35,13 @@ fn ok(cmd: &mut Command) -> String {
 
 /// The Debian 12 base the real-world cases use (made once, then reused).
 fn debian_base() -> PathBuf {
-    let out = ok(Command::new(testdata().join("realworld/make-base.sh")).arg("debian"));
+    let mut make = Command::new(testdata().join("realworld/make-base.sh"));
+    let out = make.arg("debian").output().expect("make-base.sh");
+    assert!(out.status.success(), "{make:?}:\n{}", text(&out));
+    // Its log goes to stderr; stdout is the tar's path alone.
     PathBuf::from(
-        out.lines()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
             .last()
             .expect("make-base.sh prints the tar")
             .trim(),
@@ -80,7 +91,7 @@ fn app_context(scratch: &Path, addr: &str) -> PathBuf {
 fn runner(docker: &Dockerd, app: &Path, extra: &[&str], script: &str) -> Output {
     docker
         .cmd(["run", "--rm"])
-        .args(RELAXED)
+        .args(relaxed())
         .args(extra)
         .arg(format!("--volume={}:/app:ro", app.display()))
         .args(["--entrypoint", "sh", "kiln/runner", "-c", script])
@@ -117,6 +128,9 @@ fn an_unprivileged_runner_builds_pushes_and_a_fresh_one_reuses_the_registry_cach
     let Some(docker) = Dockerd::start() else {
         return;
     };
+    // The runner's user opens the tap device passed in, as distributions
+    // allow (mode 0666); this host ships it 0600.
+    ok(Command::new("chmod").args(["0666", "/dev/net/tun"]));
     let scratch = tempfile::tempdir().expect("tempdir");
     let registry = support::Registry::start(None);
     let addr = registry.addr.clone();
@@ -153,26 +167,40 @@ fn an_unprivileged_runner_builds_pushes_and_a_fresh_one_reuses_the_registry_cach
 
     // Without the unmasked /proc, RUN cannot mount its own /proc: the
     // kernel refuses a new proc mount where parts of /proc are covered.
+    // The error says what to do.
     let out = runner(&docker, &app, &[], "kiln build --progress plain /app");
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("mounting proc"), "{}", text(&out));
+    assert!(
+        text(&out).contains("--no-process-sandbox"),
+        "{}",
+        text(&out)
+    );
+
+    // With the process sandbox off, the masked /proc is no obstacle: the
+    // steps see the runner's own, and kiln says what that gives up.
+    let third = format!("kiln build --progress plain --no-cache -t {addr}/app:3 /app");
+    let out = runner(&docker, &app, &[NO_PROCESS_SANDBOX], &third);
+    let log = text(&out);
+    assert!(
+        out.status.success(),
+        "runner without the process sandbox:\n{log}"
+    );
+    assert!(log.contains("hello from the runner"), "{log}");
+    assert!(log.contains("warning: --no-process-sandbox"), "{log}");
 
     // Each other relaxation is needed too: Docker's default seccomp profile
     // refuses the user namespace, and slirp4netns needs the tun device.
     let build = "kiln build --progress plain /app";
     let without = |flag: &str| -> Vec<String> {
-        let mut args: Vec<String> = (RELAXED.iter())
-            .filter(|a| **a != flag)
-            .map(|a| a.to_string())
+        let mut args: Vec<String> = (relaxed().into_iter())
+            .filter(|a| !a.starts_with(flag))
             .collect();
         args.push(UNMASKED_PROC.to_string());
         args
     };
     for (flag, error) in [
-        (
-            "--security-opt=seccomp=unconfined",
-            "entering a user namespace",
-        ),
+        ("--security-opt=seccomp=", "entering a user namespace"),
         ("--device=/dev/net/tun", "tap0"),
     ] {
         let out = docker
@@ -198,7 +226,7 @@ fn serve_to_a_shared_socket(docker: &Dockerd, scratch: &Path, app: &Path, addr: 
     ok(Command::new("chown").arg("1000:1000").arg(&api));
     let id = ok(docker
         .cmd(["run", "-d"])
-        .args(RELAXED)
+        .args(relaxed())
         .arg(UNMASKED_PROC)
         .arg(format!("--volume={}:/run/kiln-api", api.display()))
         .args([
@@ -237,4 +265,27 @@ fn serve_to_a_shared_socket(docker: &Dockerd, scratch: &Path, app: &Path, addr: 
             .any(|l| l == format!("{addr}/library/busybox")),
         "{images}"
     );
+}
+
+/// The runner's seccomp profile is kiln's own: Docker's default, with the
+/// calls a user namespace and its containers need (unshare, mount, setns,
+/// pivot_root …), which reach nothing outside it.
+#[test]
+fn the_runner_seccomp_profile_is_kilns_own_for_a_user_namespace() {
+    let k = Kiln::new();
+    let made = ok(&mut k.cmd(["debug", "seccomp", "--runner"]));
+    let shipped = std::fs::read_to_string(testdata().join("../examples/runner/seccomp.json"))
+        .expect("examples/runner/seccomp.json");
+    assert!(
+        made == shipped,
+        "examples/runner/seccomp.json is stale: kiln debug seccomp --runner > it"
+    );
+    for call in ["unshare", "mount", "setns", "pivot_root", "umount2"] {
+        assert!(
+            shipped.contains(&format!("\"{call}\"")),
+            "{call} not allowed"
+        );
+    }
+    let docker_default = ok(&mut k.cmd(["debug", "seccomp"]));
+    assert!(!docker_default.contains("\"unshare\""), "{docker_default}");
 }

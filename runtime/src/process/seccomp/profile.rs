@@ -449,3 +449,21 @@ pub fn docker_default(caps: &[Capability]) -> LinuxSeccomp {
     profile.set_syscalls(Some(rules));
     profile
 }
+
+/// The profile for a container that runs kiln rootless (the runner
+/// image): Docker's default as for `CAP_SYS_ADMIN`, whose calls (`unshare`,
+/// `mount`, `setns` …) kiln's user namespace needs, plus the `pivot_root`
+/// into each container's root. The container's bounding set still lacks
+/// `CAP_SYS_ADMIN`, so these reach only what the user namespace owns.
+pub fn runner(caps: &[Capability]) -> LinuxSeccomp {
+    let mut with_admin = caps.to_vec();
+    if !with_admin.contains(&Capability::SysAdmin) {
+        with_admin.push(Capability::SysAdmin);
+    }
+    let mut profile = docker_default(&with_admin);
+    let pivot = syscall(&["pivot_root"], LinuxSeccompAction::ScmpActAllow, vec![]);
+    let mut rules = profile.syscalls().clone().unwrap_or_default();
+    rules.push(pivot);
+    profile.set_syscalls(Some(rules));
+    profile
+}
