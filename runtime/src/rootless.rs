@@ -25,6 +25,16 @@ pub const PAUSE_ENV: &str = "_KILN_ROOTLESS_PAUSE";
 pub enum Error {
     #[error("rootless: entering a user namespace: {0}")]
     Unshare(nix::Error),
+    /// `unshare` itself refused: the answer of a seccomp profile or of
+    /// the kernel's settings, which the person running kiln can change.
+    #[error(
+        "rootless: entering a user namespace: {0}: user namespaces are refused here; in a \
+         container, give it kiln's seccomp profile (docker run --security-opt \
+         seccomp=examples/runner/seccomp.json; Kubernetes: a Localhost profile, see \
+         examples/kubernetes), as the default profiles refuse them; on a host, see the \
+         sysctls kernel.unprivileged_userns_clone and user.max_user_namespaces"
+    )]
+    Refused(nix::Error),
     #[error("rootless: the ID mapping was not installed (uid {0} inside)")]
     NotMapped(u32),
     #[error("rootless: {tool} not found; install the uidmap package ({source})")]
@@ -216,8 +226,12 @@ const PAUSE_NAME: &std::ffi::CStr = c"kiln-pause";
 /// mapping and continued it, then holds the namespace until killed.
 /// Call while single-threaded.
 pub fn pause() -> Result<std::convert::Infallible, Error> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
-        .map_err(Error::Unshare)?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(
+        |e| match e {
+            nix::Error::EPERM | nix::Error::ENOSPC | nix::Error::EACCES => Error::Refused(e),
+            _ => Error::Unshare(e),
+        },
+    )?;
     raise(Signal::SIGSTOP).map_err(Error::Unshare)?;
     check_root()?;
     // SAFETY: PR_SET_NAME reads a NUL-terminated string (16 bytes at most).
