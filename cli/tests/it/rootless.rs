@@ -79,8 +79,9 @@ fn fixture() -> &'static Fixture {
         // The private network's tap device is opened as the user, as
         // distributions allow (mode 0666); this host ships it 0600.
         sh("chmod 0666 /dev/net/tun");
+        remove_fixtures_of_ended_runs();
         let dir = tempfile::Builder::new()
-            .prefix("kiln-rootless-")
+            .prefix(&format!("{FIXTURE_PREFIX}{}-", std::process::id()))
             .tempdir()
             .expect("temp dir")
             .keep();
@@ -94,6 +95,31 @@ fn fixture() -> &'static Fixture {
         .expect("chmod");
         Fixture { dir }
     })
+}
+
+/// The fixture outlives the test process (no test is last to use it);
+/// its name carries the pid that made it.
+const FIXTURE_PREFIX: &str = "kiln-rootless-";
+
+/// Removes the fixtures (a copy of the binary each) that earlier test
+/// processes, now ended, left in the temp dir.
+fn remove_fixtures_of_ended_runs() {
+    let tmp = std::env::temp_dir();
+    let Ok(entries) = std::fs::read_dir(&tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(FIXTURE_PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        // Without a pid: named before names carried one.
+        let ended = pid.is_none_or(|p| !Path::new(&format!("/proc/{p}")).exists());
+        if ended {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn sh(script: &str) {
