@@ -30,7 +30,8 @@ pub struct BlobWriter<'s> {
     store: &'s Store,
     path: PathBuf,
     out: Option<BufWriter<File>>,
-    hasher: Sha256,
+    /// `None` for [`Store::blob_writer_hashed_by_caller`].
+    hasher: Option<Sha256>,
     size: u64,
 }
 
@@ -41,7 +42,9 @@ impl Write for BlobWriter<'_> {
             .as_mut()
             .ok_or_else(|| io::Error::other("blob writer already finished"))?;
         let n = out.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -85,7 +88,16 @@ impl BlobWriter<'_> {
         let file = out
             .into_inner()
             .map_err(|e| io_context("writing blob")(e.into_error()))?;
-        let actual = Digest::from_sha256_bytes(std::mem::take(&mut self.hasher).finalize().into());
+        let actual = match (self.hasher.take(), expected) {
+            (Some(hasher), _) => Digest::from_sha256_bytes(hasher.finalize().into()),
+            (None, Some(expected)) => *expected,
+            (None, None) => {
+                let e = io::Error::other(
+                    "a blob hashed by its writer's caller came without its digest",
+                );
+                return Err(io_context("writing blob")(e));
+            }
+        };
         if let Some(expected) = expected {
             if *expected != actual {
                 return Err(StoreError::DigestMismatch {
@@ -140,13 +152,25 @@ impl Drop for StagedBlob {
 impl Store {
     /// A writer for a new blob (a layer being compressed, a manifest).
     pub fn blob_writer(&self) -> Result<BlobWriter<'_>, StoreError> {
+        self.new_blob_writer(Some(Sha256::new()))
+    }
+
+    /// A writer for a blob whose bytes the caller hashes on their way in
+    /// (`layer::diff` does, for the layer's digests): the store takes the
+    /// digest given to [`BlobWriter::commit`] as the blob's, and a layer
+    /// is hashed once, not twice. Only for bytes the caller made.
+    pub fn blob_writer_hashed_by_caller(&self) -> Result<BlobWriter<'_>, StoreError> {
+        self.new_blob_writer(None)
+    }
+
+    fn new_blob_writer(&self, hasher: Option<Sha256>) -> Result<BlobWriter<'_>, StoreError> {
         let path = self.tmp_path("blob");
         let file = File::create_new(&path).map_err(io_context("creating a temporary blob"))?;
         Ok(BlobWriter {
             store: self,
             path,
             out: Some(BufWriter::with_capacity(1 << 20, file)),
-            hasher: Sha256::new(),
+            hasher,
             size: 0,
         })
     }
@@ -299,6 +323,32 @@ mod tests {
         assert_eq!((again.digest, again.size), (first.digest, first.size));
         assert_eq!((streamed.digest, streamed.size), (first.digest, first.size));
         assert_eq!(inode(&store), before);
+        let tmp: Vec<_> = std::fs::read_dir(dir.path().join("tmp")).unwrap().collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
+    }
+
+    #[test]
+    fn a_blob_hashed_by_the_caller_is_stored_under_the_callers_digest_and_needs_it() {
+        use crate::digesting::DigestingWriter;
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut w = DigestingWriter::new(store.blob_writer_hashed_by_caller().unwrap());
+        w.write_all(b"layer bytes").unwrap();
+        let (blob_writer, digest, len) = w.finish();
+        let blob = blob_writer.commit(Some(&digest)).unwrap();
+        assert_eq!((blob.digest, blob.size), (digest, len));
+        // The digest is the bytes' own: the same bytes hashed by the store.
+        assert_eq!(store.put_blob_bytes(b"layer bytes").unwrap().digest, digest);
+        assert_eq!(
+            std::fs::read(store.blob_path(&digest)).unwrap(),
+            b"layer bytes"
+        );
+
+        let mut w = store.blob_writer_hashed_by_caller().unwrap();
+        w.write_all(b"other bytes").unwrap();
+        let err = w.commit(None).unwrap_err();
+        assert!(err.to_string().contains("without its digest"), "{err}");
         let tmp: Vec<_> = std::fs::read_dir(dir.path().join("tmp")).unwrap().collect();
         assert!(tmp.is_empty(), "{tmp:?}");
     }

@@ -140,7 +140,8 @@ fn store_layer(
     parent: &ImageRecord,
     id: &str,
 ) -> Result<LayerRecord, Error> {
-    let writer = store.blob_writer()?;
+    // The diff hashes the tar; the store takes its digest.
+    let writer = store.blob_writer_hashed_by_caller()?;
     let (writer, digests, tree) =
         layer::diff_measured(staging.path(), writer, &DiffOptions::default())?;
     let blob = writer.commit(Some(&digests.digest))?;

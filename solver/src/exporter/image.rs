@@ -57,8 +57,9 @@ pub fn commit_step_layer(
         compression: Compression::None,
         ..DiffOptions::default()
     };
-    let writer = store.blob_writer()?;
-    // Measured as the tar is written: the step's files are read once.
+    // Measured and hashed as the tar is written: the step's files are read
+    // once, the tar hashed once.
+    let writer = store.blob_writer_hashed_by_caller()?;
     let (writer, digests, tree) =
         diff_measured(staging.path(), writer, &opts).map_err(ExportError::Diff)?;
     let blob = writer.commit(Some(&digests.digest))?;

@@ -121,10 +121,13 @@ fn pack(store: &Store, id: &str, dir: &Path) -> Result<(kiln_cache::BlobRef, Dig
         threads: default_threads(),
         ..DiffOptions::default()
     };
+    // The diff hashes the blob; the store takes its digest.
     let (writer, digests) =
-        diff(dir, store.blob_writer()?, &opts).map_err(|source| CacheError::Pack {
-            id: id.to_string(),
-            source,
+        diff(dir, store.blob_writer_hashed_by_caller()?, &opts).map_err(|source| {
+            CacheError::Pack {
+                id: id.to_string(),
+                source,
+            }
         })?;
     let blob = writer.commit(Some(&digests.digest))?;
     Ok((blob, digests.diff_id))
