@@ -13,7 +13,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Gid, Pid, Uid};
 use oci_spec::runtime::{LinuxCapabilities, Spec};
 
@@ -244,16 +244,7 @@ fn supervise(sock: BorrowedFd, sfd: SignalFd, child: Pid) -> ExitStatus {
 fn on_signal(signo: i32, child: Pid) -> Option<ExitStatus> {
     if signo == Signal::SIGCHLD as i32 {
         // Orphans adopted without a PID namespace are reaped as they end.
-        loop {
-            return match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == child => Some(ExitStatus::Code(code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
-                    Some(ExitStatus::Signal(sig as i32))
-                }
-                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => continue,
-                _ => None,
-            };
-        }
+        return reaper::reap_finished(child);
     }
     if let Ok(sig) = Signal::try_from(signo) {
         let _ = kill(child, sig);

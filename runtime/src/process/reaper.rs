@@ -8,6 +8,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::init::{forwarded_mask, FORWARDED};
+use super::protocol::ExitStatus;
 
 /// Runs as PID 1 until `child` ends; returns the exit code to use.
 pub fn reap(child: Pid) -> i32 {
@@ -20,8 +21,10 @@ pub fn reap(child: Pid) -> i32 {
         };
         let signo = info.ssi_signo as i32;
         if signo == Signal::SIGCHLD as i32 {
-            if let Some(code) = reap_all(child) {
-                return code;
+            match reap_finished(child) {
+                Some(ExitStatus::Code(code)) => return code,
+                Some(ExitStatus::Signal(sig)) => return 128 + sig,
+                None => {}
             }
         } else if let Some(sig) = FORWARDED.iter().find(|s| **s as i32 == signo) {
             let _ = nix::sys::signal::kill(child, *sig);
@@ -29,14 +32,17 @@ pub fn reap(child: Pid) -> i32 {
     }
 }
 
-/// Reaps every finished child; the command's exit code once it is among them.
-fn reap_all(child: Pid) -> Option<i32> {
+/// Reaps every finished child (orphans included, for a PID 1 or a
+/// subreaper); how `child` ended once it is among them.
+pub(super) fn reap_finished(child: Pid) -> Option<ExitStatus> {
     let mut result = None;
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == child => result = Some(code),
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => {
+                result = Some(ExitStatus::Code(code))
+            }
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
-                result = Some(128 + sig as i32)
+                result = Some(ExitStatus::Signal(sig as i32))
             }
             Ok(WaitStatus::StillAlive) | Err(_) => return result,
             Ok(_) => {}
