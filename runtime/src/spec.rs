@@ -6,19 +6,22 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    BoxBuilder, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, LinuxSeccomp, Mount, PosixRlimit, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder,
+    BoxBuilder, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxSeccomp, PosixRlimit, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 
 use crate::process::capabilities::DOCKER_DEFAULT;
 
 mod devices;
+mod mounts;
+mod resources;
 use crate::process::exec::DEFAULT_PATH;
 use crate::process::seccomp::profile;
 use crate::process::user::ResolvedUser;
 pub use devices::DeviceMapping;
+use mounts::{masked_paths, READONLY_PATHS};
+pub use resources::parse_bytes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -181,15 +184,6 @@ fn build_err(e: impl std::fmt::Display) -> Error {
     Error::Build(e.to_string())
 }
 
-fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
-    let mut m = Mount::default();
-    m.set_destination(dest.into());
-    m.set_typ(Some(typ.into()));
-    m.set_source(Some(source.into()));
-    m.set_options(Some(options.iter().map(|o| o.to_string()).collect()));
-    m
-}
-
 /// Parses `NET_ADMIN`, `cap_net_admin`, `CAP_NET_ADMIN`.
 pub fn parse_capability(name: &str) -> Result<Capability, Error> {
     serde_json::from_value(serde_json::Value::String(name.to_string()))
@@ -254,94 +248,6 @@ impl Config {
         env
     }
 
-    fn mounts(&self, process_sandbox: bool) -> Vec<Mount> {
-        let sys_mode = if self.privileged { "rw" } else { "ro" };
-        let shm_size = match self.shm_size {
-            Some(bytes) if bytes > 0 => format!("size={bytes}"),
-            _ => "size=65536k".to_string(),
-        };
-        let proc_options = ["nosuid", "noexec", "nodev"];
-        let proc = match process_sandbox {
-            true => mount("/proc", "proc", "proc", &proc_options),
-            // Without a PID namespace of its own, the container sees the
-            // one it shares through kiln's /proc, with its covers.
-            false => mount(
-                "/proc",
-                "bind",
-                "/proc",
-                &[&["rbind"], &proc_options[..]].concat(),
-            ),
-        };
-        let mut mounts = vec![
-            proc,
-            mount(
-                "/dev",
-                "tmpfs",
-                "tmpfs",
-                &["nosuid", "strictatime", "mode=755", "size=65536k"],
-            ),
-            mount(
-                "/dev/pts",
-                "devpts",
-                "devpts",
-                &[
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620",
-                    "gid=5",
-                ],
-            ),
-            mount(
-                "/dev/shm",
-                "tmpfs",
-                "shm",
-                &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
-            ),
-            mount(
-                "/dev/mqueue",
-                "mqueue",
-                "mqueue",
-                &["nosuid", "noexec", "nodev"],
-            ),
-            mount(
-                "/sys",
-                "sysfs",
-                "sysfs",
-                &["nosuid", "noexec", "nodev", sys_mode],
-            ),
-            // The container's own cgroups, read-only unless privileged
-            // (moby clears `ro` on this mount for --privileged).
-            mount(
-                "/sys/fs/cgroup",
-                "cgroup",
-                "cgroup",
-                &["nosuid", "noexec", "nodev", "relatime", sys_mode],
-            ),
-        ];
-        for b in &self.binds {
-            let mode = if b.read_only { "ro" } else { "rw" };
-            let source = b.source.to_string_lossy();
-            mounts.push(mount(&b.destination, "bind", &source, &["rbind", mode]));
-        }
-        for t in &self.tmpfs {
-            let (dest, extra) = t.split_once(':').unwrap_or((t.as_str(), ""));
-            let mut options = vec!["nosuid", "nodev", "noexec"];
-            options.extend(extra.split(',').filter(|o| !o.is_empty()));
-            mounts.push(mount(dest, "tmpfs", "tmpfs", &options));
-        }
-        if let Init::Binary(path) = &self.init {
-            mounts.push(mount(
-                INIT_PATH,
-                "bind",
-                &path.to_string_lossy(),
-                &["bind", "ro"],
-            ));
-        }
-        mounts
-    }
-
     fn args(&self) -> Vec<String> {
         match self.init {
             Init::Binary(_) => [INIT_PATH.to_string(), "--".to_string()]
@@ -350,60 +256,6 @@ impl Config {
                 .collect(),
             _ => self.args.clone(),
         }
-    }
-
-    /// Refuses what a rootless kiln cannot give: limits need a cgroup of
-    /// their own, devices need mknod on the host.
-    fn refuse_rootless(&self) -> Result<(), Error> {
-        let l = &self.limits;
-        let asked = [
-            (l.memory.is_some(), "--memory"),
-            (l.memory_swap.is_some(), "--memory-swap"),
-            (l.cpus.is_some(), "--cpus"),
-            (l.cpu_shares.is_some(), "--cpu-shares"),
-            (l.pids_limit.is_some(), "--pids-limit"),
-        ];
-        if let Some((_, flag)) = asked.iter().find(|(set, _)| *set) {
-            return Err(Error::RootlessCgroup { flag });
-        }
-        match self.devices.is_empty() {
-            true => Ok(()),
-            false => Err(Error::RootlessDevice),
-        }
-    }
-
-    fn resources(&self) -> Result<oci_spec::runtime::LinuxResources, Error> {
-        let l = &self.limits;
-        let mut res = LinuxResourcesBuilder::default();
-        if let Some(memory) = l.memory {
-            // Docker: without --memory-swap, swap may equal the memory limit.
-            let swap = l.memory_swap.unwrap_or(memory.saturating_mul(2));
-            let mem = LinuxMemoryBuilder::default().limit(memory).swap(swap);
-            res = res.memory(mem.build().map_err(build_err)?);
-        }
-        if l.cpus.is_some() || l.cpu_shares.is_some() {
-            let mut cpu = LinuxCpuBuilder::default();
-            if let Some(cpus) = l.cpus {
-                cpu = cpu
-                    .quota((cpus * 100_000.0).round() as i64)
-                    .period(100_000u64);
-            }
-            if let Some(shares) = l.cpu_shares {
-                cpu = cpu.shares(shares);
-            }
-            res = res.cpu(cpu.build().map_err(build_err)?);
-        }
-        if let Some(pids) = l.pids_limit {
-            res = res.pids(
-                LinuxPidsBuilder::default()
-                    .limit(pids)
-                    .build()
-                    .map_err(build_err)?,
-            );
-        }
-        let rules = devices::cgroup_rules(self.privileged, &self.devices)?;
-        res = res.devices(rules);
-        res.build().map_err(build_err)
     }
 
     fn namespaces(&self, process_sandbox: bool) -> Vec<oci_spec::runtime::LinuxNamespace> {
@@ -533,66 +385,11 @@ impl Config {
     }
 }
 
-/// Docker's masked paths (moby `oci/defaults.go`).
-fn masked_paths() -> Vec<String> {
-    [
-        "/proc/asound",
-        "/proc/acpi",
-        "/proc/interrupts",
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/latency_stats",
-        "/proc/timer_list",
-        "/proc/timer_stats",
-        "/proc/sched_debug",
-        "/proc/scsi",
-        "/sys/firmware",
-        "/sys/devices/virtual/powercap",
-    ]
-    .iter()
-    .map(|p| p.to_string())
-    .collect()
-}
-
-/// Docker's read-only paths.
-const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
-/// `-m 64m`, `1g`, `512k`, `100` (bytes), as Docker parses memory sizes.
-pub fn parse_bytes(text: &str) -> Option<i64> {
-    let t = text.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last()? {
-        'k' => (&t[..t.len() - 1], 1i64 << 10),
-        'm' => (&t[..t.len() - 1], 1 << 20),
-        'g' => (&t[..t.len() - 1], 1 << 30),
-        't' => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let value: f64 = num.parse().ok()?;
-    // `inf`, `1e30g`: no size, rather than a saturated one.
-    let bytes = value * mult as f64;
-    (value >= 0.0 && bytes < i64::MAX as f64).then_some(bytes as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use oci_spec::runtime::LinuxDeviceType;
     use std::path::Path;
-
-    #[test]
-    fn sizes_past_the_range_are_no_sizes() {
-        assert_eq!(parse_bytes("1.5k"), Some(1536));
-        for bad in ["inf", "nan", "-1", "99999999999999999999g", "1e300", "lots"] {
-            assert_eq!(parse_bytes(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn default_capabilities_are_dockers() {
@@ -795,14 +592,5 @@ mod tests {
         let spec = config.to_spec("i").unwrap();
         let args = spec.process().as_ref().unwrap().args().clone().unwrap();
         assert_eq!(args, vec![INIT_PATH, "--", "true"]);
-    }
-
-    #[test]
-    fn memory_sizes() {
-        assert_eq!(parse_bytes("64m"), Some(64 << 20));
-        assert_eq!(parse_bytes("1G"), Some(1 << 30));
-        assert_eq!(parse_bytes("512kb"), Some(512 << 10));
-        assert_eq!(parse_bytes("100"), Some(100));
-        assert_eq!(parse_bytes("lots"), None);
     }
 }
