@@ -357,14 +357,6 @@ mod tests {
     }
 
     #[test]
-    fn names_come_from_the_passwd_text() {
-        let text = "root:x:0:0:root:/root:/bin/sh\nalice:x:1001:1001::/home/alice:/bin/sh\n";
-        let name_in_passwd = crate::process::user::user_name;
-        assert_eq!(name_in_passwd(text, 1001).as_deref(), Some("alice"));
-        assert_eq!(name_in_passwd(text, 7), None);
-    }
-
-    #[test]
     fn own_id_is_root_and_ranges_follow() {
         let map = IdMap::new(1001, &[(100000, 65536), (300000, 10)]);
         assert_eq!(

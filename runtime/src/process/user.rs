@@ -187,6 +187,13 @@ fn parse_group(text: &str) -> Vec<Group> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn names_come_from_the_passwd_text() {
+        let text = "root:x:0:0:root:/root:/bin/sh\nalice:x:1001:1001::/home/alice:/bin/sh\n";
+        assert_eq!(user_name(text, 1001).as_deref(), Some("alice"));
+        assert_eq!(user_name(text, 7), None);
+    }
+
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nalice:x:1000:1000::/home/alice:/bin/sh\n";
     const GROUP: &str = "root:x:0:\nusers:x:100:alice\nalice:x:1000:\nwheel:x:10:alice,bob\n";
 
