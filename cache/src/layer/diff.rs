@@ -136,8 +136,6 @@ struct Found {
     meta: Metadata,
     /// A synthetic `.wh..wh..opq` entry for an opaque directory.
     opaque_marker: bool,
-    /// A socket: measured as part of the tree, left out of the layer.
-    socket: bool,
 }
 
 /// Every path below `dir` (not `dir` itself), sorted bytewise.
@@ -161,8 +159,6 @@ fn walk(dir: &Path) -> Result<Vec<Found>, DiffError> {
                 path: path.clone(),
                 source,
             })?;
-            // Docker and tar both leave sockets out of layers.
-            let socket = meta.file_type().is_socket();
             if meta.is_dir() {
                 pending.push(child.clone());
                 let opaque = whiteout::is_opaque(&path).map_err(|source| DiffError::Read {
@@ -175,7 +171,6 @@ fn walk(dir: &Path) -> Result<Vec<Found>, DiffError> {
                         rel: marker.into_os_string().into_vec(),
                         meta: meta.clone(),
                         opaque_marker: true,
-                        socket: false,
                     });
                 }
             }
@@ -183,7 +178,6 @@ fn walk(dir: &Path) -> Result<Vec<Found>, DiffError> {
                 rel: child.into_os_string().into_vec(),
                 meta,
                 opaque_marker: false,
-                socket,
             });
         }
     }
@@ -207,7 +201,9 @@ fn write_entries<W: Write>(
             Some(_) if !entry.opaque_marker => Some(EntryHash::new(rel, &entry.meta)),
             _ => None,
         };
-        if entry.socket {
+        // Docker and tar both leave sockets out of layers; the tree's
+        // measure counts them.
+        if entry.meta.file_type().is_socket() {
             if let (Some(t), Some(h)) = (tally.as_deref_mut(), hash) {
                 let xattrs = tree_measure::xattrs(&path).map_err(read_err(&path))?;
                 t.add(rel.to_path_buf(), &entry.meta, h.finish(&xattrs));
