@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use crate::support::{bin, busybox_tar, privileged, Kiln};
+use crate::support::{self, bin, busybox_tar, privileged, Kiln};
 
 const USER: &str = "kilntest";
 const NO_SUBIDS: &str = "kilnnosub";
@@ -76,9 +76,7 @@ fn fixture() -> &'static Fixture {
                 .any(|l| l.starts_with(&format!("{NO_SUBIDS}:"))),
             "{NO_SUBIDS} must have no subordinate IDs"
         );
-        // The private network's tap device is opened as the user, as
-        // distributions allow (mode 0666); this host ships it 0600.
-        sh("chmod 0666 /dev/net/tun");
+        support::open_tun_to_users();
         remove_fixtures_of_ended_runs();
         let dir = tempfile::Builder::new()
             .prefix(&format!("{FIXTURE_PREFIX}{}-", std::process::id()))

@@ -128,9 +128,7 @@ fn an_unprivileged_runner_builds_pushes_and_a_fresh_one_reuses_the_registry_cach
     let Some(docker) = Dockerd::start() else {
         return;
     };
-    // The runner's user opens the tap device passed in, as distributions
-    // allow (mode 0666); this host ships it 0600.
-    ok(Command::new("chmod").args(["0666", "/dev/net/tun"]));
+    support::open_tun_to_users();
     let scratch = tempfile::tempdir().expect("tempdir");
     let registry = support::Registry::start(None);
     let addr = registry.addr.clone();

@@ -300,3 +300,14 @@ impl Drop for Cleanup<'_> {
         let _ = self.0.cmd(&args).output();
     }
 }
+
+/// Makes `/dev/net/tun` readable and writable by everyone, as distributions
+/// ship it (this host's is 0600): the private network of a kiln run by an
+/// ordinary user (rootless, the runner image's user) opens it as that user.
+#[allow(dead_code)]
+pub fn open_tun_to_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let tun = Path::new("/dev/net/tun");
+    std::fs::set_permissions(tun, std::fs::Permissions::from_mode(0o666))
+        .expect("chmod 0666 /dev/net/tun");
+}
