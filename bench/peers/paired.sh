@@ -6,15 +6,21 @@
 #
 # PAIR: cold-bkc cold-bk noop-bkc noop-bk change-bkc change-bk
 #       parallel-bkc parallel-bk export-random export-text
-#       (default: all but the exports)
+#       toolchain-bkc toolchain-before
+#       (default: all but the exports and toolchain-before)
 # export-*: kiln's `--output type=oci,compression=zstd` of a freshly built
 # 1000 MiB image (the RUN is rebuilt before each run, untimed) against
 # `tar -c | zstd -3 -T2` of the image's rootfs (kiln writes it once with
 # --output type=local).
 #
+# toolchain-*: a `--no-cache` build of bench/cases/toolchain-stage, whose
+# builder stage makes 1000 MiB the final FROM scratch stage does not take;
+# against BuildKit, or against another kiln ($KILN_BEFORE) in a store of
+# its own. The build cache is pruned before each run (untimed).
+#
 # Needs what run-peers.sh needs (peers-setup.sh; `bkc` pairs need buildkitd
 # on $BK_SOCK).  Environment: KILN (required), KILN_ROOT, N (default 7),
-# BENCH, OUT, BK_BIN, BK_SOCK.
+# BENCH, OUT, BK_BIN, BK_SOCK, KILN_BEFORE (toolchain-before only).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH=${BENCH:-/tmp/bench}
@@ -110,6 +116,19 @@ run_pair() {
             "$(kiln_build "$KILN_ROOT") --no-cache -f $d/Dockerfile $EMPTY && sync" "sync"
         ls -l "$X/k.tar" "$X/r.tar.zst" >> "$OUT/paired.$1.txt"
         rm -rf "$X/rootfs" "$X/k.tar" "$X/r.tar.zst" ;;
+    toolchain-bkc|toolchain-before)
+        d=$(case_dir toolchain-stage)
+        k="$(kiln_build "$KILN_ROOT") --no-cache -f $d/Dockerfile $EMPTY"
+        kp="$KILN --root $KILN_ROOT cache prune -af >/dev/null && sync"
+        if [ "$1" = toolchain-bkc ]; then
+            pair "$1" 0 "$k" "$(bkc_build type=image,name=bench/toolchain:bkc "$d" "$EMPTY" --no-cache)" \
+                "$kp" "$BUILDCTL prune --all >/dev/null && sync"
+        else
+            before=${KILN_BEFORE:?set KILN_BEFORE to the kiln to compare}
+            kiln_import "$KILN_ROOT-before"
+            pair "$1" 0 "$k" "$before --root $KILN_ROOT-before build --network=none -q --no-cache -f $d/Dockerfile $EMPTY" \
+                "$kp" "$before --root $KILN_ROOT-before cache prune -af >/dev/null && sync"
+        fi ;;
     *) echo "unknown pair $1" >&2; exit 2 ;;
     esac
 }

@@ -20,6 +20,7 @@ mod id;
 pub mod image;
 pub mod image_store;
 pub mod layer;
+mod layer_blob;
 mod lock;
 mod meta;
 mod meta_lookup;

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use crate::blobs::BlobRef;
 use crate::digest::Digest;
 use crate::lock::Leased;
 use crate::meta::{self, MetaError, RECORDS, RECORD_KEYS, SNAPSHOTS};
@@ -27,12 +28,13 @@ pub struct CachedStep {
     pub layer: Option<CachedLayer>,
 }
 
-/// A cached step's layer: its snapshot and its uncompressed blob.
+/// A cached step's layer: its snapshot and, once written, its
+/// uncompressed blob (whose digest is the diff_id; see
+/// [`Store::layer_blob`] for a layer whose tar was deferred).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedLayer {
     pub snapshot: SnapshotId,
-    pub diff_id: Digest,
-    pub size: u64,
+    pub blob: Option<BlobRef>,
 }
 
 /// The part of a [`crate::CacheRecord`] a lookup reads.
@@ -111,7 +113,7 @@ impl Store {
             Some(s) => {
                 let info: Option<SnapshotInfo> =
                     meta::get_json(snapshots, "snapshots", s.as_str())?;
-                match info.and_then(|i| i.diff_id).and_then(|d| self.layer(s, d)) {
+                match info.and_then(|i| self.layer(s, i.diff_id)) {
                     Some(layer) => Some(layer),
                     None => return Ok(None),
                 }
@@ -120,7 +122,9 @@ impl Store {
         if let Some(l) = &layer {
             self.lease()
                 .add(&Leased::Snapshot(l.snapshot.as_str().to_string()))?;
-            self.lease().add(&Leased::Blob(l.diff_id))?;
+            if let Some(blob) = &l.blob {
+                self.lease().add(&Leased::Blob(blob.digest))?;
+            }
         }
         let step = CachedStep {
             record: id.clone(),
@@ -129,19 +133,23 @@ impl Store {
         Ok(Some((step, id)))
     }
 
-    /// The layer when both its directory and its blob are on disk.
-    fn layer(&self, snapshot: &SnapshotId, diff_id: Digest) -> Option<CachedLayer> {
+    /// The layer when its directory is on disk and, if it names a
+    /// diff_id, that blob is too; without one its tar is deferred.
+    fn layer(&self, snapshot: &SnapshotId, diff_id: Option<Digest>) -> Option<CachedLayer> {
         if !self.snapshot_path(snapshot).is_dir() {
             return None;
         }
-        let size = std::fs::metadata(self.blob_path(&diff_id))
-            .ok()
-            .filter(|m| m.is_file())?
-            .len();
+        let blob = match diff_id {
+            None => None,
+            Some(digest) => {
+                let meta = std::fs::metadata(self.blob_path(&digest)).ok()?;
+                let size = meta.is_file().then_some(meta.len())?;
+                Some(BlobRef { digest, size })
+            }
+        };
         Some(CachedLayer {
             snapshot: snapshot.clone(),
-            diff_id,
-            size,
+            blob,
         })
     }
 }
@@ -194,7 +202,7 @@ mod tests {
         assert_eq!(hits.len(), 2);
         assert_eq!(hits["k1"].record, with);
         let layer = hits["k1"].layer.as_ref().unwrap();
-        assert_eq!(layer.size, 2);
+        assert_eq!(layer.blob.unwrap().size, 2);
         assert!(hits["k2"].layer.is_none());
         assert_eq!(hits["k2"].record, without);
         assert_eq!(store.record(&with).unwrap().unwrap().usage_count, 1);
@@ -227,5 +235,32 @@ mod tests {
         let snapshot = store.record(&id).unwrap().unwrap().snapshot.unwrap();
         std::fs::remove_dir_all(store.snapshot_path(&snapshot)).unwrap();
         assert!(store.take_cached(&["k"]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_deferred_layer_is_a_hit_without_a_blob() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let staging = store.new_snapshot_staging().unwrap();
+        std::fs::write(staging.path().join("f"), "x").unwrap();
+        let new = NewSnapshot {
+            diff_id: None,
+            parent: None,
+            created_by: String::new(),
+        };
+        let snapshot = store.commit_snapshot(staging, new).unwrap();
+        store
+            .add_record(NewRecord {
+                cache_key: Some("k".into()),
+                parent: None,
+                snapshot: Some(snapshot.clone()),
+                ingredients: Vec::new(),
+                description: "k".into(),
+                kind: RecordKind::Regular,
+            })
+            .unwrap();
+        let hits = store.take_cached(&["k"]).unwrap();
+        let layer = hits["k"].layer.as_ref().unwrap();
+        assert_eq!((&layer.snapshot, layer.blob), (&snapshot, None));
     }
 }

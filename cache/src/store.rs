@@ -89,6 +89,19 @@ pub enum StoreError {
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("blob {0} not found")]
     BlobNotFound(Digest),
+    #[error("writing the layer of snapshot {snapshot}: {source}")]
+    LayerTar {
+        snapshot: String,
+        source: crate::layer::DiffError,
+    },
+    #[error(
+        "snapshot {snapshot} no longer gives its layer {expected} but {actual}: it changed on disk (kiln cache check --repair)"
+    )]
+    LayerChanged {
+        snapshot: String,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("snapshot {0} not found")]
     SnapshotNotFound(String),
     #[error("no such image: {0}")]

@@ -8,7 +8,7 @@ mod options;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -18,7 +18,7 @@ use kiln_cache::{ImageRecord, LayerRecord, Reference, Store};
 use kiln_parser::expand::Lexer;
 
 use crate::cancel::Cancel;
-use crate::dispatch::{dispatch, Dispatched, Inputs};
+use crate::dispatch::{dispatch, Base, Dispatched, Inputs};
 use crate::exporter::archive::{export, ArchiveKind};
 use crate::ops::mounts::MountInputs;
 use crate::plan::Plan;
@@ -27,6 +27,7 @@ use crate::remotecache::import::{self, Loaded, Schedule};
 use crate::remotecache::{CacheScope, ExportTarget};
 use crate::scheduler::{execute, save_log, Executor, StepLog};
 use crate::session::BuildSession;
+use crate::stage_layer::{self, StageLayer};
 use crate::variables::{host_platform, platform_args, BuildArgs, Scope};
 use crate::BuildError;
 use lazy_context::LazyContext;
@@ -61,7 +62,10 @@ pub fn build(
     };
     let schedule = import::skip_stages(&scope, stages_to_run(&planned, &done)?, progress, &vertex)?;
     let vertex = vertex.into_inner();
-    let exec = executor(&store, session, progress, cancel, &created, vertex)?;
+    let in_image = image_stages(&done, planned.target, opts.squash);
+    let exec = executor(
+        &store, session, progress, cancel, &created, vertex, in_image,
+    )?;
     let ran = run_target(&exec, schedule, configs, planned.target, opts.jobs)?;
     let made = store_image(&scope, opts, ran, tags, &created)?;
     remember(&store, opts, &done, planned.target, &made.image, &made.log);
@@ -257,6 +261,7 @@ fn executor(
     cancel: Arc<Cancel>,
     created: &str,
     vertex: usize,
+    image_stages: HashSet<usize>,
 ) -> Result<Arc<Executor>, BuildError> {
     let opts = session.options();
     let mounts = MountInputs {
@@ -278,14 +283,33 @@ fn executor(
         log: Mutex::new(Vec::new()),
         lookups: Default::default(),
         mounts,
+        image_stages,
     }))
+}
+
+/// The stages whose layers the built image holds: the target and the
+/// stages it is built FROM, but for the target's own under `--squash`
+/// (merged into one new layer).
+fn image_stages(done: &Dispatched, target: usize, squash: bool) -> HashSet<usize> {
+    let mut stages = HashSet::new();
+    let mut at = Some(target);
+    while let Some(i) = at.filter(|i| stages.insert(*i)) {
+        at = match done.get(&i).map(|p| &p.base) {
+            Some(Base::Stage(parent)) => Some(*parent),
+            _ => None,
+        };
+    }
+    if squash {
+        stages.remove(&target);
+    }
+    stages
 }
 
 /// What running the stages gave: the target's config and layers, and
 /// the log of every step.
 struct Ran {
     config: ImageConfig,
-    layers: Vec<LayerRecord>,
+    layers: Vec<StageLayer>,
     /// How many of `layers` are the target stage's base's.
     base_layers: usize,
     log: Vec<StepLog>,
@@ -355,7 +379,7 @@ fn store_image(
             epoch,
         )?
     } else {
-        ran.layers
+        stage_layer::written(scope.store, &mut config, ran.layers)?
     };
     let image = crate::exporter::image::write_image_annotated(
         scope.store,

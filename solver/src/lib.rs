@@ -24,6 +24,7 @@ pub mod remotecache;
 pub mod scheduler;
 pub mod session;
 pub mod source;
+pub mod stage_layer;
 pub mod variables;
 pub mod why;
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kiln_cache::image::ImageConfig;
-use kiln_cache::{CachedStep, Ingredient, LayerRecord, NewRecord, RecordKind, Store};
+use kiln_cache::{CachedStep, Ingredient, LayerRecord, NewRecord, RecordKind, SnapshotId, Store};
 use serde::Serialize;
 
 use crate::cachekey::from_stage;
@@ -28,6 +28,7 @@ use crate::ops::file::{self, Target};
 use crate::ops::layered::Layered;
 use crate::ops::mounts::{self, MountEnv, MountInputs};
 use crate::progress::{Event, Progress};
+use crate::stage_layer::{self, commit_deferred, StageLayer};
 use crate::BuildError;
 
 mod board;
@@ -42,8 +43,9 @@ use failure::StepFailure;
 /// What a finished stage hands on.
 #[derive(Debug, Clone)]
 pub struct StageResult {
-    pub layers: Vec<LayerRecord>,
-    /// The finished config (history marks, diff_ids).
+    pub layers: Vec<StageLayer>,
+    /// The finished config (history marks); its `rootfs` is named when an
+    /// image is made of it ([`stage_layer::written`]).
     pub config: ImageConfig,
     /// The run-time key a child stage chains from.
     pub key: String,
@@ -77,6 +79,9 @@ pub struct Executor {
     pub mounts: MountInputs,
     /// Cache hits found so far, and the keys already asked for.
     pub lookups: Lookups,
+    /// The stages whose layers will be the built image's: their steps
+    /// write their tar as they commit; other stages' are deferred.
+    pub image_stages: HashSet<usize>,
 }
 
 /// The store's answers to this build's cache keys.
@@ -94,11 +99,19 @@ impl Executor {
         self.vertex.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    fn snapshot_dirs(&self, layers: &[LayerRecord]) -> Vec<PathBuf> {
-        layers
-            .iter()
+    fn snapshot_dirs(&self, layers: &[StageLayer]) -> Vec<PathBuf> {
+        self.dirs(layers.iter().map(StageLayer::snapshot))
+    }
+
+    fn image_dirs(&self, layers: &[LayerRecord]) -> Vec<PathBuf> {
+        self.dirs(layers.iter().map(|l| &l.snapshot))
+    }
+
+    /// Layer directories top first, for snapshots bottom first.
+    fn dirs<'a>(&self, snapshots: impl DoubleEndedIterator<Item = &'a SnapshotId>) -> Vec<PathBuf> {
+        snapshots
             .rev()
-            .map(|l| self.store.snapshot_path(&l.snapshot))
+            .map(|s| self.store.snapshot_path(s))
             .collect()
     }
 
@@ -118,7 +131,9 @@ impl Executor {
                 let v = self.next_vertex();
                 let name = format!("[{} 1/{}] FROM {}", plan.label, plan.total, plan.from_name);
                 self.progress.send(Event::Cached { vertex: v, name });
-                (e.image.layers.clone(), Chain::at(&plan.base_key), false)
+                let layers = e.image.layers.iter().cloned();
+                let layers = layers.map(StageLayer::Written).collect();
+                (layers, Chain::at(&plan.base_key), false)
             }
             Base::Stage(i) => {
                 let parent = board.wait_for(*i)?;
@@ -156,8 +171,7 @@ impl Executor {
         for i in empty {
             config.mark_empty(i);
         }
-        let diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
-        config.finish(diff_ids, &self.created);
+        config.finish(Vec::new(), &self.created);
         Ok(StageResult {
             layers,
             config,
@@ -199,10 +213,14 @@ impl Executor {
         let Op::Copy(c) = &step.op else {
             return String::new();
         };
-        let diff_ids: Vec<_> = source.layers.iter().map(|l| l.diff_id).collect();
+        let snapshots: Vec<_> = source
+            .layers
+            .iter()
+            .map(|l| l.snapshot().as_str())
+            .collect();
         let view = Layered::new(self.snapshot_dirs(&source.layers));
         let memo = from_stage::memo_dir(self.store.root());
-        from_stage::digest(&memo, &diff_ids, &view, &c.paths)
+        from_stage::digest(&memo, &snapshots, &view, &c.paths)
     }
 
     /// Asks the store, in one session, for the keys of step `n` and the
@@ -259,10 +277,10 @@ impl Executor {
         plan: &StagePlan,
         step: &Step,
         keyed: &Keyed,
-        layers: &[LayerRecord],
+        layers: &[StageLayer],
         board: &Board,
         config_so_far: &ImageConfig,
-    ) -> Result<(Option<LayerRecord>, bool), BuildError> {
+    ) -> Result<(Option<StageLayer>, bool), BuildError> {
         if !step.no_cache {
             let by_definition = || keyed.fallback.then(|| self.hit(&step.key)).flatten();
             if let Some(hit) = self.hit(&keyed.key).or_else(by_definition) {
@@ -273,7 +291,7 @@ impl Executor {
                 });
                 self.alias(step, keyed, &hit);
                 self.log(step, &keyed.key, true, Some(hit.record));
-                return Ok((hit.layer.map(layer_record), false));
+                return Ok((hit.layer.map(stage_layer_of), false));
             }
         }
         let inputs = self.inputs(step, board)?;
@@ -297,7 +315,7 @@ impl Executor {
         let record = self.store.add_record(NewRecord {
             cache_key: Some(keyed.key.clone()),
             parent: None,
-            snapshot: layer.as_ref().map(|l| l.snapshot.clone()),
+            snapshot: layer.as_ref().map(|l| l.snapshot().clone()),
             ingredients: keyed.ingredients(step).to_vec(),
             description: step.name.clone(),
             kind: RecordKind::Regular,
@@ -306,9 +324,11 @@ impl Executor {
         let made = CachedStep {
             record: record.id,
             layer: layer.as_ref().map(|l| kiln_cache::CachedLayer {
-                snapshot: l.snapshot.clone(),
-                diff_id: l.diff_id,
-                size: l.blob.size,
+                snapshot: l.snapshot().clone(),
+                blob: match l {
+                    StageLayer::Written(w) => Some(w.blob),
+                    StageLayer::Deferred(_) => None,
+                },
             }),
         };
         self.remember(&keyed.key, &made);
@@ -385,7 +405,7 @@ impl Executor {
         &self,
         e: StepFailure,
         step: &Step,
-        layers: &[LayerRecord],
+        layers: &[StageLayer],
         config_so_far: &ImageConfig,
     ) -> BuildError {
         let last_good = if matches!(e, StepFailure::Exit(_)) {
@@ -399,11 +419,9 @@ impl Executor {
                 h.iter().filter(|e| e.get("empty_layer").is_none()).count()
             });
             if nonempty == layers.len() {
-                config.finish(
-                    layers.iter().map(|l| l.diff_id.to_string()).collect(),
-                    &self.created,
-                );
-                write_image(&self.store, &config, layers, &[])
+                config.finish(Vec::new(), &self.created);
+                stage_layer::written(&self.store, &mut config, layers.to_vec())
+                    .and_then(|layers| write_image(&self.store, &config, &layers, &[]))
                     .ok()
                     .map(|i| i.id().to_string())
             } else {
@@ -435,9 +453,9 @@ impl Executor {
         vertex: usize,
         plan: &StagePlan,
         step: &Step,
-        layers: &[LayerRecord],
+        layers: &[StageLayer],
         deps: &HashMap<usize, Arc<StageResult>>,
-    ) -> Result<Option<LayerRecord>, StepFailure> {
+    ) -> Result<Option<StageLayer>, StepFailure> {
         let staging = self
             .store
             .new_snapshot_staging()
@@ -462,7 +480,7 @@ impl Executor {
                     MountFrom::Stage(i) => deps
                         .get(i)
                         .map(|r| Layered::new(self.snapshot_dirs(&r.layers))),
-                    MountFrom::Image(e) => Some(Layered::new(self.snapshot_dirs(&e.image.layers))),
+                    MountFrom::Image(e) => Some(Layered::new(self.image_dirs(&e.image.layers))),
                     MountFrom::Context | MountFrom::Empty => None,
                 };
                 let env = MountEnv {
@@ -505,7 +523,7 @@ impl Executor {
                             .ok_or(StepFailure::Other(StepError::SourceStageMissing))?;
                         Some(Layered::new(self.snapshot_dirs(&r.layers)))
                     }
-                    CopyFrom::Image(e) => Some(Layered::new(self.snapshot_dirs(&e.image.layers))),
+                    CopyFrom::Image(e) => Some(Layered::new(self.image_dirs(&e.image.layers))),
                     CopyFrom::Remote(_) => None,
                 };
                 // --link: onto an empty filesystem, so the layer fits any base.
@@ -539,15 +557,13 @@ impl Executor {
                 file::mkdir(path, owner, &target).map_err(StepFailure::other)?;
             }
         }
-        let parent = layers.last().map(|l| &l.snapshot);
-        let _ = plan;
-        commit_step_layer(
-            &self.store,
-            staging,
-            parent,
-            &step.name,
-            self.source_date_epoch,
-        )
+        let parent = layers.last().map(StageLayer::snapshot);
+        let (store, epoch) = (&self.store, self.source_date_epoch);
+        match self.image_stages.contains(&plan.index) {
+            true => commit_step_layer(store, staging, parent, &step.name, epoch)
+                .map(StageLayer::Written),
+            false => commit_deferred(store, staging, parent, &step.name, epoch),
+        }
         .map(Some)
         .map_err(StepFailure::other)
     }
@@ -657,19 +673,11 @@ fn stages_read(step: &Step) -> Vec<usize> {
     }
 }
 
-/// A cached layer as an image layer: the uncompressed tar under its diff_id.
-fn layer_record(l: kiln_cache::CachedLayer) -> LayerRecord {
-    use kiln_cache::compression::Compression;
-    LayerRecord {
-        blob: kiln_cache::BlobRef {
-            digest: l.diff_id,
-            size: l.size,
-        },
-        media_type: kiln_cache::image::Flavor::Oci
-            .layer(Compression::None)
-            .to_string(),
-        diff_id: l.diff_id,
-        snapshot: l.snapshot,
+/// A cached step's layer: written when its tar is in the store.
+fn stage_layer_of(l: kiln_cache::CachedLayer) -> StageLayer {
+    match l.blob {
+        Some(blob) => StageLayer::Written(stage_layer::uncompressed(blob, l.snapshot)),
+        None => StageLayer::Deferred(l.snapshot),
     }
 }
 

@@ -172,9 +172,14 @@ impl ImageConfig {
             .map_or(0, Vec::len)
     }
 
+    /// Names the image's layers in `rootfs`.
+    pub fn set_diff_ids(&mut self, diff_ids: Vec<String>) {
+        self.doc["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    }
+
     /// Sets `rootfs.diff_ids` and `created`, finishing the document.
     pub fn finish(&mut self, diff_ids: Vec<String>, created: &str) {
-        self.doc["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+        self.set_diff_ids(diff_ids);
         self.doc["created"] = Value::String(created.to_string());
         // Base images imported from elsewhere may carry Docker's legacy
         // container fields; BuildKit's images have neither.

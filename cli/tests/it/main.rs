@@ -15,6 +15,7 @@ mod containment;
 mod context;
 mod crash;
 mod debug_ast;
+mod deferred_layers;
 mod devices;
 mod differential;
 mod docker_cli;

@@ -4,7 +4,7 @@
 //! files alone keeps the COPY, and every step after it, cached.
 //!
 //! The digest is computed once per source filesystem (its layers'
-//! diff_ids) and remembered in `builds/copy-content/`, so a fully cached
+//! snapshots, which never change once made) and remembered in `builds/copy-content/`, so a fully cached
 //! build reads no layer data to find it.
 
 use std::io::Read;
@@ -12,12 +12,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use kiln_cache::Digest;
-
 use crate::ops::layered::Layered;
 
 /// Bumped when what the digest covers changes: old memos are then unused.
-const VERSION: &[u8] = b"kiln-copy-from-v1\0";
+const VERSION: &[u8] = b"kiln-copy-from-v2\0";
 
 /// Where memos live under the store root.
 pub fn memo_dir(root: &Path) -> PathBuf {
@@ -25,13 +23,13 @@ pub fn memo_dir(root: &Path) -> PathBuf {
 }
 
 /// The digest of `paths` in the filesystem made of `layers` (top first),
-/// whose diff_ids (bottom first) are `diff_ids`: taken from the memo when
-/// known, else computed and remembered.
-pub fn digest(memo: &Path, diff_ids: &[Digest], layers: &Layered, paths: &[String]) -> String {
+/// whose snapshots (bottom first) are `snapshots`: taken from the memo
+/// when known, else computed and remembered.
+pub fn digest(memo: &Path, snapshots: &[&str], layers: &Layered, paths: &[String]) -> String {
     let mut id = blake3::Hasher::new();
     id.update(VERSION);
-    for d in diff_ids {
-        id.update(d.to_string().as_bytes());
+    for d in snapshots {
+        id.update(d.as_bytes());
         id.update(b"\0");
     }
     for p in paths {
@@ -243,7 +241,7 @@ mod tests {
         );
         // Saved beside the memo for `cache why`, named by the digest.
         let root = tempfile::tempdir().unwrap();
-        let ids = [Digest::of_bytes(b"layer")];
+        let ids = ["snapshot-a"];
         let d = digest(&memo_dir(root.path()), &ids, &view, &["/out".to_string()]);
         let kept = crate::cachekey::files::load(&list_dir(root.path()), &d).unwrap();
         assert_eq!(kept.len(), 2);
@@ -254,13 +252,13 @@ mod tests {
         let a = layer(&[("f", "1")]);
         let memo = tempfile::tempdir().unwrap();
         let view = Layered::new(vec![a.path().to_path_buf()]);
-        let ids = [Digest::of_bytes(b"layer")];
+        let ids = ["snapshot-a"];
         let paths = vec!["/f".to_string()];
         let first = digest(memo.path(), &ids, &view, &paths);
         // The memo answers for the same layers without reading them.
         std::fs::write(a.path().join("f"), "2").unwrap();
         assert_eq!(digest(memo.path(), &ids, &view, &paths), first);
-        let other = [Digest::of_bytes(b"other layer")];
+        let other = ["snapshot-b"];
         assert_ne!(digest(memo.path(), &other, &view, &paths), first);
     }
 }

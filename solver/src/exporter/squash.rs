@@ -18,6 +18,7 @@ use super::error::ExportError;
 use super::image::commit_step_layer;
 use crate::ops::layered::Layered;
 use crate::ops::mounts::tree::materialize;
+use crate::stage_layer::{self, StageLayer};
 use crate::BuildError;
 
 /// `layers` with those past the first `base` merged into one; `config`'s
@@ -26,20 +27,25 @@ use crate::BuildError;
 pub fn squash(
     store: &Store,
     config: &mut ImageConfig,
-    layers: Vec<LayerRecord>,
+    layers: Vec<StageLayer>,
     base: usize,
     source_date_epoch: Option<i64>,
 ) -> Result<Vec<LayerRecord>, BuildError> {
     if layers.len() <= base {
-        return Ok(layers);
+        return stage_layer::written(store, config, layers);
     }
-    let dirs = |ls: &[LayerRecord]| -> Vec<PathBuf> {
+    let dirs = |ls: &[StageLayer]| -> Vec<PathBuf> {
         ls.iter()
             .rev()
-            .map(|l| store.snapshot_path(&l.snapshot))
+            .map(|l| store.snapshot_path(l.snapshot()))
             .collect()
     };
-    let (below, added) = layers.split_at(base);
+    let (base_layers, added) = layers.split_at(base);
+    // The added layers' own tars are never needed: only the merge's is.
+    let below = base_layers
+        .iter()
+        .map(|l| l.clone().written(store))
+        .collect::<Result<Vec<_>, _>>()?;
     let staging = store.new_snapshot_staging()?;
     let tree = |cause| ExportError::Tree {
         path: staging.path().to_path_buf(),
@@ -53,7 +59,7 @@ pub fn squash(
     )
     .map_err(tree)?;
     let views = Views {
-        base: Layered::new(dirs(below)),
+        base: Layered::new(dirs(base_layers)),
         all: Layered::new(dirs(&layers)),
     };
     for dir in dirs(added) {
@@ -69,7 +75,7 @@ pub fn squash(
     );
     let parent = below.last().map(|l| &l.snapshot);
     let merged = commit_step_layer(store, staging, parent, &comment, source_date_epoch)?;
-    let mut kept = below.to_vec();
+    let mut kept = below;
     kept.push(merged);
     rewrite_history(config, added.len(), &comment);
     let created = created_of(config);
@@ -203,7 +209,11 @@ mod tests {
         });
         let mut config = ImageConfig::empty();
         config.doc["history"] = json!([{}, {}, {}]);
-        let layers = vec![base.clone(), made, cleaned];
+        let layers = vec![
+            StageLayer::Written(base.clone()),
+            StageLayer::Deferred(made.snapshot),
+            StageLayer::Deferred(cleaned.snapshot),
+        ];
         let kept = squash(&store, &mut config, layers, 1, None).unwrap();
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0], base);

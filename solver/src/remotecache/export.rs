@@ -67,6 +67,11 @@ pub fn collect(
                 Some(r) => layer_of_record(store, r)?,
                 None => None,
             };
+            // A deferred layer's tar is written now: the cache ships it.
+            let layer = match layer {
+                Some(Some(l)) => Some(Some(l.written(store)?)),
+                other => other.map(|_| None),
+            };
             if let Some(layer) = layer {
                 let diff_id = layer.as_ref().map(|l| l.diff_id.to_string());
                 if let Some(l) = layer.filter(|l| !layers.iter().any(|x| x.diff_id == l.diff_id)) {

@@ -105,7 +105,10 @@ fn reuse(store: &Store, key: &str) -> Result<Option<Option<LayerRecord>>, crate:
     let Some(rec) = store.record_by_key(key)? else {
         return Ok(None);
     };
-    let found = layer_of_record(store, &rec)?;
+    let found = match layer_of_record(store, &rec)? {
+        Some(Some(layer)) => Some(Some(layer.written(store)?)),
+        other => other.map(|_| None),
+    };
     if found.is_some() {
         let _ = store.use_record(&rec.id);
     }

@@ -1,0 +1,90 @@
+//! A layer of a stage being built. The steps of a stage whose layers will
+//! be the built image's write their tar as they commit (one pass over the
+//! files gives the snapshot's measure, the tar and its diff_id); the steps
+//! of any other stage (a builder's toolchain, a test stage) keep only
+//! their snapshot, and its tar is written if something later needs it
+//! ([`Store::layer_blob`]): the image of `--target` that stage, a
+//! `--cache-to mode=max`, a later build whose image holds it. The cache
+//! key is a content key either way, so deferring changes no cache
+//! decision.
+
+use kiln_cache::compression::Compression;
+use kiln_cache::image::{Flavor, ImageConfig};
+use kiln_cache::{LayerRecord, NewSnapshot, SnapshotId, StagingDir, Store};
+
+use crate::exporter::error::ExportError;
+use crate::BuildError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageLayer {
+    /// An image layer in the store: a base image's, or a step's whose tar
+    /// is written.
+    Written(LayerRecord),
+    /// A step's snapshot, whose tar is not written yet.
+    Deferred(SnapshotId),
+}
+
+impl StageLayer {
+    pub fn snapshot(&self) -> &SnapshotId {
+        match self {
+            StageLayer::Written(l) => &l.snapshot,
+            StageLayer::Deferred(s) => s,
+        }
+    }
+
+    /// The layer as an image layer, its tar written now if it was deferred.
+    pub fn written(self, store: &Store) -> Result<LayerRecord, BuildError> {
+        match self {
+            StageLayer::Written(l) => Ok(l),
+            StageLayer::Deferred(snapshot) => {
+                let blob = store.layer_blob(&snapshot)?;
+                Ok(uncompressed(blob, snapshot))
+            }
+        }
+    }
+}
+
+/// A layer whose blob is its uncompressed tar, named by its diff_id.
+pub fn uncompressed(blob: kiln_cache::BlobRef, snapshot: SnapshotId) -> LayerRecord {
+    LayerRecord {
+        blob,
+        media_type: Flavor::Oci.layer(Compression::None).to_string(),
+        diff_id: blob.digest,
+        snapshot,
+    }
+}
+
+/// `layers` as image layers, and `config`'s `rootfs` naming them.
+pub fn written(
+    store: &Store,
+    config: &mut ImageConfig,
+    layers: Vec<StageLayer>,
+) -> Result<Vec<LayerRecord>, BuildError> {
+    let layers = layers
+        .into_iter()
+        .map(|l| l.written(store))
+        .collect::<Result<Vec<_>, _>>()?;
+    config.set_diff_ids(layers.iter().map(|l| l.diff_id.to_string()).collect());
+    Ok(layers)
+}
+
+/// A step's layer directory as a snapshot whose tar is deferred.
+pub fn commit_deferred(
+    store: &Store,
+    staging: StagingDir,
+    parent: Option<&SnapshotId>,
+    created_by: &str,
+    source_date_epoch: Option<i64>,
+) -> Result<StageLayer, BuildError> {
+    // Clamped now, as an image's layer is: the tar written later reads
+    // the times from the files.
+    if let Some(epoch) = source_date_epoch {
+        crate::exporter::epoch::clamp_tree(staging.path(), epoch).map_err(ExportError::Clamp)?;
+    }
+    let new = NewSnapshot {
+        diff_id: None,
+        parent: parent.cloned(),
+        created_by: created_by.to_string(),
+    };
+    Ok(StageLayer::Deferred(store.commit_snapshot(staging, new)?))
+}
