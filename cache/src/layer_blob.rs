@@ -34,6 +34,7 @@ impl Store {
             }
         }
         let written = self.write_layer_blob(id)?;
+        crate::crashpoint::crash_point("layer-blob-before-record");
         match info.diff_id {
             // A snapshot that names its diff_id must give it again: one
             // that does not was changed on disk (`cache check` says so).

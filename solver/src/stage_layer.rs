@@ -11,6 +11,7 @@
 use kiln_cache::compression::Compression;
 use kiln_cache::image::{Flavor, ImageConfig};
 use kiln_cache::{LayerRecord, NewSnapshot, SnapshotId, StagingDir, Store};
+use rayon::prelude::*;
 
 use crate::exporter::error::ExportError;
 use crate::BuildError;
@@ -60,8 +61,10 @@ pub fn written(
     config: &mut ImageConfig,
     layers: Vec<StageLayer>,
 ) -> Result<Vec<LayerRecord>, BuildError> {
+    // A tar is written on one core; several deferred layers at once use
+    // them all.
     let layers = layers
-        .into_iter()
+        .into_par_iter()
         .map(|l| l.written(store))
         .collect::<Result<Vec<_>, _>>()?;
     config.set_diff_ids(layers.iter().map(|l| l.diff_id.to_string()).collect());

@@ -1,7 +1,8 @@
-//! Crash safety: kiln is SIGKILLed in the middle of `import`, `load` and
-//! `cache prune` — at named points (KILN_TEST_CRASH_AT) and at timed
-//! instants on a big input — and afterwards `kiln cache check` passes and
-//! the interrupted command works when run again.
+//! Crash safety: kiln is SIGKILLed in the middle of `import`, `load`,
+//! `cache prune` and the writing of a deferred layer — at named points
+//! (KILN_TEST_CRASH_AT) and at timed instants on a big input — and
+//! afterwards `kiln cache check` passes and the interrupted command works
+//! when run again.
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -9,8 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::cache::rootfs_tar;
-use crate::support::privileged;
 use crate::support::Kiln;
+use crate::support::{kiln_with_busybox, privileged, run_sh};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("kiln runs")
@@ -187,4 +188,32 @@ fn import_killed_at_timed_instants_leaves_a_sound_store() {
     assert_healthy(&kiln, "the final import");
     let tmp = fs::read_dir(kiln.root().join("tmp")).unwrap().count();
     assert_eq!(tmp, 0, "prune cleaned every interrupted import's staging");
+}
+
+/// A builder stage's layer is deferred by the first build; the second
+/// (`--target` it) writes its tar, and is killed on the way.
+#[test]
+fn a_deferred_layer_written_when_killed_leaves_a_sound_store() {
+    if !privileged() {
+        return;
+    }
+    let ctx = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM busybox AS tools\nRUN echo made > /tool\nFROM busybox\nCOPY --from=tools /tool /tool\n";
+    fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    let target = ["build", "-q", "--target", "tools", "-t", "tools", dir];
+    // The layer's tar is the first blob the second build writes.
+    for point in [
+        "blob-before-rename",
+        "blob-after-rename",
+        "layer-blob-before-record",
+    ] {
+        let kiln = kiln_with_busybox();
+        ok(&mut kiln.cmd(["build", "-q", dir]));
+        crash_at(&kiln, point, &target);
+        assert_healthy(&kiln, point);
+        ok(&mut kiln.cmd(target));
+        assert_eq!(run_sh(&kiln, "tools", "cat /tool"), "made", "after {point}");
+        assert_healthy(&kiln, point);
+    }
 }
