@@ -13,7 +13,6 @@ use kiln_cache::image::{Flavor, ImageConfig};
 use kiln_cache::{LayerRecord, NewSnapshot, SnapshotId, StagingDir, Store};
 use rayon::prelude::*;
 
-use crate::exporter::error::ExportError;
 use crate::BuildError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,9 +80,7 @@ pub fn commit_deferred(
 ) -> Result<StageLayer, BuildError> {
     // Clamped now, as an image's layer is: the tar written later reads
     // the times from the files.
-    if let Some(epoch) = source_date_epoch {
-        crate::exporter::epoch::clamp_tree(staging.path(), epoch).map_err(ExportError::Clamp)?;
-    }
+    crate::exporter::epoch::clamp_layer(staging.path(), source_date_epoch)?;
     let new = NewSnapshot {
         diff_id: None,
         parent: parent.cloned(),

@@ -9,6 +9,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+/// Clamps a new layer's directory to the build's SOURCE_DATE_EPOCH, when
+/// it has one.
+pub fn clamp_layer(dir: &Path, epoch: Option<i64>) -> Result<(), crate::BuildError> {
+    match epoch {
+        Some(epoch) => Ok(clamp_tree(dir, epoch).map_err(super::error::ExportError::Clamp)?),
+        None => Ok(()),
+    }
+}
+
 /// Clamps the mtimes under `dir` (and of `dir`) to `epoch`.
 pub fn clamp_tree(dir: &Path, epoch: i64) -> std::io::Result<()> {
     if let Ok(rd) = fs::read_dir(dir) {

@@ -50,9 +50,7 @@ pub fn commit_step_layer(
     created_by: &str,
     source_date_epoch: Option<i64>,
 ) -> Result<LayerRecord, BuildError> {
-    if let Some(epoch) = source_date_epoch {
-        crate::exporter::epoch::clamp_tree(staging.path(), epoch).map_err(ExportError::Clamp)?;
-    }
+    super::epoch::clamp_layer(staging.path(), source_date_epoch)?;
     let opts = DiffOptions {
         source_date_epoch,
         compression: Compression::None,
