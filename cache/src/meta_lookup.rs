@@ -114,23 +114,37 @@ impl Store {
                 let info: Option<SnapshotInfo> =
                     meta::get_json(snapshots, "snapshots", s.as_str())?;
                 match info.and_then(|i| self.layer(s, i.diff_id)) {
-                    Some(layer) => Some(layer),
+                    Some(layer) => Some(self.leased(layer)?),
                     None => return Ok(None),
                 }
             }
         };
-        if let Some(l) = &layer {
-            self.lease()
-                .add(&Leased::Snapshot(l.snapshot.as_str().to_string()))?;
-            if let Some(blob) = &l.blob {
-                self.lease().add(&Leased::Blob(blob.digest))?;
-            }
-        }
         let step = CachedStep {
             record: id.clone(),
             layer,
         };
         Ok(Some((step, id)))
+    }
+
+    /// The layer of `snapshot` as a cache hit would give it (see
+    /// [`CachedLayer`]), leased to this process; `None` when it cannot
+    /// be used.
+    pub fn cached_layer(&self, snapshot: &SnapshotId) -> Result<Option<CachedLayer>, StoreError> {
+        let Some(info) = self.snapshot(snapshot)? else {
+            return Ok(None);
+        };
+        self.layer(snapshot, info.diff_id)
+            .map(|l| self.leased(l))
+            .transpose()
+    }
+
+    fn leased(&self, layer: CachedLayer) -> Result<CachedLayer, StoreError> {
+        self.lease()
+            .add(&Leased::Snapshot(layer.snapshot.as_str().to_string()))?;
+        if let Some(blob) = &layer.blob {
+            self.lease().add(&Leased::Blob(blob.digest))?;
+        }
+        Ok(layer)
     }
 
     /// The layer when its directory is on disk and, if it names a

@@ -291,7 +291,7 @@ impl Executor {
                 });
                 self.alias(step, keyed, &hit);
                 self.log(step, &keyed.key, true, Some(hit.record));
-                return Ok((hit.layer.map(stage_layer_of), false));
+                return Ok((hit.layer.map(StageLayer::from), false));
             }
         }
         let inputs = self.inputs(step, board)?;
@@ -323,13 +323,7 @@ impl Executor {
         self.log(step, &keyed.key, false, Some(record.id.clone()));
         let made = CachedStep {
             record: record.id,
-            layer: layer.as_ref().map(|l| kiln_cache::CachedLayer {
-                snapshot: l.snapshot().clone(),
-                blob: match l {
-                    StageLayer::Written(w) => Some(w.blob),
-                    StageLayer::Deferred(_) => None,
-                },
-            }),
+            layer: layer.as_ref().map(kiln_cache::CachedLayer::from),
         };
         self.remember(&keyed.key, &made);
         self.alias(step, keyed, &made);
@@ -670,14 +664,6 @@ fn stages_read(step: &Step) -> Vec<usize> {
             })
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-/// A cached step's layer: written when its tar is in the store.
-fn stage_layer_of(l: kiln_cache::CachedLayer) -> StageLayer {
-    match l.blob {
-        Some(blob) => StageLayer::Written(stage_layer::uncompressed(blob, l.snapshot)),
-        None => StageLayer::Deferred(l.snapshot),
     }
 }
 

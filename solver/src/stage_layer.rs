@@ -10,7 +10,7 @@
 
 use kiln_cache::compression::Compression;
 use kiln_cache::image::{Flavor, ImageConfig};
-use kiln_cache::{LayerRecord, NewSnapshot, SnapshotId, StagingDir, Store};
+use kiln_cache::{CachedLayer, LayerRecord, NewSnapshot, SnapshotId, StagingDir, Store};
 use rayon::prelude::*;
 
 use crate::BuildError;
@@ -44,8 +44,30 @@ impl StageLayer {
     }
 }
 
+/// A cached step's layer: written when its tar is in the store.
+impl From<CachedLayer> for StageLayer {
+    fn from(l: CachedLayer) -> StageLayer {
+        match l.blob {
+            Some(blob) => StageLayer::Written(uncompressed(blob, l.snapshot)),
+            None => StageLayer::Deferred(l.snapshot),
+        }
+    }
+}
+
+impl From<&StageLayer> for CachedLayer {
+    fn from(l: &StageLayer) -> CachedLayer {
+        CachedLayer {
+            snapshot: l.snapshot().clone(),
+            blob: match l {
+                StageLayer::Written(w) => Some(w.blob),
+                StageLayer::Deferred(_) => None,
+            },
+        }
+    }
+}
+
 /// A layer whose blob is its uncompressed tar, named by its diff_id.
-pub fn uncompressed(blob: kiln_cache::BlobRef, snapshot: SnapshotId) -> LayerRecord {
+fn uncompressed(blob: kiln_cache::BlobRef, snapshot: SnapshotId) -> LayerRecord {
     LayerRecord {
         blob,
         media_type: Flavor::Oci.layer(Compression::None).to_string(),

@@ -15,7 +15,7 @@ use kiln_cache::{
 };
 
 use super::error::ExportError;
-use crate::stage_layer::{uncompressed, StageLayer};
+use crate::stage_layer::StageLayer;
 use crate::BuildError;
 
 fn is_empty_dir(p: &Path) -> bool {
@@ -80,8 +80,8 @@ pub fn commit_step_layer(
 }
 
 /// The layer a cache record points at: `Some(None)` for a step that made
-/// no layer, `None` when the record cannot be used (its snapshot gone, or
-/// the tar its diff_id names). A snapshot without a diff_id is deferred.
+/// no layer, `None` when the record cannot be used (see
+/// [`Store::cached_layer`]).
 pub fn layer_of_record(
     store: &Store,
     record: &CacheRecord,
@@ -89,26 +89,7 @@ pub fn layer_of_record(
     let Some(snapshot) = &record.snapshot else {
         return Ok(Some(None));
     };
-    let Some(info) = store.snapshot(snapshot)? else {
-        return Ok(None);
-    };
-    if !store.snapshot_path(snapshot).is_dir() {
-        return Ok(None);
-    }
-    let Some(diff_id) = info.diff_id else {
-        return Ok(Some(Some(StageLayer::Deferred(snapshot.clone()))));
-    };
-    if !store.has_blob(&diff_id)? {
-        return Ok(None);
-    }
-    let blob = kiln_cache::BlobRef {
-        digest: diff_id,
-        size: store.blob_size(&diff_id)?,
-    };
-    Ok(Some(Some(StageLayer::Written(uncompressed(
-        blob,
-        snapshot.clone(),
-    )))))
+    Ok(store.cached_layer(snapshot)?.map(|l| Some(l.into())))
 }
 
 /// Stores config and manifest for `layers` and adds the image, tagged.
