@@ -96,6 +96,7 @@ fn populate_snapshots(store: &Store) -> Vec<(SnapshotId, Digest)> {
                     staging,
                     NewSnapshot {
                         diff_id: Some(diff_id),
+                        tar_size: None,
                         parent: None,
                         created_by: format!("RUN step {i}"),
                     },

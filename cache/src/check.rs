@@ -23,7 +23,7 @@ use crate::blobs::{hash_file, BlobRef};
 use crate::digest::Digest;
 use crate::gc::{self, list_dir};
 use crate::hold::{Hold, Holds};
-use crate::image_store::ImageRecord;
+use crate::image_store::{ImageRecord, LayerRecord};
 use crate::lock;
 use crate::meta::{
     self, MetaError, DIFF_IDS, IMAGES, RECORDS, RECORD_KEYS, REFS, SNAPSHOTS, VARIANTS,
@@ -259,7 +259,7 @@ fn check_snapshots(
     trees: &HashMap<String, Option<TreeMeasure>>,
     found: &mut Found<'_>,
     report: &mut CheckReport,
-) -> Result<HashSet<String>, StoreError> {
+) -> Result<Sound, StoreError> {
     let all = rows::<SnapshotInfo>(tx, SNAPSHOTS, "snapshots")?;
     report.snapshots = all.len();
     let present: HashMap<String, SnapshotInfo> = all
@@ -273,7 +273,7 @@ fn check_snapshots(
         .filter(|r| r.kind.is_mutable())
         .filter_map(|r| r.snapshot.map(|s| s.as_str().to_string()))
         .collect();
-    let mut good = HashSet::new();
+    let mut good = Sound::new();
     for (key, info) in all {
         let info = match info {
             Ok(i) => i,
@@ -314,16 +314,19 @@ fn check_snapshots(
                 format!("snapshot {key} sits on snapshot {p}, which is missing"),
             ),
             (None, None) => {
-                good.insert(key);
+                good.insert(key, info);
             }
         }
     }
     Ok(good)
 }
 
+/// The snapshots found whole, by ID.
+type Sound = HashMap<String, SnapshotInfo>;
+
 fn check_images(
     tx: &redb::ReadTransaction,
-    snapshots: &HashSet<String>,
+    snapshots: &Sound,
     found: &mut Found<'_>,
     report: &mut CheckReport,
 ) -> Result<(), StoreError> {
@@ -338,12 +341,24 @@ fn check_images(
                 continue;
             }
         };
-        let blobs: Vec<&BlobRef> = image.blobs().collect();
+        // A layer kiln made is whole without its blob: the blob is made
+        // from the (sound) snapshot when read.
+        let made = |l: &LayerRecord| {
+            snapshots
+                .get(l.snapshot.as_str())
+                .is_some_and(|s| l.is_made_from(s))
+        };
+        let blobs: Vec<&BlobRef> = [Some(&image.manifest), Some(&image.config)]
+            .into_iter()
+            .chain([image.index.as_ref()])
+            .flatten()
+            .chain(image.layers.iter().filter(|l| !made(l)).map(|l| &l.blob))
+            .collect();
         let bad_blob = blobs.iter().find(|b| !(found.blob_ok)(&b.digest));
         let bad_snap = image
             .layers
             .iter()
-            .find(|l| !snapshots.contains(l.snapshot.as_str()));
+            .find(|l| !snapshots.contains_key(l.snapshot.as_str()));
         let missing = match (bad_blob, bad_snap) {
             (Some(b), _) => Some(format!("blob {}", b.digest)),
             (None, Some(l)) => Some(format!("snapshot {}", l.snapshot)),
@@ -381,7 +396,7 @@ fn check_images(
 
 fn check_records(
     tx: &redb::ReadTransaction,
-    snapshots: &HashSet<String>,
+    snapshots: &Sound,
     found: &mut Found<'_>,
     report: &mut CheckReport,
 ) -> Result<(), StoreError> {
@@ -393,7 +408,7 @@ fn check_records(
             r.as_ref().is_ok_and(|r| {
                 r.snapshot
                     .as_ref()
-                    .is_none_or(|s| snapshots.contains(s.as_str()))
+                    .is_none_or(|s| snapshots.contains_key(s.as_str()))
             })
         })
         .map(|(k, _)| k.clone())
@@ -409,7 +424,7 @@ fn check_records(
         if let Some(s) = record
             .snapshot
             .as_ref()
-            .filter(|s| !snapshots.contains(s.as_str()))
+            .filter(|s| !snapshots.contains_key(s.as_str()))
         {
             found.add(
                 Fix::DeleteRow("records", key.clone()),
@@ -436,12 +451,12 @@ fn check_records(
 
 fn check_indexes(
     tx: &redb::ReadTransaction,
-    snapshots: &HashSet<String>,
+    snapshots: &Sound,
     found: &mut Found<'_>,
 ) -> Result<(), StoreError> {
     let diff_ids = tx.open_table(DIFF_IDS).map_err(MetaError::from)?;
     for (d, s) in meta::all_str(&diff_ids)? {
-        if !snapshots.contains(&s) {
+        if !snapshots.contains_key(&s) {
             found.add(
                 Fix::DeleteRow("diff_ids", d.clone()),
                 format!("layer {d} maps to snapshot {s}, which is missing or broken"),

@@ -19,7 +19,7 @@ use crate::lock::Leased;
 use crate::meta::{self, MetaError, IMAGES, REFS};
 use crate::record::{self, put_record, NewRecord, RecordKind};
 use crate::reference::Reference;
-use crate::snapshot::{snapshot_in, SnapshotId};
+use crate::snapshot::{snapshot_in, SnapshotId, SnapshotInfo};
 use crate::store::{Session, Store, StoreError};
 
 /// One layer of an image: the blob the manifest names and the snapshot it
@@ -32,6 +32,17 @@ pub struct LayerRecord {
     /// sha256 of the uncompressed tar, as in the config's `rootfs`.
     pub diff_id: Digest,
     pub snapshot: SnapshotId,
+}
+
+impl LayerRecord {
+    /// Whether the layer's blob is kiln's tar of `snapshot`, which names
+    /// it: the blob need not be on disk, it is made from the directory
+    /// when read.
+    pub fn is_made_from(&self, snapshot: &SnapshotInfo) -> bool {
+        self.blob.digest == self.diff_id
+            && snapshot.id == self.snapshot
+            && snapshot.diff_id == Some(self.diff_id)
+    }
 }
 
 /// What a caller adding an image supplies. Every blob and snapshot named
@@ -438,6 +449,7 @@ pub(crate) fn add_image_in(
     tags: &[Reference],
 ) -> Result<ImageRecord, StoreError> {
     let mut size = 0;
+    let mut layer_blobs = Vec::new();
     for layer in &new.layers {
         let info = snapshot_in(session, &layer.snapshot)?.ok_or_else(|| {
             StoreError::MissingDependency {
@@ -446,10 +458,14 @@ pub(crate) fn add_image_in(
             }
         })?;
         size += info.size;
+        // A layer kiln tarred and hashed has its blob made from its
+        // snapshot when something reads it (`layer_blob.rs`).
+        if !layer.is_made_from(&info) {
+            layer_blobs.push(&layer.blob);
+        }
     }
     let blobs = [Some(&new.manifest), Some(&new.config), new.index.as_ref()];
-    let layer_blobs = new.layers.iter().map(|l| Some(&l.blob));
-    for blob in blobs.into_iter().chain(layer_blobs).flatten() {
+    for blob in blobs.into_iter().flatten().chain(layer_blobs) {
         if !session.store.blob_path(&blob.digest).is_file() {
             return Err(StoreError::MissingDependency {
                 what: format!("image {}", new.manifest.digest),

@@ -48,6 +48,7 @@ pub use digest::{Digest, DigestError};
 pub use du::{DfRow, DiskUsage, RecordUsage, SystemDf, UsageTotals};
 pub use hold::{Hold, Holds, HoldsError, NoHolds};
 pub use image_store::{ImageEntry, ImageRecord, LayerRecord, NewImage, RemovedImage};
+pub use layer_blob::LayerSource;
 pub use meta::MetaError;
 pub use meta_lookup::{CachedLayer, CachedStep};
 pub use prune::{PruneOptions, PruneReport};

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use crate::blobs::BlobRef;
-use crate::digest::Digest;
 use crate::lock::Leased;
 use crate::meta::{self, MetaError, RECORDS, RECORD_KEYS, SNAPSHOTS};
 use crate::snapshot::{SnapshotId, SnapshotInfo};
@@ -113,7 +112,7 @@ impl Store {
             Some(s) => {
                 let info: Option<SnapshotInfo> =
                     meta::get_json(snapshots, "snapshots", s.as_str())?;
-                match info.and_then(|i| self.layer(s, i.diff_id)) {
+                match info.and_then(|i| self.layer(&i)) {
                     Some(layer) => Some(self.leased(layer)?),
                     None => return Ok(None),
                 }
@@ -133,9 +132,7 @@ impl Store {
         let Some(info) = self.snapshot(snapshot)? else {
             return Ok(None);
         };
-        self.layer(snapshot, info.diff_id)
-            .map(|l| self.leased(l))
-            .transpose()
+        self.layer(&info).map(|l| self.leased(l)).transpose()
     }
 
     fn leased(&self, layer: CachedLayer) -> Result<CachedLayer, StoreError> {
@@ -147,22 +144,25 @@ impl Store {
         Ok(layer)
     }
 
-    /// The layer when its directory is on disk and, if it names a
-    /// diff_id, that blob is too; without one its tar is deferred.
-    fn layer(&self, snapshot: &SnapshotId, diff_id: Option<Digest>) -> Option<CachedLayer> {
-        if !self.snapshot_path(snapshot).is_dir() {
+    /// The layer when its directory is on disk: named when the snapshot
+    /// knows its tar (kiln hashed it) or its blob is on disk (a layer from
+    /// before), deferred when it names no diff_id. One that names a
+    /// diff_id it cannot give (its blob gone) is no use.
+    fn layer(&self, info: &SnapshotInfo) -> Option<CachedLayer> {
+        if !self.snapshot_path(&info.id).is_dir() {
             return None;
         }
-        let blob = match diff_id {
-            None => None,
-            Some(digest) => {
+        let blob = match (info.diff_id, info.tar_size) {
+            (None, _) => None,
+            (Some(digest), Some(size)) => Some(BlobRef { digest, size }),
+            (Some(digest), None) => {
                 let meta = std::fs::metadata(self.blob_path(&digest)).ok()?;
                 let size = meta.is_file().then_some(meta.len())?;
                 Some(BlobRef { digest, size })
             }
         };
         Some(CachedLayer {
-            snapshot: snapshot.clone(),
+            snapshot: info.id.clone(),
             blob,
         })
     }
@@ -184,6 +184,7 @@ mod tests {
                     staging,
                     NewSnapshot {
                         diff_id: Some(blob.digest),
+                        tar_size: None,
                         parent: None,
                         created_by: String::new(),
                     },
@@ -259,6 +260,7 @@ mod tests {
         std::fs::write(staging.path().join("f"), "x").unwrap();
         let new = NewSnapshot {
             diff_id: None,
+            tar_size: None,
             parent: None,
             created_by: String::new(),
         };

@@ -4,7 +4,7 @@
 //! When one stream feeds two readers (the inflated tar goes to the hasher
 //! and to the unpacker) each chunk is shared, not copied.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ const CHUNK: usize = 256 << 10;
 /// Chunks a writer may be ahead of a reader before it waits.
 const DEPTH: usize = 8;
 
-type Chunk = Arc<Vec<u8>>;
+pub(crate) type Chunk = Arc<Vec<u8>>;
 
 /// One reader's end and the sender to hand to a [`PipeWriter`].
 pub(crate) fn channel() -> (SyncSender<Chunk>, PipeReader) {
@@ -82,6 +82,22 @@ impl PipeWriter {
             to.send(chunk.clone())
                 .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
         }
+        Ok(())
+    }
+}
+
+/// For a producer that writes (a tar writer): its bytes are copied once,
+/// into the chunk being filled.
+impl Write for PipeWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let spare = self.spare();
+        let n = spare.len().min(bytes.len());
+        spare[..n].copy_from_slice(&bytes[..n]);
+        self.advance(n)?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }

@@ -79,6 +79,10 @@ pub struct NewSnapshot {
     /// The sha256 of the uncompressed layer tar, when the snapshot is a
     /// layer (from an archive, a registry, or after export).
     pub diff_id: Option<Digest>,
+    /// Bytes of kiln's own tar of the directory, when kiln made it and
+    /// hashed it: with `diff_id` it names the layer without its blob,
+    /// which is written from the snapshot when something reads it.
+    pub tar_size: Option<u64>,
     /// The snapshot this one sits on (a RUN step's lower chain top).
     pub parent: Option<SnapshotId>,
     /// What made it: a Dockerfile step, `import rootfs.tar`, a history
@@ -92,6 +96,10 @@ pub struct SnapshotInfo {
     pub id: SnapshotId,
     #[serde(default)]
     pub diff_id: Option<Digest>,
+    /// Set when the snapshot is a layer kiln tarred itself: its blob can
+    /// be made again from the directory (`layer_blob.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tar_size: Option<u64>,
     #[serde(default)]
     pub parent: Option<SnapshotId>,
     /// Bytes of file content (hard links counted once) plus symlink
@@ -142,6 +150,20 @@ impl StagingDir {
     /// The directory to fill: it becomes the snapshot's root.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Starts writing the filled directory's data to disk on a thread of
+    /// its own and returns at once. A caller that reads the files next
+    /// (to measure and hash them) then overlaps that with the disk, and
+    /// the commit's own flush, which still makes the snapshot durable,
+    /// finds little left to write.
+    pub fn flush_behind(&self) {
+        let path = self.path.clone();
+        let started = std::thread::Builder::new()
+            .name("flush-behind".into())
+            .spawn(move || durable::sync_filesystem(&path));
+        // Only a head start: without the thread, the commit flushes it all.
+        drop(started);
     }
 }
 
@@ -225,6 +247,7 @@ impl Store {
         let info = SnapshotInfo {
             id: SnapshotId::generate(),
             diff_id: new.diff_id,
+            tar_size: new.diff_id.and(new.tar_size),
             parent: new.parent,
             size: tree.size,
             tree_digest: tree.digest,

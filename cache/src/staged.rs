@@ -134,6 +134,7 @@ mod tests {
         let blob = staged.add_blob(store.stage_blob_bytes(content, None).unwrap());
         let new = NewSnapshot {
             diff_id: Some(blob.digest),
+            tar_size: None,
             parent: None,
             created_by: "test".into(),
         };

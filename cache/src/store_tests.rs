@@ -23,6 +23,7 @@ fn snapshot(store: &Store, content: &str, diff: Option<Digest>) -> SnapshotId {
             staging,
             NewSnapshot {
                 diff_id: diff,
+                tar_size: None,
                 parent: None,
                 created_by: format!("layer {content}"),
             },

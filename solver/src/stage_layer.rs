@@ -1,9 +1,10 @@
 //! A layer of a stage being built. The steps of a stage whose layers will
-//! be the built image's write their tar as they commit (one pass over the
-//! files gives the snapshot's measure, the tar and its diff_id); the steps
-//! of any other stage (a builder's toolchain, a test stage) keep only
-//! their snapshot, and its tar is written if something later needs it
-//! ([`Store::layer_blob`]): the image of `--target` that stage, a
+//! be the built image's hash their tar as they commit (one pass over the
+//! files gives the snapshot's measure and the tar's diff_id and size; the
+//! tar itself is made from the snapshot when an export, a push or a save
+//! reads it). The steps of any other stage (a builder's toolchain, a test
+//! stage) keep only their snapshot, hashed if an image later holds it
+//! ([`Store::layer_ref`]): the image of `--target` that stage, a
 //! `--cache-to mode=max`, a later build whose image holds it. The cache
 //! key is a content key either way, so deferring changes no cache
 //! decision.
@@ -18,9 +19,10 @@ use crate::BuildError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StageLayer {
     /// An image layer in the store: a base image's, or a step's whose tar
-    /// is written.
+    /// is hashed (its blob is written, or made from the snapshot when
+    /// something reads it).
     Written(LayerRecord),
-    /// A step's snapshot, whose tar is not written yet.
+    /// A step's snapshot, whose tar is not even hashed yet.
     Deferred(SnapshotId),
 }
 
@@ -32,12 +34,13 @@ impl StageLayer {
         }
     }
 
-    /// The layer as an image layer, its tar written now if it was deferred.
+    /// The layer as an image layer, its tar hashed now if it was
+    /// deferred (its blob is made when something reads it).
     pub fn written(self, store: &Store) -> Result<LayerRecord, BuildError> {
         match self {
             StageLayer::Written(l) => Ok(l),
             StageLayer::Deferred(snapshot) => {
-                let blob = store.layer_blob(&snapshot)?;
+                let blob = store.layer_ref(&snapshot)?;
                 Ok(uncompressed(blob, snapshot))
             }
         }
@@ -82,7 +85,7 @@ pub fn written(
     config: &mut ImageConfig,
     layers: Vec<StageLayer>,
 ) -> Result<Vec<LayerRecord>, BuildError> {
-    // A tar is written on one core; several deferred layers at once use
+    // A tar is hashed on one core; several deferred layers at once use
     // them all.
     let layers = layers
         .into_par_iter()
@@ -103,8 +106,10 @@ pub fn commit_deferred(
     // Clamped now, as an image's layer is: the tar written later reads
     // the times from the files.
     crate::exporter::epoch::clamp_layer(staging.path(), source_date_epoch)?;
+    staging.flush_behind();
     let new = NewSnapshot {
         diff_id: None,
+        tar_size: None,
         parent: parent.cloned(),
         created_by: created_by.to_string(),
     };

@@ -115,10 +115,9 @@ pub fn save<W: Write>(store: &Store, images: &[SaveImage<'_>], out: W) -> Result
         let mut layer_paths = Vec::new();
         let mut descriptors = Vec::new();
         for layer in &item.image.layers {
-            let blob = variant::layer_in(store, layer, Compression::None)?;
+            let (blob, source) = variant::layer_in(store, layer, Compression::None)?;
             if written.insert(blob.digest) {
-                let file = store.open_blob(&blob.digest)?;
-                tar.reader(&blob_path(&blob.digest), blob.size, file)
+                tar.reader(&blob_path(&blob.digest), blob.size, source)
                     .map_err(io_err("writing the archive"))?;
             }
             layer_paths.push(blob_path(&blob.digest));

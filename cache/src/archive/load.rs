@@ -144,6 +144,7 @@ fn unpack(
     }
     let new = NewSnapshot {
         diff_id: Some(*diff_id),
+        tar_size: None,
         parent: None,
         created_by: format!("load layer {diff_id}"),
     };

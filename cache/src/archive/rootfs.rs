@@ -69,6 +69,7 @@ pub fn import<R: Read>(
         staging,
         NewSnapshot {
             diff_id: Some(diff_id),
+            tar_size: None,
             parent: None,
             created_by: format!("import {}", opts.source),
         },

@@ -8,6 +8,7 @@ use crate::blobs::BlobRef;
 use crate::compression::{self, Compression, Encoder};
 use crate::image::media_type;
 use crate::image_store::LayerRecord;
+use crate::layer_blob::LayerSource;
 use crate::store::Store;
 
 use super::ArchiveError;
@@ -16,23 +17,20 @@ pub(crate) fn layer_in(
     store: &Store,
     layer: &LayerRecord,
     want: Compression,
-) -> Result<BlobRef, ArchiveError> {
+) -> Result<(BlobRef, LayerSource), ArchiveError> {
     if media_type::layer_compression(&layer.media_type) == Some(want) {
-        return Ok(layer.blob);
+        // A layer kiln made is streamed from its snapshot when its blob
+        // was never written.
+        return Ok((layer.blob, store.layer_source(layer)?));
     }
-    if want == Compression::None && store.has_blob(&layer.diff_id)? {
-        // An uncompressed layer's digest is its diff_id.
-        let size = store.blob_size(&layer.diff_id)?;
-        return Ok(BlobRef {
-            digest: layer.diff_id,
-            size,
-        });
+    if let Some(found) = stored_variant(store, layer, want)? {
+        return Ok((found, store.open_blob(&found.digest)?.into()));
     }
-    if let Some(found) = store.compressed_variant(&layer.diff_id, want.as_str())? {
-        return Ok(found);
-    }
-    let source = BufReader::with_capacity(1 << 20, store.open_blob(&layer.blob.digest)?);
-    let (_, mut plain) = compression::decoder(source)?;
+    let mut plain = compression::decoder(BufReader::with_capacity(
+        1 << 20,
+        store.layer_source(layer)?,
+    ))?
+    .1;
     let writer = store.blob_writer()?;
     let mut enc = Encoder::new(writer, want, compression::default_threads())
         .map_err(super::io_err("compressing a layer"))?;
@@ -46,5 +44,22 @@ pub(crate) fn layer_in(
     if want != Compression::None {
         store.record_compressed_variant(&layer.diff_id, want.as_str(), &blob)?;
     }
-    Ok(blob)
+    Ok((blob, store.open_blob(&blob.digest)?.into()))
+}
+
+/// The layer's blob in `want` when the store has it: its uncompressed
+/// tar (named by its diff_id) or a compressed variant made before.
+fn stored_variant(
+    store: &Store,
+    layer: &LayerRecord,
+    want: Compression,
+) -> Result<Option<BlobRef>, ArchiveError> {
+    if want == Compression::None && store.has_blob(&layer.diff_id)? {
+        let size = store.blob_size(&layer.diff_id)?;
+        return Ok(Some(BlobRef {
+            digest: layer.diff_id,
+            size,
+        }));
+    }
+    Ok(store.compressed_variant(&layer.diff_id, want.as_str())?)
 }

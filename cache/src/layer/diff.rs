@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 
 use crate::compression::{Compression, Encoder};
 use crate::digest::Digest;
-use crate::digesting::DigestingWriter;
+use std::sync::mpsc::SyncSender;
+
+use crate::digesting::{DigestingReader, DigestingWriter};
+use crate::pipe::{self, Chunk, PipeWriter};
 
 use super::whiteout;
 use crate::tree_measure::{self, EntryHash, Tally, TreeMeasure};
@@ -88,6 +91,50 @@ pub fn diff_measured<W: Write>(
     let mut tally = Tally::default();
     let (sink, digests) = diff_into(dir, sink, opts, Some(&mut tally))?;
     Ok((sink, digests, tally.finish()))
+}
+
+/// [`diff_measured`] of an uncompressed layer whose tar goes nowhere: the
+/// diff_id and size of the tar, and the measure. The sha256 is taken on a
+/// thread of its own while this one reads the files and measures them, so
+/// a commit uses two cores.
+pub fn diff_measured_aside(
+    dir: &Path,
+    opts: &DiffOptions,
+) -> Result<(LayerDigests, TreeMeasure), DiffError> {
+    let mut tally = Tally::default();
+    let digests = tar_hashed_aside(dir, Vec::new(), opts, Some(&mut tally))?;
+    Ok((digests, tally.finish()))
+}
+
+/// The uncompressed tar of `dir` to `readers`, and to a hashing thread of
+/// its own that gives the diff_id: one copy of each chunk, shared.
+pub(crate) fn tar_hashed_aside(
+    dir: &Path,
+    mut readers: Vec<SyncSender<Chunk>>,
+    opts: &DiffOptions,
+    tally: Option<&mut Tally>,
+) -> Result<LayerDigests, DiffError> {
+    let (tx, hash_in) = pipe::channel();
+    readers.push(tx);
+    let hasher = std::thread::Builder::new()
+        .name("tar-sha256".into())
+        .spawn(move || DigestingReader::new(hash_in).drain())
+        .map_err(DiffError::Write)?;
+    let entries = walk(dir)?;
+    let mut out = PipeWriter::new(readers);
+    write_entries(&mut out, dir, &entries, opts, tally)?;
+    out.finish().map_err(DiffError::Write)?;
+    let (diff_id, size) = hasher
+        .join()
+        .map_err(|_| DiffError::Write(io::Error::other("the tar's hashing thread panicked")))?
+        .map_err(DiffError::Write)?;
+    Ok(LayerDigests {
+        diff_id,
+        digest: diff_id,
+        size,
+        uncompressed_size: size,
+        compression: Compression::None,
+    })
 }
 
 fn diff_into<W: Write>(

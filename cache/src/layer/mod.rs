@@ -9,7 +9,7 @@ pub mod whiteout;
 pub(crate) mod xattr;
 
 pub use apply::{apply, Applied, ApplyError};
-pub use diff::{diff, diff_measured, DiffError, DiffOptions, LayerDigests};
+pub use diff::{diff, diff_measured, diff_measured_aside, DiffError, DiffOptions, LayerDigests};
 pub use tar_limits::{LimitedTar, TarLimitError};
 
 #[cfg(test)]

@@ -305,7 +305,10 @@ fn diff_measures_a_tree_as_measure_tree_does() {
     let (bytes, digests, measured) =
         super::diff_measured(d, Vec::new(), &DiffOptions::default()).unwrap();
     assert_eq!(measured, crate::tree_measure::measure_tree(d).unwrap());
-    assert_eq!((bytes, digests), (plain, plain_digests));
+    assert_eq!((bytes, digests.clone()), (plain, plain_digests));
+    // Hashed on a thread of its own, the tar going nowhere: the same.
+    let (aside, measured_aside) = super::diff_measured_aside(d, &DiffOptions::default()).unwrap();
+    assert_eq!((aside, measured_aside), (digests, measured.clone()));
     // The measure covers what the layer does not carry: the socket.
     fs::remove_file(d.join("sock")).unwrap();
     assert_ne!(measured, crate::tree_measure::measure_tree(d).unwrap());

@@ -350,6 +350,7 @@ fn stage_snapshot(
 ) -> Result<StagedSnapshot, RegistryError> {
     let new = NewSnapshot {
         diff_id: Some(*diff_id),
+        tar_size: None,
         parent: None,
         created_by: format!("pull layer {digest}"),
     };

@@ -5,13 +5,14 @@
 //! small, in PATCH chunks when large. The manifest goes last, under the
 //! tag, so the tag never points at an image with missing blobs.
 
+use std::fs::File;
 use std::sync::Arc;
 
 use reqwest::Url;
 
 use crate::blobs::BlobRef;
 use crate::digest::Digest;
-use crate::image_store::ImageRecord;
+use crate::image_store::{ImageRecord, LayerRecord};
 use crate::reference::Reference;
 use crate::store::Store;
 
@@ -58,9 +59,10 @@ pub fn push(
             progress(e)
         }
     };
-    let mut blobs: Vec<BlobRef> = image.layers.iter().map(|l| l.blob).collect();
-    blobs.push(image.config);
-    for b in &blobs {
+    let mut blobs: Vec<(BlobRef, Option<&LayerRecord>)> =
+        image.layers.iter().map(|l| (l.blob, Some(l))).collect();
+    blobs.push((image.config, None));
+    for (b, _) in &blobs {
         progress(&Event {
             digest: b.digest,
             size: b.size,
@@ -68,8 +70,8 @@ pub fn push(
         });
     }
     let sources = mount_sources(store, target)?;
-    workers::map(&blobs, PARALLEL_BLOBS, |_, blob| {
-        push_blob(store, &client, blob, &sources, opts, progress)
+    workers::map(&blobs, PARALLEL_BLOBS, |_, (blob, layer)| {
+        push_blob(store, &client, blob, *layer, &sources, opts, progress)
     })?;
     let manifest = store.read_blob(&image.manifest.digest)?;
     let name = match (target.tag(), target.digest()) {
@@ -112,6 +114,7 @@ fn push_blob(
     store: &Store,
     client: &Client,
     blob: &BlobRef,
+    layer: Option<&LayerRecord>,
     sources: &[(String, Vec<Digest>)],
     opts: &PushOptions,
     progress: Progress<'_>,
@@ -146,7 +149,13 @@ fn push_blob(
         Some(l) => l,
         None => client.start_upload()?,
     };
-    upload(store, client, blob, location, opts, &report)?;
+    // A layer kiln made may have only its snapshot: its blob is written
+    // now, as the upload reads ranges of a file.
+    let file = match layer {
+        Some(l) => store.open_layer(l)?,
+        None => store.open_blob(&blob.digest)?,
+    };
+    upload(file, client, blob, location, opts, &report)?;
     report(LayerState::Pushed);
     Ok(())
 }
@@ -154,14 +163,14 @@ fn push_blob(
 /// Sends the blob from its file, a range at a time: memory stays a few
 /// small buffers per upload, whatever the blob's size.
 fn upload(
-    store: &Store,
+    file: File,
     client: &Client,
     blob: &BlobRef,
     mut location: Url,
     opts: &PushOptions,
     report: &dyn Fn(LayerState),
 ) -> Result<(), RegistryError> {
-    let file = Arc::new(store.open_blob(&blob.digest)?);
+    let file = Arc::new(file);
     let chunk_size = opts.chunk_size.max(1);
     if blob.size <= chunk_size {
         let whole = FileRange::new(file, 0, blob.size);

@@ -709,3 +709,23 @@ fn cache_why_names_the_changed_file_of_a_large_copy() {
     let why = text(&out.stdout);
     assert!(why.contains("file src/f123: content changed"), "{why}");
 }
+
+// A RUN's root overlay skips overlayfs's syncs (its fsyncs, the flush at its
+// unmount): the store flushes the step's files once, as it commits them.
+#[test]
+fn a_run_step_syncs_nothing_itself_and_its_layer_is_kept() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let d = tempfile::tempdir().expect("tempdir");
+    let dockerfile =
+        "FROM busybox\nRUN awk '$2 == \"/\" { print $4 }' /proc/mounts > /options && sync\n";
+    write(d.path(), "Dockerfile", dockerfile);
+    build_ok(&k, d.path(), &["-t", "app"]);
+    let options = run_sh(&k, "app", "cat /options");
+    assert!(options.contains("upperdir="), "{options}");
+    assert!(options.contains("volatile"), "{options}");
+    let check = k.cmd(["cache", "check"]).output().expect("cache check");
+    assert!(check.status.success(), "{}", text(&check.stdout));
+}

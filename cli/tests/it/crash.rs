@@ -1,5 +1,5 @@
 //! Crash safety: kiln is SIGKILLed in the middle of `import`, `load`,
-//! `cache prune` and the writing of a deferred layer — at named points
+//! `cache prune` and the writing of a built layer's blob — at named points
 //! (KILN_TEST_CRASH_AT) and at timed instants on a big input — and
 //! afterwards `kiln cache check` passes and the interrupted command works
 //! when run again.
@@ -10,8 +10,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::cache::rootfs_tar;
+use crate::image::run_ok;
+use crate::registry::kiln_cmd;
 use crate::support::Kiln;
-use crate::support::{kiln_with_busybox, privileged, run_sh};
+use crate::support::{kiln_with_busybox, privileged, run_sh, Registry};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("kiln runs")
@@ -29,11 +31,15 @@ fn ok(cmd: &mut Command) -> String {
 }
 
 fn crash_at(kiln: &Kiln, point: &str, args: &[&str]) {
-    let o = run(kiln.cmd(args).env("KILN_TEST_CRASH_AT", point));
+    crash_at_cmd(kiln.cmd(args), point);
+}
+
+fn crash_at_cmd(mut cmd: Command, point: &str) {
+    let o = run(cmd.env("KILN_TEST_CRASH_AT", point));
     assert_eq!(
         o.status.signal(),
         Some(9),
-        "{args:?} did not reach crash point {point}: {}",
+        "{cmd:?} did not reach crash point {point}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
 }
@@ -190,30 +196,55 @@ fn import_killed_at_timed_instants_leaves_a_sound_store() {
     assert_eq!(tmp, 0, "prune cleaned every interrupted import's staging");
 }
 
-/// A builder stage's layer is deferred by the first build; the second
-/// (`--target` it) writes its tar, and is killed on the way.
+/// A built layer's blob is written the first time something needs a file
+/// of it (a push); a kill while it is written leaves a sound store and
+/// the push works when run again.
 #[test]
-fn a_deferred_layer_written_when_killed_leaves_a_sound_store() {
+fn a_layer_blob_written_when_killed_leaves_a_sound_store() {
     if !privileged() {
         return;
     }
-    let ctx = tempfile::tempdir().unwrap();
-    let dockerfile = "FROM busybox AS tools\nRUN echo made > /tool\nFROM busybox\nCOPY --from=tools /tool /tool\n";
-    fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
-    let dir = ctx.path().to_str().unwrap();
-    let target = ["build", "-q", "--target", "tools", "-t", "tools", dir];
-    // The layer's tar is the first blob the second build writes.
+    let reg = Registry::start(None);
+    let cfg = tempfile::tempdir().unwrap();
+    // The RUN's tar is the only blob the push writes (busybox's is there);
+    // each point's layer is its own, which the registry does not have.
     for point in [
         "blob-before-rename",
         "blob-after-rename",
         "layer-blob-before-record",
     ] {
+        let ctx = tempfile::tempdir().unwrap();
+        let dockerfile = format!("FROM busybox AS tools\nRUN echo made > /tool && echo {point} > /point\nFROM busybox\nCOPY --from=tools /tool /tool\n");
+        fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+        let dir = ctx.path().to_str().unwrap();
         let kiln = kiln_with_busybox();
-        ok(&mut kiln.cmd(["build", "-q", dir]));
-        crash_at(&kiln, point, &target);
+        let name = format!("{}/tools:{}", reg.addr, point.replace('-', ""));
+        ok(&mut kiln.cmd(["build", "-q", "--target", "tools", "-t", &name, dir]));
+        crash_at_cmd(kiln_cmd(&kiln, cfg.path(), &["push", &name]), point);
         assert_healthy(&kiln, point);
-        ok(&mut kiln.cmd(target));
-        assert_eq!(run_sh(&kiln, "tools", "cat /tool"), "made", "after {point}");
+        run_ok(&mut kiln_cmd(&kiln, cfg.path(), &["push", &name]));
+        assert_eq!(run_sh(&kiln, &name, "cat /tool"), "made", "after {point}");
+        assert_healthy(&kiln, point);
+    }
+}
+
+/// A build killed as a step's snapshot is committed (flushed, not yet
+/// renamed; renamed, not yet recorded) leaves a sound store, and builds.
+#[test]
+fn a_build_killed_as_a_step_commits_leaves_a_sound_store() {
+    if !privileged() {
+        return;
+    }
+    let ctx = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM busybox\nRUN echo made > /made\n";
+    fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    let dir = ctx.path().to_str().unwrap();
+    for point in ["snapshot-before-commit", "snapshot-after-rename"] {
+        let kiln = kiln_with_busybox();
+        crash_at(&kiln, point, &["build", "-q", "-t", "app", dir]);
+        assert_healthy(&kiln, point);
+        ok(&mut kiln.cmd(["build", "-q", "-t", "app", dir]));
+        assert_eq!(run_sh(&kiln, "app", "cat /made"), "made", "after {point}");
         assert_healthy(&kiln, point);
     }
 }

@@ -1,6 +1,7 @@
-//! A builder stage's layers are kept as snapshots; their tars are written
-//! only when an image, an export or a cache export needs them, and then
-//! give the bytes an eager build gives.
+//! A builder stage's layers are kept as snapshots, not even hashed until
+//! an image holds them; an image's layers are hashed as they are made and
+//! their tars made from the snapshots when an export, a save or a push
+//! reads them, giving the bytes an eager build gives.
 
 use std::fs;
 use std::path::Path;
@@ -54,7 +55,7 @@ fn a_builder_stage_writes_no_tar_until_its_image_is_made() {
         "built\nls: /toolchain: No such file or directory"
     );
 
-    // Its image, from the cache: the tar is written now, once.
+    // Its image, from the cache: the tar is hashed, not written.
     let out = k
         .cmd([
             "build",
@@ -71,10 +72,40 @@ fn a_builder_stage_writes_no_tar_until_its_image_is_made() {
     assert!(out.status.success(), "{log}");
     assert!(log.contains("CACHED"), "{log}");
     assert!(!log.contains("\nbuilt\n"), "it ran again: {log}");
-    assert_eq!(big_blobs(k.root()), 1);
+    assert_eq!(big_blobs(k.root()), 0);
     let size = run_sh(&k, "b", "wc -c < /toolchain");
     assert_eq!(size, BIG.to_string());
     ok(&k, &["cache", "check"]);
+
+    // A save streams the tar from the snapshot into the archive: the
+    // layer is there, named by its diff_id, and the store writes none.
+    let out = tempfile::tempdir().unwrap();
+    let archive = out.path().join("b.tar");
+    ok(&k, &["save", "-o", archive.to_str().unwrap(), "b"]);
+    assert_eq!(big_blobs(k.root()), 0);
+    let unpacked = out.path().join("x");
+    fs::create_dir(&unpacked).unwrap();
+    let tar = std::process::Command::new("tar")
+        .args(["-xf", archive.to_str().unwrap(), "-C"])
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let layers = layers(&k, "b");
+    let saved = unpacked
+        .join("blobs/sha256")
+        .join(layers[1].trim_start_matches("sha256:"));
+    assert!(fs::metadata(&saved).unwrap().len() >= BIG);
+    assert_eq!(sha256_of(&saved), layers[1]);
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
 }
 
 /// The image's layer diff_ids.
@@ -108,4 +139,51 @@ fn a_deferred_layer_is_the_tar_an_eager_build_writes() {
     // at its own time, which its history records.
     assert_eq!(layers(&lazy, &from_deferred), layers(&eager, &from_eager));
     ok(&lazy, &["cache", "check"]);
+}
+
+/// The one snapshot directory holding `name` at its top.
+fn snapshot_with(root: &Path, name: &str) -> std::path::PathBuf {
+    let found: Vec<_> = fs::read_dir(root.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join(name))
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.into_iter().next().unwrap()
+}
+
+#[test]
+fn an_image_layer_is_exported_from_its_snapshot_and_a_changed_one_is_refused() {
+    if !privileged() {
+        return;
+    }
+    let k = kiln_with_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM busybox\nRUN yes app | head -c 6291456 > /big\n";
+    fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let oci = out.path().join("app.tar");
+    let dest = format!("type=oci,dest={},compression=zstd", oci.display());
+    build(&k, ctx.path(), &["-t", "app", "-o", &dest]);
+    assert_eq!(big_blobs(k.root()), 0, "the build wrote the layer's tar");
+
+    // The zstd layer, made from the snapshot, loads and runs elsewhere.
+    let other = kiln_with_busybox();
+    ok(&other, &["load", "-i", oci.to_str().unwrap()]);
+    assert_eq!(layers(&other, "app"), layers(&k, "app"));
+    assert_eq!(run_sh(&other, "app", "wc -c < /big"), BIG.to_string());
+
+    // Same length, other bytes: the tar no longer has the layer's
+    // diff_id, and the save says so and leaves no archive.
+    let big = snapshot_with(k.root(), "big");
+    fs::write(&big, vec![b'x'; BIG as usize]).unwrap();
+    let saved = out.path().join("saved.tar");
+    let o = k
+        .cmd(["save", "-o", saved.to_str().unwrap(), "app"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the save passed a changed layer");
+    assert!(err.contains("changed on disk"), "{err}");
+    assert!(!saved.exists(), "a half-written archive was left");
 }

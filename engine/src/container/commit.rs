@@ -149,6 +149,7 @@ fn store_layer(
         staging,
         NewSnapshot {
             diff_id: Some(digests.diff_id),
+            tar_size: None,
             parent: parent.layers.last().map(|l| l.snapshot.clone()),
             created_by: format!("commit {id}"),
         },

@@ -17,7 +17,7 @@ use std::path::Path;
 use kiln_cache::compression::{self, Compression};
 use kiln_cache::image::manifest::descriptor;
 use kiln_cache::image::{index, json, media_type, ConfigBlob, Flavor, ManifestBlob};
-use kiln_cache::{BlobRef, Digest, ImageRecord, LayerRecord, Reference, Store};
+use kiln_cache::{BlobRef, Digest, ImageRecord, LayerRecord, LayerSource, Reference, Store};
 
 use super::annotations::Annotations;
 use super::encoder::{LayerCompression, LayerEncoder};
@@ -189,14 +189,19 @@ impl Writer<'_> {
         let blob = match self.existing(layer, how)? {
             Some(blob) => {
                 if self.written.insert(blob.digest) {
-                    let file = self.store.open_blob(&blob.digest)?;
-                    let r = self.tar.copy(&blob_path(&blob.digest), blob.size, file);
+                    // The layer's own blob, which a layer kiln made may
+                    // not have on disk: then its tar is made as it goes.
+                    let source = match blob == layer.blob {
+                        true => self.store.layer_source(layer)?,
+                        false => self.store.open_blob(&blob.digest)?.into(),
+                    };
+                    let r = self.tar.copy(&blob_path(&blob.digest), blob.size, source);
                     r.map_err(|e| self.io(e))?;
                 }
                 blob
             }
             None => {
-                let source = self.store.open_blob(&layer.blob.digest)?;
+                let source = self.store.layer_source(layer)?;
                 let r = self.tar.blob_streamed(|out| encode(source, out, how));
                 let blob = r.map_err(|e| self.io(e))?;
                 self.written.insert(blob.digest);
@@ -242,7 +247,7 @@ impl Writer<'_> {
 const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Decompresses a stored layer blob and compresses it as `how` into `out`.
-fn encode(source: File, out: &mut dyn Write, how: LayerCompression) -> io::Result<()> {
+fn encode(source: LayerSource, out: &mut dyn Write, how: LayerCompression) -> io::Result<()> {
     let source = BufReader::with_capacity(1 << 20, source);
     let (_, mut plain) =
         compression::decoder(source).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;

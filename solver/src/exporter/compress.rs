@@ -31,7 +31,7 @@ pub fn compressed(
         diff_id: layer.diff_id,
         source,
     };
-    let source = BufReader::with_capacity(1 << 20, store.open_blob(&layer.blob.digest)?);
+    let source = BufReader::with_capacity(1 << 20, store.layer_source(layer)?);
     let (_, mut plain) = compression::decoder(source).map_err(ExportError::Decompress)?;
     let writer = store.blob_writer()?;
     // The same encoder as archive exports, so a layer has one digest per

@@ -8,9 +8,9 @@ use std::path::Path;
 use kiln_cache::compression::Compression;
 use kiln_cache::image::manifest::descriptor;
 use kiln_cache::image::{Flavor, ImageConfig, ManifestBlob};
-use kiln_cache::layer::diff::{diff_measured, DiffOptions};
+use kiln_cache::layer::diff::{diff_measured_aside, DiffOptions};
 use kiln_cache::{
-    CacheRecord, ImageRecord, LayerRecord, NewImage, NewSnapshot, Reference, SnapshotId,
+    BlobRef, CacheRecord, ImageRecord, LayerRecord, NewImage, NewSnapshot, Reference, SnapshotId,
     StagingDir, Store,
 };
 
@@ -56,16 +56,20 @@ pub fn commit_step_layer(
         compression: Compression::None,
         ..DiffOptions::default()
     };
-    // Measured and hashed as the tar is written: the step's files are read
-    // once, the tar hashed once.
-    let writer = store.blob_writer_hashed_by_caller()?;
-    let (writer, digests, tree) =
-        diff_measured(staging.path(), writer, &opts).map_err(ExportError::Diff)?;
-    let blob = writer.commit(Some(&digests.digest))?;
+    // Measured and hashed in one pass over the step's files. The tar is
+    // not written: an export, a push or a save makes it from the snapshot
+    // (`Store::layer_source`), which is the same bytes.
+    staging.flush_behind();
+    let (digests, tree) = diff_measured_aside(staging.path(), &opts).map_err(ExportError::Diff)?;
+    let blob = BlobRef {
+        digest: digests.diff_id,
+        size: digests.size,
+    };
     let snapshot = store.commit_measured_snapshot(
         staging,
         NewSnapshot {
             diff_id: Some(digests.diff_id),
+            tar_size: Some(digests.size),
             parent: parent.cloned(),
             created_by: created_by.to_string(),
         },

@@ -58,13 +58,16 @@ pub fn run(
         fs::create_dir_all(&empty)?;
         lowers.push(empty);
     }
-    // Not volatile: the step's upper becomes a layer, and taking it into
-    // the store flushes that filesystem anyway (a snapshot's syncfs).
+    // Volatile: the step's upper becomes a layer, and taking it into the
+    // store flushes it (a snapshot's syncfs, begun as its files are
+    // hashed). Without it the command's end would wait on that flush (the
+    // overlay's unmount syncs the upper filesystem) and every copy-up on
+    // an fsync. The work directory is the step's own and is thrown away.
     let rootfs = Rootfs::Overlay {
         lowers: lowers.clone(),
         upper: req.upper.to_path_buf(),
         work: req.work.to_path_buf(),
-        volatile: false,
+        volatile: true,
     };
     let user = kiln_runtime::resolve_user(&rootfs, &op.user).map_err(kiln_runtime::Error::from)?;
     let below = Layered::new(lowers);

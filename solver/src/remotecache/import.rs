@@ -290,6 +290,17 @@ fn layer_err<E: Into<LayerError>>(layer: &CacheLayer) -> impl Fn(E) -> CacheErro
 /// plain tar under its diff_id (what built layers are), and a snapshot;
 /// the compressed blob is remembered as the layer's variant so a later
 /// push or export reuses it. Returns whether anything was downloaded.
+/// Whether the store has the layer whole: its tar, or a snapshot kiln
+/// hashed, from which the tar is made when read.
+fn whole_here(store: &Store, snapshot: &SnapshotId, diff_id: &Digest) -> bool {
+    store.has_blob(diff_id).unwrap_or(false)
+        || store
+            .snapshot(snapshot)
+            .ok()
+            .flatten()
+            .is_some_and(|i| i.tar_size.is_some())
+}
+
 fn fetch_layer(
     store: &Store,
     layer: &CacheLayer,
@@ -300,10 +311,7 @@ fn fetch_layer(
     let compression = media_type::layer_compression(&layer.media_type)
         .ok_or_else(|| layer_err(layer)(LayerError::MediaType(layer.media_type.clone())))?;
     let existing = store.snapshot_by_diff_id(&diff_id)?;
-    if let Some(s) = existing
-        .clone()
-        .filter(|_| store.has_blob(&diff_id).unwrap_or(false))
-    {
+    if let Some(s) = existing.clone().filter(|s| whole_here(store, s, &diff_id)) {
         return Ok((s, false));
     }
     let mut fetched = false;
@@ -342,6 +350,7 @@ fn fetch_layer(
                 staging,
                 NewSnapshot {
                     diff_id: Some(diff_id),
+                    tar_size: None,
                     parent: None,
                     created_by: format!("cache import {digest}"),
                 },

@@ -155,6 +155,7 @@ fn commit_new(
         staging,
         NewSnapshot {
             diff_id: None,
+            tar_size: None,
             parent: None,
             created_by: format!("cache mount {id}"),
         },
