@@ -6,12 +6,18 @@
 #
 # PAIR: cold-bkc cold-bk noop-bkc noop-bk change-bkc change-bk
 #       parallel-bkc parallel-bk export-random export-text
-#       toolchain-bkc toolchain-before
-#       (default: all but the exports and toolchain-before)
+#       toolchain-bkc toolchain-before biglayer-random-bkc biglayer-text-bkc
+#       biglayer-random-before biglayer-text-before
+#       (default: all but the exports, the big layers and the -before pairs)
 # export-*: kiln's `--output type=oci,compression=zstd` of a freshly built
 # 1000 MiB image (the RUN is rebuilt before each run, untimed) against
 # `tar -c | zstd -3 -T2` of the image's rootfs (kiln writes it once with
 # --output type=local).
+#
+# biglayer-*: the whole job of a 1000 MiB layer: a `--no-cache` build and
+# its `--output type=oci,compression=zstd`, against BuildKit's build with
+# the same output (`--keep-storage 50` keeps only its base), or another
+# kiln ($KILN_BEFORE); caches dropped before each run (untimed).
 #
 # toolchain-*: a `--no-cache` build of bench/cases/toolchain-stage, whose
 # builder stage makes 1000 MiB the final FROM scratch stage does not take;
@@ -20,7 +26,7 @@
 #
 # Needs what run-peers.sh needs (peers-setup.sh; `bkc` pairs need buildkitd
 # on $BK_SOCK).  Environment: KILN (required), KILN_ROOT, N (default 7),
-# BENCH, OUT, BK_BIN, BK_SOCK, KILN_BEFORE (toolchain-before only).
+# BENCH, OUT, BK_BIN, BK_SOCK, KILN_BEFORE (the -before pairs only).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH=${BENCH:-/tmp/bench}
@@ -116,6 +122,27 @@ run_pair() {
             "$(kiln_build "$KILN_ROOT") --no-cache -f $d/Dockerfile $EMPTY && sync" "sync"
         ls -l "$X/k.tar" "$X/r.tar.zst" >> "$OUT/paired.$1.txt"
         rm -rf "$X/rootfs" "$X/k.tar" "$X/r.tar.zst" ;;
+    biglayer-random-bkc|biglayer-text-bkc|biglayer-random-before|biglayer-text-before)
+        # The whole job: a --no-cache build of a 1000 MiB RUN layer and its
+        # zstd OCI export, from a store holding only the base (untimed
+        # prune, caches dropped: both start cold).
+        v=${1#biglayer-}; d=$(case_dir "big-layer-${v%-*}")
+        o="type=oci,dest=$X/big.tar,compression=zstd"
+        k="$(kiln_build "$KILN_ROOT") --no-cache -t bench/big:kiln -o $o -f $d/Dockerfile $EMPTY"
+        drop="sync && echo 3 > /proc/sys/vm/drop_caches"
+        # The last run's image, then the cache that held its layer.
+        free() { echo "$1 --root $2 rmi -f bench/big:kiln >/dev/null 2>&1; $1 --root $2 cache prune -af >/dev/null && rm -f $X/big.tar && $drop"; }
+        kp=$(free "$KILN" "$KILN_ROOT")
+        case $1 in
+        *-bkc) pair "$1" 0 "$k" "$(bkc_build "$o" "$d" "$EMPTY" --no-cache)" \
+            "$kp" "$BUILDCTL prune --keep-storage 50 >/dev/null && rm -f $X/big.tar && $drop" ;;
+        *)
+            before=${KILN_BEFORE:?set KILN_BEFORE to the kiln to compare}
+            kiln_import "$KILN_ROOT-before"
+            pair "$1" 0 "$k" "$before --root $KILN_ROOT-before build --network=none -q --no-cache -t bench/big:kiln -o $o -f $d/Dockerfile $EMPTY" \
+                "$kp" "$(free "$before" "$KILN_ROOT-before")" ;;
+        esac
+        rm -f "$X/big.tar" ;;
     toolchain-bkc|toolchain-before)
         d=$(case_dir toolchain-stage)
         k="$(kiln_build "$KILN_ROOT") --no-cache -f $d/Dockerfile $EMPTY"
