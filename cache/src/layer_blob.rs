@@ -108,6 +108,20 @@ impl Store {
         })))
     }
 
+    /// The bytes of `blob`, which is `layer`'s own or a variant of it in
+    /// another compression: the layer's own is streamed as
+    /// [`Store::layer_source`] does, a variant read from its file.
+    pub fn variant_source(
+        &self,
+        layer: &LayerRecord,
+        blob: &BlobRef,
+    ) -> Result<LayerSource, StoreError> {
+        match *blob == layer.blob {
+            true => self.layer_source(layer),
+            false => Ok(self.open_blob(&blob.digest)?.into()),
+        }
+    }
+
     fn snapshot_info(&self, id: &SnapshotId) -> Result<SnapshotInfo, StoreError> {
         self.snapshot(id)?
             .ok_or_else(|| StoreError::SnapshotNotFound(id.to_string()))

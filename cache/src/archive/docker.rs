@@ -115,8 +115,9 @@ pub fn save<W: Write>(store: &Store, images: &[SaveImage<'_>], out: W) -> Result
         let mut layer_paths = Vec::new();
         let mut descriptors = Vec::new();
         for layer in &item.image.layers {
-            let (blob, source) = variant::layer_in(store, layer, Compression::None)?;
+            let blob = variant::layer_in(store, layer, Compression::None)?;
             if written.insert(blob.digest) {
+                let source = store.variant_source(layer, &blob)?;
                 tar.reader(&blob_path(&blob.digest), blob.size, source)
                     .map_err(io_err("writing the archive"))?;
             }

@@ -119,20 +119,19 @@ fn save_image<W: Write>(
         });
     let mut descriptors = Vec::new();
     for layer in &item.image.layers {
-        let (blob, mt, source) = if keep {
-            (layer.blob, layer.media_type.clone(), None)
+        let (blob, mt) = if keep {
+            (layer.blob, layer.media_type.clone())
         } else {
             let want = compression
                 .or_else(|| media_type::layer_compression(&layer.media_type))
                 .unwrap_or(Compression::Gzip);
-            let (blob, source) = variant::layer_in(store, layer, want)?;
-            (blob, Flavor::Oci.layer(want).to_string(), Some(source))
+            (
+                variant::layer_in(store, layer, want)?,
+                Flavor::Oci.layer(want).to_string(),
+            )
         };
         if written.insert(blob.digest) {
-            let source = match source {
-                Some(s) => s,
-                None => store.layer_source(layer)?,
-            };
+            let source = store.variant_source(layer, &blob)?;
             tar.reader(&blob_path(&blob.digest), blob.size, source)
                 .map_err(io_err("writing the archive"))?;
         }

@@ -8,7 +8,6 @@ use crate::blobs::BlobRef;
 use crate::compression::{self, Compression, Encoder};
 use crate::image::media_type;
 use crate::image_store::LayerRecord;
-use crate::layer_blob::LayerSource;
 use crate::store::Store;
 
 use super::ArchiveError;
@@ -17,20 +16,16 @@ pub(crate) fn layer_in(
     store: &Store,
     layer: &LayerRecord,
     want: Compression,
-) -> Result<(BlobRef, LayerSource), ArchiveError> {
+) -> Result<BlobRef, ArchiveError> {
     if media_type::layer_compression(&layer.media_type) == Some(want) {
-        // A layer kiln made is streamed from its snapshot when its blob
-        // was never written.
-        return Ok((layer.blob, store.layer_source(layer)?));
+        return Ok(layer.blob);
     }
     if let Some(found) = stored_variant(store, layer, want)? {
-        return Ok((found, store.open_blob(&found.digest)?.into()));
+        return Ok(found);
     }
-    let mut plain = compression::decoder(BufReader::with_capacity(
-        1 << 20,
-        store.layer_source(layer)?,
-    ))?
-    .1;
+    // A layer kiln made and never wrote is compressed from its snapshot.
+    let source = BufReader::with_capacity(1 << 20, store.layer_source(layer)?);
+    let (_, mut plain) = compression::decoder(source)?;
     let writer = store.blob_writer()?;
     let mut enc = Encoder::new(writer, want, compression::default_threads())
         .map_err(super::io_err("compressing a layer"))?;
@@ -44,7 +39,7 @@ pub(crate) fn layer_in(
     if want != Compression::None {
         store.record_compressed_variant(&layer.diff_id, want.as_str(), &blob)?;
     }
-    Ok((blob, store.open_blob(&blob.digest)?.into()))
+    Ok(blob)
 }
 
 /// The layer's blob in `want` when the store has it: its uncompressed

@@ -191,10 +191,7 @@ impl Writer<'_> {
                 if self.written.insert(blob.digest) {
                     // The layer's own blob, which a layer kiln made may
                     // not have on disk: then its tar is made as it goes.
-                    let source = match blob == layer.blob {
-                        true => self.store.layer_source(layer)?,
-                        false => self.store.open_blob(&blob.digest)?.into(),
-                    };
+                    let source = self.store.variant_source(layer, &blob)?;
                     let r = self.tar.copy(&blob_path(&blob.digest), blob.size, source);
                     r.map_err(|e| self.io(e))?;
                 }
