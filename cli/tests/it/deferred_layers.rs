@@ -186,4 +186,19 @@ fn an_image_layer_is_exported_from_its_snapshot_and_a_changed_one_is_refused() {
     assert!(!o.status.success(), "the save passed a changed layer");
     assert!(err.contains("changed on disk"), "{err}");
     assert!(!saved.exists(), "a half-written archive was left");
+
+    // The build's own export of the (cached) image, likewise.
+    let again = out.path().join("again.tar");
+    let o = k
+        .cmd(["build", "-q", "-t", "app", "-o"])
+        .arg(format!("type=oci,dest={}", again.display()))
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the export passed a changed layer");
+    assert!(err.contains("changed on disk"), "{err}");
+    assert!(!again.exists(), "a half-written archive was left");
+    let left: Vec<_> = fs::read_dir(out.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the first export's archive: {left:?}");
 }

@@ -12,6 +12,7 @@ mod tarfile;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use kiln_cache::compression::{self, Compression};
@@ -71,29 +72,72 @@ pub fn export(
     dest: &Path,
     opts: &ArchiveOptions,
 ) -> Result<(), BuildError> {
-    let to_stdout = dest == Path::new("-");
-    // The archive is written to a file either way (layer headers are
-    // patched in place); stdout gets a temporary file's bytes.
-    let file = match to_stdout {
-        true => tempfile::tempfile(),
-        false => File::create(dest),
-    }
-    .map_err(failed(dest))?;
+    let target = Target::of(dest).map_err(failed(dest))?;
     let writer = Writer {
         store,
-        tar: TarFile::new(file),
+        tar: TarFile::new(target.file(dest).map_err(failed(dest))?),
         written: HashSet::new(),
         by_diff_id: HashMap::new(),
         dest,
     };
-    let mut file = writer.write(kind, image, names, opts)?;
-    if to_stdout {
-        file.rewind().map_err(failed(dest))?;
-        let mut out = io::stdout().lock();
-        io::copy(&mut file, &mut out).map_err(failed(dest))?;
-        out.flush().map_err(failed(dest))?;
+    let file = writer.write(kind, image, names, opts)?;
+    target.finish(file, dest).map_err(failed(dest))
+}
+
+/// Where the archive goes. It is written to a file either way (layer
+/// headers are patched in place): stdout gets a temporary file's bytes, a
+/// regular path gets one by rename, so a failed export leaves no half
+/// archive there; a device or a pipe (`/dev/stdout`) is written directly.
+enum Target {
+    Stdout,
+    Direct,
+    Renamed(tempfile::NamedTempFile),
+}
+
+impl Target {
+    fn of(dest: &Path) -> io::Result<Target> {
+        if dest == Path::new("-") {
+            return Ok(Target::Stdout);
+        }
+        if std::fs::metadata(dest).is_ok_and(|m| !m.is_file()) {
+            return Ok(Target::Direct);
+        }
+        tempfile::NamedTempFile::new_in(dir_of(dest)).map(Target::Renamed)
     }
-    Ok(())
+
+    fn file(&self, dest: &Path) -> io::Result<File> {
+        match self {
+            Target::Stdout => tempfile::tempfile(),
+            Target::Direct => File::create(dest),
+            Target::Renamed(t) => t.reopen(),
+        }
+    }
+
+    fn finish(self, mut file: File, dest: &Path) -> io::Result<()> {
+        match self {
+            Target::Stdout => {
+                file.rewind()?;
+                let mut out = io::stdout().lock();
+                io::copy(&mut file, &mut out)?;
+                out.flush()
+            }
+            Target::Direct => Ok(()),
+            Target::Renamed(t) => {
+                // What `File::create` gave, under root's usual umask.
+                t.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+                t.persist(dest).map(drop).map_err(|e| e.error)
+            }
+        }
+    }
+}
+
+/// The directory `dest` is written in, where its temporary file goes.
+fn dir_of(dest: &Path) -> &Path {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 struct Writer<'a> {
