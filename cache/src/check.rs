@@ -24,6 +24,7 @@ use crate::digest::Digest;
 use crate::gc::{self, list_dir};
 use crate::hold::{Hold, Holds};
 use crate::image_store::{ImageRecord, LayerRecord};
+use crate::layer::{diff_measured_aside, DiffOptions};
 use crate::lock;
 use crate::meta::{
     self, MetaError, DIFF_IDS, IMAGES, RECORDS, RECORD_KEYS, REFS, SNAPSHOTS, VARIANTS,
@@ -82,7 +83,8 @@ impl Store {
         // snapshots never change once visible; one that vanishes meanwhile
         // was collected and is skipped.
         let blob_hashes = hash_blobs(&self.dir(BLOBS_DIR))?;
-        let snapshot_trees = measure_snapshots(&self.dir(SNAPSHOTS_DIR))?;
+        let made = self.made_layers()?;
+        let snapshot_trees = measure_snapshots(&self.dir(SNAPSHOTS_DIR), &made)?;
         let mut session = self.session()?;
         let live = lock::live_leases(&self.dir(LOCKS_DIR))?;
         let held = holds.holds()?;
@@ -162,14 +164,49 @@ fn hash_blobs(dir: &std::path::Path) -> Result<HashMap<String, Option<Digest>>, 
         .collect())
 }
 
+impl Store {
+    /// The snapshots whose layer kiln hashed and makes from them when read
+    /// (a diff_id and a tar size): their tar is checked too, since it
+    /// also carries what the tree's measure leaves out (mtimes).
+    fn made_layers(&self) -> Result<HashSet<String>, StoreError> {
+        let mut session = self.session()?;
+        let tx = session.read()?;
+        Ok(rows::<SnapshotInfo>(&tx, SNAPSHOTS, "snapshots")?
+            .into_iter()
+            .filter_map(|(k, v)| v.ok().filter(|i| i.tar_size.is_some()).map(|_| k))
+            .collect())
+    }
+}
+
+/// A snapshot as read from disk: its tree's measure and, for a layer kiln
+/// makes from it, the diff_id and size its tar has now.
+struct Measured {
+    tree: TreeMeasure,
+    tar: Option<(Digest, u64)>,
+}
+
 fn measure_snapshots(
     dir: &std::path::Path,
-) -> Result<HashMap<String, Option<TreeMeasure>>, StoreError> {
+    made: &HashSet<String>,
+) -> Result<HashMap<String, Option<Measured>>, StoreError> {
     let entries = list_dir(dir)?;
     Ok(entries
         .par_iter()
-        .map(|(name, path)| (name.clone(), measure_tree(path).ok()))
+        .map(|(name, path)| (name.clone(), measure(path, made.contains(name))))
         .collect())
+}
+
+fn measure(path: &std::path::Path, made: bool) -> Option<Measured> {
+    if !made {
+        let tree = measure_tree(path).ok()?;
+        return Some(Measured { tree, tar: None });
+    }
+    // One pass gives both.
+    let (digests, tree) = diff_measured_aside(path, &DiffOptions::default()).ok()?;
+    Some(Measured {
+        tree,
+        tar: Some((digests.diff_id, digests.size)),
+    })
 }
 
 fn remove_dead_tmp(session: &Session<'_>, live: &lock::LiveLeases) -> Result<usize, StoreError> {
@@ -210,7 +247,7 @@ impl Found<'_> {
 fn find_problems(
     session: &mut Session<'_>,
     blob_hashes: &HashMap<String, Option<Digest>>,
-    trees: &HashMap<String, Option<TreeMeasure>>,
+    trees: &HashMap<String, Option<Measured>>,
     report: &mut CheckReport,
 ) -> Result<(Vec<Fix>, Vec<String>), StoreError> {
     let store = session.store;
@@ -256,7 +293,7 @@ fn find_problems(
 fn check_snapshots(
     tx: &redb::ReadTransaction,
     store: &Store,
-    trees: &HashMap<String, Option<TreeMeasure>>,
+    trees: &HashMap<String, Option<Measured>>,
     found: &mut Found<'_>,
     report: &mut CheckReport,
 ) -> Result<Sound, StoreError> {
@@ -290,9 +327,17 @@ fn check_snapshots(
             ))
         } else {
             match trees.get(&key) {
-                Some(Some(t)) if t.size == info.size && t.digest == info.tree_digest => None,
+                Some(Some(m)) if !gives_its_layer(m, &info) => Some((
+                    Fix::Quarantine(path),
+                    "has changed on disk: its tar is no longer its layer's".to_string(),
+                )),
+                Some(Some(Measured { tree: t, .. }))
+                    if t.size == info.size && t.digest == info.tree_digest =>
+                {
+                    None
+                }
                 Some(Some(_)) if mutable.contains(&key) => None,
-                Some(Some(t)) => Some((
+                Some(Some(Measured { tree: t, .. })) => Some((
                     Fix::Quarantine(path),
                     format!(
                         "has changed on disk (size {} recorded {}, or its content)",
@@ -319,6 +364,15 @@ fn check_snapshots(
         }
     }
     Ok(good)
+}
+
+/// Whether a snapshot's tar, when it was measured, is still the layer its
+/// record names.
+fn gives_its_layer(m: &Measured, info: &SnapshotInfo) -> bool {
+    match (m.tar, info.diff_id, info.tar_size) {
+        (Some(tar), Some(diff_id), Some(size)) => tar == (diff_id, size),
+        _ => true,
+    }
 }
 
 /// The snapshots found whole, by ID.

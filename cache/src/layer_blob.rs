@@ -428,4 +428,29 @@ mod tests {
         assert!(err.to_string().contains("changed on disk"), "{err}");
         assert!(!store.blob_path(&layer.blob.digest).exists());
     }
+
+    #[test]
+    fn cache_check_finds_a_made_layer_whose_tar_changed_where_its_tree_did_not() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let id = deferred(&store, "hello");
+        store.layer_ref(&id).unwrap();
+        let clean = store.check(false, &crate::NoHolds).unwrap();
+        assert!(clean.problems.is_empty(), "{:?}", clean.problems);
+        // An mtime is in the tar, not in the tree's measure.
+        let motd = store.snapshot_path(&id).join("etc/motd");
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+        fs::File::options()
+            .write(true)
+            .open(&motd)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        let report = store.check(false, &crate::NoHolds).unwrap();
+        let found: Vec<_> = report.problems.iter().map(|p| &p.description).collect();
+        assert!(
+            found.iter().any(|d| d.contains("no longer its layer")),
+            "{found:?}"
+        );
+    }
 }
