@@ -223,6 +223,18 @@ impl Store {
         Ok(present)
     }
 
+    /// The blob, when present: [`Store::has_blob`] with its size.
+    pub fn stored_blob(&self, digest: &Digest) -> Result<Option<BlobRef>, StoreError> {
+        if !self.has_blob(digest)? {
+            return Ok(None);
+        }
+        let size = self.blob_size(digest)?;
+        Ok(Some(BlobRef {
+            digest: *digest,
+            size,
+        }))
+    }
+
     /// Opens a blob for reading.
     pub fn open_blob(&self, digest: &Digest) -> Result<File, StoreError> {
         File::open(self.blob_path(digest)).map_err(|e| match e.kind() {

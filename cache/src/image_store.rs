@@ -35,6 +35,19 @@ pub struct LayerRecord {
 }
 
 impl LayerRecord {
+    /// A layer whose blob is its uncompressed tar, named by its diff_id:
+    /// what kiln makes of a snapshot.
+    pub fn uncompressed(blob: BlobRef, snapshot: SnapshotId) -> LayerRecord {
+        LayerRecord {
+            blob,
+            media_type: crate::image::Flavor::Oci
+                .layer(crate::compression::Compression::None)
+                .to_string(),
+            diff_id: blob.digest,
+            snapshot,
+        }
+    }
+
     /// Whether the layer's blob is kiln's tar of `snapshot`, which names
     /// it: the blob need not be on disk, it is made from the directory
     /// when read.

@@ -45,19 +45,24 @@ impl Store {
         Ok(made)
     }
 
+    /// Snapshot `id`'s layer when it is named already (see
+    /// [`Store::layer_ref`]), without hashing anything.
+    pub fn named_layer(&self, id: &SnapshotId) -> Result<Option<BlobRef>, StoreError> {
+        self.known_layer(&self.snapshot_info(id)?)
+    }
+
     /// The uncompressed layer blob of snapshot `id` (its digest is the
     /// layer's diff_id), written from the snapshot's directory now when
     /// the store has none.
     pub fn layer_blob(&self, id: &SnapshotId) -> Result<BlobRef, StoreError> {
         let info = self.snapshot_info(id)?;
-        if let Some(diff_id) = info.diff_id {
-            if self.has_blob(&diff_id)? {
-                let size = self.blob_size(&diff_id)?;
-                return Ok(BlobRef {
-                    digest: diff_id,
-                    size,
-                });
-            }
+        if let Some(blob) = info
+            .diff_id
+            .map(|d| self.stored_blob(&d))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(blob);
         }
         let written = self.write_layer_blob(id)?;
         crate::crashpoint::crash_point("layer-blob-before-record");
@@ -71,7 +76,7 @@ impl Store {
     /// The file of `layer`'s blob; one the store keeps only as its
     /// snapshot is written first (and kept).
     pub fn open_layer(&self, layer: &LayerRecord) -> Result<File, StoreError> {
-        if self.has_blob(&layer.blob.digest)? || !made_by_kiln(layer) {
+        if !self.made_here(layer)? {
             return self.open_blob(&layer.blob.digest);
         }
         let blob = self.layer_blob(&layer.snapshot)?;
@@ -83,12 +88,8 @@ impl Store {
     /// directory as it is read, nothing written. The stream fails at its
     /// end if the tar is not the diff_id's.
     pub fn layer_source(&self, layer: &LayerRecord) -> Result<LayerSource, StoreError> {
-        if self.has_blob(&layer.blob.digest)? || !made_by_kiln(layer) {
+        if !self.made_here(layer)? {
             return Ok(self.open_blob(&layer.blob.digest)?.into());
-        }
-        let info = self.snapshot_info(&layer.snapshot)?;
-        if info.diff_id != Some(layer.diff_id) {
-            return Err(StoreError::BlobNotFound(layer.blob.digest));
         }
         let dir = self.snapshot_path(&layer.snapshot);
         let (tx, reader) = pipe::channel();
@@ -122,6 +123,17 @@ impl Store {
         }
     }
 
+    /// Whether `layer`'s blob is not on disk and is made from its
+    /// snapshot ([`LayerRecord::is_made_from`]); otherwise its blob file
+    /// is read (and a missing one is `BlobNotFound`).
+    fn made_here(&self, layer: &LayerRecord) -> Result<bool, StoreError> {
+        if self.has_blob(&layer.blob.digest)? {
+            return Ok(false);
+        }
+        let info = self.snapshot(&layer.snapshot)?;
+        Ok(info.is_some_and(|i| layer.is_made_from(&i)))
+    }
+
     fn snapshot_info(&self, id: &SnapshotId) -> Result<SnapshotInfo, StoreError> {
         self.snapshot(id)?
             .ok_or_else(|| StoreError::SnapshotNotFound(id.to_string()))
@@ -133,14 +145,10 @@ impl Store {
         let Some(digest) = info.diff_id else {
             return Ok(None);
         };
-        if let Some(size) = info.tar_size {
-            return Ok(Some(BlobRef { digest, size }));
+        match info.tar_size {
+            Some(size) => Ok(Some(BlobRef { digest, size })),
+            None => self.stored_blob(&digest),
         }
-        if self.has_blob(&digest)? {
-            let size = self.blob_size(&digest)?;
-            return Ok(Some(BlobRef { digest, size }));
-        }
-        Ok(None)
     }
 
     fn write_layer_blob(&self, id: &SnapshotId) -> Result<BlobRef, StoreError> {
@@ -186,12 +194,6 @@ impl Store {
     }
 }
 
-/// An uncompressed layer: its blob is kiln's tar of its snapshot, which
-/// can be made again. A pulled or loaded layer's compressed blob cannot.
-fn made_by_kiln(layer: &LayerRecord) -> bool {
-    layer.blob.digest == layer.diff_id
-}
-
 fn made_ref(digests: &LayerDigests) -> BlobRef {
     BlobRef {
         digest: digests.diff_id,
@@ -203,12 +205,16 @@ fn made_ref(digests: &LayerDigests) -> BlobRef {
 /// not was changed on disk (`cache check` says so).
 fn same_layer(id: &SnapshotId, named: Option<Digest>, made: Digest) -> Result<(), StoreError> {
     match named {
-        Some(expected) if expected != made => Err(StoreError::LayerChanged {
-            snapshot: id.to_string(),
-            expected,
-            actual: made,
-        }),
+        Some(expected) if expected != made => Err(changed(id, expected, made)),
         _ => Ok(()),
+    }
+}
+
+fn changed(id: &SnapshotId, expected: Digest, actual: Digest) -> StoreError {
+    StoreError::LayerChanged {
+        snapshot: id.to_string(),
+        expected,
+        actual,
     }
 }
 
@@ -271,11 +277,8 @@ impl Made {
             .map_err(|e| io::Error::other(layer_tar_failed(&self.snapshot, e)))?;
         let made = made_ref(&digests);
         if made != self.expected {
-            return Err(io::Error::other(StoreError::LayerChanged {
-                snapshot: self.snapshot.to_string(),
-                expected: self.expected.digest,
-                actual: made.digest,
-            }));
+            let e = changed(&self.snapshot, self.expected.digest, made.digest);
+            return Err(io::Error::other(e));
         }
         Ok(())
     }

@@ -9,8 +9,7 @@
 //! key is a content key either way, so deferring changes no cache
 //! decision.
 
-use kiln_cache::compression::Compression;
-use kiln_cache::image::{Flavor, ImageConfig};
+use kiln_cache::image::ImageConfig;
 use kiln_cache::{CachedLayer, LayerRecord, NewSnapshot, SnapshotId, StagingDir, Store};
 use rayon::prelude::*;
 
@@ -41,7 +40,7 @@ impl StageLayer {
             StageLayer::Written(l) => Ok(l),
             StageLayer::Deferred(snapshot) => {
                 let blob = store.layer_ref(&snapshot)?;
-                Ok(uncompressed(blob, snapshot))
+                Ok(LayerRecord::uncompressed(blob, snapshot))
             }
         }
     }
@@ -51,7 +50,7 @@ impl StageLayer {
 impl From<CachedLayer> for StageLayer {
     fn from(l: CachedLayer) -> StageLayer {
         match l.blob {
-            Some(blob) => StageLayer::Written(uncompressed(blob, l.snapshot)),
+            Some(blob) => StageLayer::Written(LayerRecord::uncompressed(blob, l.snapshot)),
             None => StageLayer::Deferred(l.snapshot),
         }
     }
@@ -66,16 +65,6 @@ impl From<&StageLayer> for CachedLayer {
                 StageLayer::Deferred(_) => None,
             },
         }
-    }
-}
-
-/// A layer whose blob is its uncompressed tar, named by its diff_id.
-fn uncompressed(blob: kiln_cache::BlobRef, snapshot: SnapshotId) -> LayerRecord {
-    LayerRecord {
-        blob,
-        media_type: Flavor::Oci.layer(Compression::None).to_string(),
-        diff_id: blob.digest,
-        snapshot,
     }
 }
 

@@ -49,12 +49,9 @@ fn stored_variant(
     layer: &LayerRecord,
     want: Compression,
 ) -> Result<Option<BlobRef>, ArchiveError> {
-    if want == Compression::None && store.has_blob(&layer.diff_id)? {
-        let size = store.blob_size(&layer.diff_id)?;
-        return Ok(Some(BlobRef {
-            digest: layer.diff_id,
-            size,
-        }));
-    }
-    Ok(store.compressed_variant(&layer.diff_id, want.as_str())?)
+    Ok(match want {
+        // An uncompressed layer's digest is its diff_id.
+        Compression::None => store.stored_blob(&layer.diff_id)?,
+        _ => store.compressed_variant(&layer.diff_id, want.as_str())?,
+    })
 }

@@ -267,14 +267,7 @@ impl Writer<'_> {
             return Ok(Some(layer.blob));
         }
         if want == Compression::None {
-            if self.store.has_blob(&layer.diff_id)? {
-                let size = self.store.blob_size(&layer.diff_id)?;
-                return Ok(Some(BlobRef {
-                    digest: layer.diff_id,
-                    size,
-                }));
-            }
-            return Ok(None);
+            return Ok(self.store.stored_blob(&layer.diff_id)?);
         }
         if how.level.is_some() {
             return Ok(None);

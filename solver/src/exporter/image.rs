@@ -75,12 +75,7 @@ pub fn commit_step_layer(
         },
         Some(tree),
     )?;
-    Ok(LayerRecord {
-        blob,
-        media_type: Flavor::Oci.layer(Compression::None).to_string(),
-        diff_id: digests.diff_id,
-        snapshot,
-    })
+    Ok(LayerRecord::uncompressed(blob, snapshot))
 }
 
 /// The layer a cache record points at: `Some(None)` for a step that made

@@ -292,13 +292,8 @@ fn layer_err<E: Into<LayerError>>(layer: &CacheLayer) -> impl Fn(E) -> CacheErro
 /// push or export reuses it. Returns whether anything was downloaded.
 /// Whether the store has the layer whole: its tar, or a snapshot kiln
 /// hashed, from which the tar is made when read.
-fn whole_here(store: &Store, snapshot: &SnapshotId, diff_id: &Digest) -> bool {
-    store.has_blob(diff_id).unwrap_or(false)
-        || store
-            .snapshot(snapshot)
-            .ok()
-            .flatten()
-            .is_some_and(|i| i.tar_size.is_some())
+fn whole_here(store: &Store, snapshot: &SnapshotId) -> bool {
+    store.named_layer(snapshot).is_ok_and(|l| l.is_some())
 }
 
 fn fetch_layer(
@@ -311,7 +306,7 @@ fn fetch_layer(
     let compression = media_type::layer_compression(&layer.media_type)
         .ok_or_else(|| layer_err(layer)(LayerError::MediaType(layer.media_type.clone())))?;
     let existing = store.snapshot_by_diff_id(&diff_id)?;
-    if let Some(s) = existing.clone().filter(|s| whole_here(store, s, &diff_id)) {
+    if let Some(s) = existing.clone().filter(|s| whole_here(store, s)) {
         return Ok((s, false));
     }
     let mut fetched = false;
