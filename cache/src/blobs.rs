@@ -164,7 +164,7 @@ impl Store {
     }
 
     fn new_blob_writer(&self, hasher: Option<Sha256>) -> Result<BlobWriter<'_>, StoreError> {
-        let path = self.tmp_path("blob");
+        let path = self.tmp_path("blob")?;
         let file = File::create_new(&path).map_err(io_context("creating a temporary blob"))?;
         Ok(BlobWriter {
             store: self,
@@ -218,7 +218,7 @@ impl Store {
         let _session = self.session()?;
         let present = self.blob_path(digest).is_file();
         if present {
-            self.lease().add(&Leased::Blob(*digest))?;
+            self.lease()?.add(&Leased::Blob(*digest))?;
         }
         Ok(present)
     }
@@ -287,7 +287,7 @@ impl Store {
         tmp: &std::path::Path,
         digest: &Digest,
     ) -> Result<bool, StoreError> {
-        self.lease().add(&Leased::Blob(*digest))?;
+        self.lease()?.add(&Leased::Blob(*digest))?;
         let dest = self.blob_path(digest);
         if dest.is_file() {
             // Same digest, same bytes: keep the one already there.

@@ -248,7 +248,7 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError>
 }
 
 fn move_to_trash(session: &Session<'_>, path: &Path) -> Result<PathBuf, StoreError> {
-    let trash = session.store.tmp_path("trash");
+    let trash = session.store.tmp_path("trash")?;
     fs::rename(path, &trash).map_err(io_context(format!("removing {}", path.display())))?;
     Ok(trash)
 }

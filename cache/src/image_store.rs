@@ -296,7 +296,7 @@ impl Store {
             .layers
             .iter()
             .map(|l| Leased::Snapshot(l.snapshot.as_str().to_string()));
-        self.lease().add_all(blobs.chain(snapshots))?;
+        self.lease()?.add_all(blobs.chain(snapshots))?;
         drop(session);
         Ok(found)
     }

@@ -136,10 +136,10 @@ impl Store {
     }
 
     fn leased(&self, layer: CachedLayer) -> Result<CachedLayer, StoreError> {
-        self.lease()
+        self.lease()?
             .add(&Leased::Snapshot(layer.snapshot.as_str().to_string()))?;
         if let Some(blob) = &layer.blob {
-            self.lease().add(&Leased::Blob(blob.digest))?;
+            self.lease()?.add(&Leased::Blob(blob.digest))?;
         }
         Ok(layer)
     }

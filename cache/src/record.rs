@@ -158,7 +158,7 @@ impl Store {
             None => None,
         };
         if let Some(s) = found.as_ref().and_then(|r| r.snapshot.as_ref()) {
-            self.lease()
+            self.lease()?
                 .add(&Leased::Snapshot(s.as_str().to_string()))?;
         }
         Ok(found)
@@ -173,7 +173,7 @@ impl Store {
         let mut record =
             record_in(&mut session, id)?.ok_or_else(|| StoreError::RecordNotFound(id.into()))?;
         if let Some(s) = &record.snapshot {
-            self.lease()
+            self.lease()?
                 .add(&Leased::Snapshot(s.as_str().to_string()))?;
         }
         let now = SystemTime::now();

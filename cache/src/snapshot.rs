@@ -178,7 +178,7 @@ impl Drop for StagingDir {
 impl Store {
     /// An empty directory under `tmp/` to fill with a snapshot's content.
     pub fn new_snapshot_staging(&self) -> Result<StagingDir, StoreError> {
-        let path = self.tmp_path("snapshot");
+        let path = self.tmp_path("snapshot")?;
         fs::create_dir(&path).map_err(io_context("creating a staging directory"))?;
         Ok(StagingDir { path })
     }
@@ -269,7 +269,7 @@ impl Store {
         let info = staged.info;
         if let Some(diff_id) = &info.diff_id {
             if let Some(existing) = lookup_diff_id(session, diff_id)? {
-                self.lease().add(&Leased::Snapshot(existing.0.clone()))?;
+                self.lease()?.add(&Leased::Snapshot(existing.0.clone()))?;
                 return Ok(Placed::Existing(existing));
             }
         }
@@ -278,7 +278,7 @@ impl Store {
                 return Err(StoreError::SnapshotNotFound(parent.to_string()));
             }
         }
-        self.lease().add(&Leased::Snapshot(info.id.0.clone()))?;
+        self.lease()?.add(&Leased::Snapshot(info.id.0.clone()))?;
         let dest = self.snapshot_path(&info.id);
         fs::rename(staged.staging.path(), &dest).map_err(io_context("placing a snapshot"))?;
         Ok(Placed::New(info))
@@ -301,7 +301,7 @@ impl Store {
         let mut session = self.session()?;
         let found = lookup_diff_id(&mut session, diff_id)?;
         if let Some(id) = &found {
-            self.lease().add(&Leased::Snapshot(id.0.clone()))?;
+            self.lease()?.add(&Leased::Snapshot(id.0.clone()))?;
         }
         Ok(found)
     }

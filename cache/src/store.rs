@@ -24,6 +24,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, WriteTransaction};
 
@@ -132,7 +133,9 @@ pub(crate) fn io_context(context: impl Into<String>) -> impl FnOnce(io::Error) -
 /// may be shared between threads.
 pub struct Store {
     root: PathBuf,
-    lease: Lease,
+    /// Made on first use: a store that only reads (`images`, `ps`, the
+    /// `--pull missing` check of a `run`) creates no file for it.
+    lease: OnceLock<Lease>,
     tmp_counter: AtomicU64,
 }
 
@@ -151,13 +154,12 @@ impl Store {
         for (name, mode) in TIGHTENED {
             ensure_private(&root.join(name), *mode, false)?;
         }
-        let lease = Lease::create(&root.join(LOCKS_DIR))?;
         // meta.db is opened (and its tables checked) by the first session
         // that needs it, not here: each open and close of the file costs
         // redb three fdatasyncs, ~1-3 ms on this disk.
         Ok(Store {
             root,
-            lease,
+            lease: OnceLock::new(),
             tmp_counter: AtomicU64::new(0),
         })
     }
@@ -170,15 +172,24 @@ impl Store {
         self.root.join(name)
     }
 
-    pub(crate) fn lease(&self) -> &Lease {
-        &self.lease
+    /// This process's lease, created when first asked for. The caller
+    /// adds to it before what it names becomes visible or under the store
+    /// lock, so a collection that reads leases under the lock finds it.
+    pub(crate) fn lease(&self) -> Result<&Lease, StoreError> {
+        if let Some(lease) = self.lease.get() {
+            return Ok(lease);
+        }
+        let made = Lease::create(&self.dir(LOCKS_DIR))?;
+        // Another thread may have made one meanwhile; then `made` is
+        // dropped, and its file with it.
+        Ok(self.lease.get_or_init(|| made))
     }
 
     /// A fresh path under `tmp/` that belongs to this process's lease.
-    pub(crate) fn tmp_path(&self, what: &str) -> PathBuf {
+    pub(crate) fn tmp_path(&self, what: &str) -> Result<PathBuf, StoreError> {
+        let lease = self.lease()?;
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        self.dir(TMP_DIR)
-            .join(format!("{}-{what}-{n}", self.lease.id()))
+        Ok(self.dir(TMP_DIR).join(format!("{}-{what}-{n}", lease.id())))
     }
 
     /// Takes the store lock; the database opens on first use, read-only

@@ -583,3 +583,25 @@ fn a_resolved_image_is_leased_until_its_process_ends() {
     pruner.prune(&prune_all(), &NoHolds).unwrap();
     assert!(!pruner.snapshot_path(snap).exists());
 }
+
+#[test]
+fn a_store_that_only_reads_makes_no_lease_and_one_that_leases_makes_one() {
+    let (d, store) = store();
+    image(&store, "a", "busybox");
+    drop(store);
+    let leases = || {
+        fs::read_dir(d.path().join("locks"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("lease-"))
+            .count()
+    };
+    let reader = Store::open(d.path()).unwrap();
+    reader.find_image("busybox").unwrap();
+    assert_eq!(leases(), 0, "a lookup that leases nothing");
+    reader.resolve_image("busybox").unwrap();
+    reader.resolve_image("busybox").unwrap();
+    assert_eq!(leases(), 1, "one per process, made when first needed");
+    drop(reader);
+    assert_eq!(leases(), 0);
+}

@@ -29,7 +29,7 @@ impl Store {
             meta::get_json(&table, "variants", &key(diff_id, compression))?;
         match found {
             Some(b) if self.blob_path(&b.digest).is_file() => {
-                self.lease().add(&Leased::Blob(b.digest))?;
+                self.lease()?.add(&Leased::Blob(b.digest))?;
                 Ok(Some(b))
             }
             _ => Ok(None),

@@ -52,7 +52,7 @@ pub(crate) fn clean(path: &str) -> String {
 impl Staged {
     /// Reads the whole archive (plain, gzip, zstd, xz or bzip2).
     pub(crate) fn read<R: Read>(store: &Store, input: R) -> Result<Staged, ArchiveError> {
-        let dir = store.tmp_path("load");
+        let dir = store.tmp_path("load")?;
         fs::create_dir(&dir).map_err(io_err("creating a staging directory"))?;
         let mut staged = Staged {
             dir,

@@ -710,3 +710,91 @@ fn image_config_applies_as_docker_applies_it() {
     let names = listing(containers.join(".names"));
     assert!(names.is_empty(), "names left in the index: {names:?}");
 }
+
+/// The fds of process `pid`, as their link targets.
+fn open_files(pid: u32) -> Vec<PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd")
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .collect()
+}
+
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // "PID (COMM) STATE PPID …": the parent comes after the command.
+    let (_, rest) = stat.rsplit_once(") ").expect("a stat line");
+    rest.split_whitespace()
+        .nth(1)
+        .expect("ppid")
+        .parse()
+        .expect("a pid")
+}
+
+/// The pid of container `name`'s first process, once it runs.
+fn started_pid(k: &Kiln, name: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = k
+            .cmd(["inspect", "-f", "{{.State.Pid}}", name])
+            .output()
+            .expect("kiln inspect");
+        let pid: u32 = stdout(&o).trim().parse().unwrap_or(0);
+        if pid > 0 {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "{name} never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The files of `files` inside the store `k` uses.
+fn in_store(k: &Kiln, files: &[PathBuf]) -> Vec<PathBuf> {
+    let root = k.root().canonicalize().expect("the root");
+    files
+        .iter()
+        .filter(|f| f.starts_with(&root))
+        .cloned()
+        .collect()
+}
+
+/// The helper that runs a container: kiln forked it (no second exec of
+/// kiln), it is named for what it is, and it keeps none of the files its
+/// kiln had open in the store. The kiln beside it, the monitor of a
+/// detached run or the CLI of a foreground one, holds the container's
+/// monitor lock: a helper holding that too would keep a container whose
+/// monitor died looking alive, and one holding a lease would pin content.
+fn assert_forked_helper(k: &Kiln, name: &str, kiln_pid: Option<u32>) {
+    let helper = parent_of(started_pid(k, name));
+    let parent = parent_of(helper);
+    let comm = std::fs::read_to_string(format!("/proc/{helper}/comm")).expect("comm");
+    let (helper_files, parent_files) = (open_files(helper), open_files(parent));
+    let _ = k.cmd(["kill", name]).output();
+    if let Some(pid) = kiln_pid {
+        assert_eq!(parent, pid, "the helper is the CLI's child");
+    }
+    assert_eq!(comm.trim(), "kiln-init");
+    assert!(!in_store(k, &parent_files).is_empty(), "{parent_files:?}");
+    assert_eq!(in_store(k, &helper_files), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_containers_init_helper_is_forked_and_holds_no_store_file() {
+    if !privileged() {
+        return;
+    }
+    let k = crate::support::kiln_with_busybox();
+    let mut cli = k
+        .cmd(["run", "--rm", "--name", "fg", "busybox", "sleep", "60"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("kiln run");
+    assert_forked_helper(&k, "fg", Some(cli.id()));
+    let _ = cli.wait();
+    let o = k
+        .cmd(["run", "-d", "--name", "bg", "busybox", "sleep", "60"])
+        .output()
+        .expect("kiln run -d");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_forked_helper(&k, "bg", None);
+}

@@ -1,10 +1,11 @@
 //! Containers on disk, shared by every kiln process using one root:
 //! `<root>/containers/<id>/config.json` (what was asked for, written once
-//! at create) and `state.json` (what is happening), both written as tmp +
-//! rename under a file lock. A container whose monitor holds
-//! `monitor.lock` is alive; when nobody holds it, a "running" state is
-//! stale and is reported as dead, so `ps` tells the truth after a monitor
-//! was killed.
+//! at create) and `state.json` (what is happening; absent until the first
+//! change, which reads as created), both written as tmp + rename, the
+//! state under a lock on the container's directory. A container whose
+//! monitor holds `monitor.lock` is alive; when nobody holds it, a
+//! "running" state is stale and is reported as dead, so `ps` tells the
+//! truth after a monitor was killed.
 
 use std::fs::File;
 use std::io;
@@ -223,12 +224,12 @@ impl Containers {
             .create(&dir)
             .map_err(io_err("creating", &dir))?;
         write_json(&dir.join("config.json"), record)?;
-        let state = State::default();
-        write_json(&dir.join("state.json"), &state)?;
+        // No state.json yet: an absent one reads as the default, created,
+        // and every file a `run --rm` makes costs it on the store's disk.
         Ok(Container {
             dir,
             record: record.clone(),
-            state,
+            state: State::default(),
         })
     }
 
@@ -479,9 +480,20 @@ impl Container {
 
 /// [`Container::update`] given only the directory.
 pub fn update_state(dir: &Path, change: impl FnOnce(&mut State)) -> Result<State> {
-    let lock_path = dir.join("state.lock");
-    let lock = File::create(&lock_path).map_err(io_err("creating", &lock_path))?;
-    lock.lock().map_err(io_err("locking", &lock_path))?;
+    // The container's directory is the lock (flock takes a directory):
+    // a lock file of its own would be one more inode per container.
+    let lock = File::open(dir).map_err(io_err("opening", dir))?;
+    lock.lock().map_err(io_err("locking", dir))?;
+    // A container made by an older kiln has a `state.lock`, which its
+    // monitor (still that kiln) takes instead: take it too.
+    let legacy = dir.join("state.lock");
+    let _legacy = match File::open(&legacy) {
+        Ok(f) => {
+            f.lock().map_err(io_err("locking", &legacy))?;
+            Some(f)
+        }
+        Err(_) => None,
+    };
     let path = dir.join("state.json");
     let mut state: State = read_json(&path).unwrap_or_default();
     change(&mut state);
@@ -528,6 +540,28 @@ mod tests {
         cs.rename("db", "cache").unwrap();
         assert_eq!(cs.find("cache").unwrap().record.id, "abd456");
         assert!(cs.rename("cache", "bad name").is_err());
+    }
+
+    #[test]
+    fn a_new_container_is_created_without_a_state_file_or_a_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = Containers::new(dir.path());
+        let c = cs.create(&record("abc", "web")).unwrap();
+        assert!(!c.dir.join("state.json").exists());
+        assert_eq!(
+            Container::load(&c.dir).unwrap().state.status,
+            Status::Created
+        );
+        c.update(|s| s.exit_code = 3).unwrap();
+        let again = Container::load(&c.dir).unwrap().state;
+        assert_eq!((again.status, again.exit_code), (Status::Created, 3));
+        let mut names: Vec<String> = std::fs::read_dir(&c.dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["config.json", "state.json"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The init helper: kiln re-executed as `kiln __kiln-init`, single-threaded
-//! from its first instruction, so forking it is safe. It creates the
+//! The init helper: a single-threaded process, so forking it is safe:
+//! kiln re-executed as `kiln __kiln-init`, or kiln forked when the caller
+//! was single-threaded itself (`helper_process.rs`). It creates the
 //! cgroup, unshares the namespaces, forks the container's PID 1 and stays
 //! outside as its monitor: it forwards signals, notices kiln's death (the
 //! socket hangs up) and kills the container then, reports the exit status
@@ -62,6 +63,11 @@ pub fn forwarded_mask() -> SigSet {
 
 /// The helper's `main`.
 pub fn main() -> ExitCode {
+    ExitCode::from(run())
+}
+
+/// The helper's work, with fd 3 its socket to kiln; returns the exit code.
+pub(crate) fn run() -> u8 {
     // SAFETY: fd 3 was placed by kiln for us; nothing else owns it.
     let sock = unsafe { BorrowedFd::borrow_raw(HELPER_FD) };
     let _ = nix::fcntl::fcntl(
@@ -70,13 +76,13 @@ pub fn main() -> ExitCode {
     );
     let config = match protocol::recv(sock) {
         Ok(Some((Message::Config(c), _))) => c,
-        _ => return ExitCode::from(2),
+        _ => return 2,
     };
     match monitor(sock, &config) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             let _ = protocol::send(sock, &Message::Setup(e), None);
-            ExitCode::from(1)
+            1
         }
     }
 }
