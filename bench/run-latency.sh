@@ -10,9 +10,11 @@
 #
 #   sudo bench/run-latency.sh
 #
-# Environment: KILN (default: what scripts/release.sh builds), N runs per
-# runtime (default 50), B blocks (default 5), W warm-up runs per block
-# (default 1), WORK (default a fresh temp dir, removed at the end).
+# Environment: KILN (default: what scripts/release.sh builds), KILN_BEFORE
+# (another kiln, timed as the "kiln-image-before" row on a store of its
+# own), N runs per runtime (default 50), B blocks (default 5), W warm-up
+# runs per block (default 1), WORK (default a fresh temp dir, removed at
+# the end).
 # crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a
 # private mount namespace without /sys/fs/cgroup/unified, as the peer
 # baseline did. Timing uses bash's $EPOCHREALTIME: no process is forked
@@ -38,6 +40,7 @@ W=${W:-1}
 run_kiln() { "$KILN" --root "$WORK/kiln-root" run --rm --network none --rootfs "$WORK/bundle/rootfs" true; }
 run_kiln_image() { "$KILN" --root "$WORK/kiln-root" run --rm --network none busybox true; }
 run_kiln_net() { "$KILN" --root "$WORK/kiln-root" run --rm busybox true; }
+run_kiln_image_before() { "$KILN_BEFORE" --root "$WORK/kiln-root-before" run --rm --network none busybox true; }
 run_runc() { runc run --bundle "$WORK/bundle" "kiln-bench-runc-$$-$1"; }
 run_crun() { crun run --bundle "$WORK/bundle" "kiln-bench-crun-$$-$1"; }
 run_runc_same() { runc run --bundle "$WORK/same" "kiln-bench-runc-same-$$-$1"; }
@@ -62,6 +65,11 @@ sed -i -e 's/"terminal": true/"terminal": false/' -e 's/^\(\s*\)"sh"$/\1"true"/'
 grep -q '"true"' "$WORK/bundle/config.json" || { echo "could not set args in config.json" >&2; exit 1; }
 tar --numeric-owner -C "$WORK/bundle/rootfs" -cf "$WORK/busybox.tar" .
 "$KILN" --root "$WORK/kiln-root" import "$WORK/busybox.tar" busybox >/dev/null
+before_rows=
+if [ -n "${KILN_BEFORE:-}" ]; then
+    "$KILN_BEFORE" --root "$WORK/kiln-root-before" import "$WORK/busybox.tar" busybox >/dev/null
+    before_rows=kiln-image-before
+fi
 
 # runc's default spec has no seccomp profile and three capabilities; kiln
 # runs Docker's defaults. The "-same" rows give the peers kiln's own spec:
@@ -81,12 +89,13 @@ echo "runs: $N in $B blocks (+$W warm-up each), median ms (min-max)"
 for ((b = 0; b < B; b++)); do
     time_block kiln run_kiln
     time_block kiln-image run_kiln_image
+    if [ -n "$before_rows" ]; then time_block kiln-image-before run_kiln_image_before; fi
     time_block kiln-net run_kiln_net
     time_block runc run_runc
     time_block runc-same run_runc_same
     unshare -m --propagation private bash "$0" __crun "$WORK"
 done
-results=$(for l in kiln kiln-image kiln-net runc runc-same crun crun-same; do summary "$l"; done)
+results=$(for l in kiln kiln-image $before_rows kiln-net runc runc-same crun crun-same; do summary "$l"; done)
 echo "$results" | awk '
     { name[NR] = $1; med[NR] = $2; lo[NR] = $3; hi[NR] = $4; if ($1 == "kiln") k = $2
       if ($1 == "kiln-image") none = $2; if ($1 == "kiln-net") net = $2 }
