@@ -43,7 +43,7 @@ mod store_tests;
 
 pub use blobs::{BlobRef, BlobWriter};
 pub use check::{CheckReport, Problem};
-pub use crashpoint::crash_point;
+pub use crashpoint::{crash_point, stop_point};
 pub use digest::{Digest, DigestError};
 pub use du::{DfRow, DiskUsage, RecordUsage, SystemDf, UsageTotals};
 pub use hold::{Hold, Holds, HoldsError, NoHolds};

@@ -3,6 +3,7 @@
 //! config type: oci-spec's `ImageConfiguration` as `ConfigBlob` parses it).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use kiln_cache::image::config::ConfigBlob;
 use kiln_cache::store::Store;
@@ -14,6 +15,10 @@ use crate::{Engine, Error};
 /// An image a container is made from: an empty one for `--rootfs`.
 #[derive(Debug, Clone, Default)]
 pub struct Image {
+    /// The store that leased the layers, kept open as long as this is:
+    /// a collection spares them until the container's record holds them
+    /// (it reads leases before holds).
+    pub lease: Lease,
     /// The image ID (`sha256:…`); empty for none.
     pub id: String,
     /// Layer directories, the top layer first (overlay's lower order).
@@ -29,13 +34,14 @@ impl Engine {
     /// so the layers stay until this process exits or a container holds
     /// them.
     pub fn resolve_image(&self, reference: &str) -> Result<Image, Error> {
-        let store = Store::open(self.root()).map_err(Error::OpenStore)?;
+        let store = Arc::new(Store::open(self.root()).map_err(Error::OpenStore)?);
         let entry = store.resolve_image(reference)?;
         let blob =
             ConfigBlob::parse(store.image_config(&entry.image)?).map_err(Error::ImageConfig)?;
         let mut lowers = store.image_layer_dirs(&entry.image);
         lowers.reverse();
         Ok(Image {
+            lease: Lease(Some(store)),
             id: entry.image.id().to_string(),
             lowers,
             healthcheck: blob
@@ -44,6 +50,16 @@ impl Engine {
                 .filter(|v| !v.is_null()),
             config: blob.config,
         })
+    }
+}
+
+/// An open store and so its process's lease on what it resolved.
+#[derive(Clone, Default)]
+pub struct Lease(Option<Arc<Store>>);
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Lease" } else { "NoLease" })
     }
 }
 

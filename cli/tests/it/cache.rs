@@ -255,3 +255,67 @@ fn system_df_counts_images_and_cache() {
     let cache: Vec<&str> = df.lines().nth(4).unwrap().split_whitespace().collect();
     assert_eq!(cache, ["Build", "Cache", "2", "1", "20kB", "10kB"], "{df}");
 }
+
+/// Whether process `pid` is stopped (state `T` in its stat line).
+fn is_stopped(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+        .unwrap_or(false)
+}
+
+/// `rmi` and a prune in the instant between a `run` finding its image and
+/// writing its container's record: the layers are leased by the kiln that
+/// makes the container until the record holds them, so the run goes on.
+/// The creator is stopped at that instant (KILN_TEST_STOP_AT) and let go
+/// once the prune has run.
+#[test]
+fn a_prune_while_a_container_is_made_spares_its_image_layers() {
+    if !privileged() {
+        return;
+    }
+    let kiln = crate::support::kiln_with_busybox();
+    let creator = kiln
+        .cmd(["run", "--rm", "busybox", "echo", "made"])
+        .env("KILN_TEST_STOP_AT", "container-before-record")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kiln run");
+    let pid = creator.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !is_stopped(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stopped = is_stopped(pid);
+    let rmi = run(&mut kiln.cmd(["rmi", "busybox"]));
+    let prune = run(&mut kiln.cmd(["cache", "prune", "-a", "-f"]));
+    let _ = Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status();
+    let o = creator.wait_with_output().expect("kiln run ends");
+    assert!(stopped, "kiln never reached its stop point");
+    assert!(
+        rmi.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rmi.stderr)
+    );
+    assert!(
+        prune.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prune.stderr)
+    );
+    assert!(
+        o.status.success(),
+        "the run lost its layers: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout(&o), "made\n");
+    // Once the container is gone nothing holds them: the next prune frees them.
+    let freed = ok(&mut kiln.cmd(["cache", "prune", "-a", "-f"]));
+    let left = fs::read_dir(kiln.root().join("snapshots"))
+        .expect("snapshots")
+        .count();
+    assert_eq!(left, 0, "{freed}");
+}

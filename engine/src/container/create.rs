@@ -49,6 +49,7 @@ impl Engine {
             None => generated_name(id),
         };
         let (rootfs, image) = self.rootfs(opts, dir)?;
+        kiln_cache::stop_point("container-before-record");
         if let (Some(wanted), Some(reference)) = (platform::requested(opts)?, &opts.image) {
             platform::check_image(reference, &image.config, &wanted)?;
         }
