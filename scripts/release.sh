@@ -4,8 +4,9 @@
 # The binary is a static-pie executable (glibc linked in, ASLR kept) with
 # packed relative relocations (DT_RELR: binutils 2.38, glibc 2.36). With
 # no shared libraries to map and bind, and its own relocations a few KiB
-# instead of 700, each exec of kiln starts about 0.5 ms sooner; `kiln run`
-# execs it twice (the CLI, then the init helper it re-executes).
+# instead of 700, each exec of kiln starts about 0.5 ms sooner: once per
+# `kiln run` (its init helper is forked), once per RUN step of a build
+# (whose helper is re-executed: a build is multi-threaded).
 # crt-static cannot go in .cargo/config.toml: without --target it would
 # also apply to proc-macros, which cannot be static. So it is set here,
 # for this one build.
