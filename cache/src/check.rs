@@ -402,12 +402,7 @@ fn check_images(
                 .get(l.snapshot.as_str())
                 .is_some_and(|s| l.is_made_from(s))
         };
-        let blobs: Vec<&BlobRef> = [Some(&image.manifest), Some(&image.config)]
-            .into_iter()
-            .chain([image.index.as_ref()])
-            .flatten()
-            .chain(image.layers.iter().filter(|l| !made(l)).map(|l| &l.blob))
-            .collect();
+        let blobs: Vec<&BlobRef> = image.blobs_on_disk(made).collect();
         let bad_blob = blobs.iter().find(|b| !(found.blob_ok)(&b.digest));
         let bad_snap = image
             .layers

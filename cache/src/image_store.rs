@@ -99,6 +99,16 @@ impl ImageRecord {
 
     /// Every blob the image needs: manifest, config, index, layers.
     pub fn blobs(&self) -> impl Iterator<Item = &BlobRef> {
+        self.blobs_on_disk(|_| false)
+    }
+
+    /// The blobs the store keeps as files: all of [`ImageRecord::blobs`]
+    /// but those of the layers `made` says are made from their snapshot
+    /// when read.
+    pub fn blobs_on_disk<'a>(
+        &'a self,
+        made: impl Fn(&LayerRecord) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a BlobRef> + 'a {
         [
             Some(&self.manifest),
             Some(&self.config),
@@ -106,7 +116,12 @@ impl ImageRecord {
         ]
         .into_iter()
         .flatten()
-        .chain(self.layers.iter().map(|l| &l.blob))
+        .chain(
+            self.layers
+                .iter()
+                .filter(move |l| !made(l))
+                .map(|l| &l.blob),
+        )
     }
 }
 

@@ -39,7 +39,7 @@ impl Store {
         let dir = self.snapshot_path(id);
         let digests = tar_hashed_aside(&dir, Vec::new(), &DiffOptions::default(), None)
             .map_err(|source| layer_tar_failed(id, source))?;
-        let made = made_ref(&digests);
+        let made = digests.blob();
         same_layer(id, info.diff_id, made.digest)?;
         self.record_layer(id, &made)?;
         Ok(made)
@@ -194,13 +194,6 @@ impl Store {
     }
 }
 
-fn made_ref(digests: &LayerDigests) -> BlobRef {
-    BlobRef {
-        digest: digests.diff_id,
-        size: digests.size,
-    }
-}
-
 /// A snapshot that names its diff_id must give it again: one that does
 /// not was changed on disk (`cache check` says so).
 fn same_layer(id: &SnapshotId, named: Option<Digest>, made: Digest) -> Result<(), StoreError> {
@@ -275,7 +268,7 @@ impl Made {
             .join()
             .map_err(|_| io::Error::other("the layer's tar writer panicked"))?
             .map_err(|e| io::Error::other(layer_tar_failed(&self.snapshot, e)))?;
-        let made = made_ref(&digests);
+        let made = digests.blob();
         if made != self.expected {
             let e = changed(&self.snapshot, self.expected.digest, made.digest);
             return Err(io::Error::other(e));
@@ -300,7 +293,7 @@ mod tests {
 
     use crate::layer::{diff, DiffOptions};
     use crate::snapshot::NewSnapshot;
-    use crate::{Store, StoreError};
+    use crate::{LayerRecord, Store, StoreError};
 
     fn deferred(store: &Store, content: &str) -> crate::SnapshotId {
         let staging = store.new_snapshot_staging().unwrap();
@@ -359,15 +352,6 @@ mod tests {
         }
     }
 
-    fn uncompressed(layer: crate::BlobRef, snapshot: crate::SnapshotId) -> crate::LayerRecord {
-        crate::LayerRecord {
-            blob: layer,
-            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
-            diff_id: layer.digest,
-            snapshot,
-        }
-    }
-
     #[test]
     fn a_layer_is_named_by_hashing_and_streamed_from_its_snapshot_without_a_blob() {
         let root = tempfile::tempdir().unwrap();
@@ -392,7 +376,7 @@ mod tests {
             (Some(named.digest), Some(named.size))
         );
 
-        let layer = uncompressed(named, id.clone());
+        let layer = LayerRecord::uncompressed(named, id.clone());
         let mut streamed = Vec::new();
         store
             .layer_source(&layer)
@@ -422,7 +406,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let store = Store::open(root.path()).unwrap();
         let id = deferred(&store, "hello");
-        let layer = uncompressed(store.layer_ref(&id).unwrap(), id.clone());
+        let layer = LayerRecord::uncompressed(store.layer_ref(&id).unwrap(), id.clone());
         // Same length, other bytes: only the digest tells.
         fs::write(store.snapshot_path(&id).join("etc/motd"), "jello").unwrap();
         // A tar entry reads exactly the size it was told, never to the end.

@@ -13,6 +13,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::blobs::BlobRef;
 use crate::compression::{Compression, Encoder};
 use crate::digest::Digest;
 use std::sync::mpsc::SyncSender;
@@ -69,6 +70,27 @@ pub struct LayerDigests {
     pub size: u64,
     pub uncompressed_size: u64,
     pub compression: Compression,
+}
+
+impl LayerDigests {
+    /// An uncompressed layer: the blob is the tar, one digest names both.
+    fn uncompressed(diff_id: Digest, size: u64) -> LayerDigests {
+        LayerDigests {
+            diff_id,
+            digest: diff_id,
+            size,
+            uncompressed_size: size,
+            compression: Compression::None,
+        }
+    }
+
+    /// The blob as written, as the store names it.
+    pub fn blob(&self) -> BlobRef {
+        BlobRef {
+            digest: self.digest,
+            size: self.size,
+        }
+    }
 }
 
 /// Writes `dir` as a layer tar, compressed as asked, to `sink`.
@@ -128,13 +150,7 @@ pub(crate) fn tar_hashed_aside(
         .join()
         .map_err(|_| DiffError::Write(io::Error::other("the tar's hashing thread panicked")))?
         .map_err(DiffError::Write)?;
-    Ok(LayerDigests {
-        diff_id,
-        digest: diff_id,
-        size,
-        uncompressed_size: size,
-        compression: Compression::None,
-    })
+    Ok(LayerDigests::uncompressed(diff_id, size))
 }
 
 fn diff_into<W: Write>(
@@ -149,14 +165,7 @@ fn diff_into<W: Write>(
         let mut tar = DigestingWriter::new(sink);
         write_entries(&mut tar, dir, &entries, opts, tally.as_deref_mut())?;
         let (sink, diff_id, size) = tar.finish();
-        let digests = LayerDigests {
-            diff_id,
-            digest: diff_id,
-            size,
-            uncompressed_size: size,
-            compression: Compression::None,
-        };
-        return Ok((sink, digests));
+        return Ok((sink, LayerDigests::uncompressed(diff_id, size)));
     }
     let blob = DigestingWriter::new(sink);
     let encoder = Encoder::new(blob, opts.compression, opts.threads).map_err(DiffError::Write)?;

@@ -258,10 +258,7 @@ fn system_df_counts_images_and_cache() {
 
 /// Whether process `pid` is stopped (state `T` in its stat line).
 fn is_stopped(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
-        .unwrap_or(false)
+    crate::support::proc_stat(pid).is_some_and(|f| f.first().is_some_and(|s| s == "T"))
 }
 
 /// `rmi` and a prune in the instant between a `run` finding its image and

@@ -562,11 +562,9 @@ fn a_killed_monitor_is_reported_and_rm_f_cleans() {
 
 /// Alive and not a zombie (a reparented zombie waits for init to reap it).
 fn alive(pid: i64) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
-    matches!(state, Some(s) if s != 'Z' && s != 'X')
+    let stat = u32::try_from(pid).ok().and_then(crate::support::proc_stat);
+    let state = stat.as_ref().and_then(|f| f.first()).map(String::as_str);
+    matches!(state, Some(s) if s != "Z" && s != "X")
 }
 
 #[test]

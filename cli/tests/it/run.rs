@@ -721,14 +721,8 @@ fn open_files(pid: u32) -> Vec<PathBuf> {
 }
 
 fn parent_of(pid: u32) -> u32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // "PID (COMM) STATE PPID …": the parent comes after the command.
-    let (_, rest) = stat.rsplit_once(") ").expect("a stat line");
-    rest.split_whitespace()
-        .nth(1)
-        .expect("ppid")
-        .parse()
-        .expect("a pid")
+    let stat = crate::support::proc_stat(pid).expect("/proc/PID/stat");
+    stat.get(1).expect("ppid").parse().expect("a pid")
 }
 
 /// The pid of container `name`'s first process, once it runs.

@@ -311,3 +311,12 @@ pub fn open_tun_to_users() {
     std::fs::set_permissions(tun, std::fs::Permissions::from_mode(0o666))
         .expect("chmod 0666 /dev/net/tun");
 }
+
+/// The fields of `/proc/PID/stat` after the command, the state first and
+/// the parent's pid next; `None` when the process is gone. The command
+/// may hold spaces and parentheses, so the line is cut at its last ") ".
+pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}

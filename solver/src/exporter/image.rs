@@ -10,7 +10,7 @@ use kiln_cache::image::manifest::descriptor;
 use kiln_cache::image::{Flavor, ImageConfig, ManifestBlob};
 use kiln_cache::layer::diff::{diff_measured_aside, DiffOptions};
 use kiln_cache::{
-    BlobRef, CacheRecord, ImageRecord, LayerRecord, NewImage, NewSnapshot, Reference, SnapshotId,
+    CacheRecord, ImageRecord, LayerRecord, NewImage, NewSnapshot, Reference, SnapshotId,
     StagingDir, Store,
 };
 
@@ -61,10 +61,7 @@ pub fn commit_step_layer(
     // (`Store::layer_source`), which is the same bytes.
     staging.flush_behind();
     let (digests, tree) = diff_measured_aside(staging.path(), &opts).map_err(ExportError::Diff)?;
-    let blob = BlobRef {
-        digest: digests.diff_id,
-        size: digests.size,
-    };
+    let blob = digests.blob();
     let snapshot = store.commit_measured_snapshot(
         staging,
         NewSnapshot {

@@ -286,16 +286,16 @@ fn layer_err<E: Into<LayerError>>(layer: &CacheLayer) -> impl Fn(E) -> CacheErro
     }
 }
 
-/// A cached layer into the store: its compressed blob (verified), the
-/// plain tar under its diff_id (what built layers are), and a snapshot;
-/// the compressed blob is remembered as the layer's variant so a later
-/// push or export reuses it. Returns whether anything was downloaded.
 /// Whether the store has the layer whole: its tar, or a snapshot kiln
 /// hashed, from which the tar is made when read.
 fn whole_here(store: &Store, snapshot: &SnapshotId) -> bool {
     store.named_layer(snapshot).is_ok_and(|l| l.is_some())
 }
 
+/// A cached layer into the store: its compressed blob (verified), the
+/// plain tar under its diff_id (what built layers are), and a snapshot;
+/// the compressed blob is remembered as the layer's variant so a later
+/// push or export reuses it. Returns whether anything was downloaded.
 fn fetch_layer(
     store: &Store,
     layer: &CacheLayer,

@@ -80,9 +80,9 @@ fn slirp_processes() -> Vec<(u32, u32, Vec<String>)> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let (Ok(cmdline), Ok(stat)) = (
+        let (Ok(cmdline), Some(stat)) = (
             std::fs::read(entry.path().join("cmdline")),
-            std::fs::read_to_string(entry.path().join("stat")),
+            crate::support::proc_stat(pid),
         ) else {
             continue;
         };
@@ -94,11 +94,7 @@ fn slirp_processes() -> Vec<(u32, u32, Vec<String>)> {
         if !args.first().is_some_and(|a| a.ends_with("slirp4netns")) {
             continue;
         }
-        // "PID (COMM) STATE PPID …": the parent comes after the command.
-        let ppid = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
-            .unwrap_or(0);
+        let ppid = stat.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
         found.push((pid, ppid, args));
     }
     found
