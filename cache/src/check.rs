@@ -173,7 +173,7 @@ impl Store {
         let tx = session.read()?;
         Ok(rows::<SnapshotInfo>(&tx, SNAPSHOTS, "snapshots")?
             .into_iter()
-            .filter_map(|(k, v)| v.ok().filter(|i| i.tar_size.is_some()).map(|_| k))
+            .filter_map(|(k, v)| v.ok()?.hashed_layer().map(|_| k))
             .collect())
     }
 }
@@ -182,7 +182,7 @@ impl Store {
 /// makes from it, the diff_id and size its tar has now.
 struct Measured {
     tree: TreeMeasure,
-    tar: Option<(Digest, u64)>,
+    tar: Option<BlobRef>,
 }
 
 fn measure_snapshots(
@@ -205,7 +205,7 @@ fn measure(path: &std::path::Path, made: bool) -> Option<Measured> {
     let (digests, tree) = diff_measured_aside(path, &DiffOptions::default()).ok()?;
     Some(Measured {
         tree,
-        tar: Some((digests.diff_id, digests.size)),
+        tar: Some(digests.blob()),
     })
 }
 
@@ -369,8 +369,8 @@ fn check_snapshots(
 /// Whether a snapshot's tar, when it was measured, is still the layer its
 /// record names.
 fn gives_its_layer(m: &Measured, info: &SnapshotInfo) -> bool {
-    match (m.tar, info.diff_id, info.tar_size) {
-        (Some(tar), Some(diff_id), Some(size)) => tar == (diff_id, size),
+    match (m.tar, info.hashed_layer()) {
+        (Some(tar), Some(layer)) => tar == layer,
         _ => true,
     }
 }

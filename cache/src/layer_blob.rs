@@ -56,18 +56,13 @@ impl Store {
     /// the store has none.
     pub fn layer_blob(&self, id: &SnapshotId) -> Result<BlobRef, StoreError> {
         let info = self.snapshot_info(id)?;
-        if let Some(blob) = info
-            .diff_id
-            .map(|d| self.stored_blob(&d))
-            .transpose()?
-            .flatten()
-        {
+        if let Some(blob) = self.blob_of(&info)? {
             return Ok(blob);
         }
         let written = self.write_layer_blob(id)?;
         crate::crashpoint::crash_point("layer-blob-before-record");
         same_layer(id, info.diff_id, written.digest)?;
-        if info.diff_id.is_none() || info.tar_size.is_none() {
+        if info.hashed_layer().is_none() {
             self.record_layer(id, &written)?;
         }
         Ok(written)
@@ -142,12 +137,18 @@ impl Store {
     /// The diff_id and tar size a snapshot already has, from its record
     /// or from its written blob.
     fn known_layer(&self, info: &SnapshotInfo) -> Result<Option<BlobRef>, StoreError> {
-        let Some(digest) = info.diff_id else {
-            return Ok(None);
-        };
-        match info.tar_size {
-            Some(size) => Ok(Some(BlobRef { digest, size })),
-            None => self.stored_blob(&digest),
+        match info.hashed_layer() {
+            Some(layer) => Ok(Some(layer)),
+            None => self.blob_of(info),
+        }
+    }
+
+    /// The snapshot's uncompressed layer blob, when it names one and the
+    /// file is here.
+    fn blob_of(&self, info: &SnapshotInfo) -> Result<Option<BlobRef>, StoreError> {
+        match info.diff_id {
+            Some(diff_id) => self.stored_blob(&diff_id),
+            None => Ok(None),
         }
     }
 

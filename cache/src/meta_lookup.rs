@@ -152,10 +152,10 @@ impl Store {
         if !self.snapshot_path(&info.id).is_dir() {
             return None;
         }
-        let blob = match (info.diff_id, info.tar_size) {
-            (None, _) => None,
-            (Some(digest), Some(size)) => Some(BlobRef { digest, size }),
-            (Some(digest), None) => {
+        let blob = match (info.hashed_layer(), info.diff_id) {
+            (Some(layer), _) => Some(layer),
+            (None, None) => None,
+            (None, Some(digest)) => {
                 let meta = std::fs::metadata(self.blob_path(&digest)).ok()?;
                 let size = meta.is_file().then_some(meta.len())?;
                 Some(BlobRef { digest, size })

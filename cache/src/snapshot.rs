@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::blobs::BlobRef;
 use crate::crashpoint::crash_point;
 use crate::digest::Digest;
 use crate::durable;
@@ -111,6 +112,17 @@ pub struct SnapshotInfo {
     pub created: SystemTime,
     #[serde(default)]
     pub created_by: String,
+}
+
+impl SnapshotInfo {
+    /// The layer kiln tarred and hashed from this snapshot, named by its
+    /// diff_id and tar size; its blob need not be on disk.
+    pub fn hashed_layer(&self) -> Option<BlobRef> {
+        Some(BlobRef {
+            digest: self.diff_id?,
+            size: self.tar_size?,
+        })
+    }
 }
 
 /// A measured snapshot, still under `tmp/`.

@@ -5,6 +5,7 @@
 use redb::ReadableTable;
 
 use crate::blobs::BlobRef;
+use crate::compression::Compression;
 use crate::digest::Digest;
 use crate::lock::Leased;
 use crate::meta::{self, MetaError, VARIANTS};
@@ -15,6 +16,20 @@ fn key(diff_id: &Digest, compression: &str) -> String {
 }
 
 impl Store {
+    /// The layer `diff_id` as a blob in `want`, when the store has one:
+    /// its uncompressed tar (named by the diff_id) or a compressed variant
+    /// made before. Leased when found.
+    pub fn stored_variant(
+        &self,
+        diff_id: &Digest,
+        want: Compression,
+    ) -> Result<Option<BlobRef>, StoreError> {
+        match want {
+            Compression::None => self.stored_blob(diff_id),
+            _ => self.compressed_variant(diff_id, want.as_str()),
+        }
+    }
+
     /// The blob holding the layer `diff_id` compressed as `compression`
     /// (`gzip`, `zstd`, `none`), leased to this process when found.
     pub fn compressed_variant(

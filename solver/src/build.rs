@@ -379,7 +379,7 @@ fn store_image(
             epoch,
         )?
     } else {
-        stage_layer::written(scope.store, &mut config, ran.layers)?
+        stage_layer::named(scope.store, &mut config, ran.layers)?
     };
     let image = crate::exporter::image::write_image_annotated(
         scope.store,

@@ -45,7 +45,7 @@ use failure::StepFailure;
 pub struct StageResult {
     pub layers: Vec<StageLayer>,
     /// The finished config (history marks); its `rootfs` is named when an
-    /// image is made of it ([`stage_layer::written`]).
+    /// image is made of it ([`stage_layer::named`]).
     pub config: ImageConfig,
     /// The run-time key a child stage chains from.
     pub key: String,
@@ -132,7 +132,7 @@ impl Executor {
                 let name = format!("[{} 1/{}] FROM {}", plan.label, plan.total, plan.from_name);
                 self.progress.send(Event::Cached { vertex: v, name });
                 let layers = e.image.layers.iter().cloned();
-                let layers = layers.map(StageLayer::Written).collect();
+                let layers = layers.map(StageLayer::Named).collect();
                 (layers, Chain::at(&plan.base_key), false)
             }
             Base::Stage(i) => {
@@ -414,7 +414,7 @@ impl Executor {
             });
             if nonempty == layers.len() {
                 config.finish(Vec::new(), &self.created);
-                stage_layer::written(&self.store, &mut config, layers.to_vec())
+                stage_layer::named(&self.store, &mut config, layers.to_vec())
                     .and_then(|layers| write_image(&self.store, &config, &layers, &[]))
                     .ok()
                     .map(|i| i.id().to_string())
@@ -554,8 +554,9 @@ impl Executor {
         let parent = layers.last().map(StageLayer::snapshot);
         let (store, epoch) = (&self.store, self.source_date_epoch);
         match self.image_stages.contains(&plan.index) {
-            true => commit_step_layer(store, staging, parent, &step.name, epoch)
-                .map(StageLayer::Written),
+            true => {
+                commit_step_layer(store, staging, parent, &step.name, epoch).map(StageLayer::Named)
+            }
             false => commit_deferred(store, staging, parent, &step.name, epoch),
         }
         .map(Some)

@@ -20,7 +20,7 @@ pub enum StageLayer {
     /// An image layer in the store: a base image's, or a step's whose tar
     /// is hashed (its blob is written, or made from the snapshot when
     /// something reads it).
-    Written(LayerRecord),
+    Named(LayerRecord),
     /// A step's snapshot, whose tar is not even hashed yet.
     Deferred(SnapshotId),
 }
@@ -28,16 +28,16 @@ pub enum StageLayer {
 impl StageLayer {
     pub fn snapshot(&self) -> &SnapshotId {
         match self {
-            StageLayer::Written(l) => &l.snapshot,
+            StageLayer::Named(l) => &l.snapshot,
             StageLayer::Deferred(s) => s,
         }
     }
 
     /// The layer as an image layer, its tar hashed now if it was
     /// deferred (its blob is made when something reads it).
-    pub fn written(self, store: &Store) -> Result<LayerRecord, BuildError> {
+    pub fn named(self, store: &Store) -> Result<LayerRecord, BuildError> {
         match self {
-            StageLayer::Written(l) => Ok(l),
+            StageLayer::Named(l) => Ok(l),
             StageLayer::Deferred(snapshot) => {
                 let blob = store.layer_ref(&snapshot)?;
                 Ok(LayerRecord::uncompressed(blob, snapshot))
@@ -46,11 +46,11 @@ impl StageLayer {
     }
 }
 
-/// A cached step's layer: written when its tar is in the store.
+/// A cached step's layer: named when its diff_id and size are known.
 impl From<CachedLayer> for StageLayer {
     fn from(l: CachedLayer) -> StageLayer {
         match l.blob {
-            Some(blob) => StageLayer::Written(LayerRecord::uncompressed(blob, l.snapshot)),
+            Some(blob) => StageLayer::Named(LayerRecord::uncompressed(blob, l.snapshot)),
             None => StageLayer::Deferred(l.snapshot),
         }
     }
@@ -61,7 +61,7 @@ impl From<&StageLayer> for CachedLayer {
         CachedLayer {
             snapshot: l.snapshot().clone(),
             blob: match l {
-                StageLayer::Written(w) => Some(w.blob),
+                StageLayer::Named(w) => Some(w.blob),
                 StageLayer::Deferred(_) => None,
             },
         }
@@ -69,7 +69,7 @@ impl From<&StageLayer> for CachedLayer {
 }
 
 /// `layers` as image layers, and `config`'s `rootfs` naming them.
-pub fn written(
+pub fn named(
     store: &Store,
     config: &mut ImageConfig,
     layers: Vec<StageLayer>,
@@ -78,7 +78,7 @@ pub fn written(
     // them all.
     let layers = layers
         .into_par_iter()
-        .map(|l| l.written(store))
+        .map(|l| l.named(store))
         .collect::<Result<Vec<_>, _>>()?;
     config.set_diff_ids(layers.iter().map(|l| l.diff_id.to_string()).collect());
     Ok(layers)

@@ -20,7 +20,7 @@ pub(crate) fn layer_in(
     if media_type::layer_compression(&layer.media_type) == Some(want) {
         return Ok(layer.blob);
     }
-    if let Some(found) = stored_variant(store, layer, want)? {
+    if let Some(found) = store.stored_variant(&layer.diff_id, want)? {
         return Ok(found);
     }
     // A layer kiln made and never wrote is compressed from its snapshot.
@@ -40,18 +40,4 @@ pub(crate) fn layer_in(
         store.record_compressed_variant(&layer.diff_id, want.as_str(), &blob)?;
     }
     Ok(blob)
-}
-
-/// The layer's blob in `want` when the store has it: its uncompressed
-/// tar (named by its diff_id) or a compressed variant made before.
-fn stored_variant(
-    store: &Store,
-    layer: &LayerRecord,
-    want: Compression,
-) -> Result<Option<BlobRef>, ArchiveError> {
-    Ok(match want {
-        // An uncompressed layer's digest is its diff_id.
-        Compression::None => store.stored_blob(&layer.diff_id)?,
-        _ => store.compressed_variant(&layer.diff_id, want.as_str())?,
-    })
 }

@@ -12,16 +12,14 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
 
+use super::whiteout;
 use crate::blobs::BlobRef;
 use crate::compression::{Compression, Encoder};
 use crate::digest::Digest;
-use std::sync::mpsc::SyncSender;
-
 use crate::digesting::{DigestingReader, DigestingWriter};
 use crate::pipe::{self, Chunk, PipeWriter};
-
-use super::whiteout;
 use crate::tree_measure::{self, EntryHash, Tally, TreeMeasure};
 
 const BLOCK: usize = 512;

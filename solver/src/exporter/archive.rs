@@ -266,15 +266,10 @@ impl Writer<'_> {
         if media_type::layer_compression(&layer.media_type) == Some(want) {
             return Ok(Some(layer.blob));
         }
-        if want == Compression::None {
-            return Ok(self.store.stored_blob(&layer.diff_id)?);
-        }
-        if how.level.is_some() {
+        if want != Compression::None && how.level.is_some() {
             return Ok(None);
         }
-        Ok(self
-            .store
-            .compressed_variant(&layer.diff_id, want.as_str())?)
+        Ok(self.store.stored_variant(&layer.diff_id, want)?)
     }
 }
 

@@ -32,7 +32,7 @@ pub fn squash(
     source_date_epoch: Option<i64>,
 ) -> Result<Vec<LayerRecord>, BuildError> {
     if layers.len() <= base {
-        return stage_layer::written(store, config, layers);
+        return stage_layer::named(store, config, layers);
     }
     let dirs = |ls: &[StageLayer]| -> Vec<PathBuf> {
         ls.iter()
@@ -44,7 +44,7 @@ pub fn squash(
     // The added layers' own tars are never needed: only the merge's is.
     let below = base_layers
         .iter()
-        .map(|l| l.clone().written(store))
+        .map(|l| l.clone().named(store))
         .collect::<Result<Vec<_>, _>>()?;
     let staging = store.new_snapshot_staging()?;
     let tree = |cause| ExportError::Tree {
@@ -210,7 +210,7 @@ mod tests {
         let mut config = ImageConfig::empty();
         config.doc["history"] = json!([{}, {}, {}]);
         let layers = vec![
-            StageLayer::Written(base.clone()),
+            StageLayer::Named(base.clone()),
             StageLayer::Deferred(made.snapshot),
             StageLayer::Deferred(cleaned.snapshot),
         ];

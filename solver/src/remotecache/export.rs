@@ -69,7 +69,7 @@ pub fn collect(
             };
             // A deferred layer's tar is written now: the cache ships it.
             let layer = match layer {
-                Some(Some(l)) => Some(Some(l.written(store)?)),
+                Some(Some(l)) => Some(Some(l.named(store)?)),
                 other => other.map(|_| None),
             };
             if let Some(layer) = layer {

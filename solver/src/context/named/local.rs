@@ -106,7 +106,7 @@ fn reuse(store: &Store, key: &str) -> Result<Option<Option<LayerRecord>>, crate:
         return Ok(None);
     };
     let found = match layer_of_record(store, &rec)? {
-        Some(Some(layer)) => Some(Some(layer.written(store)?)),
+        Some(Some(layer)) => Some(Some(layer.named(store)?)),
         other => other.map(|_| None),
     };
     if found.is_some() {
