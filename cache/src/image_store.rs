@@ -48,13 +48,15 @@ impl LayerRecord {
         }
     }
 
-    /// Whether the layer's blob is kiln's tar of `snapshot`, which names
-    /// it: the blob need not be on disk, it is made from the directory
-    /// when read.
+    /// Whether the layer's blob is kiln's tar of `snapshot`, which kiln
+    /// hashed ([`SnapshotInfo::hashed_layer`]): the blob need not be on
+    /// disk, it is made from the directory when read. A pulled or loaded
+    /// snapshot names its diff_id too, but its tar was another's, which
+    /// kiln's own need not reproduce: its blob must be on disk.
     pub fn is_made_from(&self, snapshot: &SnapshotInfo) -> bool {
         self.blob.digest == self.diff_id
             && snapshot.id == self.snapshot
-            && snapshot.diff_id == Some(self.diff_id)
+            && snapshot.hashed_layer() == Some(self.blob)
     }
 }
 

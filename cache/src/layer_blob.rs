@@ -441,4 +441,32 @@ mod tests {
             "{found:?}"
         );
     }
+
+    #[test]
+    fn a_pulled_layer_without_its_blob_is_missing_not_made_from_its_snapshot() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        // A registry's tar names the snapshot; kiln's own tar of the same
+        // files need not be those bytes.
+        let pulled = crate::BlobRef {
+            digest: crate::Digest::of_bytes(b"a registry's uncompressed tar"),
+            size: 1536,
+        };
+        let staging = store.new_snapshot_staging().unwrap();
+        fs::write(staging.path().join("motd"), "hello").unwrap();
+        let new = NewSnapshot {
+            diff_id: Some(pulled.digest),
+            tar_size: None,
+            parent: None,
+            created_by: "pull layer".into(),
+        };
+        let id = store.commit_snapshot(staging, new).unwrap();
+        let layer = LayerRecord::uncompressed(pulled, id.clone());
+        assert!(!layer.is_made_from(&store.snapshot(&id).unwrap().unwrap()));
+        match store.layer_source(&layer) {
+            Err(StoreError::BlobNotFound(d)) => assert_eq!(d, pulled.digest),
+            Err(e) => panic!("expected BlobNotFound, got {e}"),
+            Ok(_) => panic!("expected BlobNotFound, got a stream"),
+        }
+    }
 }
